@@ -1,0 +1,53 @@
+//! The three query sources and what is derived from their attention rows.
+//!
+//! Array conventions used across the crate (row-major `ndarray` arrays, plain data, no candle):
+//! - [`AttentionRows`]: `[layers, query_heads, n_queries, n_prompt]` f32. Each row is the
+//!   softmax over every key the query saw (prompt keys, then any appended soft or decoded keys),
+//!   restricted to the prompt keys and **not** renormalised, so a row sums to at most 1.
+//! - [`ScoreGrid`]: `[layers, heads, n_prompt]` f32, heads being query heads or KV heads.
+//! - [`KeepMask`]: `[layers, heads, n_prompt]` bool, `true` where the entry stays in the cache.
+
+use serde::{Deserialize, Serialize};
+
+/// Attention rows of one query source: `[layers, query_heads, n_queries, n_prompt]`.
+pub type AttentionRows = ndarray::Array4<f32>;
+
+/// One importance value per layer, head and prompt key: `[layers, heads, n_prompt]`.
+pub type ScoreGrid = ndarray::Array3<f32>;
+
+/// Which KV entries a policy keeps: `[layers, heads, n_prompt]`.
+pub type KeepMask = ndarray::Array3<bool>;
+
+/// The queries whose attention over the prompt scores the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QuerySource {
+    /// The last `w` prompt positions (SnapKV and its family).
+    Window,
+    /// Judge Q's trainable soft tokens appended after the prompt.
+    Soft,
+    /// The tokens the model actually decodes with the full cache (the oracle).
+    Decoded,
+}
+
+impl QuerySource {
+    /// Every source, in display order.
+    pub const ALL: [QuerySource; 3] = [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
+
+    /// Short machine name used in file names (`window`, `soft`, `decoded`).
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            QuerySource::Window => "window",
+            QuerySource::Soft => "soft",
+            QuerySource::Decoded => "decoded",
+        }
+    }
+
+    /// Human title, naming the method that scores with this source.
+    pub fn title(self) -> &'static str {
+        match self {
+            QuerySource::Window => "Last-window queries (SnapKV)",
+            QuerySource::Soft => "Soft tokens (Judge Q)",
+            QuerySource::Decoded => "Decoded tokens (oracle)",
+        }
+    }
+}

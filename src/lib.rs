@@ -1,0 +1,14 @@
+//! judgeq: inspect KV-cache eviction decisions of long-context language models, and
+//! train and evaluate Judge Q soft tokens (arXiv 2509.10798).
+//!
+//! The library is organised in rooms (see `ARCHITECTURE.md`):
+//! - [`model`]: checkpoints, tokenizer, chat template and a transformer forward pass
+//!   that captures attention rows (candle);
+//! - [`attention`]: the captured rows of the three query sources and the scores derived from them;
+//! - [`session`]: one run of a document through the model, as plain data;
+//! - [`progress`]: progress reporting and cancellation of long jobs.
+
+pub mod attention;
+pub mod model;
+pub mod progress;
+pub mod session;

@@ -1,0 +1,155 @@
+//! One inspected prompt as plain data: what the model saw and where each query source looked.
+//!
+//! A [`Session`] is produced by [`crate::inspect`] (CLI and worker alike), drawn by the GUI,
+//! scored by [`crate::policy`] and written by [`crate::export`]. It holds no candle tensors.
+
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{AttentionRows, QuerySource, ScoreGrid};
+
+/// The model a session was computed with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Human name, e.g. `SmolLM2-135M-Instruct` (GGUF `general.name` or the directory name).
+    pub id: String,
+    /// Architecture as named by the checkpoint (`llama`, `mistral`, `qwen2`).
+    pub architecture: String,
+    /// Where the weights were read from.
+    pub path: String,
+    /// sha256 of the weights file (GGUF) or of the concatenated safetensors files, hex.
+    pub weights_sha256: String,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Attention query heads per layer.
+    pub query_heads: usize,
+    /// Key/value heads per layer (GQA groups).
+    pub kv_heads: usize,
+    /// Dimension of one head.
+    pub head_dim: usize,
+    /// Model width.
+    pub hidden_size: usize,
+    /// Longest prompt plus answer the model accepts, in tokens.
+    pub max_context: usize,
+    /// Bytes one KV entry (key and value of one head in one layer) takes in the cache dtype.
+    pub kv_entry_bytes: usize,
+}
+
+impl ModelInfo {
+    /// Query heads that share one KV head.
+    pub fn group_size(&self) -> usize {
+        self.query_heads / self.kv_heads.max(1)
+    }
+}
+
+/// What a span of prompt tokens is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpanKind {
+    /// The user's document.
+    Document,
+    /// The user's question.
+    Question,
+    /// Chat-template tokens (system prompt, role headers, separators).
+    Scaffold,
+}
+
+/// A half-open range `[start, end)` of prompt token positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// What the tokens are.
+    pub kind: SpanKind,
+    /// First position.
+    pub start: usize,
+    /// One past the last position.
+    pub end: usize,
+}
+
+/// The rendered prompt, token by token.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptLayout {
+    /// The chat prompt as text, exactly as tokenised.
+    pub text: String,
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Each token as the text it decodes to.
+    pub tokens: Vec<String>,
+    /// Spans covering every position once, in order.
+    pub spans: Vec<Span>,
+}
+
+impl PromptLayout {
+    /// Number of prompt tokens.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    /// Whether the prompt has no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+    /// The kind of span that holds position `pos`.
+    pub fn kind_at(&self, pos: usize) -> Option<SpanKind> {
+        self.spans.iter().find(|s| s.start <= pos && pos < s.end).map(|s| s.kind)
+    }
+}
+
+/// Settings an inspection ran with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InspectSettings {
+    /// Last-window size `w`.
+    pub window: usize,
+    /// Tokens decoded greedily with the full cache.
+    pub decode_tokens: usize,
+    /// Soft-token file appended after the prompt, if any.
+    pub soft_tokens: Option<String>,
+    /// Number of soft tokens (0 when none).
+    pub soft_count: usize,
+}
+
+/// The model's greedy answer with the full cache.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Generated token ids, stop token excluded.
+    pub ids: Vec<u32>,
+    /// Each generated token as text.
+    pub tokens: Vec<String>,
+    /// The whole answer as text.
+    pub text: String,
+}
+
+/// One document and question run through a model, with the attention of every query source.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The model.
+    pub model: ModelInfo,
+    /// The prompt.
+    pub prompt: PromptLayout,
+    /// Settings of the run.
+    pub settings: InspectSettings,
+    /// Rows of the last `w` prompt queries.
+    pub window: AttentionRows,
+    /// Rows of the appended soft tokens, when soft tokens were given.
+    pub soft: Option<AttentionRows>,
+    /// Rows of the decoded answer tokens (the oracle's queries).
+    pub decoded: AttentionRows,
+    /// Attention each prompt key received from every prompt query, summed (H2O's score):
+    /// `[layers, query_heads, n_prompt]`.
+    pub accumulated: ScoreGrid,
+    /// The full-cache answer.
+    pub answer: Answer,
+}
+
+impl Session {
+    /// Rows of a query source, if the session has them.
+    pub fn rows(&self, source: QuerySource) -> Option<&AttentionRows> {
+        match source {
+            QuerySource::Window => Some(&self.window),
+            QuerySource::Soft => self.soft.as_ref(),
+            QuerySource::Decoded => Some(&self.decoded),
+        }
+    }
+
+    /// Number of prompt tokens (the key axis of every array).
+    pub fn prompt_len(&self) -> usize {
+        self.prompt.len()
+    }
+}
