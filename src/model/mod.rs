@@ -6,15 +6,17 @@ pub mod bench;
 pub mod cache;
 pub mod capture;
 pub mod config;
+mod elementwise;
 pub mod error;
 mod forward;
 mod fused_attention;
 pub mod generate;
 mod mask;
+mod probabilities;
 pub mod random;
 pub mod rope;
+mod simd;
 mod soft;
-mod softmax;
 pub mod transformer;
 pub mod weights;
 
