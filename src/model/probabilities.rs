@@ -43,17 +43,22 @@ fn exp_and_sum(xs: &mut [f32], max: f32) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// Softmax of `xs` in place. Entries at `-inf` get probability 0; a row that is entirely
-/// `-inf` becomes all zeros.
+/// Softmax of `xs` in place, adding the first `sums.len()` probabilities into `sums` in the same
+/// pass. Entries at `-inf` get probability 0; a row that is entirely `-inf` becomes all zeros.
 #[inline(always)]
-fn softmax_in_place(xs: &mut [f32]) {
+fn softmax_in_place(xs: &mut [f32], sums: &mut [f32]) {
     let max = max_of(xs);
     if max == f32::NEG_INFINITY {
         xs.fill(0.0);
         return;
     }
     let inv = 1.0 / exp_and_sum(xs, max);
-    for x in xs.iter_mut() {
+    let (summed, rest) = xs.split_at_mut(sums.len().min(xs.len()));
+    for (x, sum) in summed.iter_mut().zip(sums.iter_mut()) {
+        *x *= inv;
+        *sum += *x;
+    }
+    for x in rest.iter_mut() {
         *x *= inv;
     }
 }
@@ -118,17 +123,12 @@ fn normalise_rows_portable(block: RowBlock) {
             }
         }
         let (seen, unseen) = row.split_at_mut(block.first_visible + i);
-        softmax_in_place(seen);
+        softmax_in_place(seen, column_sums.as_deref_mut().unwrap_or_default());
         unseen.fill(0.0);
         if i >= block.first_captured
             && let Some(dst) = captured.next()
         {
             dst[..limit].copy_from_slice(&row[..limit]);
-        }
-        if let Some(sums) = column_sums.as_deref_mut() {
-            for (sum, &p) in sums.iter_mut().zip(&row[..limit]) {
-                *sum += p;
-            }
         }
     }
 }
@@ -150,14 +150,18 @@ mod tests {
             .iter()
             .map(|&x| (x as f64 - max).exp() / total)
             .collect();
-        softmax_in_place(&mut row);
+        let mut sums = vec![1.0f32; 30];
+        softmax_in_place(&mut row, &mut sums);
         for (g, w) in row.iter().zip(&want) {
             assert!((*g as f64 - w).abs() < 1e-7, "{g} vs {w}");
+        }
+        for (s, p) in sums.iter().zip(&row) {
+            assert_eq!(*s, 1.0 + p);
         }
         assert_eq!(row[3], 0.0);
         assert_eq!(row[36], 0.0);
         let mut masked = vec![f32::NEG_INFINITY; 20];
-        softmax_in_place(&mut masked);
+        softmax_in_place(&mut masked, &mut []);
         assert!(masked.iter().all(|&p| p == 0.0));
     }
 }
