@@ -14,7 +14,7 @@
 //! PyramidKV's and Ada-KV's off-diagonal hit counts, `O(H log² n)` per layer for Ada-KV's
 //! global top-k, and `O(n)` per row to write a mask.
 
-use ndarray::{Array2, Array3, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView3, Axis, Zip};
 use rayon::prelude::*;
 
 use super::metrics::{PolicyMetrics, mean};
@@ -259,23 +259,13 @@ impl PolicyBank {
         let mut mass_kept = Array2::<f32>::ones((self.layers, self.query_heads));
         if let Some((order, tables)) = order.and_then(|o| o.tables.as_ref().map(|t| (o, t))) {
             let n = self.n;
-            for ((l, h), rate) in hit_rate.indexed_iter_mut() {
+            Zip::indexed(&mut hit_rate).par_for_each(|(l, h), rate| {
                 let row = l * self.heads + h;
-                let c = kept[[l, h]];
-                let hits = if c == target {
-                    tables.diagonal_hits[row * (n + 1) + c] as usize
-                } else {
-                    let ranking = order.rankings.row(l, h);
-                    let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
-                    let in_oracle = |p: &u32| (rank_of[*p as usize] as usize) < target;
-                    if c <= n - c {
-                        ranking[..c].iter().filter(|p| in_oracle(p)).count()
-                    } else {
-                        target - ranking[c..].iter().filter(|p| in_oracle(p)).count()
-                    }
-                };
-                *rate = hits as f32 / target as f32;
-            }
+                let ranking = order.rankings.row(l, h);
+                let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
+                let diagonal = tables.diagonal_hits[row * (n + 1) + target] as usize;
+                *rate = hits(ranking, rank_of, kept[[l, h]], target, diagonal) as f32 / target as f32;
+            });
             for ((l, q), share) in mass_kept.indexed_iter_mut() {
                 let prefix = &tables.mass_prefix[(l * self.query_heads + q) * (n + 1)..][..n + 1];
                 let c = kept[[l, owning_head(self.settings.granularity, q, self.group)]];
@@ -292,6 +282,22 @@ impl PolicyBank {
             kv_bytes: kept.sum() * self.kv_entry_bytes,
             note: note(policy, budget, self.n, &self.settings, &kept),
         })
+    }
+}
+
+/// `|first c of ranking ∩ first target of the oracle's|`, given `diagonal` = the same with
+/// `c = target`, counted over the fewest positions: the prefix, the suffix, or the span between
+/// `c` and `target`. `rank_of` is the oracle's rank of each position.
+fn hits(ranking: &[u32], rank_of: &[u32], c: usize, target: usize, diagonal: usize) -> usize {
+    let n = ranking.len();
+    let in_oracle = |span: &[u32]| span.iter().filter(|&&p| (rank_of[p as usize] as usize) < target).count();
+    let from_diagonal = c.abs_diff(target);
+    if from_diagonal <= c.min(n - c) {
+        if c >= target { diagonal + in_oracle(&ranking[target..c]) } else { diagonal - in_oracle(&ranking[c..target]) }
+    } else if c <= n - c {
+        in_oracle(&ranking[..c])
+    } else {
+        target - in_oracle(&ranking[c..])
     }
 }
 
