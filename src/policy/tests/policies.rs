@@ -197,6 +197,12 @@ fn pyramid_schedule_worked_example_and_fallbacks() {
     // max ≥ n − w: max = 168, min = 192 − 168 = 24, steps = 144 / 31 = 4.
     let (kept, _) = pyramidkv::layer_budgets(200, 128, 32, 32, 20.0);
     assert_eq!((kept[0], kept[1], kept[31]), (32 + 168, 32 + 164, 32 + 44));
+    // 24 layers: steps = 184 / 23 = 8, so the last layer lands exactly on min = 4.
+    let (kept, _) = pyramidkv::layer_budgets(1000, 128, 32, 24, 20.0);
+    assert_eq!((kept[0], kept[1], kept[23]), (32 + 188, 32 + 180, 32 + 4));
+    // β = 8: min = 96 / 8 = 12, max = 180, steps = 168 / 31 = 5, last = 180 − 155 = 25.
+    let (kept, _) = pyramidkv::layer_budgets(1000, 128, 32, 32, 8.0);
+    assert_eq!((kept[0], kept[31]), (32 + 180, 32 + 25));
     // A single layer has no steps.
     assert_eq!(pyramidkv::layer_budgets(1000, 128, 32, 1, 20.0).0, vec![220]);
 }
