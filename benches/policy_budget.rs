@@ -9,12 +9,21 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use judgeq::attention::{GroupReduce, Granularity};
+use judgeq::attention::{Granularity, GroupReduce};
 use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
 use judgeq::session::{Session, SyntheticSpec, synthetic};
 
 fn session() -> Session {
-    let spec = SyntheticSpec { seed: 1, layers: 30, query_heads: 9, kv_heads: 3, n_prompt: 8192, window: 32, soft: 32, decoded: 64 };
+    let spec = SyntheticSpec {
+        seed: 1,
+        layers: 30,
+        query_heads: 9,
+        kv_heads: 3,
+        n_prompt: 8192,
+        window: 32,
+        soft: 32,
+        decoded: 64,
+    };
     synthetic(&spec).expect("valid synthetic spec")
 }
 
@@ -30,7 +39,13 @@ fn bench(c: &mut Criterion) {
     let session = session();
     let granularities = [
         ("query-head", PolicySettings::default()),
-        ("kv-head", PolicySettings { granularity: Granularity::KvHead(GroupReduce::Mean), ..PolicySettings::default() }),
+        (
+            "kv-head",
+            PolicySettings {
+                granularity: Granularity::KvHead(GroupReduce::Mean),
+                ..PolicySettings::default()
+            },
+        ),
     ];
     let mut group = c.benchmark_group("budget_change_8192");
     group.sample_size(20);

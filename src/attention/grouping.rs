@@ -73,9 +73,13 @@ pub enum GroupOrder {
 /// Reduces `[layers, query_heads, n]` scores to `[layers, kv_heads, n]`, one value per GQA group.
 ///
 /// Returns `None` when `kv_heads` is 0 or does not divide the number of query heads.
-pub fn reduce_groups(scores: ArrayView3<f32>, kv_heads: usize, reduce: GroupReduce) -> Option<ScoreGrid> {
+pub fn reduce_groups(
+    scores: ArrayView3<f32>,
+    kv_heads: usize,
+    reduce: GroupReduce,
+) -> Option<ScoreGrid> {
     let (layers, query_heads, n) = scores.dim();
-    if kv_heads == 0 || query_heads % kv_heads != 0 {
+    if kv_heads == 0 || !query_heads.is_multiple_of(kv_heads) {
         return None;
     }
     let group = query_heads / kv_heads;

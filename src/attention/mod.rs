@@ -16,7 +16,7 @@ pub mod scores;
 #[cfg(test)]
 mod tests;
 
-pub use grouping::{GroupOrder, GroupReduce, Granularity, head_scores, owning_head, reduce_groups};
+pub use grouping::{Granularity, GroupOrder, GroupReduce, head_scores, owning_head, reduce_groups};
 pub use pooling::Pooling;
 pub use scores::{RowReduce, source_scores};
 
@@ -42,7 +42,8 @@ pub enum QuerySource {
 
 impl QuerySource {
     /// Every source, in display order.
-    pub const ALL: [QuerySource; 3] = [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
+    pub const ALL: [QuerySource; 3] =
+        [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
 
     /// Short machine name used in file names (`window`, `soft`, `decoded`).
     pub fn file_stem(self) -> &'static str {

@@ -91,7 +91,9 @@ impl Pooling {
             None => {
                 let mut pooled = vec![0.0; input.len()];
                 self.apply(&input, &mut pooled);
-                Zip::from(&mut row).and(&pooled[..]).for_each(|o, &p| *o = p);
+                Zip::from(&mut row)
+                    .and(&pooled[..])
+                    .for_each(|o, &p| *o = p);
             }
         }
     }
@@ -100,11 +102,14 @@ impl Pooling {
     pub fn grid(self, scores: ArrayView3<f32>) -> ScoreGrid {
         let mut pooled = scores.as_standard_layout().into_owned();
         if self.kernel() > 1 {
-            pooled.axis_iter_mut(Axis(0)).into_par_iter().for_each(|mut layer| {
-                for row in layer.outer_iter_mut() {
-                    self.apply_in_place(row);
-                }
-            });
+            pooled
+                .axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .for_each(|mut layer| {
+                    for row in layer.outer_iter_mut() {
+                        self.apply_in_place(row);
+                    }
+                });
         }
         pooled
     }

@@ -37,7 +37,9 @@ pub fn source_scores(rows: ArrayView4<f32>, reduce: RowReduce) -> ScoreGrid {
         .into_par_iter()
         .zip(rows.axis_iter(Axis(0)).into_par_iter())
         .for_each(|(mut layer_scores, layer_rows)| {
-            for (mut head_scores, head_rows) in layer_scores.outer_iter_mut().zip(layer_rows.outer_iter()) {
+            for (mut head_scores, head_rows) in
+                layer_scores.outer_iter_mut().zip(layer_rows.outer_iter())
+            {
                 for row in head_rows.outer_iter() {
                     head_scores += &row;
                 }

@@ -20,17 +20,27 @@ use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
 use crate::attention::{KeepMask, ScoreGrid};
 
 /// Step 2: per-head selection counts from the global top-k counts.
-fn floored(counts: &[usize], base: usize, alpha: f64, scored: usize) -> impl Iterator<Item = usize> + '_ {
+fn floored(
+    counts: &[usize],
+    base: usize,
+    alpha: f64,
+    scored: usize,
+) -> impl Iterator<Item = usize> + '_ {
     let floor = (base as f64 * alpha).floor() as f32;
     let keep_share = (1.0 - alpha) as f32;
-    counts
-        .iter()
-        .map(move |&c| ((c as f32 * keep_share + floor).round_ties_even().max(0.0) as usize).min(scored))
+    counts.iter().map(move |&c| {
+        ((c as f32 * keep_share + floor).round_ties_even().max(0.0) as usize).min(scored)
+    })
 }
 
 /// Entries kept per `[layer, head]` (window included) for `w < B < n`, by sorting every
 /// `(head, position)` of a layer: the plain reference.
-pub(crate) fn head_budgets(scores: &ScoreGrid, budget: usize, window: usize, alpha: f64) -> Array2<usize> {
+pub(crate) fn head_budgets(
+    scores: &ScoreGrid,
+    budget: usize,
+    window: usize,
+    alpha: f64,
+) -> Array2<usize> {
     let (layers, heads, scored) = scores.dim();
     let base = budget - window;
     let mut kept = Array2::zeros((layers, heads));
@@ -52,11 +62,20 @@ pub(crate) fn head_budgets(scores: &ScoreGrid, budget: usize, window: usize, alp
 }
 
 /// The kept set for `w < B < n`.
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     let scores = snapkv::scores(inputs, settings, settings.pooling, "Ada-KV")?;
     let w = inputs.window(settings);
     let kept = head_budgets(&scores, budget, w, settings.ada_floor_alpha);
-    Ok(keep::window_and_top(&scores, inputs.prompt_len(), w, |l, h| kept[[l, h]] - w))
+    Ok(keep::window_and_top(
+        &scores,
+        inputs.prompt_len(),
+        w,
+        |l, h| kept[[l, h]] - w,
+    ))
 }
 
 /// Every head's scores over `[0, n − w)` in its ranking order, for budgets in `O(H log² n)` per
@@ -82,10 +101,20 @@ impl AdaTables {
             for h in 0..heads {
                 let ranked = &rankings.row(l, h)[window..];
                 positions.extend_from_slice(ranked);
-                keys.extend(ranked.iter().map(|&p| order_key(scores[[l, h, p as usize]])));
+                keys.extend(
+                    ranked
+                        .iter()
+                        .map(|&p| order_key(scores[[l, h, p as usize]])),
+                );
             }
         }
-        Self { layers, heads, scored, keys, positions }
+        Self {
+            layers,
+            heads,
+            scored,
+            keys,
+            positions,
+        }
     }
 
     fn row(&self, layer: usize, head: usize) -> (&[u32], &[u32]) {
@@ -117,15 +146,26 @@ fn global_top_counts(rows: &[(&[u32], &[u32])], k: usize) -> Vec<usize> {
     if k == 0 {
         return vec![0; rows.len()];
     }
-    let count_at_least = |v: u32| -> usize { rows.iter().map(|(keys, _)| keys.partition_point(|&x| x >= v)).sum() };
+    let count_at_least = |v: u32| -> usize {
+        rows.iter()
+            .map(|(keys, _)| keys.partition_point(|&x| x >= v))
+            .sum()
+    };
     // The k-th largest key: the largest v with at least k keys ≥ v.
     let (mut lo, mut hi) = (0u32, u32::MAX);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if count_at_least(mid) >= k { lo = mid } else { hi = mid - 1 }
+        if count_at_least(mid) >= k {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
     }
     let threshold = lo;
-    let above: Vec<usize> = rows.iter().map(|(keys, _)| keys.partition_point(|&x| x > threshold)).collect();
+    let above: Vec<usize> = rows
+        .iter()
+        .map(|(keys, _)| keys.partition_point(|&x| x > threshold))
+        .collect();
     let tied: Vec<&[u32]> = rows
         .iter()
         .zip(&above)
@@ -138,7 +178,11 @@ fn global_top_counts(rows: &[(&[u32], &[u32])], k: usize) -> Vec<usize> {
     let (mut lo, mut hi) = (0u32, u32::MAX);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if before(mid) <= wanted { lo = mid } else { hi = mid - 1 }
+        if before(mid) <= wanted {
+            lo = mid
+        } else {
+            hi = mid - 1
+        }
     }
     let mut at_p = wanted - before(lo);
     above
@@ -163,7 +207,11 @@ mod tests {
     #[test]
     fn global_top_counts_break_ties_by_position_then_head() {
         // Keys (descending) and positions per head; three heads.
-        let rows: [(&[u32], &[u32]); 3] = [(&[9, 5, 5, 1], &[3, 0, 7, 2]), (&[5, 5, 4, 0], &[0, 4, 1, 9]), (&[8, 5, 2, 2], &[6, 4, 1, 5])];
+        let rows: [(&[u32], &[u32]); 3] = [
+            (&[9, 5, 5, 1], &[3, 0, 7, 2]),
+            (&[5, 5, 4, 0], &[0, 4, 1, 9]),
+            (&[8, 5, 2, 2], &[6, 4, 1, 5]),
+        ];
         // Global order: 9(h0) 8(h2) | ties at 5: pos0 h0, pos0 h1, pos4 h1, pos4 h2, pos7 h0 | 4(h1) ...
         let expect = [
             (1, vec![1, 0, 0]),
@@ -186,7 +234,9 @@ mod tests {
     fn tables_agree_with_the_sorting_reference_on_tied_scores() {
         let (layers, heads, n, window) = (3, 4, 40, 5);
         let scored = n - window;
-        let scores = ndarray::Array3::from_shape_fn((layers, heads, scored), |(l, h, j)| ((l * 7 + h * 3 + j * 5) % 4) as f32);
+        let scores = ndarray::Array3::from_shape_fn((layers, heads, scored), |(l, h, j)| {
+            ((l * 7 + h * 3 + j * 5) % 4) as f32
+        });
         let mut data = Vec::new();
         for l in 0..layers {
             for h in 0..heads {

@@ -42,7 +42,9 @@ impl OrderKind {
             PolicyKind::StreamingLlm => Some(OrderKind::Streaming),
             PolicyKind::H2o => Some(OrderKind::Accumulated),
             PolicyKind::H2oWindow => Some(OrderKind::Window { pooled: false }),
-            PolicyKind::SnapKv | PolicyKind::PyramidKv | PolicyKind::AdaKv => Some(OrderKind::Window { pooled: true }),
+            PolicyKind::SnapKv | PolicyKind::PyramidKv | PolicyKind::AdaKv => {
+                Some(OrderKind::Window { pooled: true })
+            }
             PolicyKind::JudgeQ => Some(OrderKind::Soft),
             PolicyKind::Oracle => Some(OrderKind::Decoded),
             PolicyKind::Random => Some(OrderKind::Random),
@@ -94,7 +96,11 @@ impl PolicyBank {
     /// Scores and ranks once everything `policies` need (the Oracle's ordering is always built
     /// when the session has decoded rows: the hit rate needs it). `O(n log n)` per row and
     /// ordering; run it off the UI thread.
-    pub fn new(inputs: &ScoreInputs, settings: &PolicySettings, policies: &[PolicyKind]) -> Result<Self, PolicyError> {
+    pub fn new(
+        inputs: &ScoreInputs,
+        settings: &PolicySettings,
+        policies: &[PolicyKind],
+    ) -> Result<Self, PolicyError> {
         settings.validate()?;
         inputs.check()?;
         let mut unique: Vec<PolicyKind> = Vec::new();
@@ -104,11 +110,18 @@ impl PolicyBank {
                 unique.push(policy);
             }
         }
-        let (layers, heads, query_heads, n) =
-            (inputs.layers(), inputs.heads(settings), inputs.query_heads(), inputs.prompt_len());
+        let (layers, heads, query_heads, n) = (
+            inputs.layers(),
+            inputs.heads(settings),
+            inputs.query_heads(),
+            inputs.prompt_len(),
+        );
         let window = inputs.window(settings);
         let mut kinds: Vec<OrderKind> = unique.iter().filter_map(|&p| OrderKind::of(p)).collect();
-        let decoded = inputs.source_sums(QuerySource::Decoded, "the hit rate and the attention mass kept");
+        let decoded = inputs.source_sums(
+            QuerySource::Decoded,
+            "the hit rate and the attention mass kept",
+        );
         if decoded.is_ok() {
             kinds.push(OrderKind::Decoded);
         }
@@ -122,10 +135,16 @@ impl PolicyBank {
         let mut ada = None;
         for kind in distinct {
             let rankings = match kind {
-                OrderKind::Streaming => repeated(layers, heads, &streaming_llm::ranking(n, settings.sinks)),
+                OrderKind::Streaming => {
+                    repeated(layers, heads, &streaming_llm::ranking(n, settings.sinks))
+                }
                 OrderKind::Accumulated => window_first(&h2o::scores(inputs, settings)?, n, window),
                 OrderKind::Window { pooled } => {
-                    let pooling = if pooled { settings.pooling } else { Pooling::None };
+                    let pooling = if pooled {
+                        settings.pooling
+                    } else {
+                        Pooling::None
+                    };
                     let scores = snapkv::scores(inputs, settings, pooling, "SnapKV")?;
                     let rankings = window_first(&scores, n, window);
                     if pooled && unique.contains(&PolicyKind::AdaKv) {
@@ -135,12 +154,20 @@ impl PolicyBank {
                 }
                 OrderKind::Soft => {
                     let scores = judgeq::scores(inputs, settings)?;
-                    if settings.judgeq_keep_window { window_first(&scores, n, window) } else { whole(&scores) }
+                    if settings.judgeq_keep_window {
+                        window_first(&scores, n, window)
+                    } else {
+                        whole(&scores)
+                    }
                 }
                 OrderKind::Decoded => whole(&oracle::scores(inputs, settings)?),
                 OrderKind::Random => random_rankings(layers, heads, n, settings.random_seed),
             };
-            orders.push(Order { kind, rankings, tables: None });
+            orders.push(Order {
+                kind,
+                rankings,
+                tables: None,
+            });
         }
         let oracle = match decoded {
             Ok(decoded) => {
@@ -204,7 +231,13 @@ impl PolicyBank {
             None => Array3::from_elem((self.layers, self.heads, self.n), true),
         };
         let note = note(policy, budget, self.n, &self.settings, &kept);
-        Ok(Selection { policy, budget, mask, kept, note })
+        Ok(Selection {
+            policy,
+            budget,
+            mask,
+            kept,
+            note,
+        })
     }
 
     /// Hit rate, attention mass kept and KV bytes of every policy of the bank at `budget`.
@@ -214,7 +247,10 @@ impl PolicyBank {
             return Err(PolicyError::ZeroBudget);
         }
         let oracle = self.oracle.as_ref().map_err(Clone::clone)?;
-        self.policies.par_iter().map(|&policy| self.metrics(policy, budget, oracle)).collect()
+        self.policies
+            .par_iter()
+            .map(|&policy| self.metrics(policy, budget, oracle))
+            .collect()
     }
 
     fn order(&self, policy: PolicyKind) -> Option<&Order> {
@@ -240,7 +276,8 @@ impl PolicyBank {
         }
         Ok(match policy {
             PolicyKind::PyramidKv => {
-                let (per_layer, _) = pyramidkv::layer_budgets(n, budget, w, self.layers, self.settings.pyramid_beta);
+                let (per_layer, _) =
+                    pyramidkv::layer_budgets(n, budget, w, self.layers, self.settings.pyramid_beta);
                 Array2::from_shape_fn((self.layers, self.heads), |(l, _)| per_layer[l])
             }
             PolicyKind::AdaKv => match &self.ada {
@@ -251,7 +288,12 @@ impl PolicyBank {
         })
     }
 
-    fn metrics(&self, policy: PolicyKind, budget: usize, oracle: &OracleData) -> Result<PolicyMetrics, PolicyError> {
+    fn metrics(
+        &self,
+        policy: PolicyKind,
+        budget: usize,
+        oracle: &OracleData,
+    ) -> Result<PolicyMetrics, PolicyError> {
         let kept = self.kept(policy, budget)?;
         let target = budget.min(self.n);
         let order = self.order(policy);
@@ -264,12 +306,17 @@ impl PolicyBank {
                 let ranking = order.rankings.row(l, h);
                 let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
                 let diagonal = tables.diagonal_hits[row * (n + 1) + target] as usize;
-                *rate = hits(ranking, rank_of, kept[[l, h]], target, diagonal) as f32 / target as f32;
+                *rate =
+                    hits(ranking, rank_of, kept[[l, h]], target, diagonal) as f32 / target as f32;
             });
             for ((l, q), share) in mass_kept.indexed_iter_mut() {
                 let prefix = &tables.mass_prefix[(l * self.query_heads + q) * (n + 1)..][..n + 1];
                 let c = kept[[l, owning_head(self.settings.granularity, q, self.group)]];
-                *share = if prefix[n] > 0.0 { prefix[c] / prefix[n] } else { 1.0 };
+                *share = if prefix[n] > 0.0 {
+                    prefix[c] / prefix[n]
+                } else {
+                    1.0
+                };
             }
         }
         Ok(PolicyMetrics {
@@ -290,10 +337,18 @@ impl PolicyBank {
 /// `c` and `target`. `rank_of` is the oracle's rank of each position.
 fn hits(ranking: &[u32], rank_of: &[u32], c: usize, target: usize, diagonal: usize) -> usize {
     let n = ranking.len();
-    let in_oracle = |span: &[u32]| span.iter().filter(|&&p| (rank_of[p as usize] as usize) < target).count();
+    let in_oracle = |span: &[u32]| {
+        span.iter()
+            .filter(|&&p| (rank_of[p as usize] as usize) < target)
+            .count()
+    };
     let from_diagonal = c.abs_diff(target);
     if from_diagonal <= c.min(n - c) {
-        if c >= target { diagonal + in_oracle(&ranking[target..c]) } else { diagonal - in_oracle(&ranking[c..target]) }
+        if c >= target {
+            diagonal + in_oracle(&ranking[target..c])
+        } else {
+            diagonal - in_oracle(&ranking[c..target])
+        }
     } else if c <= n - c {
         in_oracle(&ranking[..c])
     } else {
@@ -303,7 +358,11 @@ fn hits(ranking: &[u32], rank_of: &[u32], c: usize, target: usize, diagonal: usi
 
 /// The same ordering in every row.
 fn repeated(layers: usize, heads: usize, order: &[u32]) -> Rankings {
-    Rankings { n: order.len(), heads, data: order.repeat(layers * heads) }
+    Rankings {
+        n: order.len(),
+        heads,
+        data: order.repeat(layers * heads),
+    }
 }
 
 /// Window positions from the most recent back, then the scored range `[0, n − w)` by score.
@@ -311,14 +370,16 @@ fn repeated(layers: usize, heads: usize, order: &[u32]) -> Rankings {
 fn window_first(scores: &ScoreGrid, n: usize, window: usize) -> Rankings {
     let (layers, heads, _) = scores.dim();
     let mut data = vec![0u32; layers * heads * n];
-    data.par_chunks_mut(n.max(1)).enumerate().for_each(|(row, out)| {
-        let (l, h) = (row / heads, row % heads);
-        let recent = (n - window..n).rev().map(|p| p as u32);
-        let ranked = rank_desc(scores.index_axis(Axis(0), l).index_axis(Axis(0), h));
-        for (slot, pos) in out.iter_mut().zip(recent.chain(ranked)) {
-            *slot = pos;
-        }
-    });
+    data.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (l, h) = (row / heads, row % heads);
+            let recent = (n - window..n).rev().map(|p| p as u32);
+            let ranked = rank_desc(scores.index_axis(Axis(0), l).index_axis(Axis(0), h));
+            for (slot, pos) in out.iter_mut().zip(recent.chain(ranked)) {
+                *slot = pos;
+            }
+        });
     Rankings { n, heads, data }
 }
 
@@ -330,9 +391,11 @@ fn whole(scores: &ScoreGrid) -> Rankings {
 
 fn random_rankings(layers: usize, heads: usize, n: usize, seed: u64) -> Rankings {
     let mut data = vec![0u32; layers * heads * n];
-    data.par_chunks_mut(n.max(1)).enumerate().for_each(|(row, out)| {
-        out.copy_from_slice(&random::permutation(n, seed, row / heads, row % heads));
-    });
+    data.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each(|(row, out)| {
+            out.copy_from_slice(&random::permutation(n, seed, row / heads, row % heads));
+        });
     Rankings { n, heads, data }
 }
 
@@ -340,11 +403,14 @@ fn random_rankings(layers: usize, heads: usize, n: usize, seed: u64) -> Rankings
 fn inverse(rankings: &Rankings) -> Vec<u32> {
     let n = rankings.n;
     let mut rank_of = vec![0u32; rankings.data.len()];
-    rank_of.par_chunks_mut(n.max(1)).zip(rankings.data.par_chunks(n.max(1))).for_each(|(ranks, order)| {
-        for (i, &p) in order.iter().enumerate() {
-            ranks[p as usize] = i as u32;
-        }
-    });
+    rank_of
+        .par_chunks_mut(n.max(1))
+        .zip(rankings.data.par_chunks(n.max(1)))
+        .for_each(|(ranks, order)| {
+            for (i, &p) in order.iter().enumerate() {
+                ranks[p as usize] = i as u32;
+            }
+        });
     rank_of
 }
 
@@ -353,33 +419,48 @@ fn diagonal_hits(rankings: &Rankings, oracle: &Rankings, oracle_rank: &[u32]) ->
     let n = rankings.n;
     let own_rank = inverse(rankings);
     let mut hits = vec![0u32; (rankings.data.len() / n.max(1)) * (n + 1)];
-    hits.par_chunks_mut(n + 1).enumerate().for_each(|(row, out)| {
-        let range = row * n..(row + 1) * n;
-        let (mine, theirs) = (&rankings.data[range.clone()], &oracle.data[range.clone()]);
-        let (my_rank, their_rank) = (&own_rank[range.clone()], &oracle_rank[range]);
-        for i in 0..n {
-            let (x, o) = (mine[i] as usize, theirs[i] as usize);
-            let gained = u32::from(their_rank[x] as usize <= i) + u32::from(my_rank[o] as usize <= i) - u32::from(x == o);
-            out[i + 1] = out[i] + gained;
-        }
-    });
+    hits.par_chunks_mut(n + 1)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let range = row * n..(row + 1) * n;
+            let (mine, theirs) = (&rankings.data[range.clone()], &oracle.data[range.clone()]);
+            let (my_rank, their_rank) = (&own_rank[range.clone()], &oracle_rank[range]);
+            for i in 0..n {
+                let (x, o) = (mine[i] as usize, theirs[i] as usize);
+                let gained = u32::from(their_rank[x] as usize <= i)
+                    + u32::from(my_rank[o] as usize <= i)
+                    - u32::from(x == o);
+                out[i + 1] = out[i] + gained;
+            }
+        });
     hits
 }
 
 /// Prefix sums of each query head's decoded attention along its owning row's ordering.
-fn mass_prefix(rankings: &Rankings, decoded: ArrayView3<f32>, settings: &PolicySettings, group: usize) -> Vec<f32> {
+fn mass_prefix(
+    rankings: &Rankings,
+    decoded: ArrayView3<f32>,
+    settings: &PolicySettings,
+    group: usize,
+) -> Vec<f32> {
     let (layers, query_heads, n) = decoded.dim();
     let mut prefix = vec![0f32; layers * query_heads * (n + 1)];
-    prefix.par_chunks_mut(n + 1).enumerate().for_each(|(row, out)| {
-        let (l, q) = (row / query_heads, row % query_heads);
-        let mass = decoded.index_axis(Axis(0), l);
-        let mass = mass.index_axis(Axis(0), q);
-        let mut total = 0f64;
-        for (slot, &p) in out[1..].iter_mut().zip(rankings.row(l, owning_head(settings.granularity, q, group))) {
-            total += f64::from(mass[p as usize]);
-            *slot = total as f32;
-        }
-    });
+    prefix
+        .par_chunks_mut(n + 1)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (l, q) = (row / query_heads, row % query_heads);
+            let mass = decoded.index_axis(Axis(0), l);
+            let mass = mass.index_axis(Axis(0), q);
+            let mut total = 0f64;
+            for (slot, &p) in out[1..]
+                .iter_mut()
+                .zip(rankings.row(l, owning_head(settings.granularity, q, group)))
+            {
+                total += f64::from(mass[p as usize]);
+                *slot = total as f32;
+            }
+        });
     prefix
 }
 
@@ -387,23 +468,26 @@ fn mass_prefix(rankings: &Rankings, decoded: ArrayView3<f32>, settings: &PolicyS
 fn prefix_mask(rankings: &Rankings, kept: &Array2<usize>, n: usize) -> KeepMask {
     let (layers, heads) = kept.dim();
     let mut mask = Array3::from_elem((layers, heads, n), false);
-    mask.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(l, mut layer)| {
-        for (h, mut row) in layer.outer_iter_mut().enumerate() {
-            let c = kept[[l, h]].min(n);
-            let order = rankings.row(l, h);
-            if let Some(slice) = row.as_slice_mut() {
-                if c <= n / 2 {
-                    for &p in &order[..c] {
-                        slice[p as usize] = true;
-                    }
-                } else {
-                    slice.fill(true);
-                    for &p in &order[c..] {
-                        slice[p as usize] = false;
+    mask.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(l, mut layer)| {
+            for (h, mut row) in layer.outer_iter_mut().enumerate() {
+                let c = kept[[l, h]].min(n);
+                let order = rankings.row(l, h);
+                if let Some(slice) = row.as_slice_mut() {
+                    if c <= n / 2 {
+                        for &p in &order[..c] {
+                            slice[p as usize] = true;
+                        }
+                    } else {
+                        slice.fill(true);
+                        for &p in &order[c..] {
+                            slice[p as usize] = false;
+                        }
                     }
                 }
             }
-        }
-    });
+        });
     mask
 }

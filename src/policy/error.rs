@@ -11,7 +11,9 @@ pub enum PolicyError {
     #[error("the budget must keep at least 1 KV entry per layer and head (got 0)")]
     ZeroBudget,
     /// Judge Q was asked for on a session inspected without soft tokens.
-    #[error("Judge Q scores with the soft-token rows, but this session has none: inspect again with a soft-token file")]
+    #[error(
+        "Judge Q scores with the soft-token rows, but this session has none: inspect again with a soft-token file"
+    )]
     NoSoftRows,
     /// A query source has no rows to score with.
     #[error("the session has no {which} rows, which {needed_by} needs")]

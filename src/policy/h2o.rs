@@ -9,14 +9,26 @@ use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
 use crate::attention::{KeepMask, Pooling, ScoreGrid};
 
 /// Accumulated scores over `[0, n − w)` at the settings' granularity.
-pub(crate) fn scores(inputs: &ScoreInputs, settings: &PolicySettings) -> Result<ScoreGrid, PolicyError> {
+pub(crate) fn scores(
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+) -> Result<ScoreGrid, PolicyError> {
     let accumulated = inputs.accumulated()?;
     snapkv::scored_range(inputs, accumulated, Pooling::None, settings)
 }
 
 /// The kept set for `w < B < n`.
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     let scores = scores(inputs, settings)?;
     let w = inputs.window(settings);
-    Ok(keep::window_and_top(&scores, inputs.prompt_len(), w, |_, _| budget - w))
+    Ok(keep::window_and_top(
+        &scores,
+        inputs.prompt_len(),
+        w,
+        |_, _| budget - w,
+    ))
 }

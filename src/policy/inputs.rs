@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use ndarray::{ArrayView3, ArrayView4, s};
 
 use super::{PolicyError, PolicySettings};
-use crate::attention::{GroupOrder, Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores};
+use crate::attention::{
+    GroupOrder, Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores,
+};
 use crate::session::Session;
 
 /// Borrowed score sources of one session. Source sums are computed on first use and cached,
@@ -93,9 +95,12 @@ impl<'a> ScoreInputs<'a> {
         if n == 0 {
             return Err(PolicyError::EmptyPrompt);
         }
-        if self.kv_heads == 0 || heads % self.kv_heads != 0 {
+        if self.kv_heads == 0 || !heads.is_multiple_of(self.kv_heads) {
             return Err(PolicyError::Shape {
-                what: format!("{} query heads grouped into {} KV heads", heads, self.kv_heads),
+                what: format!(
+                    "{} query heads grouped into {} KV heads",
+                    heads, self.kv_heads
+                ),
                 expected: vec![heads],
                 found: vec![self.kv_heads],
             });
@@ -126,7 +131,11 @@ impl<'a> ScoreInputs<'a> {
 
     /// The summed attention of `source` per query head, `[layers, query_heads, n_prompt]`,
     /// computed once. Errors when the source is absent, has no rows, or holds non-finite values.
-    pub(crate) fn source_sums(&self, source: QuerySource, needed_by: &str) -> Result<&ScoreGrid, PolicyError> {
+    pub(crate) fn source_sums(
+        &self,
+        source: QuerySource,
+        needed_by: &str,
+    ) -> Result<&ScoreGrid, PolicyError> {
         let (rows, slot) = match source {
             QuerySource::Window => (Some(self.window), &self.sums[0]),
             QuerySource::Soft => (self.soft, &self.sums[1]),
@@ -166,18 +175,29 @@ impl<'a> ScoreInputs<'a> {
         settings: &PolicySettings,
     ) -> Result<ScoreGrid, PolicyError> {
         let order: GroupOrder = settings.group_order;
-        head_scores(raw.slice(s![.., .., ..end]), pooling, settings.granularity, order, self.kv_heads).ok_or_else(
-            || PolicyError::Shape {
-                what: format!("{} query heads grouped into {} KV heads", self.query_heads(), self.kv_heads),
-                expected: vec![self.query_heads()],
-                found: vec![self.kv_heads],
-            },
+        head_scores(
+            raw.slice(s![.., .., ..end]),
+            pooling,
+            settings.granularity,
+            order,
+            self.kv_heads,
         )
+        .ok_or_else(|| PolicyError::Shape {
+            what: format!(
+                "{} query heads grouped into {} KV heads",
+                self.query_heads(),
+                self.kv_heads
+            ),
+            expected: vec![self.query_heads()],
+            found: vec![self.kv_heads],
+        })
     }
 
     /// Heads that own a keep set under `settings`.
     pub(crate) fn heads(&self, settings: &PolicySettings) -> usize {
-        settings.granularity.heads(self.query_heads(), self.kv_heads)
+        settings
+            .granularity
+            .heads(self.query_heads(), self.kv_heads)
     }
 
     /// The window length policies use: the setting, at most the prompt length.

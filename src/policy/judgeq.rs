@@ -12,7 +12,10 @@ use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
 use crate::attention::{KeepMask, QuerySource, ScoreGrid};
 
 /// Soft-token scores over the variant's scored range, pooled, at the settings' granularity.
-pub(crate) fn scores(inputs: &ScoreInputs, settings: &PolicySettings) -> Result<ScoreGrid, PolicyError> {
+pub(crate) fn scores(
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+) -> Result<ScoreGrid, PolicyError> {
     let sums = inputs.source_sums(QuerySource::Soft, "Judge Q")?;
     if settings.judgeq_keep_window {
         snapkv::scored_range(inputs, sums.view(), settings.pooling, settings)
@@ -22,11 +25,20 @@ pub(crate) fn scores(inputs: &ScoreInputs, settings: &PolicySettings) -> Result<
 }
 
 /// The kept set for `B < n` (and, in variant (b), `B > w`).
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     let scores = scores(inputs, settings)?;
     if settings.judgeq_keep_window {
         let w = inputs.window(settings);
-        Ok(keep::window_and_top(&scores, inputs.prompt_len(), w, |_, _| budget - w))
+        Ok(keep::window_and_top(
+            &scores,
+            inputs.prompt_len(),
+            w,
+            |_, _| budget - w,
+        ))
     } else {
         Ok(keep::top(&scores, budget))
     }

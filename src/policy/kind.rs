@@ -101,7 +101,10 @@ impl PolicyKind {
             | PolicyKind::PyramidKv
             | PolicyKind::AdaKv => true,
             PolicyKind::JudgeQ => judgeq_keep_window,
-            PolicyKind::FullKv | PolicyKind::StreamingLlm | PolicyKind::Oracle | PolicyKind::Random => false,
+            PolicyKind::FullKv
+            | PolicyKind::StreamingLlm
+            | PolicyKind::Oracle
+            | PolicyKind::Random => false,
         }
     }
 }
@@ -119,7 +122,10 @@ impl FromStr for PolicyKind {
     /// `h2o-window`, `Full KV`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let squash = |t: &str| -> String {
-            t.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+            t.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
         };
         let wanted = squash(s);
         PolicyKind::ALL

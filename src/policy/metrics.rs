@@ -41,19 +41,31 @@ pub struct PolicyMetrics {
 
 /// Mean of every element (0 for an empty array).
 pub(crate) fn mean(values: ArrayView2<f32>) -> f32 {
-    if values.is_empty() { 0.0 } else { (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64) as f32 }
+    if values.is_empty() {
+        0.0
+    } else {
+        (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64) as f32
+    }
 }
 
 fn same_shape(a: &KeepMask, b: &KeepMask) -> Result<(), PolicyError> {
     if a.dim() == b.dim() {
         Ok(())
     } else {
-        Err(PolicyError::Shape { what: "second keep mask".to_owned(), expected: a.shape().to_vec(), found: b.shape().to_vec() })
+        Err(PolicyError::Shape {
+            what: "second keep mask".to_owned(),
+            expected: a.shape().to_vec(),
+            found: b.shape().to_vec(),
+        })
     }
 }
 
 fn jaccard(both: usize, either: usize) -> f32 {
-    if either == 0 { 1.0 } else { both as f32 / either as f32 }
+    if either == 0 {
+        1.0
+    } else {
+        both as f32 / either as f32
+    }
 }
 
 /// Jaccard overlap of two masks over every layer, head and position (1 when both are empty).
@@ -74,8 +86,12 @@ pub fn overlap_by_head(a: &KeepMask, b: &KeepMask) -> Result<Array2<f32>, Policy
     Ok(Array2::from_shape_fn((layers, heads), |(l, h)| {
         let (x, y) = (a.index_axis(Axis(0), l), b.index_axis(Axis(0), l));
         let (x, y) = (x.index_axis(Axis(0), h), y.index_axis(Axis(0), h));
-        let both = Zip::from(&x).and(&y).fold(0, |acc, &p, &q| acc + usize::from(p && q));
-        let either = Zip::from(&x).and(&y).fold(0, |acc, &p, &q| acc + usize::from(p || q));
+        let both = Zip::from(&x)
+            .and(&y)
+            .fold(0, |acc, &p, &q| acc + usize::from(p && q));
+        let either = Zip::from(&x)
+            .and(&y)
+            .fold(0, |acc, &p, &q| acc + usize::from(p || q));
         jaccard(both, either)
     }))
 }
@@ -93,9 +109,14 @@ pub fn evaluate_selection(
     let (layers, heads, _) = selection.mask.dim();
     let group = inputs.query_heads() / inputs.kv_heads().max(1);
     let hit_rate = Array2::from_shape_fn((layers, heads), |(l, h)| {
-        let (mine, theirs) = (selection.mask.index_axis(Axis(0), l), oracle.mask.index_axis(Axis(0), l));
+        let (mine, theirs) = (
+            selection.mask.index_axis(Axis(0), l),
+            oracle.mask.index_axis(Axis(0), l),
+        );
         let (mine, theirs) = (mine.index_axis(Axis(0), h), theirs.index_axis(Axis(0), h));
-        let hits = Zip::from(&mine).and(&theirs).fold(0, |acc, &m, &o| acc + usize::from(m && o));
+        let hits = Zip::from(&mine)
+            .and(&theirs)
+            .fold(0, |acc, &m, &o| acc + usize::from(m && o));
         hits as f32 / theirs.iter().filter(|&&o| o).count().max(1) as f32
     });
     let mass_kept = Array2::from_shape_fn((layers, inputs.query_heads()), |(l, q)| {
@@ -104,8 +125,14 @@ pub fn evaluate_selection(
         let mass = decoded.index_axis(Axis(0), l);
         let mass = mass.index_axis(Axis(0), q);
         let total: f64 = mass.iter().map(|&m| f64::from(m)).sum();
-        let kept: f64 = Zip::from(&mask).and(&mass).fold(0.0, |acc, &k, &m| if k { acc + f64::from(m) } else { acc });
-        if total > 0.0 { (kept / total) as f32 } else { 1.0 }
+        let kept: f64 = Zip::from(&mask)
+            .and(&mass)
+            .fold(0.0, |acc, &k, &m| if k { acc + f64::from(m) } else { acc });
+        if total > 0.0 {
+            (kept / total) as f32
+        } else {
+            1.0
+        }
     });
     Ok(PolicyMetrics {
         policy: selection.policy,

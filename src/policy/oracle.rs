@@ -7,12 +7,19 @@ use super::{PolicyError, PolicySettings, ScoreInputs, keep};
 use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 
 /// Decoded-token scores over the whole prompt at the settings' granularity, unpooled.
-pub(crate) fn scores(inputs: &ScoreInputs, settings: &PolicySettings) -> Result<ScoreGrid, PolicyError> {
+pub(crate) fn scores(
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+) -> Result<ScoreGrid, PolicyError> {
     let sums = inputs.source_sums(QuerySource::Decoded, "the Oracle and the hit rate")?;
     inputs.ranked_scores(sums.view(), inputs.prompt_len(), Pooling::None, settings)
 }
 
 /// The kept set for `B < n`.
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     Ok(keep::top(&scores(inputs, settings)?, budget))
 }

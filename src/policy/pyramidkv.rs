@@ -27,7 +27,13 @@ pub(crate) enum Schedule {
 }
 
 /// Entries kept per layer (window included) for `w < B < n`, and the branch that gave them.
-pub(crate) fn layer_budgets(n: usize, budget: usize, window: usize, layers: usize, beta: f64) -> (Vec<usize>, Schedule) {
+pub(crate) fn layer_budgets(
+    n: usize,
+    budget: usize,
+    window: usize,
+    layers: usize,
+    beta: f64,
+) -> (Vec<usize>, Schedule) {
     let base = budget - window;
     if n < 2 * base {
         return (vec![budget; layers], Schedule::Uniform);
@@ -38,13 +44,23 @@ pub(crate) fn layer_budgets(n: usize, budget: usize, window: usize, layers: usiz
         max_num = n - window;
         min_num = (2 * base).saturating_sub(max_num);
     }
-    let steps = if layers > 1 { max_num.saturating_sub(min_num) / (layers - 1) } else { 0 };
-    let kept = (0..layers).map(|l| window + max_num.saturating_sub(l * steps)).collect();
+    let steps = if layers > 1 {
+        max_num.saturating_sub(min_num) / (layers - 1)
+    } else {
+        0
+    };
+    let kept = (0..layers)
+        .map(|l| window + max_num.saturating_sub(l * steps))
+        .collect();
     (kept, Schedule::Pyramid)
 }
 
 /// The kept set for `w < B < n`.
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     let scores = snapkv::scores(inputs, settings, settings.pooling, "PyramidKV")?;
     let n = inputs.prompt_len();
     let w = inputs.window(settings);

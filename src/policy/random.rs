@@ -19,7 +19,9 @@ fn split_mix(state: &mut u64) -> u64 {
 
 /// The seeded permutation of `0..n` for row `[layer, head]`.
 pub(crate) fn permutation(n: usize, seed: u64, layer: usize, head: usize) -> Vec<u32> {
-    let mut state = seed ^ (layer as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ (head as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+    let mut state = seed
+        ^ (layer as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ (head as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
     split_mix(&mut state);
     let mut order: Vec<u32> = (0..n as u32).collect();
     for i in (1..n).rev() {

@@ -11,7 +11,11 @@ use ndarray::ArrayView1;
 /// Scores must be finite (callers check).
 pub(crate) fn order_key(score: f32) -> u32 {
     let bits = if score == 0.0 { 0 } else { score.to_bits() };
-    if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 }
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    }
 }
 
 /// Positions of `scores` ordered by score descending, earlier position first among equals.

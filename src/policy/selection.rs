@@ -4,7 +4,9 @@
 use ndarray::{Array2, Axis};
 
 use super::{PolicyError, PolicyKind, PolicySettings, ScoreInputs};
-use super::{adakv, full_kv, h2o, h2o_window, judgeq, keep, oracle, pyramidkv, random, snapkv, streaming_llm};
+use super::{
+    adakv, full_kv, h2o, h2o_window, judgeq, keep, oracle, pyramidkv, random, snapkv, streaming_llm,
+};
 use crate::attention::{KeepMask, QuerySource};
 
 /// What one policy keeps at one budget.
@@ -55,7 +57,9 @@ pub fn select(
     } else {
         match policy {
             PolicyKind::FullKv => full_kv::select(layers, heads, n),
-            PolicyKind::StreamingLlm => streaming_llm::select(layers, heads, n, budget, settings.sinks),
+            PolicyKind::StreamingLlm => {
+                streaming_llm::select(layers, heads, n, budget, settings.sinks)
+            }
             PolicyKind::H2o => h2o::select(inputs, budget, settings)?,
             PolicyKind::H2oWindow => h2o_window::select(inputs, budget, settings)?,
             PolicyKind::SnapKv => snapkv::select(inputs, budget, settings)?,
@@ -68,7 +72,13 @@ pub fn select(
     };
     let kept = mask.map_axis(Axis(2), |row| row.iter().filter(|&&k| k).count());
     let note = note(policy, budget, n, settings, &kept);
-    Ok(Selection { policy, budget, mask, kept, note })
+    Ok(Selection {
+        policy,
+        budget,
+        mask,
+        kept,
+        note,
+    })
 }
 
 /// Errors early when the policy's score source is missing, empty or not finite.
@@ -77,10 +87,16 @@ pub(crate) fn require_sources(policy: PolicyKind, inputs: &ScoreInputs) -> Resul
         PolicyKind::FullKv | PolicyKind::StreamingLlm | PolicyKind::Random => Ok(()),
         PolicyKind::H2o => inputs.accumulated().map(|_| ()),
         PolicyKind::H2oWindow | PolicyKind::SnapKv | PolicyKind::PyramidKv | PolicyKind::AdaKv => {
-            inputs.source_sums(QuerySource::Window, policy.label()).map(|_| ())
+            inputs
+                .source_sums(QuerySource::Window, policy.label())
+                .map(|_| ())
         }
-        PolicyKind::JudgeQ => inputs.source_sums(QuerySource::Soft, policy.label()).map(|_| ()),
-        PolicyKind::Oracle => inputs.source_sums(QuerySource::Decoded, policy.label()).map(|_| ()),
+        PolicyKind::JudgeQ => inputs
+            .source_sums(QuerySource::Soft, policy.label())
+            .map(|_| ()),
+        PolicyKind::Oracle => inputs
+            .source_sums(QuerySource::Decoded, policy.label())
+            .map(|_| ()),
     }
 }
 
@@ -94,10 +110,14 @@ pub(crate) fn note(
 ) -> Option<String> {
     let w = settings.window.min(n);
     if budget >= n {
-        return Some(format!("budget {budget} ≥ prompt length {n}: every entry is kept"));
+        return Some(format!(
+            "budget {budget} ≥ prompt length {n}: every entry is kept"
+        ));
     }
     if policy == PolicyKind::FullKv {
-        return Some(format!("Full KV ignores the budget: all {n} entries are kept"));
+        return Some(format!(
+            "Full KV ignores the budget: all {n} entries are kept"
+        ));
     }
     if policy.keeps_window(settings.judgeq_keep_window) {
         if budget < w {
@@ -106,7 +126,9 @@ pub(crate) fn note(
             ));
         }
         if budget == w {
-            return Some(format!("budget {budget} equals the window: only the window is kept, none chosen by score"));
+            return Some(format!(
+                "budget {budget} equals the window: only the window is kept, none chosen by score"
+            ));
         }
     }
     match policy {
@@ -115,15 +137,20 @@ pub(crate) fn note(
             settings.sinks
         )),
         PolicyKind::PyramidKv => {
-            let per_layer: Vec<usize> = kept.outer_iter().map(|row| row.iter().copied().max().unwrap_or(0)).collect();
-            let (_, schedule) = pyramidkv::layer_budgets(n, budget, w, per_layer.len(), settings.pyramid_beta);
+            let per_layer: Vec<usize> = kept
+                .outer_iter()
+                .map(|row| row.iter().copied().max().unwrap_or(0))
+                .collect();
+            let (_, schedule) =
+                pyramidkv::layer_budgets(n, budget, w, per_layer.len(), settings.pyramid_beta);
             match schedule {
                 pyramidkv::Schedule::Uniform => Some(format!(
                     "prompt of {n} < 2·(budget − window) = {}: uniform SnapKV budgets (KVCache-Factory's fallback)",
                     2 * (budget - w)
                 )),
                 pyramidkv::Schedule::Pyramid => {
-                    let mean = per_layer.iter().sum::<usize>() as f64 / per_layer.len().max(1) as f64;
+                    let mean =
+                        per_layer.iter().sum::<usize>() as f64 / per_layer.len().max(1) as f64;
                     Some(format!(
                         "per-layer budgets {} (first layer) to {} (last layer), mean {mean:.1} (KVCache-Factory's integer schedule)",
                         per_layer.first().copied().unwrap_or(0),
@@ -136,7 +163,10 @@ pub(crate) fn note(
             let min = kept.iter().copied().min().unwrap_or(0);
             let max = kept.iter().copied().max().unwrap_or(0);
             let mean = kept.iter().sum::<usize>() as f64 / kept.len().max(1) as f64;
-            Some(format!("per-head budgets {min} to {max}, mean {mean:.1} (Ada-KV, floor α = {})", settings.ada_floor_alpha))
+            Some(format!(
+                "per-head budgets {min} to {max}, mean {mean:.1} (Ada-KV, floor α = {})",
+                settings.ada_floor_alpha
+            ))
         }
         _ => None,
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
-use crate::attention::{GroupOrder, Granularity, Pooling};
+use crate::attention::{Granularity, GroupOrder, Pooling};
 
 /// How policies score and select. `Default` gives the documented defaults:
 /// window 32, max-pooling with kernel 7, per query head, group reduction before pooling,
@@ -57,7 +57,7 @@ impl PolicySettings {
     /// Checks that every setting is in its valid range.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let kernel = self.pooling.kernel();
-        if self.pooling != Pooling::None && (kernel == 0 || kernel % 2 == 0) {
+        if self.pooling != Pooling::None && (kernel == 0 || kernel.is_multiple_of(2)) {
             return Err(PolicyError::Settings(format!(
                 "the pooling kernel must be odd (SnapKV uses 5 or 7), got {kernel}"
             )));

@@ -34,8 +34,17 @@ pub(crate) fn scored_range(
 }
 
 /// The kept set for `w < B < n`.
-pub(crate) fn select(inputs: &ScoreInputs, budget: usize, settings: &PolicySettings) -> Result<KeepMask, PolicyError> {
+pub(crate) fn select(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
     let scores = scores(inputs, settings, settings.pooling, "SnapKV")?;
     let w = inputs.window(settings);
-    Ok(keep::window_and_top(&scores, inputs.prompt_len(), w, |_, _| budget - w))
+    Ok(keep::window_and_top(
+        &scores,
+        inputs.prompt_len(),
+        w,
+        |_, _| budget - w,
+    ))
 }

@@ -9,16 +9,26 @@ use ndarray::{Array3, s};
 use crate::attention::KeepMask;
 
 /// The kept set for a budget below the prompt length `n`.
-pub(crate) fn select(layers: usize, heads: usize, n: usize, budget: usize, sinks: usize) -> KeepMask {
+pub(crate) fn select(
+    layers: usize,
+    heads: usize,
+    n: usize,
+    budget: usize,
+    sinks: usize,
+) -> KeepMask {
     let first = sinks.min(budget);
     let mut mask = Array3::from_elem((layers, heads, n), false);
     mask.slice_mut(s![.., .., ..first]).fill(true);
-    mask.slice_mut(s![.., .., n - (budget - first)..]).fill(true);
+    mask.slice_mut(s![.., .., n - (budget - first)..])
+        .fill(true);
     mask
 }
 
 /// Positions in keep order: the sinks from the start, then the rest from the most recent back.
 pub(crate) fn ranking(n: usize, sinks: usize) -> Vec<u32> {
     let first = sinks.min(n);
-    (0..first).chain((first..n).rev()).map(|p| p as u32).collect()
+    (0..first)
+        .chain((first..n).rev())
+        .map(|p| p as u32)
+        .collect()
 }

@@ -46,7 +46,16 @@ pub struct SyntheticSpec {
 
 impl Default for SyntheticSpec {
     fn default() -> Self {
-        Self { seed: 0, layers: 30, query_heads: 9, kv_heads: 3, n_prompt: 512, window: 32, soft: 32, decoded: 16 }
+        Self {
+            seed: 0,
+            layers: 30,
+            query_heads: 9,
+            kv_heads: 3,
+            n_prompt: 512,
+            window: 32,
+            soft: 32,
+            decoded: 16,
+        }
     }
 }
 
@@ -61,35 +70,52 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
     if spec.layers == 0 || spec.query_heads == 0 || spec.n_prompt == 0 {
         return invalid("layers, query heads and prompt length must be at least 1".to_owned());
     }
-    if spec.kv_heads == 0 || spec.query_heads % spec.kv_heads != 0 {
-        return invalid(format!("{} KV heads do not divide {} query heads", spec.kv_heads, spec.query_heads));
+    if spec.kv_heads == 0 || !spec.query_heads.is_multiple_of(spec.kv_heads) {
+        return invalid(format!(
+            "{} KV heads do not divide {} query heads",
+            spec.kv_heads, spec.query_heads
+        ));
     }
     if spec.window > spec.n_prompt {
-        return invalid(format!("a window of {} exceeds the prompt of {}", spec.window, spec.n_prompt));
+        return invalid(format!(
+            "a window of {} exceeds the prompt of {}",
+            spec.window, spec.n_prompt
+        ));
     }
     let n = spec.n_prompt;
-    let heads = Heads::new(spec);
     let rows = |source: Source, count: usize| -> Array4<f32> {
         let mut rows = Array4::<f32>::zeros((spec.layers, spec.query_heads, count, n));
-        rows.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(l, mut layer)| {
-            for (q, mut head_rows) in layer.outer_iter_mut().enumerate() {
-                let head = heads.head(l, q);
-                for (r, row) in head_rows.outer_iter_mut().enumerate() {
-                    head.fill_row(source, r, row);
+        rows.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(l, mut layer)| {
+                for (q, mut head_rows) in layer.outer_iter_mut().enumerate() {
+                    let head = Head::new(spec, l, q);
+                    for (r, row) in head_rows.outer_iter_mut().enumerate() {
+                        head.fill_row(source, r, row);
+                    }
                 }
-            }
-        });
+            });
         rows
     };
-    let window = rows(Source::Window { first: n - spec.window }, spec.window);
+    let window = rows(
+        Source::Window {
+            first: n - spec.window,
+        },
+        spec.window,
+    );
     let soft = (spec.soft > 0).then(|| rows(Source::Soft, spec.soft));
     let decoded = rows(Source::Decoded, spec.decoded);
     let mut accumulated = Array3::<f32>::zeros((spec.layers, spec.query_heads, n));
-    accumulated.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(l, mut layer)| {
-        for (q, out) in layer.outer_iter_mut().enumerate() {
-            heads.head(l, q).column_sums(out);
-        }
-    });
+    accumulated
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(l, mut layer)| {
+            for (q, out) in layer.outer_iter_mut().enumerate() {
+                Head::new(spec, l, q).column_sums(out);
+            }
+        });
     Ok(Session {
         model: model_info(spec),
         prompt: prompt_layout(spec),
@@ -152,36 +178,35 @@ struct Head {
     needles: Vec<(usize, f64)>,
 }
 
-struct Heads<'a> {
-    spec: &'a SyntheticSpec,
-}
-
-impl<'a> Heads<'a> {
-    fn new(spec: &'a SyntheticSpec) -> Self {
-        Self { spec }
-    }
-
-    fn head(&self, layer: usize, q: usize) -> Head {
-        let spec = self.spec;
+impl Head {
+    /// Head `q` of layer `layer` of the session `spec` describes.
+    fn new(spec: &SyntheticSpec, layer: usize, q: usize) -> Head {
         let (seed, n) = (spec.seed, spec.n_prompt);
         let (l, qh) = (layer as u64, q as u64);
         let group = (q / (spec.query_heads / spec.kv_heads)) as u64;
         let tau = 2.0 + 14.0 * unit(hash(seed, l, qh, 1));
         let reach = (8.0 * tau).ceil() as usize;
         let local = (0..=reach).map(|d| (-(d as f64) / tau).exp()).collect();
-        let floor = (0..n).map(|j| (0.5 + unit(hash(seed, l, qh, 1000 + j as u64))) * 2.0 / n as f64).collect();
+        let floor = (0..n)
+            .map(|j| (0.5 + unit(hash(seed, l, qh, 1000 + j as u64))) * 2.0 / n as f64)
+            .collect();
         let span = n.saturating_sub(spec.window).saturating_sub(n / 16).max(1);
         let needles = (0..NEEDLES as u64)
             .map(|k| {
-                let pos = (n / 16 + (hash(seed, l, group, 100 + k) % span as u64) as usize).min(n - 1);
+                let pos =
+                    (n / 16 + (hash(seed, l, group, 100 + k) % span as u64) as usize).min(n - 1);
                 (pos, 0.5 + unit(hash(seed, l, qh, 200 + k)))
             })
             .collect();
-        Head { n, sink: 2.0 + 3.0 * unit(hash(seed, l, qh, 2)), local, floor, needles }
+        Head {
+            n,
+            sink: 2.0 + 3.0 * unit(hash(seed, l, qh, 2)),
+            local,
+            floor,
+            needles,
+        }
     }
-}
 
-impl Head {
     fn local(&self, d: usize) -> f64 {
         self.local.get(d).copied().unwrap_or(0.0)
     }
@@ -198,7 +223,9 @@ impl Head {
             Source::Window { first } => (first + r, vec![PROMPT_NEEDLE; NEEDLES], 0),
             Source::Soft => (self.n + r, vec![SOFT_NEEDLE; NEEDLES], r + 1),
             Source::Decoded => {
-                let focus = (0..NEEDLES).map(|k| DECODED_NEEDLE * if k == r % NEEDLES { 4.0 } else { 1.0 }).collect();
+                let focus = (0..NEEDLES)
+                    .map(|k| DECODED_NEEDLE * if k == r % NEEDLES { 4.0 } else { 1.0 })
+                    .collect();
                 (self.n + r, focus, r + 1)
             }
         };
@@ -228,9 +255,9 @@ impl Head {
         // Z_p = sink + Σ_{d ≤ p} local(d) + Σ_{j ≤ p} (floor_j + needle_j).
         let mut z = Vec::with_capacity(n);
         let (mut local_sum, mut key_sum) = (0.0, 0.0);
-        for p in 0..n {
+        for (p, (floor, needle)) in self.floor.iter().zip(&needle_at).enumerate() {
             local_sum += self.local(p);
-            key_sum += self.floor[p] + needle_at[p];
+            key_sum += floor + needle;
             z.push(self.sink + local_sum + key_sum);
         }
         // S_j = Σ_{p ≥ j} 1/Z_p.
@@ -241,7 +268,9 @@ impl Head {
         for (j, slot) in out.iter_mut().enumerate() {
             let sink = if j == 0 { self.sink } else { 0.0 };
             let constant = (sink + self.floor[j] + needle_at[j]) * suffix[j];
-            let local: f64 = (0..self.local.len().min(n - j)).map(|d| self.local[d] / z[j + d]).sum();
+            let local: f64 = (0..self.local.len().min(n - j))
+                .map(|d| self.local[d] / z[j + d])
+                .sum();
             *slot = (constant + local) as f32;
         }
     }
@@ -282,15 +311,23 @@ fn prompt_layout(spec: &SyntheticSpec) -> PromptLayout {
     .map(|(kind, start, end)| Span { kind, start, end })
     .collect();
     let tokens: Vec<String> = (0..n)
-        .map(|j| match spans.iter().find(|s| s.start <= j && j < s.end).map(|s| s.kind) {
-            Some(SpanKind::Document) => format!(" w{j}"),
-            Some(SpanKind::Question) => format!(" q{j}"),
-            _ => format!("<s{j}>"),
+        .map(|j| {
+            match spans
+                .iter()
+                .find(|s| s.start <= j && j < s.end)
+                .map(|s| s.kind)
+            {
+                Some(SpanKind::Document) => format!(" w{j}"),
+                Some(SpanKind::Question) => format!(" q{j}"),
+                _ => format!("<s{j}>"),
+            }
         })
         .collect();
     PromptLayout {
         text: tokens.concat(),
-        ids: (0..n).map(|j| (hash(spec.seed, 7, j as u64, 0) % 49_152) as u32).collect(),
+        ids: (0..n)
+            .map(|j| (hash(spec.seed, 7, j as u64, 0) % 49_152) as u32)
+            .collect(),
         tokens,
         spans,
     }
@@ -299,7 +336,9 @@ fn prompt_layout(spec: &SyntheticSpec) -> PromptLayout {
 fn answer(spec: &SyntheticSpec) -> Answer {
     let tokens: Vec<String> = (0..spec.decoded).map(|i| format!(" a{i}")).collect();
     Answer {
-        ids: (0..spec.decoded).map(|i| (hash(spec.seed, 8, i as u64, 0) % 49_152) as u32).collect(),
+        ids: (0..spec.decoded)
+            .map(|i| (hash(spec.seed, 8, i as u64, 0) % 49_152) as u32)
+            .collect(),
         text: tokens.concat(),
         tokens,
     }
@@ -310,7 +349,16 @@ mod tests {
     use super::*;
 
     fn small() -> SyntheticSpec {
-        SyntheticSpec { seed: 5, layers: 2, query_heads: 4, kv_heads: 2, n_prompt: 97, window: 8, soft: 4, decoded: 6 }
+        SyntheticSpec {
+            seed: 5,
+            layers: 2,
+            query_heads: 4,
+            kv_heads: 2,
+            n_prompt: 97,
+            window: 8,
+            soft: 4,
+            decoded: 6,
+        }
     }
 
     #[test]
@@ -334,11 +382,26 @@ mod tests {
         assert_eq!(s.accumulated.dim(), (2, 4, 97));
         assert_eq!(s.prompt.len(), 97);
         assert_eq!(s.answer.ids.len(), 6);
-        assert_eq!(s.prompt.spans.iter().map(|s| s.end - s.start).sum::<usize>(), 97);
+        assert_eq!(
+            s.prompt
+                .spans
+                .iter()
+                .map(|s| s.end - s.start)
+                .sum::<usize>(),
+            97
+        );
         for row in s.window.lanes(Axis(3)) {
-            assert!((row.sum() - 1.0).abs() < 1e-5, "window rows see only prompt keys");
+            assert!(
+                (row.sum() - 1.0).abs() < 1e-5,
+                "window rows see only prompt keys"
+            );
         }
-        for row in s.decoded.lanes(Axis(3)).into_iter().chain(s.soft.as_ref().unwrap().lanes(Axis(3))) {
+        for row in s
+            .decoded
+            .lanes(Axis(3))
+            .into_iter()
+            .chain(s.soft.as_ref().unwrap().lanes(Axis(3)))
+        {
             assert!(row.sum() < 1.0 && row.sum() > 0.5);
             assert!(row.iter().all(|&v| v >= 0.0));
         }
@@ -349,7 +412,11 @@ mod tests {
 
     #[test]
     fn accumulated_is_the_column_sum_of_every_prompt_row() {
-        let spec = SyntheticSpec { window: 97, soft: 0, ..small() };
+        let spec = SyntheticSpec {
+            window: 97,
+            soft: 0,
+            ..small()
+        };
         let s = synthetic(&spec).unwrap();
         assert!(s.soft.is_none());
         // With the window covering the prompt, the window rows are every prompt query's row.
@@ -361,9 +428,33 @@ mod tests {
 
     #[test]
     fn bad_specs_are_errors() {
-        assert!(synthetic(&SyntheticSpec { kv_heads: 3, ..small() }).is_err());
-        assert!(synthetic(&SyntheticSpec { n_prompt: 0, ..small() }).is_err());
-        assert!(synthetic(&SyntheticSpec { window: 98, ..small() }).is_err());
-        assert!(synthetic(&SyntheticSpec { kv_heads: 0, ..small() }).is_err());
+        assert!(
+            synthetic(&SyntheticSpec {
+                kv_heads: 3,
+                ..small()
+            })
+            .is_err()
+        );
+        assert!(
+            synthetic(&SyntheticSpec {
+                n_prompt: 0,
+                ..small()
+            })
+            .is_err()
+        );
+        assert!(
+            synthetic(&SyntheticSpec {
+                window: 98,
+                ..small()
+            })
+            .is_err()
+        );
+        assert!(
+            synthetic(&SyntheticSpec {
+                kv_heads: 0,
+                ..small()
+            })
+            .is_err()
+        );
     }
 }

@@ -3,20 +3,33 @@
 use ndarray::{Array3, array};
 
 use super::Fixture;
-use crate::attention::{GroupReduce, Granularity, Pooling};
-use crate::policy::{PolicyBank, PolicyError, PolicyKind, PolicySettings, evaluate_selection, overlap, overlap_by_head, select};
+use crate::attention::{Granularity, GroupReduce, Pooling};
+use crate::policy::{
+    PolicyBank, PolicyError, PolicyKind, PolicySettings, evaluate_selection, overlap,
+    overlap_by_head, select,
+};
 
 /// Two query heads in one KV group, n = 6, window 1, no pooling.
 fn fixture() -> Fixture {
     // Decoded attention: head 0 on 1 and 4, head 1 on 2.
-    let decoded = array![[[0.0, 0.4, 0.0, 0.0, 0.4, 0.2], [0.1, 0.0, 0.6, 0.1, 0.0, 0.2]]];
+    let decoded = array![[
+        [0.0, 0.4, 0.0, 0.0, 0.4, 0.2],
+        [0.1, 0.0, 0.6, 0.1, 0.0, 0.2]
+    ]];
     // Window rows: head 0 favours 1 then 3, head 1 favours 2 then 0.
-    let window = array![[[0.0, 0.5, 0.0, 0.3, 0.1, 0.1], [0.2, 0.0, 0.7, 0.0, 0.0, 0.1]]];
+    let window = array![[
+        [0.0, 0.5, 0.0, 0.3, 0.1, 0.1],
+        [0.2, 0.0, 0.7, 0.0, 0.0, 0.1]
+    ]];
     Fixture::from_scores(window.clone(), Some(window.clone()), decoded, window, 1)
 }
 
 fn settings() -> PolicySettings {
-    PolicySettings { window: 1, pooling: Pooling::None, ..PolicySettings::default() }
+    PolicySettings {
+        window: 1,
+        pooling: Pooling::None,
+        ..PolicySettings::default()
+    }
 }
 
 #[test]
@@ -33,7 +46,12 @@ fn hit_rate_and_mass_per_query_head() {
     assert!((metrics.mass_kept[[0, 0]] - 0.6).abs() < 1e-6);
     assert!((metrics.mass_kept[[0, 1]] - 0.9).abs() < 1e-6);
     assert_eq!(metrics.kv_bytes, 6 * 100);
-    let oracle = evaluate_selection(&select(PolicyKind::Oracle, &inputs, 3, &settings()).unwrap(), &inputs, &settings()).unwrap();
+    let oracle = evaluate_selection(
+        &select(PolicyKind::Oracle, &inputs, 3, &settings()).unwrap(),
+        &inputs,
+        &settings(),
+    )
+    .unwrap();
     assert_eq!(oracle.mean_hit_rate, 1.0);
 }
 
@@ -41,10 +59,16 @@ fn hit_rate_and_mass_per_query_head() {
 fn mass_at_kv_head_granularity_uses_the_group_mask() {
     let f = fixture();
     let inputs = f.inputs();
-    let s = PolicySettings { granularity: Granularity::KvHead(GroupReduce::Mean), ..settings() };
+    let s = PolicySettings {
+        granularity: Granularity::KvHead(GroupReduce::Mean),
+        ..settings()
+    };
     // Group mean of the window scores: [0.1, 0.25, 0.35, 0.15, 0.05, 0.1] → keep 5, then 2.
     let snap = select(PolicyKind::SnapKv, &inputs, 2, &s).unwrap();
-    assert_eq!(snap.mask, array![[[false, false, true, false, false, true]]]);
+    assert_eq!(
+        snap.mask,
+        array![[[false, false, true, false, false, true]]]
+    );
     let metrics = evaluate_selection(&snap, &inputs, &s).unwrap();
     // Oracle on the mean decoded [0.05, 0.2, 0.3, 0.05, 0.2, 0.2] keeps 2, then 1: hit 1 of 2.
     assert_eq!(metrics.hit_rate, array![[0.5]]);
@@ -77,5 +101,8 @@ fn overlap_is_the_jaccard_index() {
     assert_eq!(overlap(&a, &a).unwrap(), 1.0);
     let empty = Array3::from_elem((1, 2, 4), false);
     assert_eq!(overlap(&empty, &empty).unwrap(), 1.0);
-    assert!(matches!(overlap(&a, &Array3::from_elem((1, 1, 4), false)), Err(PolicyError::Shape { .. })));
+    assert!(matches!(
+        overlap(&a, &Array3::from_elem((1, 1, 4), false)),
+        Err(PolicyError::Shape { .. })
+    ));
 }

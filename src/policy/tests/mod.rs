@@ -22,7 +22,13 @@ pub(super) struct Fixture {
 impl Fixture {
     /// Every source has one query row equal to the given scores, so a source's summed score is
     /// exactly that grid.
-    pub fn from_scores(window: Array3<f32>, soft: Option<Array3<f32>>, decoded: Array3<f32>, accumulated: Array3<f32>, kv_heads: usize) -> Self {
+    pub fn from_scores(
+        window: Array3<f32>,
+        soft: Option<Array3<f32>>,
+        decoded: Array3<f32>,
+        accumulated: Array3<f32>,
+        kv_heads: usize,
+    ) -> Self {
         Self {
             window: window.insert_axis(Axis(2)),
             soft: soft.map(|s| s.insert_axis(Axis(2))),
@@ -34,25 +40,46 @@ impl Fixture {
 
     /// The same scores for every source.
     pub fn uniform(scores: Array3<f32>, kv_heads: usize) -> Self {
-        Self::from_scores(scores.clone(), Some(scores.clone()), scores.clone(), scores, kv_heads)
+        Self::from_scores(
+            scores.clone(),
+            Some(scores.clone()),
+            scores.clone(),
+            scores,
+            kv_heads,
+        )
     }
 
     /// Random rows: `rows` query rows per source. With `levels > 0` values are quantised to
     /// that many levels, which makes many ties.
-    pub fn random(seed: u64, shape: (usize, usize, usize, usize), rows: usize, levels: u32) -> Self {
+    pub fn random(
+        seed: u64,
+        shape: (usize, usize, usize, usize),
+        rows: usize,
+        levels: u32,
+    ) -> Self {
         let (layers, query_heads, kv_heads, n) = shape;
         let mut rng = Rng(seed);
         let mut draw = |dim: (usize, usize, usize, usize)| {
             Array4::from_shape_fn(dim, |_| {
                 let u = rng.unit();
-                if levels > 0 { (u * levels as f32).floor() / levels as f32 } else { u }
+                if levels > 0 {
+                    (u * levels as f32).floor() / levels as f32
+                } else {
+                    u
+                }
             })
         };
         let window = draw((layers, query_heads, rows, n));
         let soft = draw((layers, query_heads, rows, n));
         let decoded = draw((layers, query_heads, rows, n));
         let accumulated = draw((layers, query_heads, 1, n)).remove_axis(Axis(2));
-        Self { window, soft: Some(soft), decoded, accumulated, kv_heads }
+        Self {
+            window,
+            soft: Some(soft),
+            decoded,
+            accumulated,
+            kv_heads,
+        }
     }
 
     pub fn inputs(&self) -> ScoreInputs<'_> {
@@ -90,5 +117,7 @@ impl Rng {
 
 /// Kept positions of row `[layer, head]` of a mask.
 pub(super) fn kept(mask: &ndarray::Array3<bool>, layer: usize, head: usize) -> Vec<usize> {
-    (0..mask.dim().2).filter(|&j| mask[[layer, head, j]]).collect()
+    (0..mask.dim().2)
+        .filter(|&j| mask[[layer, head, j]])
+        .collect()
 }

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use ndarray::{Array3, Array4};
 
 use super::{Fixture, Rng};
-use crate::attention::{GroupOrder, GroupReduce, Granularity, Pooling};
+use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
 use crate::policy::{PolicyKind, PolicySettings, select};
 
 /// `F.max_pool1d` / `F.avg_pool1d(kernel, stride=1, padding=kernel//2)` on an explicitly padded copy.
@@ -45,7 +45,12 @@ fn naive_snapkv_row(raw: &[f32], window: usize, budget: usize, pooling: Pooling)
     }
     let pooled = naive_pool(&raw[..n - w], pooling);
     let mut order: Vec<usize> = (0..n - w).collect();
-    order.sort_by(|&a, &b| pooled[b].partial_cmp(&pooled[a]).unwrap_or(Ordering::Equal).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        pooled[b]
+            .partial_cmp(&pooled[a])
+            .unwrap_or(Ordering::Equal)
+            .then(a.cmp(&b))
+    });
     for &j in order.iter().take(budget - w) {
         keep[j] = true;
     }
@@ -55,10 +60,17 @@ fn naive_snapkv_row(raw: &[f32], window: usize, budget: usize, pooling: Pooling)
 
 /// Sums the window rows, reduces groups (before pooling, as Ada-KV) when asked, then runs the
 /// naive SnapKV per row.
-fn naive_snapkv(rows: &Array4<f32>, kv_heads: usize, settings: &PolicySettings, budget: usize) -> Array3<bool> {
+fn naive_snapkv(
+    rows: &Array4<f32>,
+    kv_heads: usize,
+    settings: &PolicySettings,
+    budget: usize,
+) -> Array3<bool> {
     let (layers, query_heads, n_rows, n) = rows.dim();
     let summed = |l: usize, q: usize| -> Vec<f32> {
-        (0..n).map(|j| (0..n_rows).fold(0.0f32, |acc, r| acc + rows[[l, q, r, j]])).collect()
+        (0..n)
+            .map(|j| (0..n_rows).fold(0.0f32, |acc, r| acc + rows[[l, q, r, j]]))
+            .collect()
     };
     let group = query_heads / kv_heads;
     let heads = settings.granularity.heads(query_heads, kv_heads);
@@ -68,16 +80,25 @@ fn naive_snapkv(rows: &Array4<f32>, kv_heads: usize, settings: &PolicySettings, 
             let raw = match settings.granularity {
                 Granularity::QueryHead => summed(l, h),
                 Granularity::KvHead(reduce) => {
-                    let members: Vec<Vec<f32>> = (h * group..(h + 1) * group).map(|q| summed(l, q)).collect();
+                    let members: Vec<Vec<f32>> =
+                        (h * group..(h + 1) * group).map(|q| summed(l, q)).collect();
                     (0..n)
                         .map(|j| match reduce {
-                            GroupReduce::Mean => members.iter().map(|m| m[j]).sum::<f32>() / group as f32,
-                            GroupReduce::Max => members.iter().map(|m| m[j]).fold(f32::NEG_INFINITY, f32::max),
+                            GroupReduce::Mean => {
+                                members.iter().map(|m| m[j]).sum::<f32>() / group as f32
+                            }
+                            GroupReduce::Max => members
+                                .iter()
+                                .map(|m| m[j])
+                                .fold(f32::NEG_INFINITY, f32::max),
                         })
                         .collect()
                 }
             };
-            for (j, keep) in naive_snapkv_row(&raw, settings.window, budget, settings.pooling).into_iter().enumerate() {
+            for (j, keep) in naive_snapkv_row(&raw, settings.window, budget, settings.pooling)
+                .into_iter()
+                .enumerate()
+            {
                 mask[[l, h, j]] = keep;
             }
         }
@@ -88,8 +109,18 @@ fn naive_snapkv(rows: &Array4<f32>, kv_heads: usize, settings: &PolicySettings, 
 #[test]
 fn library_snapkv_matches_the_naive_one_on_random_scores() {
     let mut rng = Rng(2024);
-    let poolings = [Pooling::None, Pooling::Max { kernel: 5 }, Pooling::Max { kernel: 7 }, Pooling::Avg { kernel: 5 }, Pooling::Avg { kernel: 7 }];
-    let granularities = [Granularity::QueryHead, Granularity::KvHead(GroupReduce::Mean), Granularity::KvHead(GroupReduce::Max)];
+    let poolings = [
+        Pooling::None,
+        Pooling::Max { kernel: 5 },
+        Pooling::Max { kernel: 7 },
+        Pooling::Avg { kernel: 5 },
+        Pooling::Avg { kernel: 7 },
+    ];
+    let granularities = [
+        Granularity::QueryHead,
+        Granularity::KvHead(GroupReduce::Mean),
+        Granularity::KvHead(GroupReduce::Max),
+    ];
     let mut compared = 0;
     for case in 0..60 {
         let kv_heads = 1 + rng.below(3);
@@ -110,9 +141,13 @@ fn library_snapkv_matches_the_naive_one_on_random_scores() {
                     ..PolicySettings::default()
                 };
                 for budget in (1..=n + 1).step_by(1 + n / 12) {
-                    let library = select(PolicyKind::SnapKv, &fixture.inputs(), budget, &settings).unwrap();
+                    let library =
+                        select(PolicyKind::SnapKv, &fixture.inputs(), budget, &settings).unwrap();
                     let naive = naive_snapkv(&fixture.window, kv_heads, &settings, budget);
-                    assert_eq!(library.mask, naive, "case {case}, n {n}, budget {budget}, {settings:?}");
+                    assert_eq!(
+                        library.mask, naive,
+                        "case {case}, n {n}, budget {budget}, {settings:?}"
+                    );
                     compared += 1;
                 }
             }
