@@ -81,7 +81,7 @@ impl Pooling {
     }
 
     /// Pools one row of scores in place.
-    pub fn apply_in_place(self, mut row: ArrayViewMut1<f32>) {
+    fn apply_in_place(self, mut row: ArrayViewMut1<f32>) {
         if self.kernel() <= 1 {
             return;
         }

@@ -6,9 +6,7 @@ use std::sync::OnceLock;
 use ndarray::{ArrayView3, ArrayView4, s};
 
 use super::{PolicyError, PolicySettings};
-use crate::attention::{
-    GroupOrder, Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores,
-};
+use crate::attention::{Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores};
 use crate::session::Session;
 
 /// Borrowed score sources of one session. Source sums are computed on first use and cached,
@@ -174,12 +172,11 @@ impl<'a> ScoreInputs<'a> {
         pooling: Pooling,
         settings: &PolicySettings,
     ) -> Result<ScoreGrid, PolicyError> {
-        let order: GroupOrder = settings.group_order;
         head_scores(
             raw.slice(s![.., .., ..end]),
             pooling,
             settings.granularity,
-            order,
+            settings.group_order,
             self.kv_heads,
         )
         .ok_or_else(|| PolicyError::Shape {

@@ -13,6 +13,12 @@
 //! PyramidKV and Ada-KV redistribute the budget over layers or heads; [`Selection::kept`]
 //! has the actual counts.
 //!
+//! # Sources
+//! Window policies score with every window row the session captured
+//! (`Session::settings.window` rows); [`PolicySettings::window`] sets what they always keep and
+//! where their scored range `[0, n − w)` ends. The two are equal by default (32). Rows are
+//! summed per query head once per [`ScoreInputs`] and cached.
+//!
 //! # Ties
 //! Scores are ranked highest first and **equal scores go to the earlier position** (then to the
 //! lower head in Ada-KV's global top-k), everywhere: the plain [`select`], the
