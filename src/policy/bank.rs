@@ -117,88 +117,39 @@ impl PolicyBank {
             inputs.prompt_len(),
         );
         let window = inputs.window(settings);
-        let mut kinds: Vec<OrderKind> = unique.iter().filter_map(|&p| OrderKind::of(p)).collect();
         let decoded = inputs.source_sums(
             QuerySource::Decoded,
             "the hit rate and the attention mass kept",
         );
-        if decoded.is_ok() {
-            kinds.push(OrderKind::Decoded);
-        }
-        let mut distinct: Vec<OrderKind> = Vec::new();
-        for kind in kinds {
-            if !distinct.contains(&kind) {
-                distinct.push(kind);
+        let mut kinds: Vec<OrderKind> = Vec::new();
+        let wanted = unique.iter().filter_map(|&p| OrderKind::of(p));
+        for kind in wanted.chain(decoded.is_ok().then_some(OrderKind::Decoded)) {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
             }
         }
-        let mut orders = Vec::with_capacity(distinct.len());
+        let with_ada = unique.contains(&PolicyKind::AdaKv);
+        let mut orders = Vec::with_capacity(kinds.len());
         let mut ada = None;
-        for kind in distinct {
-            let rankings = match kind {
-                OrderKind::Streaming => {
-                    repeated(layers, heads, &streaming_llm::ranking(n, settings.sinks))
-                }
-                OrderKind::Accumulated => window_first(&h2o::scores(inputs, settings)?, n, window),
-                OrderKind::Window { pooled } => {
-                    let pooling = if pooled {
-                        settings.pooling
-                    } else {
-                        Pooling::None
-                    };
-                    let scores = snapkv::scores(inputs, settings, pooling, "SnapKV")?;
-                    let rankings = window_first(&scores, n, window);
-                    if pooled && unique.contains(&PolicyKind::AdaKv) {
-                        ada = Some(adakv::AdaTables::new(&scores, &rankings, window));
-                    }
-                    rankings
-                }
-                OrderKind::Soft => {
-                    let scores = judgeq::scores(inputs, settings)?;
-                    if settings.judgeq_keep_window {
-                        window_first(&scores, n, window)
-                    } else {
-                        whole(&scores)
-                    }
-                }
-                OrderKind::Decoded => whole(&oracle::scores(inputs, settings)?),
-                OrderKind::Random => random_rankings(layers, heads, n, settings.random_seed),
-            };
+        for kind in kinds {
+            let (rankings, tables) = build_order(kind, inputs, settings, with_ada)?;
+            ada = ada.or(tables);
             orders.push(Order {
                 kind,
                 rankings,
                 tables: None,
             });
         }
-        let oracle = match decoded {
-            Ok(decoded) => {
-                let oracle_rankings = orders
-                    .iter()
-                    .find(|o| o.kind == OrderKind::Decoded)
-                    .map(|o| &o.rankings)
-                    .ok_or(PolicyError::NotInBank(PolicyKind::Oracle))?;
-                let rank_of = inverse(oracle_rankings);
-                let group = query_heads / inputs.kv_heads().max(1);
-                let tables: Vec<MetricTables> = orders
-                    .iter()
-                    .map(|order| MetricTables {
-                        diagonal_hits: diagonal_hits(&order.rankings, oracle_rankings, &rank_of),
-                        mass_prefix: mass_prefix(&order.rankings, decoded.view(), settings, group),
-                    })
-                    .collect();
-                for (order, tables) in orders.iter_mut().zip(tables) {
-                    order.tables = Some(tables);
-                }
-                Ok(OracleData { rank_of })
-            }
-            Err(e) => Err(e),
-        };
+        let group = query_heads / inputs.kv_heads().max(1);
+        let oracle =
+            decoded.and_then(|decoded| attach_metric_tables(&mut orders, decoded, settings, group));
         Ok(Self {
             policies: unique,
             settings: settings.clone(),
             layers,
             heads,
             query_heads,
-            group: query_heads / inputs.kv_heads().max(1),
+            group,
             n,
             window,
             kv_entry_bytes: inputs.kv_entry_bytes(),
@@ -330,6 +281,70 @@ impl PolicyBank {
             note: note(policy, budget, self.n, &self.settings, &kept),
         })
     }
+}
+
+/// The ordering of `kind`, and Ada-KV's tables when `with_ada` and the ordering is SnapKV's.
+fn build_order(
+    kind: OrderKind,
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+    with_ada: bool,
+) -> Result<(Rankings, Option<adakv::AdaTables>), PolicyError> {
+    let (layers, heads, n) = (inputs.layers(), inputs.heads(settings), inputs.prompt_len());
+    let window = inputs.window(settings);
+    let rankings = match kind {
+        OrderKind::Streaming => repeated(layers, heads, &streaming_llm::ranking(n, settings.sinks)),
+        OrderKind::Accumulated => window_first(&h2o::scores(inputs, settings)?, n, window),
+        OrderKind::Window { pooled } => {
+            let pooling = if pooled {
+                settings.pooling
+            } else {
+                Pooling::None
+            };
+            let scores = snapkv::scores(inputs, settings, pooling, "SnapKV")?;
+            let rankings = window_first(&scores, n, window);
+            let tables =
+                (pooled && with_ada).then(|| adakv::AdaTables::new(&scores, &rankings, window));
+            return Ok((rankings, tables));
+        }
+        OrderKind::Soft => {
+            let scores = judgeq::scores(inputs, settings)?;
+            if settings.judgeq_keep_window {
+                window_first(&scores, n, window)
+            } else {
+                whole(&scores)
+            }
+        }
+        OrderKind::Decoded => whole(&oracle::scores(inputs, settings)?),
+        OrderKind::Random => random_rankings(layers, heads, n, settings.random_seed),
+    };
+    Ok((rankings, None))
+}
+
+/// Gives every ordering its hit-rate and mass tables against the Oracle's ordering.
+fn attach_metric_tables(
+    orders: &mut [Order],
+    decoded: &ScoreGrid,
+    settings: &PolicySettings,
+    group: usize,
+) -> Result<OracleData, PolicyError> {
+    let oracle_rankings = orders
+        .iter()
+        .find(|o| o.kind == OrderKind::Decoded)
+        .map(|o| &o.rankings)
+        .ok_or(PolicyError::NotInBank(PolicyKind::Oracle))?;
+    let rank_of = inverse(oracle_rankings);
+    let tables: Vec<MetricTables> = orders
+        .iter()
+        .map(|order| MetricTables {
+            diagonal_hits: diagonal_hits(&order.rankings, oracle_rankings, &rank_of),
+            mass_prefix: mass_prefix(&order.rankings, decoded.view(), settings, group),
+        })
+        .collect();
+    for (order, tables) in orders.iter_mut().zip(tables) {
+        order.tables = Some(tables);
+    }
+    Ok(OracleData { rank_of })
 }
 
 /// `|first c of ranking ∩ first target of the oracle's|`, given `diagonal` = the same with
