@@ -14,6 +14,7 @@
 //! KV heads as the granularity says (Ada-KV's `gqa_support` = KV heads).
 
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use super::ranking::{Rankings, order_key};
 use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
@@ -128,13 +129,19 @@ impl AdaTables {
     pub(crate) fn head_budgets(&self, budget: usize, window: usize, alpha: f64) -> Array2<usize> {
         let base = budget - window;
         let mut kept = Array2::zeros((self.layers, self.heads));
-        for l in 0..self.layers {
-            let rows: Vec<(&[u32], &[u32])> = (0..self.heads).map(|h| self.row(l, h)).collect();
-            let counts = global_top_counts(&rows, self.heads * base);
-            for (h, cap) in floored(&counts, base, alpha, self.scored).enumerate() {
-                kept[[l, h]] = window + cap;
-            }
-        }
+        kept.outer_iter_mut()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(l, mut layer)| {
+                let rows: Vec<(&[u32], &[u32])> = (0..self.heads).map(|h| self.row(l, h)).collect();
+                let counts = global_top_counts(&rows, self.heads * base);
+                for (slot, cap) in layer
+                    .iter_mut()
+                    .zip(floored(&counts, base, alpha, self.scored))
+                {
+                    *slot = window + cap;
+                }
+            });
         kept
     }
 }

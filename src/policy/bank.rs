@@ -14,6 +14,8 @@
 //! PyramidKV's and Ada-KV's off-diagonal hit counts, `O(H log² n)` per layer for Ada-KV's
 //! global top-k, and `O(n)` per row to write a mask.
 
+use std::sync::{Mutex, PoisonError};
+
 use ndarray::{Array2, Array3, ArrayView3, Axis, Zip};
 use rayon::prelude::*;
 
@@ -88,6 +90,9 @@ pub struct PolicyBank {
     kv_entry_bytes: usize,
     orders: Vec<Order>,
     ada: Option<adakv::AdaTables>,
+    /// Ada-KV's per-head budgets at the last budget asked for (a budget change asks twice:
+    /// masks and metrics).
+    ada_last: Mutex<Option<(usize, Array2<usize>)>>,
     /// The oracle's ranks, or why there are none (no decoded rows).
     oracle: Result<OracleData, PolicyError>,
 }
@@ -155,6 +160,7 @@ impl PolicyBank {
             kv_entry_bytes: inputs.kv_entry_bytes(),
             orders,
             ada,
+            ada_last: Mutex::new(None),
             oracle,
         })
     }
@@ -232,11 +238,24 @@ impl PolicyBank {
                 Array2::from_shape_fn((self.layers, self.heads), |(l, _)| per_layer[l])
             }
             PolicyKind::AdaKv => match &self.ada {
-                Some(tables) => tables.head_budgets(budget, w, self.settings.ada_floor_alpha),
+                Some(tables) => self.ada_budgets(tables, budget),
                 None => return Err(PolicyError::NotInBank(policy)),
             },
             _ => uniform(budget),
         })
+    }
+
+    /// Ada-KV's per-head budgets at `budget` (`w < budget < n`), reusing the last answer.
+    fn ada_budgets(&self, tables: &adakv::AdaTables, budget: usize) -> Array2<usize> {
+        let mut last = self.ada_last.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*last {
+            Some((cached, kept)) if *cached == budget => kept.clone(),
+            _ => {
+                let kept = tables.head_budgets(budget, self.window, self.settings.ada_floor_alpha);
+                *last = Some((budget, kept.clone()));
+                kept
+            }
+        }
     }
 
     fn metrics(
