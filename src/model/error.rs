@@ -24,7 +24,9 @@ pub enum ModelError {
         message: String,
     },
     /// The checkpoint's architecture is not one judgeq runs.
-    #[error("{path}: architecture `{architecture}` is not supported (judgeq runs llama, mistral and qwen2)")]
+    #[error(
+        "{path}: architecture `{architecture}` is not supported (judgeq runs llama, mistral and qwen2)"
+    )]
     UnsupportedArchitecture {
         /// The checkpoint.
         path: PathBuf,
@@ -72,7 +74,9 @@ pub enum ModelError {
         what: &'static str,
     },
     /// The prompt plus what must follow it does not fit the model's context.
-    #[error("the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context}")]
+    #[error(
+        "the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context}"
+    )]
     PromptTooLong {
         /// Tokens in the rendered prompt.
         prompt_tokens: usize,
@@ -87,7 +91,9 @@ pub enum ModelError {
     #[error("fetching the default model failed: {0}")]
     Fetch(String),
     /// A downloaded or cached file does not have the expected checksum.
-    #[error("{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects")]
+    #[error(
+        "{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects"
+    )]
     Checksum {
         /// The file.
         path: PathBuf,
