@@ -54,6 +54,7 @@ const MIN_TOKEN_COLUMN: f32 = 3.0;
 const MAX_TOKEN_CHARS: usize = 10;
 const TEXT: &str = "#1a1a1a";
 const FRAME: &str = "#333333";
+const FRAME_WIDTH: f32 = 0.5;
 /// Strip colours of kept and evicted entries.
 pub(crate) const KEPT_RGB: [u8; 3] = [34, 34, 34];
 pub(crate) const EVICTED_RGB: [u8; 3] = [222, 222, 222];
@@ -120,7 +121,7 @@ impl Layout {
             .iter()
             .filter_map(|panel| match &panel.data {
                 PanelData::Heatmap(values) => {
-                    Some(panel.queries.first + values.nrows().saturating_sub(1))
+                    Some(panel.queries.first.saturating_add(values.nrows().saturating_sub(1)))
                 }
                 PanelData::Missing(_) => None,
             })
@@ -210,6 +211,22 @@ impl Layout {
     pub(crate) fn height_mm(&self) -> f32 {
         self.height / 72.0 * 25.4
     }
+
+    /// The same layout with heatmaps, strips and colour bar moved by less than a pixel onto
+    /// the pixel grid of a raster with `per_point` pixels per point, so that cell edges fall
+    /// on pixel edges.
+    pub(crate) fn snapped(mut self, per_point: f32) -> Self {
+        let snap = |v: f32| (v * per_point).round() / per_point;
+        for x in &mut self.heat_x {
+            *x = snap(*x);
+        }
+        self.heat_w = snap(self.heat_w);
+        self.heat_top = snap(self.heat_top);
+        self.heat_h = snap(self.heat_h);
+        self.strip_top = self.strip_top.map(snap);
+        self.bar_x = snap(self.bar_x);
+        self
+    }
 }
 
 /// Draws a validated `spec` with `layout`, embedding heatmaps of at most `resolution` cells.
@@ -285,18 +302,11 @@ pub(crate) fn draw(
                 );
             }
         }
-        svg.rect(
-            x,
-            layout.heat_top,
-            layout.heat_w,
-            layout.heat_h,
-            "none",
-            FRAME,
-        );
+        svg.frame(x, layout.heat_top, layout.heat_w, layout.heat_h);
         if let (Some(strip), Some(top)) = (&panel.kept, layout.strip_top) {
             let png = strip_png(strip, resolution.columns)?;
             svg.image(&format!("strip-{i}"), x, top, layout.heat_w, STRIP_H, &png);
-            svg.rect(x, top, layout.heat_w, STRIP_H, "none", FRAME);
+            svg.frame(x, top, layout.heat_w, STRIP_H);
             svg.legend(layout, x, &strip.policy, spec.budget);
         }
         svg.key_axis(spec, layout, x);
@@ -332,7 +342,7 @@ impl Svg {
 
     fn text(&mut self, x: f32, y: f32, size: f32, anchor: &str, content: &str, extra: &str) {
         self.out.push_str(&format!(
-            "<text x=\"{x:.2}\" y=\"{y:.2}\" font-size=\"{size:.2}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
+            "<text x=\"{x:.3}\" y=\"{y:.3}\" font-size=\"{size:.3}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
             escape(content)
         ));
     }
@@ -348,20 +358,32 @@ impl Svg {
         extra: &str,
     ) {
         self.out.push_str(&format!(
-            "<text transform=\"translate({x:.2} {y:.2}) rotate(-90)\" font-size=\"{size:.2}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
+            "<text transform=\"translate({x:.3} {y:.3}) rotate(-90)\" font-size=\"{size:.3}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
             escape(content)
         ));
     }
 
     fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, fill: &str, stroke: &str) {
         self.out.push_str(&format!(
-            "<rect x=\"{x:.2}\" y=\"{y:.2}\" width=\"{w:.2}\" height=\"{h:.2}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"0.5\"/>\n"
+            "<rect x=\"{x:.3}\" y=\"{y:.3}\" width=\"{w:.3}\" height=\"{h:.3}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"0.5\"/>\n"
+        ));
+    }
+
+    /// A frame whose stroke lies just outside the box, so it hides no edge cell.
+    fn frame(&mut self, x: f32, y: f32, w: f32, h: f32) {
+        let half = FRAME_WIDTH / 2.0;
+        self.out.push_str(&format!(
+            "<rect x=\"{:.3}\" y=\"{:.3}\" width=\"{:.3}\" height=\"{:.3}\" fill=\"none\" stroke=\"{FRAME}\" stroke-width=\"{FRAME_WIDTH}\"/>\n",
+            x - half,
+            y - half,
+            w + FRAME_WIDTH,
+            h + FRAME_WIDTH
         ));
     }
 
     fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32) {
         self.out.push_str(&format!(
-            "<line x1=\"{x1:.2}\" y1=\"{y1:.2}\" x2=\"{x2:.2}\" y2=\"{y2:.2}\" stroke=\"{FRAME}\" stroke-width=\"0.5\"/>\n"
+            "<line x1=\"{x1:.3}\" y1=\"{y1:.3}\" x2=\"{x2:.3}\" y2=\"{y2:.3}\" stroke=\"{FRAME}\" stroke-width=\"0.5\"/>\n"
         ));
     }
 
@@ -369,14 +391,14 @@ impl Svg {
     fn image(&mut self, id: &str, x: f32, y: f32, w: f32, h: f32, png: &[u8]) {
         let data = base64::engine::general_purpose::STANDARD.encode(png);
         self.out.push_str(&format!(
-            "<image id=\"{id}\" x=\"{x:.2}\" y=\"{y:.2}\" width=\"{w:.2}\" height=\"{h:.2}\" preserveAspectRatio=\"none\" \
+            "<image id=\"{id}\" x=\"{x:.3}\" y=\"{y:.3}\" width=\"{w:.3}\" height=\"{h:.3}\" preserveAspectRatio=\"none\" \
              image-rendering=\"optimizeSpeed\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64,{data}\"/>\n"
         ));
     }
 
     /// Row ticks (first and round positions) and the rotated query label left of a heatmap.
     fn query_axis(&mut self, layout: &Layout, x: f32, label: &str, first: usize, rows: usize) {
-        let last = first + rows - 1;
+        let last = first.saturating_add(rows.saturating_sub(1));
         let row_h = layout.heat_h / rows as f32;
         let max_ticks = ((layout.heat_h / (TICK_SIZE * 2.2)) as usize).max(1);
         let mut ticks = integer_ticks(first, last, max_ticks);
@@ -479,7 +501,7 @@ impl Svg {
             .collect();
         let png = encode_rgb(1, 256, &ramp, None)?;
         self.image("colorbar", x, top, BAR_W, h, &png);
-        self.rect(x, top, BAR_W, h, "none", FRAME);
+        self.frame(x, top, BAR_W, h);
         for (t, label) in &layout.bar_ticks {
             let y = top + h * (1.0 - t);
             self.line(x + BAR_W, y, x + BAR_W + TICK_LEN, y);
@@ -490,7 +512,7 @@ impl Svg {
                 BarLabel::Power(k) => {
                     let exponent = k.to_string().replacen('-', "−", 1);
                     self.out.push_str(&format!(
-                        "<text x=\"{lx:.2}\" y=\"{ly:.2}\" font-size=\"{TICK_SIZE:.2}\">10<tspan baseline-shift=\"super\" font-size=\"{:.2}\">{exponent}</tspan></text>\n",
+                        "<text x=\"{lx:.3}\" y=\"{ly:.3}\" font-size=\"{TICK_SIZE:.3}\">10<tspan baseline-shift=\"super\" font-size=\"{:.3}\">{exponent}</tspan></text>\n",
                         TICK_SIZE * 0.7
                     ));
                 }
