@@ -120,9 +120,12 @@ impl Layout {
             .panels
             .iter()
             .filter_map(|panel| match &panel.data {
-                PanelData::Heatmap(values) => {
-                    Some(panel.queries.first.saturating_add(values.nrows().saturating_sub(1)))
-                }
+                PanelData::Heatmap(values) => Some(
+                    panel
+                        .queries
+                        .first
+                        .saturating_add(values.nrows().saturating_sub(1)),
+                ),
                 PanelData::Missing(_) => None,
             })
             .map(|last| text_width(&last.to_string(), TICK_SIZE))
