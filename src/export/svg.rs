@@ -49,15 +49,15 @@ const SANS_EM: f32 = 0.56;
 /// Advance of a character in the monospace font, in ems.
 const MONO_EM: f32 = 0.61;
 /// Token labels are drawn when a key column is at least this wide.
-const MIN_TOKEN_COLUMN: f32 = 3.0;
+const MIN_TOKEN_COLUMN: f32 = 4.0;
 /// Longest token label, in characters, before it is cut with an ellipsis.
 const MAX_TOKEN_CHARS: usize = 10;
 const TEXT: &str = "#1a1a1a";
 const FRAME: &str = "#333333";
 const FRAME_WIDTH: f32 = 0.5;
 /// Strip colours of kept and evicted entries.
-pub(crate) const KEPT_RGB: [u8; 3] = [34, 34, 34];
-pub(crate) const EVICTED_RGB: [u8; 3] = [222, 222, 222];
+const KEPT_RGB: [u8; 3] = [34, 34, 34];
+const EVICTED_RGB: [u8; 3] = [222, 222, 222];
 
 /// Most heatmap rows and columns to embed.
 #[derive(Clone, Copy, Debug)]
@@ -241,10 +241,11 @@ pub(crate) fn draw(
     let mut svg = Svg::default();
     svg.open(spec, layout);
     if let Some(title) = &spec.title {
+        let size = fit_size(title, TITLE_SIZE, layout.width - 2.0 * MARGIN);
         svg.text(
             layout.width / 2.0,
             layout.title_baseline,
-            TITLE_SIZE,
+            size,
             "middle",
             title,
             "",

@@ -235,7 +235,7 @@ mod tests {
         assert!(err.to_string().contains("nope"));
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_read_only_directory_gives_a_clear_error() {
         use std::os::unix::fs::PermissionsExt;
@@ -243,23 +243,40 @@ mod tests {
         let locked = dir.path().join("locked");
         std::fs::create_dir(&locked).unwrap();
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
-        // Root ignores directory permissions; the check is meaningful only when they apply.
-        let enforced = std::fs::write(locked.join("probe"), b"").is_err();
-        let result = write_new(&locked.join("a.txt"), b"x", Overwrite::Refuse);
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-        if enforced {
-            let err = result.unwrap_err();
-            let message = err.to_string();
-            assert!(matches!(err, ExportError::Io { .. }), "{message}");
-            assert!(message.contains("locked"), "{message}");
-            assert!(
-                message.to_lowercase().contains("permission denied"),
-                "{message}"
-            );
-            assert!(entries(&locked).is_empty());
-        } else {
-            assert!(result.is_ok());
+        // Root ignores permission bits; sysfs refuses new files even to root.
+        let probe = locked.join("probe");
+        let enforced = std::fs::write(&probe, b"").is_err();
+        if !enforced {
+            std::fs::remove_file(&probe).unwrap();
         }
+        let target = if enforced {
+            locked.clone()
+        } else {
+            PathBuf::from("/sys")
+        };
+        let result = write_new(&target.join("judgeq-probe.txt"), b"x", Overwrite::Refuse);
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = result.unwrap_err();
+        let message = err.to_string();
+        match &err {
+            ExportError::Io { path, source } => {
+                assert_eq!(path, &target);
+                assert!(
+                    matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                    ),
+                    "{message}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(
+            message.starts_with(&format!("cannot write {}: ", target.display())),
+            "{message}"
+        );
+        assert!(entries(&locked).is_empty());
     }
 
     #[cfg(unix)]
