@@ -88,7 +88,10 @@ impl PromptLayout {
     }
     /// The kind of span that holds position `pos`.
     pub fn kind_at(&self, pos: usize) -> Option<SpanKind> {
-        self.spans.iter().find(|s| s.start <= pos && pos < s.end).map(|s| s.kind)
+        self.spans
+            .iter()
+            .find(|s| s.start <= pos && pos < s.end)
+            .map(|s| s.kind)
     }
 }
 

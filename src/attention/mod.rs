@@ -31,7 +31,8 @@ pub enum QuerySource {
 
 impl QuerySource {
     /// Every source, in display order.
-    pub const ALL: [QuerySource; 3] = [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
+    pub const ALL: [QuerySource; 3] =
+        [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
 
     /// Short machine name used in file names (`window`, `soft`, `decoded`).
     pub fn file_stem(self) -> &'static str {

@@ -24,12 +24,23 @@ pub enum ModelError {
         message: String,
     },
     /// The checkpoint's architecture is not one judgeq runs.
-    #[error("{path}: architecture `{architecture}` is not supported (judgeq runs llama, mistral and qwen2)")]
+    #[error(
+        "{path}: architecture `{architecture}` is not supported (judgeq runs llama, mistral and qwen2)"
+    )]
     UnsupportedArchitecture {
         /// The checkpoint.
         path: PathBuf,
         /// The architecture it declares.
         architecture: String,
+    },
+    /// The checkpoint uses a feature judgeq does not implement (a rotary scaling type, a
+    /// tokenizer kind, an activation...).
+    #[error("{path}: {feature} is not supported")]
+    Unsupported {
+        /// The file that declares it.
+        path: PathBuf,
+        /// What is not supported, in words.
+        feature: String,
     },
     /// A tensor the architecture needs is absent.
     #[error("{path}: tensor `{name}` is missing")]
@@ -72,7 +83,9 @@ pub enum ModelError {
         what: &'static str,
     },
     /// The prompt plus what must follow it does not fit the model's context.
-    #[error("the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context}")]
+    #[error(
+        "the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context}"
+    )]
     PromptTooLong {
         /// Tokens in the rendered prompt.
         prompt_tokens: usize,
@@ -87,7 +100,9 @@ pub enum ModelError {
     #[error("fetching the default model failed: {0}")]
     Fetch(String),
     /// A downloaded or cached file does not have the expected checksum.
-    #[error("{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects")]
+    #[error(
+        "{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects (fetch it again, or pass --model PATH)"
+    )]
     Checksum {
         /// The file.
         path: PathBuf,

@@ -21,7 +21,12 @@ pub struct Transformer {
 
 impl Transformer {
     /// Wraps loaded weights; checks that the configuration is self-consistent.
-    pub fn new(config: ModelConfig, weights: Weights, device: Device, dtype: DType) -> Result<Self> {
+    pub fn new(
+        config: ModelConfig,
+        weights: Weights,
+        device: Device,
+        dtype: DType,
+    ) -> Result<Self> {
         if config.num_kv_heads == 0 || config.num_heads % config.num_kv_heads != 0 {
             return Err(ModelError::InvalidArgument(format!(
                 "{} query heads cannot be grouped over {} KV heads",
@@ -35,6 +40,11 @@ impl Transformer {
                 weights.layers.len()
             )));
         }
-        Ok(Self { config, weights, device, dtype })
+        Ok(Self {
+            config,
+            weights,
+            device,
+            dtype,
+        })
     }
 }
