@@ -5,10 +5,12 @@
 //! - [`model`]: checkpoints, tokenizer, chat template and a transformer forward pass
 //!   that captures attention rows (candle);
 //! - [`attention`]: the captured rows of the three query sources and the scores derived from them;
+//! - [`judgeq`]: the soft-token file format and, later, training;
 //! - [`session`]: one run of a document through the model, as plain data;
 //! - [`progress`]: progress reporting and cancellation of long jobs.
 
 pub mod attention;
+pub mod judgeq;
 pub mod model;
 pub mod progress;
 pub mod session;
