@@ -96,13 +96,13 @@ impl ModelConfig {
         if let Some((what, _)) = sizes.iter().find(|(_, n)| *n == 0) {
             return Err(format!("the {what} is 0"));
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(format!(
                 "{} attention heads cannot be grouped over {} KV heads",
                 self.num_heads, self.num_kv_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(format!(
                 "the head dimension {} is odd; rotary embeddings need pairs",
                 self.head_dim

@@ -183,6 +183,16 @@ fn download_and_install(
             got: digest,
         });
     }
+    // Temporary files are created private (0600); the model is an ordinary cache file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let readable = std::fs::Permissions::from_mode(0o644);
+        partial
+            .as_file()
+            .set_permissions(readable)
+            .map_err(io(&partial_path))?;
+    }
     partial.as_file().sync_all().map_err(io(&partial_path))?;
     progress.update(&Stage::Fetching, 2, STEPS);
     partial.persist(target).map_err(|e| ModelError::Io {

@@ -216,7 +216,7 @@ impl TensorSource for GgufFile {
             .content
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(malformed)?;
-        Ok(q.dequantize(&Device::Cpu).map_err(malformed)?)
+        q.dequantize(&Device::Cpu).map_err(malformed)
     }
 }
 

@@ -220,10 +220,10 @@ fn load_hugging_face(dir: &Path, options: &LoadOptions, progress: &dyn Progress)
             .and_then(|t| tokenizer.token_to_id(t)),
     );
 
-    let (files, routing) = weight_files(dir)?;
-    let sha256 = weights_digest(&files, progress)?;
+    let weight_files = weight_files(dir)?;
+    let sha256 = weights_digest(&weight_files.files, progress)?;
     let weights = {
-        let mut source = SafetensorsSource::open(&files, routing)?;
+        let mut source = SafetensorsSource::open(weight_files)?;
         let target = Target {
             device: &options.device,
             dtype: options.dtype,

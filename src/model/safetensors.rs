@@ -16,17 +16,30 @@ pub(crate) const SINGLE_FILE: &str = "model.safetensors";
 /// The index of sharded weights.
 pub(crate) const INDEX_FILE: &str = "model.safetensors.index.json";
 
-/// The weight files of the checkpoint in `dir`, in a stable order, and for sharded
-/// checkpoints the shard (index into the files) of each tensor.
-pub(crate) fn weight_files(dir: &Path) -> Result<(Vec<PathBuf>, Option<HashMap<String, usize>>)> {
+/// The weight files of a checkpoint.
+pub(crate) struct WeightFiles {
+    /// The files, in a stable order (shards sorted by name).
+    pub files: Vec<PathBuf>,
+    /// For sharded checkpoints, the file (index into `files`) of each tensor.
+    pub routing: Option<HashMap<String, usize>>,
+}
+
+/// The weight files of the checkpoint in `dir`.
+pub(crate) fn weight_files(dir: &Path) -> Result<WeightFiles> {
     let single = dir.join(SINGLE_FILE);
     let index = dir.join(INDEX_FILE);
     if index.is_file() {
         let (files, routing) = read_index(&index)?;
-        return Ok((files, Some(routing)));
+        return Ok(WeightFiles {
+            files,
+            routing: Some(routing),
+        });
     }
     if single.is_file() {
-        return Ok((vec![single], None));
+        return Ok(WeightFiles {
+            files: vec![single],
+            routing: None,
+        });
     }
     Err(ModelError::Malformed {
         path: dir.to_path_buf(),
@@ -97,11 +110,11 @@ pub(crate) struct SafetensorsSource {
 }
 
 impl SafetensorsSource {
-    /// Maps `files` and reads their headers. `routing` gives each tensor's file; without
-    /// it there must be exactly one file.
-    pub(crate) fn open(files: &[PathBuf], routing: Option<HashMap<String, usize>>) -> Result<Self> {
+    /// Maps the files and reads their headers.
+    pub(crate) fn open(weights: WeightFiles) -> Result<Self> {
+        let WeightFiles { files, routing } = weights;
         let mut mapped = Vec::with_capacity(files.len());
-        for path in files {
+        for path in &files {
             if !path.is_file() {
                 return Err(ModelError::Io {
                     path: path.clone(),

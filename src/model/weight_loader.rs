@@ -282,7 +282,7 @@ impl Loader<'_> {
 pub(crate) fn deinterleave_rotary_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
     let dims = w.dims().to_vec();
     let rows = dims.first().copied().unwrap_or(0);
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || rows % heads != 0 || !(rows / heads).is_multiple_of(2) {
         return Err(ModelError::InvalidArgument(format!(
             "cannot split {rows} rows into {heads} rotary heads of even size"
         )));
