@@ -223,9 +223,21 @@ impl TensorSource for GgufFile {
 /// Every tensor's data must lie inside the file.
 fn check_extents(path: &Path, content: &Content, file_len: u64) -> Result<()> {
     for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count() as u64;
         let block = info.ggml_dtype.block_size() as u64;
-        let bytes = elems / block * info.ggml_dtype.type_size() as u64;
+        let bytes = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .and_then(|elems| (elems / block).checked_mul(info.ggml_dtype.type_size() as u64))
+            .ok_or_else(|| ModelError::Malformed {
+                path: path.to_path_buf(),
+                format: "GGUF",
+                message: format!(
+                    "tensor `{name}` has an impossible shape {:?}",
+                    info.shape.dims()
+                ),
+            })?;
         let end = content
             .tensor_data_offset
             .saturating_add(info.offset)

@@ -282,13 +282,13 @@ impl Loader<'_> {
 pub(crate) fn deinterleave_rotary_rows(w: &Tensor, heads: usize) -> Result<Tensor> {
     let dims = w.dims().to_vec();
     let rows = dims.first().copied().unwrap_or(0);
-    if heads == 0 || rows % heads != 0 || !(rows / heads).is_multiple_of(2) {
+    if heads == 0 || rows == 0 || rows % heads != 0 || !(rows / heads).is_multiple_of(2) {
         return Err(ModelError::InvalidArgument(format!(
             "cannot split {rows} rows into {heads} rotary heads of even size"
         )));
     }
     let half = rows / heads / 2;
-    let rest: usize = dims[1..].iter().product();
+    let rest: usize = dims.iter().skip(1).product();
     Ok(w.reshape((heads, half, 2, rest))?
         .transpose(1, 2)?
         .contiguous()?
