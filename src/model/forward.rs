@@ -3,15 +3,16 @@
 //! Layer by layer over all input rows (one matmul per projection for the whole input), with
 //! attention chunked over query rows so that no `L x L` matrix exists beyond one block.
 
-use candle_core::{DType, Device, Module, Storage, Tensor};
-use candle_core::{Layout, StorageRef};
+use candle_core::{DType, Device, Tensor};
 use ndarray::{Array3, Array4};
 
 use super::attention::{PortableCall, portable_attention};
 use super::cache::KvCache;
 use super::capture::{AttentionKernel, Capture, ForwardOptions, ForwardOutput, LayerSink};
+use super::cpu_slice::cpu_f32;
 use super::elementwise::{add_residual, swiglu};
 use super::error::{ModelError, Result};
+use super::few_rows::{self, linear};
 use super::fused_attention::{self, Dims};
 use super::mask::KeepColumns;
 use super::rope::RotaryTables;
@@ -110,6 +111,7 @@ impl Transformer {
                 c.hidden_size
             )));
         }
+        self.check_runnable()?;
         self.check_cache(cache)?;
         cache.ensure_room(n)?;
         let past = cache.len();
@@ -180,8 +182,7 @@ impl Transformer {
 
         let last = x.narrow(0, n - 1, 1)?;
         let last = rms_norm(&last, &self.weights.final_norm, c.rms_norm_eps)?;
-        let last_logits = last
-            .matmul(&self.weights.lm_head.t()?)?
+        let last_logits = few_rows::project(&last, &self.weights.lm_head, None)?
             .squeeze(0)?
             .to_dtype(DType::F32)?;
         let rows = (captured > 0)
@@ -214,21 +215,9 @@ impl Transformer {
         let w = layer.weights;
         let eps = c.rms_norm_eps;
         let h = rms_norm(x, &w.attn_norm, eps)?;
-        let q = w
-            .attn
-            .q
-            .forward(&h)?
-            .reshape((1, n, c.num_heads, c.head_dim))?;
-        let k = w
-            .attn
-            .k
-            .forward(&h)?
-            .reshape((1, n, c.num_kv_heads, c.head_dim))?;
-        let v = w
-            .attn
-            .v
-            .forward(&h)?
-            .reshape((n, c.num_kv_heads, c.head_dim))?;
+        let q = linear(&h, &w.attn.q)?.reshape((1, n, c.num_heads, c.head_dim))?;
+        let k = linear(&h, &w.attn.k)?.reshape((1, n, c.num_kv_heads, c.head_dim))?;
+        let v = linear(&h, &w.attn.v)?.reshape((n, c.num_kv_heads, c.head_dim))?;
         let q = layer.rope.apply_thd(&q)?;
         let k = layer.rope.apply_thd(&k)?.squeeze(0)?;
         cache.write(
@@ -251,10 +240,10 @@ impl Transformer {
             };
             portable_attention(&call, sink, &cancelled)?
         };
-        let x = add_residual(w.attn.o.forward(&attended)?, x)?;
+        let x = add_residual(linear(&attended, &w.attn.o)?, x)?;
         let h = rms_norm(&x, &w.mlp_norm, eps)?;
-        let gated = swiglu(w.mlp.gate.forward(&h)?, &w.mlp.up.forward(&h)?)?;
-        add_residual(w.mlp.down.forward(&gated)?, &x)
+        let gated = swiglu(linear(&h, &w.mlp.gate)?, &linear(&h, &w.mlp.up)?)?;
+        add_residual(linear(&gated, &w.mlp.down)?, &x)
     }
 
     /// Attention of one layer with the fused CPU kernel; returns `[n, heads * head_dim]`.
@@ -355,18 +344,4 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     } else {
         Ok(candle_nn::ops::rms_norm(x, weight, eps as f32)?)
     }
-}
-
-/// The f32 elements of a contiguous CPU tensor.
-fn cpu_f32<'a>(storage: &'a StorageRef<'_>, layout: &Layout) -> Result<&'a [f32]> {
-    let Storage::Cpu(cpu) = &**storage else {
-        return Err(ModelError::InvalidArgument(
-            "the fused attention kernel needs CPU tensors".into(),
-        ));
-    };
-    let data = cpu.as_slice::<f32>()?;
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
-        ModelError::InvalidArgument("the fused attention kernel needs contiguous tensors".into())
-    })?;
-    Ok(&data[start..end])
 }
