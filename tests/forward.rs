@@ -503,7 +503,12 @@ fn half_precision_runs_the_portable_path_with_f32_probabilities() {
     let tokens = ids(21, 64, 2);
     let reference = naive.run_causal(&naive.embed(&tokens));
     let capture = Capture::rows(0, 21).with_accumulation();
-    let out = prefill(&model, &tokens, &capture, &options(AttentionKernel::Auto, Some(6)));
+    let out = prefill(
+        &model,
+        &tokens,
+        &capture,
+        &options(AttentionKernel::Auto, Some(6)),
+    );
     assert_eq!(out.last_logits.dtype(), DType::F32);
     let err = rows_error(&out.rows.unwrap(), &reference, 0);
     assert!(err < 1e-2, "f16 rows differ by {err}");
@@ -513,5 +518,30 @@ fn half_precision_runs_the_portable_path_with_f32_probabilities() {
     let mut cache = bf16.new_cache(4).unwrap();
     let input = bf16.embed(&[1, 2]).unwrap();
     let result = bf16.forward(&input, &mut cache, &Capture::NONE, &Silent);
-    assert!(matches!(result, Err(ModelError::InvalidArgument(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(ModelError::InvalidArgument(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_capture_too_large_to_allocate_is_an_error_not_an_abort() {
+    // 64 layers x 64 heads x 2^15 rows x 2^15 keys x 4 bytes = 16 TiB.
+    let config = ModelConfig {
+        num_layers: 64,
+        num_heads: 64,
+        num_kv_heads: 64,
+        hidden_size: 8,
+        head_dim: 2,
+        max_position_embeddings: 1 << 16,
+        ..tiny_config()
+    };
+    let model = Transformer::random(config, 1, Device::Cpu, DType::F32).unwrap();
+    let mut cache = model.new_cache(1 << 15).unwrap();
+    let input = Tensor::zeros((1 << 15, 8), DType::F32, &Device::Cpu).unwrap();
+    let result = model.forward(&input, &mut cache, &Capture::rows(0, 1 << 15), &Silent);
+    match result {
+        Err(ModelError::InvalidArgument(message)) => assert!(message.contains("GB"), "{message}"),
+        other => panic!("expected a clear error, got {other:?}"),
+    }
 }

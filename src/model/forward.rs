@@ -1,7 +1,15 @@
 //! The forward pass: embeddings in, last-row logits and captured attention out.
 //!
-//! Layer by layer over all input rows (one matmul per projection for the whole input), with
-//! attention chunked over query rows so that no `L x L` matrix exists beyond one block.
+//! - Layer by layer over all input rows: one matmul per projection for the whole input
+//!   (dot products instead for at most four rows, i.e. decoding), RMSNorm and rotary embeddings
+//!   with candle's fused kernels, SwiGLU and residual adds in place.
+//! - Keys and values go straight into the preallocated [`KvCache`]; the input attends to the
+//!   cached positions and to itself, causally.
+//! - Attention is chunked over query rows, so no `L x L` matrix exists beyond one block of rows:
+//!   on the CPU in f32 by the fused kernel (`fused_attention`), elsewhere with candle ops
+//!   (`attention`). Both record the requested rows and column sums while the block's
+//!   probabilities exist, which is why capture costs next to nothing.
+//! - Only the last row goes through the final norm and the LM head.
 
 use candle_core::{DType, Device, Tensor};
 use ndarray::{Array3, Array4};
@@ -34,7 +42,7 @@ const PORTABLE_CHUNK_ELEMENTS: usize = 1 << 24;
 pub(crate) struct Pass<'a> {
     /// What to record.
     pub capture: &'a Capture,
-    /// Chunking, kernel and the progress stage (`None`: no per-layer reports).
+    /// Chunking, kernel and the progress stage.
     pub options: &'a ForwardOptions,
     /// Eviction mask, when decoding under eviction.
     pub keep: Option<&'a KeepColumns>,
@@ -134,15 +142,16 @@ impl Transformer {
         let (layers, heads) = (c.num_layers, c.num_heads);
         let captured = capture.row_count(n);
         let key_limit = if recording { capture.key_limit } else { 0 };
-        let mut rows = vec![0f32; layers * heads * captured * key_limit];
-        let mut accumulated = vec![
-            0f32;
-            if capture.accumulate {
-                layers * heads * key_limit
-            } else {
-                0
-            }
+        let mut rows = zeroed(
+            &[layers, heads, captured, key_limit],
+            "captured attention rows",
+        )?;
+        let sums_shape = [
+            layers,
+            heads,
+            if capture.accumulate { key_limit } else { 0 },
         ];
+        let mut accumulated = zeroed(&sums_shape, "accumulated attention")?;
         let per_layer_rows = (heads * captured * key_limit).max(1);
         let per_layer_sums = (heads * key_limit).max(1);
         let mut layer_rows = rows.chunks_mut(per_layer_rows);
@@ -335,6 +344,26 @@ struct LayerRun<'a> {
     chunk: usize,
     fused: bool,
     keep: Option<&'a KeepColumns>,
+}
+
+/// A zeroed buffer of `shape`'s element count, or a clear error when it cannot be allocated
+/// (capturing every row of a long prompt would need `L x L` floats per layer and head).
+fn zeroed(shape: &[usize], what: &str) -> Result<Vec<f32>> {
+    let too_big = || {
+        let bytes = shape.iter().map(|&d| d as f64).product::<f64>() * 4.0;
+        ModelError::InvalidArgument(format!(
+            "the {what} {shape:?} would take {:.1} GB, more than can be allocated; capture fewer rows",
+            bytes / 1e9
+        ))
+    };
+    let len = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(too_big)?;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| too_big())?;
+    buffer.resize(len, 0.0);
+    Ok(buffer)
 }
 
 /// RMSNorm with candle's fused kernel, or the composed one for f64 (which the kernel lacks).
