@@ -7,10 +7,14 @@
 //! - [`attention`]: the captured rows of the three query sources and the scores derived from them;
 //! - [`judgeq`]: the soft-token file format and, later, training;
 //! - [`session`]: one run of a document through the model, as plain data;
-//! - [`progress`]: progress reporting and cancellation of long jobs.
+//! - [`progress`]: progress reporting and cancellation of long jobs;
+//! - [`worker`]: the compute thread and the messages the app exchanges with it;
+//! - [`app`]: the explorer, an eframe app that never runs the model itself.
 
+pub mod app;
 pub mod attention;
 pub mod judgeq;
 pub mod model;
 pub mod progress;
 pub mod session;
+pub mod worker;
