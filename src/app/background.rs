@@ -2,7 +2,9 @@
 //!
 //! A [`Computed`] remembers the last value and the key it was computed for. Asking for another
 //! key computes it right away when it is cheap, or on a helper thread when it is not; until the
-//! helper is done the caller keeps showing the previous value (and may show a spinner).
+//! helper is done the caller keeps showing the previous value (and may show a spinner). At most
+//! one helper runs per value: keys asked for meanwhile (a setting being dragged) are skipped,
+//! and the latest one is computed when the helper is done.
 
 use std::sync::Arc;
 
@@ -39,7 +41,7 @@ where
     /// The value for `key` when it is ready, else the last value (for another key), if any.
     /// Starts the computation when neither the current value nor the pending one is for `key`:
     /// inline when `work` is at most [`INLINE_WORK`], else on a helper thread that calls `wake`
-    /// when it is done.
+    /// when it is done (once no other helper of this value is running).
     pub fn request(
         &mut self,
         key: &K,
@@ -54,7 +56,7 @@ where
             if work <= INLINE_WORK {
                 self.pending = None;
                 self.current = Some((key.clone(), Arc::new(compute())));
-            } else {
+            } else if self.pending.is_none() {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 let spawned = std::thread::Builder::new()
                     .name("judgeq-view".to_owned())
@@ -145,5 +147,31 @@ mod tests {
         }
         assert_eq!(c.latest().map(|(k, v)| (*k, **v)), Some((2, 22)));
         assert!(!c.is_pending());
+    }
+
+    #[test]
+    fn keys_asked_for_while_a_helper_runs_wait_for_it() {
+        let mut c = Computed::<u32, u32>::new();
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(1);
+        c.request(
+            &1,
+            INLINE_WORK + 1,
+            move || release_rx.recv().map_or(0, |()| 11),
+            || {},
+        );
+        // Keys 2 and 3 are asked for while key 1 computes: no second helper starts.
+        c.request(&2, INLINE_WORK + 1, || 22, || {});
+        c.request(&3, INLINE_WORK + 1, || 33, || {});
+        assert!(c.is_pending() && c.latest().is_none());
+        release_tx.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !c.is_current(&3) && Instant::now() < deadline {
+            c.request(&3, INLINE_WORK + 1, || 33, || {});
+        }
+        assert_eq!(
+            c.latest().map(|(k, v)| (*k, **v)),
+            Some((3, 33)),
+            "the latest key wins, 2 is skipped"
+        );
     }
 }

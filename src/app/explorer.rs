@@ -554,7 +554,7 @@ impl Explorer {
         let (available, bank) = match &mut self.view {
             Some(view) => (
                 view.available_policies(),
-                Some(view.sync_bank(&self.state.policy, &ctx)),
+                Some(view.sync_bank(&self.state.policy, &self.state.needed_policies(), &ctx)),
             ),
             None => (Vec::new(), None),
         };
@@ -566,7 +566,9 @@ impl Explorer {
             return;
         };
         let ctx = ui.ctx().clone();
-        if let BankStatus::Failed(message) = view.sync_bank(&self.state.policy, &ctx) {
+        if let BankStatus::Failed(message) =
+            view.sync_bank(&self.state.policy, &self.state.needed_policies(), &ctx)
+        {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Policies unavailable: {message}"),
@@ -605,7 +607,7 @@ impl Explorer {
             return;
         };
         let ctx = ui.ctx().clone();
-        view.sync_bank(&self.state.policy, &ctx);
+        view.sync_bank(&self.state.policy, &self.state.needed_policies(), &ctx);
         let height = ui.available_height();
         source_panels(ui, view, &mut self.state, &self.lut.1, height);
     }
@@ -615,7 +617,7 @@ impl Explorer {
             ui.add_space(ui.available_height() * 0.25);
             ui.heading("Inspect what a KV-cache eviction policy keeps");
             ui.add_space(8.0);
-            ui.label("1. Open a document (File ▸ Open document…, or drop a .txt or .md file here)");
+            ui.label("1. Open a document (Open document… in the Load panel, or drop a .txt or .md file on the window)");
             ui.label("2. Type a question about it");
             ui.label("3. Press Run: the model reads the document once and records where its queries look");
             ui.add_space(8.0);

@@ -149,11 +149,23 @@ impl SessionView {
             .collect()
     }
 
-    /// Makes sure the bank matches `settings`, starting a rebuild when it does not.
-    pub fn sync_bank(&mut self, settings: &PolicySettings, ctx: &Context) -> BankStatus {
+    /// Makes sure the bank ranks `wanted` (those of them the session can rank) with
+    /// `settings`, starting a rebuild when it does not. Only the policies on screen are ranked:
+    /// every ranked policy costs time in each budget change's metrics.
+    pub fn sync_bank(
+        &mut self,
+        settings: &PolicySettings,
+        wanted: &[PolicyKind],
+        ctx: &Context,
+    ) -> BankStatus {
+        let policies = self
+            .available_policies()
+            .into_iter()
+            .filter(|p| wanted.contains(p))
+            .collect();
         let key = BankKey {
             settings: settings.clone(),
-            policies: self.available_policies(),
+            policies,
         };
         let (layers, heads, keys) = self.session.accumulated.dim();
         let work = layers * heads * keys * key.policies.len() * 8;
@@ -347,6 +359,44 @@ impl SessionView {
         }
         self.scales = Some((key, colour, scales.clone()));
         scales
+    }
+
+    /// Whether the policy bank for the latest settings asked for is built.
+    pub fn is_bank_ready(&self) -> bool {
+        !self.bank.is_pending() && self.bank().is_some()
+    }
+
+    /// Whether the metric curves for the current bank are computed.
+    pub fn curves_ready(&self) -> bool {
+        self.curves.is_current(&self.bank_version)
+    }
+
+    /// The kept shares already computed for `policy` at `budget` under `view` (no computation).
+    pub fn cached_kept_share(
+        &self,
+        policy: PolicyKind,
+        budget: usize,
+        view: HeadView,
+    ) -> Option<Arc<Vec<f32>>> {
+        (self.at_budget.budget == budget && self.at_budget.bank_version == self.bank_version)
+            .then(|| self.at_budget.shares.get(&(policy, view)).cloned())
+            .flatten()
+    }
+
+    /// The full-resolution matrix `source`'s panel shows now.
+    pub fn shown_matrix(&self, source: QuerySource) -> Option<ndarray::Array2<f32>> {
+        let index = QuerySource::ALL.iter().position(|&s| s == source)?;
+        let (_, pyramid) = self.panels.get(index)?.matrix.latest()?;
+        Some(pyramid.base().clone())
+    }
+
+    /// How many times `source`'s panel uploaded its textures.
+    pub fn texture_uploads(&self, source: QuerySource) -> u64 {
+        QuerySource::ALL
+            .iter()
+            .position(|&s| s == source)
+            .and_then(|i| self.panels.get(i))
+            .map_or(0, |p| p.textures.uploads())
     }
 
     /// The cache of one source's panel.

@@ -39,7 +39,7 @@ fn metric_grid(
 pub fn overview_section(ui: &mut Ui, view: &mut SessionView, state: &mut State, lut: &ColourLut) {
     let budget = state.budget.clamp(1, view.keys().max(1));
     ui.horizontal_wrapped(|ui| {
-        ui.label(RichText::new("Heads").strong());
+        let label = ui.label(RichText::new("Heads").strong());
         egui::ComboBox::from_id_salt("grid_metric")
             .selected_text(state.grid_metric.label())
             .width(80.0)
@@ -47,7 +47,9 @@ pub fn overview_section(ui: &mut Ui, view: &mut SessionView, state: &mut State, 
                 for m in [GridMetric::HitRate, GridMetric::MassKept] {
                     ui.selectable_value(&mut state.grid_metric, m, m.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         ui.label(format!(
             "of {} at budget {budget}",
             state.focus_policy.label()
@@ -120,9 +122,8 @@ pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
             return;
         }
     };
-    egui::Grid::new("metrics_table").striped(true).num_columns(5).show(ui, |ui| {
-        ui.label("Policy");
-        ui.label("Kept/head").on_hover_text("Mean entries kept per layer and head");
+    egui::Grid::new("metrics_table").striped(true).num_columns(4).show(ui, |ui| {
+        ui.label("Policy").on_hover_text("Hover a policy for how its budget was applied, when that needs saying");
         ui.label("Hit rate").on_hover_text("Share of the oracle's kept entries this policy also keeps (mean over layers and heads)");
         ui.label("Mass kept").on_hover_text("Share of the decoded tokens' attention that falls on kept entries");
         ui.label("KV kept").on_hover_text("Cache size of the kept entries");
@@ -135,11 +136,6 @@ pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
             if let Some(note) = &m.note {
                 name.on_hover_text(note);
             }
-            let kept = match view.selection(policy, budget) {
-                Some(Ok(s)) => format!("{:.0}", s.kept.iter().sum::<usize>() as f64 / s.kept.len().max(1) as f64),
-                _ => "–".to_owned(),
-            };
-            ui.label(kept);
             ui.label(format!("{:.3}", m.mean_hit_rate));
             ui.label(format!("{:.3}", m.mean_mass_kept));
             ui.label(format_bytes(m.kv_bytes));

@@ -75,7 +75,7 @@ pub fn load_panel(
         }
         if state.soft_tokens.is_some()
             && ui
-                .small_button("✕")
+                .small_button("Clear")
                 .on_hover_text("Run without soft tokens")
                 .clicked()
         {

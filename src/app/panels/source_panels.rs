@@ -104,7 +104,7 @@ fn panel(
         ui.set_height(TITLE_HEIGHT);
         ui.label(RichText::new(source.title()).strong());
         if let Some(q) = queries {
-            ui.weak(format!("{q} queries ↓ × {keys} keys →"));
+            ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
         }
         ui.separator();
         let strip_label = ui.label("Strip");
