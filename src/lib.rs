@@ -8,11 +8,13 @@
 //! - [`judgeq`]: the soft-token file format and, later, training;
 //! - [`session`]: one run of a document through the model, as plain data;
 //! - [`progress`]: progress reporting and cancellation of long jobs;
+//! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
 
 pub mod app;
 pub mod attention;
+pub mod export;
 pub mod judgeq;
 pub mod model;
 pub mod progress;

@@ -78,4 +78,48 @@ impl ModelConfig {
     pub fn group_size(&self) -> usize {
         self.num_heads / self.num_kv_heads
     }
+
+    /// Checks that the shape is one the forward pass can run: every size positive, query
+    /// heads a multiple of KV heads, an even head dimension (rotary pairs), positive
+    /// epsilon and rotary base. The message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let sizes = [
+            ("hidden size", self.hidden_size),
+            ("intermediate size", self.intermediate_size),
+            ("layer count", self.num_layers),
+            ("attention head count", self.num_heads),
+            ("KV head count", self.num_kv_heads),
+            ("head dimension", self.head_dim),
+            ("vocabulary size", self.vocab_size),
+            ("context length", self.max_position_embeddings),
+        ];
+        if let Some((what, _)) = sizes.iter().find(|(_, n)| *n == 0) {
+            return Err(format!("the {what} is 0"));
+        }
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
+            return Err(format!(
+                "{} attention heads cannot be grouped over {} KV heads",
+                self.num_heads, self.num_kv_heads
+            ));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "the head dimension {} is odd; rotary embeddings need pairs",
+                self.head_dim
+            ));
+        }
+        if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps.is_finite()) {
+            return Err(format!(
+                "the RMSNorm epsilon {} is not a positive number",
+                self.rms_norm_eps
+            ));
+        }
+        if !(self.rope_theta > 0.0 && self.rope_theta.is_finite()) {
+            return Err(format!(
+                "the rotary base {} is not a positive number",
+                self.rope_theta
+            ));
+        }
+        Ok(())
+    }
 }

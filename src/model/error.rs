@@ -33,6 +33,15 @@ pub enum ModelError {
         /// The architecture it declares.
         architecture: String,
     },
+    /// The checkpoint uses a feature judgeq does not implement (a rotary scaling type, a
+    /// tokenizer kind, an activation...).
+    #[error("{path}: {feature} is not supported")]
+    Unsupported {
+        /// The file that declares it.
+        path: PathBuf,
+        /// What is not supported, in words.
+        feature: String,
+    },
     /// A tensor the architecture needs is absent.
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor {
@@ -92,7 +101,7 @@ pub enum ModelError {
     Fetch(String),
     /// A downloaded or cached file does not have the expected checksum.
     #[error(
-        "{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects"
+        "{path}: sha256 is {got}, expected {expected}; the file is corrupt or not the one judgeq expects (fetch it again, or pass --model PATH)"
     )]
     Checksum {
         /// The file.

@@ -1,12 +1,29 @@
 //! Checkpoints, tokenizer, chat template, and a transformer forward pass that exposes its
 //! attention. The only room that runs candle.
 
+pub mod chat;
 pub mod config;
+pub mod device;
+pub mod document;
 pub mod error;
+pub mod fetch;
+mod gguf;
+mod gguf_tokenizer;
+pub mod hashing;
+mod hf_config;
+mod hf_dir;
+pub mod load;
+pub mod prompt;
+mod safetensors;
+pub mod tokenizer;
 pub mod transformer;
+mod weight_loader;
 pub mod weights;
 
+pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, Llama3RopeScaling, ModelConfig};
 pub use error::{ModelError, Result};
+pub use load::{CheckpointKind, LoadOptions, Model, detect_checkpoint};
+pub use tokenizer::{Encoded, TextTokenizer};
 pub use transformer::Transformer;
 pub use weights::{AttentionWeights, LayerWeights, MlpWeights, Weights};

@@ -1,0 +1,172 @@
+//! Reading the user's document: UTF-8 text only, not binary, not empty.
+
+use std::path::{Path, PathBuf};
+
+use super::error::{ModelError, Result};
+
+/// Largest document judgeq reads. The longest context it runs (128k tokens) holds well under
+/// 1 MiB of text, so anything far bigger is a wrong file rather than a long document.
+pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
+/// The name used in errors for text that did not come from a file (pasted or dropped text).
+const PASTED: &str = "(pasted text)";
+
+/// Reads a text document. Refuses (with the path) files that are not UTF-8 (naming the byte
+/// offset), binary files (NUL bytes or mostly control characters), files that are empty or
+/// only whitespace, and files over [`MAX_DOCUMENT_BYTES`]. A leading UTF-8 byte-order mark
+/// is dropped; the text is otherwise returned unchanged.
+pub fn read_document(path: &Path) -> Result<String> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(ModelError::InvalidArgument(format!(
+            "{}: the document is {:.1} MiB; judgeq reads at most {} MiB of text",
+            path.display(),
+            size as f64 / f64::from(1u32 << 20),
+            MAX_DOCUMENT_BYTES >> 20
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(not_text(
+            path,
+            format!("binary file: NUL byte at offset {at}"),
+        ));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| not_text(path, format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+    check_text(text, path)?;
+    Ok(text.to_owned())
+}
+
+/// The same checks as [`read_document`] for text that did not come from a file (the GUI's
+/// text box, drag-and-drop): no NUL bytes, not mostly control characters, not empty.
+pub fn check_document_text(text: &str) -> Result<()> {
+    check_text(text, Path::new(PASTED))
+}
+
+fn check_text(text: &str, path: &Path) -> Result<()> {
+    if let Some(at) = text.bytes().position(|b| b == 0) {
+        return Err(not_text(
+            path,
+            format!("binary content: NUL byte at offset {at}"),
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err(ModelError::EmptyInput { what: "document" });
+    }
+    let (mut chars, mut control) = (0usize, 0usize);
+    for c in text.chars() {
+        chars += 1;
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}') {
+            control += 1;
+        }
+    }
+    // Real text has almost no control characters; a tenth of them means a binary format.
+    if control * 10 > chars {
+        return Err(not_text(
+            path,
+            format!("binary content: {control} of {chars} characters are control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn not_text(path: &Path, reason: String) -> ModelError {
+    ModelError::NotText {
+        path: PathBuf::from(path),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doc.txt");
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_utf8_text_unchanged_without_bom() {
+        let text = "Grüße, 世界! 🎉\n\tTabs and\r\nCRLF lines.\n";
+        let (_d, path) = write(text.as_bytes());
+        assert_eq!(read_document(&path).unwrap(), text);
+        let (_d, path) = write(&[b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat());
+        assert_eq!(read_document(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_byte_offset() {
+        let (_d, path) = write(b"caf\xC3\xA9 ok \xFF\xFE rest");
+        match read_document(&path).unwrap_err() {
+            ModelError::NotText { path: p, reason } => {
+                assert_eq!(p, path);
+                assert!(reason.contains("invalid UTF-8 at byte 9"), "{reason}");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn binary_files_are_refused() {
+        let (_d, path) = write(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+        let err = read_document(&path).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::NotText { reason, .. } if reason.contains("NUL byte at offset 8")),
+            "{err}"
+        );
+        let controls: Vec<u8> = (0..200u8)
+            .map(|i| if i % 3 == 0 { b'a' } else { 1 + i % 7 })
+            .collect();
+        let (_d, path) = write(&controls);
+        let err = read_document(&path).unwrap_err();
+        assert!(
+            matches!(&err, ModelError::NotText { reason, .. } if reason.contains("control characters")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_and_blank_documents_are_refused() {
+        for bytes in [&b""[..], b"   \n\t\r\n", b"\xEF\xBB\xBF\n"] {
+            let (_d, path) = write(bytes);
+            assert!(matches!(
+                read_document(&path),
+                Err(ModelError::EmptyInput { what: "document" })
+            ));
+        }
+        assert!(matches!(
+            check_document_text(" \n"),
+            Err(ModelError::EmptyInput { .. })
+        ));
+    }
+
+    #[test]
+    fn pasted_text_is_checked_too() {
+        assert!(check_document_text("A short note.").is_ok());
+        assert!(matches!(
+            check_document_text("a\0b"),
+            Err(ModelError::NotText { .. })
+        ));
+        assert!(matches!(
+            check_document_text("\u{1}\u{2}\u{3}x"),
+            Err(ModelError::NotText { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        assert!(matches!(
+            read_document(Path::new("/nonexistent/doc.txt")),
+            Err(ModelError::Io { .. })
+        ));
+    }
+}
