@@ -888,12 +888,12 @@ impl Explorer {
         let info = &view.session.model;
         let name = figure_file_name(&self.state, info.layers, info.query_heads);
         let near = self.state.document.clone();
-        let Some(png) = self.pick(Purpose::Figure, near, Some(name)) else {
+        let Some(path) = self.pick(Purpose::Figure, near, Some(name)) else {
             return;
         };
         self.start_export(
             ExportJob::Figure {
-                png,
+                path,
                 spec: Box::new(spec),
             },
             ctx,

@@ -1,7 +1,7 @@
 //! "Export figure…" and "Export data…": build what the export room writes from the current
 //! view, ask before replacing files, and write on a helper thread so the window never freezes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
@@ -13,10 +13,9 @@ use crate::app::state::State;
 use crate::app::view::{Pick, Reduce};
 use crate::attention::{QuerySource, RowReduce, source_scores};
 use crate::export::{
-    AnswerAgreement, DataExtras, EvictionSettings, FigureSpec, HeadAxis, KeptStrip, KeyAxis,
-    MetricsRow, Overwrite, Panel, PanelData, PolicyKeep, Provenance, QueryAxis, Selector,
-    SourceScores, existing_files, figure_sidecar, render_png, render_svg, session_file_names,
-    write_new, write_session_data,
+    AnswerAgreement, DataExtras, EvictionSettings, FigurePaths, FigureSpec, HeadAxis, KeptStrip,
+    KeyAxis, MetricsRow, Overwrite, Panel, PanelData, PolicyKeep, Provenance, QueryAxis, Selector,
+    SourceScores, session_file_names, write_figure, write_session_data,
 };
 use crate::policy::PolicyKind;
 use crate::session::Session;
@@ -32,8 +31,8 @@ const MAX_LABELLED_KEYS: usize = 64;
 pub enum ExportJob {
     /// A figure: `<stem>.png`, `<stem>.svg` and `<stem>.json`.
     Figure {
-        /// The PNG path; the SVG and the sidecar go beside it.
-        png: PathBuf,
+        /// The path chosen; the PNG, the SVG and the sidecar share its stem.
+        path: PathBuf,
         /// What to draw.
         spec: Box<FigureSpec>,
     },
@@ -52,7 +51,10 @@ impl ExportJob {
     /// Every file the job writes.
     pub fn targets(&self) -> Vec<PathBuf> {
         match self {
-            ExportJob::Figure { png, .. } => figure_paths(png).to_vec(),
+            ExportJob::Figure { path, .. } => match FigurePaths::for_path(path) {
+                Ok(paths) => vec![paths.png, paths.svg, paths.sidecar],
+                Err(_) => Vec::new(),
+            },
             ExportJob::Data {
                 dir,
                 session,
@@ -66,48 +68,19 @@ impl ExportJob {
 
     /// The targets that exist already.
     pub fn existing(&self) -> Vec<PathBuf> {
-        match self {
-            ExportJob::Figure { png, .. } => figure_paths(png)
-                .into_iter()
-                .filter(|p| p.symlink_metadata().is_ok())
-                .collect(),
-            ExportJob::Data {
-                dir,
-                session,
-                extras,
-            } => match session_file_names(session, extras) {
-                Ok(names) => existing_files(dir, &names),
-                Err(_) => Vec::new(),
-            },
-        }
+        self.targets()
+            .into_iter()
+            .filter(|p| p.symlink_metadata().is_ok())
+            .collect()
     }
 
-    /// Writes every file (atomically, each through the export room); returns the paths written.
+    /// Writes every file through the export room (atomically, refusing to replace existing
+    /// files unless `overwrite` says so); returns the paths written.
     pub fn write(&self, overwrite: Overwrite) -> Result<Vec<PathBuf>, String> {
         match self {
-            ExportJob::Figure { png, spec } => {
-                let [png_path, svg_path, json_path] = figure_paths(png);
-                let png_bytes = render_png(spec, FIGURE_DPI).map_err(|e| e.to_string())?;
-                let svg = render_svg(spec).map_err(|e| e.to_string())?;
-                let sidecar =
-                    serde_json::to_vec_pretty(&figure_sidecar(spec)).map_err(|e| e.to_string())?;
-                if overwrite == Overwrite::Refuse {
-                    // Check all three first, so a refusal writes nothing.
-                    if let Some(found) = [&png_path, &svg_path, &json_path]
-                        .into_iter()
-                        .find(|p| p.symlink_metadata().is_ok())
-                    {
-                        return Err(format!(
-                            "{} already exists; nothing was written",
-                            found.display()
-                        ));
-                    }
-                }
-                write_new(&png_path, &png_bytes, overwrite).map_err(|e| e.to_string())?;
-                write_new(&svg_path, svg.as_bytes(), overwrite).map_err(|e| e.to_string())?;
-                write_new(&json_path, &sidecar, overwrite).map_err(|e| e.to_string())?;
-                Ok(vec![png_path, svg_path, json_path])
-            }
+            ExportJob::Figure { path, spec } => write_figure(path, spec, FIGURE_DPI, overwrite)
+                .map(|p| vec![p.png, p.svg, p.sidecar])
+                .map_err(|e| e.to_string()),
             ExportJob::Data {
                 dir,
                 session,
@@ -115,16 +88,6 @@ impl ExportJob {
             } => write_session_data(dir, session, extras, overwrite).map_err(|e| e.to_string()),
         }
     }
-}
-
-/// The PNG (extension forced to `.png`), SVG and JSON paths of a figure.
-pub fn figure_paths(chosen: &Path) -> [PathBuf; 3] {
-    let png = chosen.with_extension("png");
-    [
-        png.clone(),
-        png.with_extension("svg"),
-        png.with_extension("json"),
-    ]
 }
 
 /// Where an export stands.
@@ -401,16 +364,6 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn figure_paths_share_a_stem() {
-        let [png, svg, json] = figure_paths(Path::new("/tmp/fig.PNG"));
-        assert_eq!(png, PathBuf::from("/tmp/fig.png"));
-        assert_eq!(svg, PathBuf::from("/tmp/fig.svg"));
-        assert_eq!(json, PathBuf::from("/tmp/fig.json"));
-        let [png, ..] = figure_paths(Path::new("/tmp/fig"));
-        assert_eq!(png, PathBuf::from("/tmp/fig.png"));
-    }
 
     #[test]
     fn selectors_follow_the_picks() {
