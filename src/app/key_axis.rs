@@ -90,7 +90,7 @@ impl KeyAxis {
     /// Zooms by `factor` (above 1: zoom in) keeping the key at `anchor` (fraction of the width,
     /// 0 = left edge) in place.
     pub fn zoom(&mut self, factor: f64, anchor: f64) {
-        if !(factor > 0.0) || !factor.is_finite() {
+        if !factor.is_finite() || factor <= 0.0 {
             return;
         }
         let anchor = anchor.clamp(0.0, 1.0);

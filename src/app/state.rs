@@ -204,9 +204,11 @@ mod tests {
 
     #[test]
     fn needed_policies_merge_every_use_once() {
-        let mut state = State::default();
-        state.compared = vec![PolicyKind::H2o];
-        state.focus_policy = PolicyKind::H2o;
+        let state = State {
+            compared: vec![PolicyKind::H2o],
+            focus_policy: PolicyKind::H2o,
+            ..State::default()
+        };
         assert_eq!(
             state.needed_policies(),
             vec![

@@ -192,14 +192,14 @@ pub fn curves(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
         .filter(|p| state.compared.contains(p))
         .collect();
     let marker = ui.visuals().weak_text_color();
-    let title = match layer {
-        Some(l) => format!("layer {l}"),
-        None => "mean over layers and heads".to_owned(),
-    };
+    ui.weak(match layer {
+        Some(l) => format!("Layer {l}, mean over its heads"),
+        None => "Mean over layers and heads".to_owned(),
+    });
     Plot::new("budget_curves")
         .height(190.0)
-        .legend(Legend::default())
-        .x_axis_label(format!("budget (entries per head, log scale) · {title}"))
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+        .x_axis_label("budget (log scale)")
         .x_axis_formatter(|mark, _| format!("{:.0}", 2f64.powf(mark.value)))
         .include_y(0.0)
         .include_y(1.0)

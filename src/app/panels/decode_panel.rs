@@ -39,6 +39,9 @@ pub fn decode_panel(
             ui.label(format!("decoding at budget {asked}…"));
         }
     });
+    if view.answers.answers.is_empty() && view.answers.pending.is_none() {
+        ui.weak("Decode asks the model to answer again with only each policy's kept entries in the cache");
+    }
     if let Some(error) = &view.answers.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }

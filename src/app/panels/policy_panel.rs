@@ -195,7 +195,11 @@ fn settings_ui(ui: &mut Ui, settings: &mut PolicySettings) {
 
 /// The nearest odd kernel at or above `kernel`.
 fn odd(kernel: usize) -> usize {
-    if kernel % 2 == 0 { kernel + 1 } else { kernel }
+    if kernel.is_multiple_of(2) {
+        kernel + 1
+    } else {
+        kernel
+    }
 }
 
 fn pooling_name(pooling: Pooling) -> &'static str {

@@ -102,7 +102,11 @@ fn panel(
     let mut strip_policy = state.strip_policy(source);
     ui.horizontal(|ui| {
         ui.set_height(TITLE_HEIGHT);
-        ui.label(RichText::new(source.title()).strong());
+        ui.label(RichText::new(source.title()).strong()).on_hover_text(match source {
+            QuerySource::Window => "Where the last prompt tokens look: SnapKV and its family keep the keys these queries attend to",
+            QuerySource::Soft => "Where Judge Q's trained soft tokens, appended after the prompt, look: Judge Q keeps the keys they attend to",
+            QuerySource::Decoded => "Where the tokens of the model's actual answer look: the keys a perfect policy (the oracle) would keep",
+        });
         if let Some(q) = queries {
             ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
         }

@@ -142,9 +142,16 @@ fn paint_ticks(painter: &Painter, rect: Rect, axis: &KeyAxis, colour: Color32) {
     while (key as f64) <= axis.end() {
         let x = rect.left() + axis.fraction_of(key as f64) as f32 * rect.width();
         painter.vline(x, rect.top() + 6.0..=rect.top() + 11.0, stroke);
+        let align = if x < rect.left() + 12.0 {
+            Align2::LEFT_TOP
+        } else if x > rect.right() - 12.0 {
+            Align2::RIGHT_TOP
+        } else {
+            Align2::CENTER_TOP
+        };
         painter.text(
             egui::pos2(x, rect.top() + 12.0),
-            Align2::CENTER_TOP,
+            align,
             key.to_string(),
             FontId::proportional(10.0),
             colour,
