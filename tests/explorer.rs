@@ -509,6 +509,37 @@ fn answers_under_eviction_come_from_the_worker() {
 }
 
 #[test]
+fn answers_are_requested_when_the_budget_slider_rests() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    setup.harness.state_mut().state_mut().auto_decode = true;
+    setup
+        .harness
+        .get_by_role_and_label(Role::Slider, "Budget")
+        .set_value_accesskit(24.0);
+    setup.harness.step();
+    assert!(
+        setup
+            .harness
+            .state()
+            .view()
+            .unwrap()
+            .answers
+            .pending
+            .is_none(),
+        "nothing is asked while the slider moves"
+    );
+    step_until(&mut setup.harness, "answers at the resting budget", |e| {
+        e.view().is_some_and(|v| {
+            v.answers
+                .answers
+                .get(&PolicyKind::SnapKv)
+                .is_some_and(|a| a.budget == 24)
+        })
+    });
+}
+
+#[test]
 fn state_is_saved_and_restored() {
     #[derive(Default)]
     struct Memory(std::collections::HashMap<String, String>);

@@ -688,18 +688,17 @@ impl Explorer {
         }
         let now = ctx.input(|i| i.time);
         let pointer_down = ctx.input(|i| i.pointer.any_down());
-        if now - moved >= SLIDER_REST_SECONDS && !pointer_down {
+        let decoding = self
+            .view
+            .as_ref()
+            .is_some_and(|v| v.answers.pending.is_some());
+        let waited = now - moved;
+        if waited >= SLIDER_REST_SECONDS && !pointer_down && !decoding {
             self.budget_moved_at = None;
-            self.commands.push(Command::DecodeUnderEviction);
-            self.run_pending(ctx);
+            self.decode_under_eviction();
         } else {
-            ctx.request_repaint_after(std::time::Duration::from_secs_f64(SLIDER_REST_SECONDS));
-        }
-    }
-
-    fn run_pending(&mut self, ctx: &Context) {
-        for command in self.commands.drain() {
-            self.run_command(command, ctx);
+            let left = (SLIDER_REST_SECONDS - waited).max(0.05);
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(left));
         }
     }
 

@@ -198,7 +198,7 @@ pub fn curves(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
     });
     Plot::new("budget_curves")
         .height(190.0)
-        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+        .legend(Legend::default().position(egui_plot::Corner::LeftTop))
         .x_axis_label("budget (log scale)")
         .x_axis_formatter(|mark, _| format!("{:.0}", 2f64.powf(mark.value)))
         .include_y(0.0)
