@@ -211,6 +211,13 @@ pub fn figure_spec(
         let (data, rows) = match matrices.get(index).and_then(Option::as_ref) {
             Some((pyramid, scale)) => {
                 let base = pyramid.base();
+                if base.ncols() < end {
+                    return Err(format!(
+                        "the {} panel has {} keys, the prompt {keys}",
+                        source.file_stem(),
+                        base.ncols()
+                    ));
+                }
                 let slice = base.slice(ndarray::s![.., start..end]);
                 let (values, figure_scale, label) = scale.for_figure(slice);
                 shared.get_or_insert((figure_scale, label));

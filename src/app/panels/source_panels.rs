@@ -268,14 +268,8 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
             .matrices
             .get(index)
             .and_then(Option::as_ref)
-            .and_then(|p| {
-                p.base()
-                    .column(key.min(p.keys().saturating_sub(1)))
-                    .iter()
-                    .copied()
-                    .reduce(|a, b| a + b)
-            })
-            .filter(|_| key < view.keys());
+            .filter(|p| key < p.keys())
+            .map(|p| p.base().column(key).sum());
         let short = match source {
             QuerySource::Window => "window",
             QuerySource::Soft => "soft",

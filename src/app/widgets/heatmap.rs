@@ -97,9 +97,9 @@ impl HeatmapTextures {
             minification: egui::TextureFilter::Linear,
             ..TextureOptions::NEAREST
         };
-        self.tiles = tiles(level_matrix.ncols(), MAX_TILE_COLUMNS)
+        let columns = if rows == 0 { 0 } else { level_matrix.ncols() };
+        self.tiles = tiles(columns, MAX_TILE_COLUMNS)
             .into_iter()
-            .filter(|_| rows > 0)
             .enumerate()
             .map(|(i, tile)| {
                 let slice = tile.slice(level_matrix);
@@ -116,7 +116,7 @@ impl HeatmapTextures {
         self.uploads += 1;
     }
 
-    /// Paints the tiles into `rect` for the visible range of `axis` (`keys` keys in all).
+    /// Paints the tiles into `rect` for the visible range of `axis`.
     pub fn paint(&self, painter: &Painter, rect: Rect, axis: &KeyAxis) {
         let Some(uploaded) = &self.uploaded else {
             return;
