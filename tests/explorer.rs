@@ -540,6 +540,34 @@ fn answers_are_requested_when_the_budget_slider_rests() {
 }
 
 #[test]
+fn a_session_without_soft_tokens_says_so_and_ranks_the_rest() {
+    let mut setup = explorer(Duration::from_millis(1));
+    let spec = judgeq::session::SyntheticSpec {
+        seed: 3,
+        layers: 2,
+        query_heads: 4,
+        kv_heads: 2,
+        n_prompt: 80,
+        window: 8,
+        soft: 0,
+        decoded: 6,
+    };
+    let session = judgeq::session::synthetic(&spec).unwrap();
+    setup.harness.state_mut().show_session(Arc::new(session));
+    step_until(&mut setup.harness, "the policy bank", |e| {
+        e.view().is_some_and(|v| v.is_bank_ready())
+    });
+    setup.harness.run();
+    assert!(shows(&setup.harness, "No soft tokens in this session"));
+    let view = setup.harness.state().view().unwrap();
+    assert!(!view.available_policies().contains(&PolicyKind::JudgeQ));
+    assert!(view.shown_matrix(QuerySource::Soft).is_none());
+    assert!(view.shown_matrix(QuerySource::Window).is_some());
+    // The other strips still show what their policies keep.
+    assert_eq!(kept_label(&setup.harness).len(), 2);
+}
+
+#[test]
 fn state_is_saved_and_restored() {
     #[derive(Default)]
     struct Memory(std::collections::HashMap<String, String>);

@@ -189,12 +189,9 @@ fn panel(
                 }
                 QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
             };
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                message,
-                egui::FontId::proportional(13.0),
-                ui.visuals().weak_text_color(),
+            ui.put(
+                rect.shrink(12.0),
+                egui::Label::new(RichText::new(message).weak()).wrap(),
             );
         }
     }
