@@ -9,6 +9,16 @@
 //! Cancellation does not travel through the request queue (the engine is busy while a job runs):
 //! every [`Job`] carries a [`CancelFlag`] that [`WorkerHandle::cancel`] sets and the engine reads
 //! through [`JobProgress::is_cancelled`] between units of work.
+//!
+//! What an engine owes the app, per request:
+//! - exactly one final event ([`Event::is_final`]): the result, [`Event::Failed`] with a
+//!   message written for the user, or [`Event::Cancelled`] once it saw the cancel flag;
+//! - progress through `sink.progress(&job)` (a [`crate::progress::Progress`]: stage and counts,
+//!   e.g. prefill tokens), which also answers `is_cancelled`;
+//! - for [`Request::Inspect`], the document is text the app has already read and checked; the
+//!   window and decode counts are the user's; soft tokens are a path to load and check;
+//! - for [`Request::DecodeUnderEviction`], each mask is `[layers, heads, n_prompt]` over the
+//!   session's prompt, heads being query heads or KV heads as the policy granularity says.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
