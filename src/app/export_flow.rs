@@ -330,20 +330,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
                 .answers
                 .get(&m.policy)
                 .filter(|a| a.budget == budget)
-                .map(|a| {
-                    let matched_prefix = a
-                        .answer
-                        .ids
-                        .iter()
-                        .zip(&full.ids)
-                        .take_while(|(x, y)| x == y)
-                        .count();
-                    AnswerAgreement {
-                        exact_match: a.answer.ids == full.ids,
-                        matched_prefix,
-                        answer: a.answer.text.clone(),
-                    }
-                });
+                .map(|a| AnswerAgreement::between(full, &a.answer));
             metrics.push(MetricsRow {
                 policy: m.policy.id().to_owned(),
                 label: m.policy.label().to_owned(),

@@ -165,7 +165,13 @@ fn settings_ui(ui: &mut Ui, settings: &mut PolicySettings) {
                 .labelled_by(label.id);
             ui.end_row();
 
-            let label = ui.label("PyramidKV β");
+            let label = ui.label("Oracle");
+        ui.checkbox(&mut settings.oracle_pooling, "pools like the others")
+            .labelled_by(label.id)
+            .on_hover_text("Smooth the decoded tokens' scores with the same pooling before the oracle's top-k, so the hit rate compares query sources like with like");
+        ui.end_row();
+
+        let label = ui.label("PyramidKV β");
             ui.add(
                 DragValue::new(&mut settings.pyramid_beta)
                     .range(1.0..=100.0)
