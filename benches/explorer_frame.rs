@@ -15,6 +15,7 @@ use judgeq::app::AppOptions;
 use judgeq::app::demo::{DemoEngine, DemoShape};
 use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
+use judgeq::policy::PolicyKind;
 use judgeq::session::{SyntheticSpec, synthetic};
 
 const KEYS: usize = 8192;
@@ -44,8 +45,13 @@ fn loaded_explorer() -> Harness<'static, Explorer> {
         });
     harness.state_mut().show_session(session);
     harness.state_mut().state_mut().budget = 512;
-    // Build the policy bank, the matrices and the curves, then settle.
-    for _ in 0..2000 {
+    wait_for_bank(&mut harness);
+    harness
+}
+
+/// Steps until the policy bank, the matrices and the curves are built, then settles.
+fn wait_for_bank(harness: &mut Harness<'static, Explorer>) {
+    for _ in 0..4000 {
         harness.step();
         let ready = harness
             .state()
@@ -59,7 +65,6 @@ fn loaded_explorer() -> Harness<'static, Explorer> {
     for _ in 0..10 {
         harness.step();
     }
-    harness
 }
 
 fn frames(c: &mut Criterion) {
@@ -96,13 +101,33 @@ fn frames(c: &mut Criterion) {
     });
     let pan_stats = harness.state().frame_stats();
 
+    // Every policy compared: PyramidKV's and Ada-KV's metrics cost more per budget change.
+    harness.state_mut().state_mut().compared = PolicyKind::ALL.to_vec();
+    wait_for_bank(&mut harness);
+    harness.state_mut().reset_frame_times();
+    c.bench_function(
+        "frame while dragging the budget slider, all ten policies (8192 keys)",
+        |b| {
+            b.iter(|| {
+                next = (next + 1) % budgets.len();
+                harness.state_mut().state_mut().budget = budgets[next];
+                harness.step();
+            });
+        },
+    );
+    let all_stats = harness.state().frame_stats();
+
     let shapes = harness.output().shapes.clone();
     let ctx = harness.ctx.clone();
     c.bench_function("tessellation of one frame (8192 keys)", |b| {
         b.iter(|| ctx.tessellate(shapes.clone(), 1.0));
     });
 
-    for (what, stats) in [("budget drag", drag_stats), ("pan", pan_stats)] {
+    for (what, stats) in [
+        ("budget drag", drag_stats),
+        ("pan", pan_stats),
+        ("budget drag, all ten policies", all_stats),
+    ] {
         if let Some(s) = stats {
             println!(
                 "explorer readout, {what}: mean {:.2} ms, p95 {:.2} ms, max {:.2} ms over the last {} frames",

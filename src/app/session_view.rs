@@ -89,6 +89,7 @@ pub struct SessionView {
     pub panels: [PanelCache; 3],
     scales: Option<ScalesKey>,
     bank: Computed<BankKey, BankResult>,
+    wanted_bank: Option<BankKey>,
     bank_version: u64,
     at_budget: AtBudget,
     curves: Computed<u64, Result<Vec<CurvePoint>, String>>,
@@ -128,6 +129,7 @@ impl SessionView {
             panels: Default::default(),
             scales: None,
             bank: Computed::new(),
+            wanted_bank: None,
             bank_version: 0,
             at_budget: AtBudget::default(),
             curves: Computed::new(),
@@ -167,6 +169,7 @@ impl SessionView {
             settings: settings.clone(),
             policies,
         };
+        self.wanted_bank = Some(key.clone());
         let (layers, heads, keys) = self.session.accumulated.dim();
         let work = layers * heads * keys * key.policies.len() * 8;
         let session = Arc::clone(&self.session);
@@ -361,9 +364,12 @@ impl SessionView {
         scales
     }
 
-    /// Whether the policy bank for the latest settings asked for is built.
+    /// Whether the policy bank for the settings and policies last asked for is built.
     pub fn is_bank_ready(&self) -> bool {
-        !self.bank.is_pending() && self.bank().is_some()
+        self.wanted_bank
+            .as_ref()
+            .is_some_and(|key| self.bank.is_current(key))
+            && self.bank().is_some()
     }
 
     /// Whether the metric curves for the current bank are computed.
