@@ -2,7 +2,7 @@
 //! the curves of the metrics against the budget.
 
 use egui::{RichText, Ui};
-use egui_plot::{Legend, Line, Plot, VLine};
+use egui_plot::{Line, Plot, VLine};
 use ndarray::Array2;
 
 use crate::app::kept::mask_head;
@@ -193,12 +193,14 @@ pub fn curves(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
         .collect();
     let marker = ui.visuals().weak_text_color();
     ui.weak(match layer {
-        Some(l) => format!("Layer {l}, mean over its heads"),
-        None => "Mean over layers and heads".to_owned(),
+        Some(l) => format!(
+            "Layer {l}, mean over its heads; colours as in the table, hover a line for its name"
+        ),
+        None => "Mean over layers and heads; colours as in the table, hover a line for its name"
+            .to_owned(),
     });
     Plot::new("budget_curves")
         .height(190.0)
-        .legend(Legend::default().position(egui_plot::Corner::LeftTop))
         .x_axis_label("budget (log scale)")
         .x_axis_formatter(|mark, _| format!("{:.0}", 2f64.powf(mark.value)))
         .include_y(0.0)
