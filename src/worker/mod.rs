@@ -1,0 +1,3 @@
+//! The compute thread and the messages the app exchanges with it.
+
+pub mod protocol;
