@@ -16,6 +16,7 @@
 pub mod app;
 pub mod attention;
 pub mod export;
+pub mod inspect;
 pub mod judgeq;
 pub mod model;
 pub mod policy;
