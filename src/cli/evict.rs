@@ -92,7 +92,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     let request = args.document.request()?;
     let policies = args.policies(request.soft.is_some())?;
-    let overwrite = args.output.prepare()?;
+    let overwrite = args.output.overwrite()?;
     let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
     let (session, mut prefilled) = inspect(&model, &request, &progress)?;
@@ -148,6 +148,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     progress.finish();
 
+    args.output.create()?;
     write_session_data(&args.output.out, &session, &extras, overwrite)
         .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
     print_summary(&session);
