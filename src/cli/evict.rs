@@ -128,16 +128,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
                     &progress,
                 )?)
             };
-            extras.metrics.push(MetricsRow {
-                policy: metrics.policy.id().to_string(),
-                label: metrics.policy.label().to_string(),
-                budget,
-                hit_rate: metrics.mean_hit_rate,
-                mass_kept: metrics.mean_mass_kept,
-                kv_bytes: metrics.kv_bytes,
-                agreement,
-                note: metrics.note.or(selection.note),
-            });
+            extras.metrics.push(MetricsRow::new(&metrics, agreement));
             extras.keeps.push(PolicyKeep {
                 policy: metrics.policy.id().to_string(),
                 budget,
