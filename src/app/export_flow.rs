@@ -331,16 +331,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
                 .get(&m.policy)
                 .filter(|a| a.budget == budget)
                 .map(|a| AnswerAgreement::between(full, &a.answer));
-            metrics.push(MetricsRow {
-                policy: m.policy.id().to_owned(),
-                label: m.policy.label().to_owned(),
-                budget,
-                hit_rate: m.mean_hit_rate,
-                mass_kept: m.mean_mass_kept,
-                kv_bytes: m.kv_bytes,
-                agreement,
-                note: m.note.clone(),
-            });
+            metrics.push(MetricsRow::new(m, agreement));
         }
     }
     DataExtras {

@@ -92,7 +92,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     let request = args.document.request()?;
     let policies = args.policies(request.soft.is_some())?;
-    let overwrite = args.output.prepare()?;
+    let overwrite = args.output.overwrite()?;
     let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
     let (session, mut prefilled) = inspect(&model, &request, &progress)?;
@@ -128,16 +128,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
                     &progress,
                 )?)
             };
-            extras.metrics.push(MetricsRow {
-                policy: metrics.policy.id().to_string(),
-                label: metrics.policy.label().to_string(),
-                budget,
-                hit_rate: metrics.mean_hit_rate,
-                mass_kept: metrics.mean_mass_kept,
-                kv_bytes: metrics.kv_bytes,
-                agreement,
-                note: metrics.note.or(selection.note),
-            });
+            extras.metrics.push(MetricsRow::new(&metrics, agreement));
             extras.keeps.push(PolicyKeep {
                 policy: metrics.policy.id().to_string(),
                 budget,
@@ -148,6 +139,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     progress.finish();
 
+    args.output.create()?;
     write_session_data(&args.output.out, &session, &extras, overwrite)
         .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
     print_summary(&session);

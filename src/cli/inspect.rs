@@ -63,15 +63,25 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// Creates the directory; returns the overwrite mode the flags ask for.
-    pub fn prepare(&self) -> anyhow::Result<Overwrite> {
+    /// The overwrite mode the flags ask for. Refuses at once, before any model work, when the
+    /// directory already holds an export and `--force` is absent.
+    pub fn overwrite(&self) -> anyhow::Result<Overwrite> {
+        if self.force {
+            return Ok(Overwrite::Replace);
+        }
+        if self.out.join("manifest.json").exists() {
+            anyhow::bail!(
+                "{} already holds an export (manifest.json); choose another --out or pass --force to replace it",
+                self.out.display()
+            );
+        }
+        Ok(Overwrite::Refuse)
+    }
+
+    /// Creates the directory when it is missing.
+    pub fn create(&self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.out)
-            .with_context(|| format!("could not create {}", self.out.display()))?;
-        Ok(if self.force {
-            Overwrite::Replace
-        } else {
-            Overwrite::Refuse
-        })
+            .with_context(|| format!("could not create {}", self.out.display()))
     }
 }
 
@@ -89,11 +99,12 @@ pub struct InspectArgs {
 /// Runs the inspection and writes the design's data contract into `--out`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let request = args.document.request()?;
-    let overwrite = args.output.prepare()?;
+    let overwrite = args.output.overwrite()?;
     let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
     let (session, _) = inspect(&model, &request, &progress)?;
     progress.finish();
+    args.output.create()?;
     let written = write_session_data(
         &args.output.out,
         &session,
