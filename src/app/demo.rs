@@ -3,7 +3,7 @@
 //!
 //! It answers every [`Request`] the real engine answers. The prompt is the real document and
 //! question split into word tokens inside a chat template; the attention is the policy room's
-//! deterministic synthetic attention ([`crate::session::synthetic`]). Decoding under eviction
+//! deterministic synthetic attention ([`crate::session::synthetic()`]). Decoding under eviction
 //! answers with the full answer cut short in proportion to the decoded tokens' attention mass
 //! the mask loses, so answers change with the budget as real ones do. Nothing it shows is a
 //! model's output, and its model is named accordingly.
