@@ -56,6 +56,8 @@ pub struct AppOptions {
     pub question: Option<String>,
     /// A model file or folder to use (instead of the remembered one).
     pub model: Option<PathBuf>,
+    /// A soft-token file to use (instead of the remembered one).
+    pub soft_tokens: Option<PathBuf>,
     /// Restore the state of the last run and save it on exit.
     pub restore_state: bool,
     /// Press Run as soon as the window opens.
@@ -74,6 +76,7 @@ impl AppOptions {
             document_text: None,
             question: None,
             model: None,
+            soft_tokens: None,
             restore_state: true,
             run_on_start: false,
             app_id: "judgeq",

@@ -17,6 +17,9 @@ pub struct GuiArgs {
     /// Question to start with
     #[arg(long)]
     pub question: Option<String>,
+    /// Judge Q soft-token file to append after the prompt
+    #[arg(long, value_name = "FILE")]
+    pub soft: Option<PathBuf>,
     /// Press Run as soon as the model is ready
     #[arg(long)]
     pub run: bool,
@@ -36,6 +39,7 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
             document: args.doc.clone(),
             question: args.question.clone(),
             model: args.model.model.clone(),
+            soft_tokens: args.soft.clone(),
             run_on_start: args.run,
             ..AppOptions::new(ModelEngine::new(args.model.load_options()?))
         }

@@ -82,6 +82,9 @@ impl Explorer {
         if let Some(question) = options.question {
             state.question = question;
         }
+        if let Some(soft_tokens) = options.soft_tokens {
+            state.soft_tokens = Some(soft_tokens);
+        }
         let colormap = state.colour.colormap;
         let mut explorer = Self {
             state,
