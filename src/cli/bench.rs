@@ -1,7 +1,8 @@
 //! `judgeq bench`: prefill throughput and peak memory of a model, with and without capture.
 
 use clap::Args;
-use judgeq::model::bench::{BenchRow, prefill_benchmark};
+use judgeq::model::Transformer;
+use judgeq::model::bench::{BenchRow, default_model_shape, prefill_benchmark};
 
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
@@ -22,6 +23,9 @@ pub struct BenchArgs {
     /// Prompt lengths to time, comma-separated
     #[arg(long, value_delimiter = ',', default_values_t = [512, 2048, 8192])]
     pub lengths: Vec<usize>,
+    /// Random weights in the default model's shape instead of a checkpoint (same speed, no download)
+    #[arg(long, conflicts_with = "model")]
+    pub random_weights: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -29,20 +33,31 @@ pub struct BenchArgs {
 /// Times one prefill per length, plain then with capture, and prints a table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
-    let model = args.model.load(&progress)?;
-    let limit = model.info.max_context;
+    let (name, transformer) = if args.random_weights {
+        let options = args.model.load_options()?;
+        let shape = default_model_shape();
+        let transformer = Transformer::random(shape, 1, options.device, options.dtype)?;
+        (
+            "random weights in the default model's shape".to_owned(),
+            transformer,
+        )
+    } else {
+        let model = args.model.load(&progress)?;
+        (model.info.id, model.transformer)
+    };
+    let limit = transformer.config.max_position_embeddings;
     if let Some(too_long) = args.lengths.iter().find(|&&n| n == 0 || n > limit) {
         anyhow::bail!("cannot time a prefill of {too_long} tokens: lengths must be 1 to {limit}");
     }
-    let plain = prefill_benchmark(&model.transformer, &args.lengths, false, &progress)?;
-    let captured = prefill_benchmark(&model.transformer, &args.lengths, true, &progress)?;
+    let plain = prefill_benchmark(&transformer, &args.lengths, false, &progress)?;
+    let captured = prefill_benchmark(&transformer, &args.lengths, true, &progress)?;
     progress.finish();
     println!(
-        "{} on {:?}, {:?}",
-        model.info.id, model.transformer.device, model.transformer.dtype
+        "{name} on {:?}, {:?}",
+        transformer.device, transformer.dtype
     );
     println!(
-        "{:>7}  {:>10}  {:>10}  {:>12}  {:>10}  {:>10}  {:>12}",
+        "{:>7}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>6}",
         "tokens", "plain t/s", "capture t/s", "capture cost", "peak RSS", "PyTorch t/s", "ratio"
     );
     for (p, c) in plain.iter().zip(&captured) {
@@ -51,7 +66,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .find(|(n, _)| *n == p.tokens)
             .map(|(_, t)| *t);
         println!(
-            "{:>7}  {:>10.1}  {:>11.1}  {:>11.1}%  {:>10}  {:>10}  {:>12}",
+            "{:>7}  {:>10.1}  {:>11.1}  {:>11.1}%  {:>10}  {:>11}  {:>6}",
             p.tokens,
             p.tokens_per_second,
             c.tokens_per_second,
