@@ -1,28 +1,43 @@
 //! Checkpoints, tokenizer, chat template, and a transformer forward pass that exposes its
 //! attention. The only room that runs candle.
 
+mod attention;
+pub mod bench;
+pub mod cache;
+pub mod capture;
 pub mod chat;
 pub mod config;
 pub mod device;
 pub mod document;
 pub mod error;
 pub mod fetch;
+mod forward;
+mod fused_attention;
+pub mod generate;
 mod gguf;
 mod gguf_tokenizer;
 pub mod hashing;
 mod hf_config;
 mod hf_dir;
 pub mod load;
+mod mask;
 pub mod prompt;
+pub mod random;
+pub mod rope;
 mod safetensors;
+mod soft;
+mod softmax;
 pub mod tokenizer;
 pub mod transformer;
 mod weight_loader;
 pub mod weights;
 
+pub use cache::KvCache;
+pub use capture::{AttentionKernel, Capture, ForwardOptions, ForwardOutput};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{Architecture, Llama3RopeScaling, ModelConfig};
 pub use error::{ModelError, Result};
+pub use generate::{GenerateOptions, Generation, Sampling};
 pub use load::{CheckpointKind, LoadOptions, Model, detect_checkpoint};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use transformer::Transformer;
