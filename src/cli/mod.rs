@@ -1,0 +1,6 @@
+//! The command line: one module per subcommand.
+
+pub mod prepare_data;
+pub mod terminal;
+pub mod train;
+pub mod train_bench;
