@@ -6,11 +6,15 @@
 //!   that captures attention rows (candle);
 //! - [`attention`]: the captured rows of the three query sources and the scores derived from them;
 //! - [`judgeq`]: the soft-token file format and, later, training;
+//! - [`policy`]: eviction policies (scores and a budget to keep masks), live budgets, metrics;
 //! - [`session`]: one run of a document through the model, as plain data;
-//! - [`progress`]: progress reporting and cancellation of long jobs.
+//! - [`progress`]: progress reporting and cancellation of long jobs;
+//! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically.
 
 pub mod attention;
+pub mod export;
 pub mod judgeq;
 pub mod model;
+pub mod policy;
 pub mod progress;
 pub mod session;

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::attention::{AttentionRows, QuerySource, ScoreGrid};
 
+pub mod synthetic;
+
+pub use synthetic::{SyntheticError, SyntheticSpec, synthetic};
+
 /// The model a session was computed with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {

@@ -9,6 +9,17 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod grouping;
+pub mod pooling;
+pub mod scores;
+
+#[cfg(test)]
+mod tests;
+
+pub use grouping::{Granularity, GroupOrder, GroupReduce, head_scores, owning_head, reduce_groups};
+pub use pooling::Pooling;
+pub use scores::{RowReduce, source_scores};
+
 /// Attention rows of one query source: `[layers, query_heads, n_queries, n_prompt]`.
 pub type AttentionRows = ndarray::Array4<f32>;
 

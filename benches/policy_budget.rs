@@ -1,0 +1,78 @@
+//! What one move of the GUI's budget slider costs on an 8,192-token prompt with the default
+//! model's shape (30 layers, 9 query heads, 3 KV heads; 32 window rows, 32 soft rows, 64 decoded
+//! rows): every policy's keep mask plus `PolicyBank::evaluate` (hit rate, mass kept, KV bytes)
+//! for every layer and head. Also the one-off bank construction. The target is 16 ms per budget
+//! change (one frame at 60 fps) on 2 cores.
+//!
+//! Run: `cargo bench --bench policy_budget`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use judgeq::attention::{Granularity, GroupReduce};
+use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::session::{Session, SyntheticSpec, synthetic};
+
+fn session() -> Session {
+    let spec = SyntheticSpec {
+        seed: 1,
+        layers: 30,
+        query_heads: 9,
+        kv_heads: 3,
+        n_prompt: 8192,
+        window: 32,
+        soft: 32,
+        decoded: 64,
+    };
+    synthetic(&spec).expect("valid synthetic spec")
+}
+
+/// One budget change: every policy's mask and the metrics of every policy.
+fn budget_change(bank: &PolicyBank, budget: usize) {
+    for &policy in bank.policies() {
+        black_box(bank.select(policy, budget).expect("selection"));
+    }
+    black_box(bank.evaluate(budget).expect("metrics"));
+}
+
+fn bench(c: &mut Criterion) {
+    let session = session();
+    let granularities = [
+        ("query-head", PolicySettings::default()),
+        (
+            "kv-head",
+            PolicySettings {
+                granularity: Granularity::KvHead(GroupReduce::Mean),
+                ..PolicySettings::default()
+            },
+        ),
+    ];
+    let mut group = c.benchmark_group("budget_change_8192");
+    group.sample_size(20);
+    for (name, settings) in &granularities {
+        let inputs = ScoreInputs::from_session(&session);
+        let bank = PolicyBank::new(&inputs, settings, &PolicyKind::ALL).expect("bank");
+        for budget in [128, 512, 2048, 4096] {
+            group.bench_with_input(BenchmarkId::new(*name, budget), &budget, |b, &budget| {
+                b.iter(|| budget_change(&bank, budget));
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("bank_construction_8192");
+    group.sample_size(10);
+    for (name, settings) in &granularities {
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                // Fresh inputs: the source sums are part of the construction.
+                let inputs = ScoreInputs::from_session(&session);
+                black_box(PolicyBank::new(&inputs, settings, &PolicyKind::ALL).expect("bank"))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

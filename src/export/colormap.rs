@@ -1,0 +1,398 @@
+//! Colormaps and colour scales shared by exported figures and the GUI's textures, so that a
+//! figure shows exactly the colours seen on screen.
+
+use serde::{Deserialize, Serialize};
+
+/// A named colormap: a table of evenly spaced sRGB colours, linearly interpolated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colormap {
+    /// matplotlib's viridis: dark blue to yellow, perceptually uniform, colour-blind safe.
+    #[default]
+    Viridis,
+    /// matplotlib's magma: black through purple and orange to pale yellow.
+    Magma,
+    /// matplotlib's inferno: black through purple and red to yellow.
+    Inferno,
+    /// matplotlib's Greys: white for low values to black for high values (prints well).
+    Greys,
+}
+
+impl Colormap {
+    /// Every colormap, in menu order.
+    pub const ALL: [Colormap; 4] = [
+        Colormap::Viridis,
+        Colormap::Magma,
+        Colormap::Inferno,
+        Colormap::Greys,
+    ];
+
+    /// Lowercase name, as in settings and sidecars (`viridis`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Colormap::Viridis => "viridis",
+            Colormap::Magma => "magma",
+            Colormap::Inferno => "inferno",
+            Colormap::Greys => "greys",
+        }
+    }
+
+    /// The colour at `t` in `[0, 1]` (clamped; NaN counts as 0), as sRGB bytes.
+    pub fn rgb(self, t: f32) -> [u8; 3] {
+        let table = self.table();
+        let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
+        let x = t * (table.len() - 1) as f32;
+        // `x` is finite and within the table, so the casts stay in range.
+        let i = (x.floor() as usize).min(table.len() - 2);
+        let frac = x - i as f32;
+        let (a, b) = (table[i], table[i + 1]);
+        std::array::from_fn(|c| {
+            (f32::from(a[c]) + (f32::from(b[c]) - f32::from(a[c])) * frac).round() as u8
+        })
+    }
+
+    /// 33 colours at `t = 0, 1/32, …, 1`, sampled from matplotlib's 256-entry tables
+    /// (interpolating them stays within 2/255 of the full table).
+    fn table(self) -> &'static [[u8; 3]; 33] {
+        match self {
+            Colormap::Viridis => &VIRIDIS,
+            Colormap::Magma => &MAGMA,
+            Colormap::Inferno => &INFERNO,
+            Colormap::Greys => &GREYS,
+        }
+    }
+}
+
+impl std::fmt::Display for Colormap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Colormap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Colormap::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Colormap::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown colormap {s:?}; choose one of {}", names.join(", "))
+            })
+    }
+}
+
+/// How values map to positions on the colour bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleKind {
+    /// Linear between `min` and `max`.
+    #[default]
+    Linear,
+    /// Linear in log10 between `min > 0` and `max`; values ≤ 0 take the lowest colour.
+    /// Survives attention sinks: one huge value no longer flattens the rest.
+    Log,
+    /// Each query row divided by its own maximum, then linear between `min` and `max`
+    /// (fractions of the row maximum, usually 0 and 1).
+    RowNormalised,
+}
+
+impl ScaleKind {
+    /// Lowercase name, as in settings and sidecars.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleKind::Linear => "linear",
+            ScaleKind::Log => "log",
+            ScaleKind::RowNormalised => "row_normalised",
+        }
+    }
+}
+
+/// A colour scale: value mapping, value range and colormap.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColorScale {
+    /// Linear, log or per-row normalised.
+    pub kind: ScaleKind,
+    /// Value at the bottom of the colour bar (a fraction of the row maximum for
+    /// [`ScaleKind::RowNormalised`]).
+    pub min: f32,
+    /// Value at the top of the colour bar.
+    pub max: f32,
+    /// The colours.
+    pub colormap: Colormap,
+}
+
+impl ColorScale {
+    /// A scale of `kind` whose range covers `values` (attention weights, so ≥ 0):
+    /// linear `[0, max]`, log `[max(smallest positive, max·10⁻⁴), max]`, row-normalised `[0, 1]`.
+    ///
+    /// To keep attention sinks out of the range, leave their columns out of `values`.
+    pub fn fit(kind: ScaleKind, colormap: Colormap, values: impl IntoIterator<Item = f32>) -> Self {
+        let (mut smallest_positive, mut largest) = (f32::INFINITY, 0.0f32);
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            largest = largest.max(v);
+            if v > 0.0 {
+                smallest_positive = smallest_positive.min(v);
+            }
+        }
+        let (min, max) = match kind {
+            ScaleKind::RowNormalised => (0.0, 1.0),
+            ScaleKind::Linear if largest > 0.0 => (0.0, largest),
+            ScaleKind::Linear => (0.0, 1.0),
+            ScaleKind::Log if largest > 0.0 => {
+                let floor = smallest_positive.max(largest * 1e-4);
+                if floor < largest {
+                    (floor, largest)
+                } else {
+                    (largest / 10.0, largest)
+                }
+            }
+            ScaleKind::Log => (1e-4, 1.0),
+        };
+        Self {
+            kind,
+            min,
+            max,
+            colormap,
+        }
+    }
+
+    /// Checks the range: finite, `min < max`, and `min > 0` for a log scale.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.min.is_finite() && self.max.is_finite() && self.min < self.max) {
+            return Err(format!(
+                "colour range [{}, {}] must be finite with min < max",
+                self.min, self.max
+            ));
+        }
+        if self.kind == ScaleKind::Log && self.min <= 0.0 {
+            return Err(format!(
+                "a log colour scale needs min > 0, not {}",
+                self.min
+            ));
+        }
+        Ok(())
+    }
+
+    /// Position of `value` on the colour bar, in `[0, 1]`. `row_max` is the largest value of
+    /// the value's query row and matters only for [`ScaleKind::RowNormalised`].
+    pub fn position(&self, value: f32, row_max: f32) -> f32 {
+        let t = match self.kind {
+            ScaleKind::Linear => (value - self.min) / (self.max - self.min),
+            ScaleKind::Log if value > 0.0 => {
+                (value / self.min).log10() / (self.max / self.min).log10()
+            }
+            ScaleKind::Log => 0.0,
+            ScaleKind::RowNormalised if row_max > 0.0 => {
+                (value / row_max - self.min) / (self.max - self.min)
+            }
+            ScaleKind::RowNormalised => 0.0,
+        };
+        if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) }
+    }
+
+    /// The colour of `value` in a row whose maximum is `row_max`.
+    pub fn color(&self, value: f32, row_max: f32) -> [u8; 3] {
+        self.colormap.rgb(self.position(value, row_max))
+    }
+}
+
+#[rustfmt::skip]
+const VIRIDIS: [[u8; 3]; 33] = [
+    [68, 1, 84], [71, 13, 96], [72, 24, 106], [72, 35, 116], [71, 45, 123], [69, 55, 129],
+    [66, 64, 134], [62, 73, 137], [59, 82, 139], [55, 91, 141], [51, 99, 141], [47, 107, 142],
+    [44, 114, 142], [41, 122, 142], [38, 130, 142], [35, 137, 142], [33, 145, 140], [31, 151, 139],
+    [31, 159, 136], [33, 166, 133], [39, 173, 129], [49, 181, 123], [61, 188, 116], [76, 194, 108],
+    [92, 200, 99], [110, 206, 88], [129, 211, 77], [149, 216, 64], [170, 220, 50], [192, 223, 37],
+    [213, 226, 26], [234, 229, 26], [253, 231, 37],
+];
+
+#[rustfmt::skip]
+const MAGMA: [[u8; 3]; 33] = [
+    [0, 0, 4], [3, 3, 18], [10, 8, 34], [19, 13, 52], [29, 17, 71], [41, 17, 90],
+    [54, 16, 107], [68, 15, 118], [81, 18, 124], [93, 23, 127], [106, 28, 129], [118, 33, 129],
+    [131, 38, 129], [144, 42, 129], [156, 46, 127], [170, 51, 125], [183, 55, 121], [194, 59, 117],
+    [207, 64, 112], [219, 71, 106], [229, 80, 100], [238, 91, 94], [244, 105, 92], [249, 120, 93],
+    [251, 135, 97], [253, 150, 104], [254, 165, 113], [254, 180, 123], [254, 194, 135], [254, 209, 148],
+    [253, 224, 161], [252, 238, 176], [252, 253, 191],
+];
+
+#[rustfmt::skip]
+const INFERNO: [[u8; 3]; 33] = [
+    [0, 0, 4], [4, 3, 18], [11, 7, 36], [21, 11, 55], [33, 12, 74], [47, 10, 91],
+    [61, 9, 101], [74, 12, 107], [87, 16, 110], [100, 21, 110], [113, 25, 110], [125, 30, 109],
+    [138, 34, 106], [151, 39, 102], [163, 44, 97], [176, 49, 91], [188, 55, 84], [198, 61, 77],
+    [208, 69, 69], [218, 78, 60], [227, 89, 51], [235, 100, 41], [241, 113, 31], [246, 126, 20],
+    [249, 140, 10], [251, 155, 6], [252, 170, 15], [251, 186, 31], [249, 201, 50], [245, 217, 73],
+    [242, 232, 101], [243, 245, 134], [252, 255, 164],
+];
+
+#[rustfmt::skip]
+const GREYS: [[u8; 3]; 33] = [
+    [255, 255, 255], [251, 251, 251], [247, 247, 247], [244, 244, 244], [240, 240, 240], [234, 234, 234],
+    [228, 228, 228], [223, 223, 223], [217, 217, 217], [210, 210, 210], [203, 203, 203], [196, 196, 196],
+    [189, 189, 189], [179, 179, 179], [169, 169, 169], [159, 159, 159], [149, 149, 149], [141, 141, 141],
+    [132, 132, 132], [123, 123, 123], [114, 114, 114], [106, 106, 106], [98, 98, 98], [90, 90, 90],
+    [81, 81, 81], [70, 70, 70], [58, 58, 58], [47, 47, 47], [36, 36, 36], [27, 27, 27],
+    [17, 17, 17], [8, 8, 8], [0, 0, 0],
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relative luminance of an sRGB colour (WCAG / Rec. 709 primaries).
+    fn luminance([r, g, b]: [u8; 3]) -> f64 {
+        let linear = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+    }
+
+    #[test]
+    fn endpoints_are_matplotlibs() {
+        assert_eq!(Colormap::Viridis.rgb(0.0), [68, 1, 84]);
+        assert_eq!(Colormap::Viridis.rgb(1.0), [253, 231, 37]);
+        assert_eq!(Colormap::Magma.rgb(0.0), [0, 0, 4]);
+        assert_eq!(Colormap::Magma.rgb(1.0), [252, 253, 191]);
+        assert_eq!(Colormap::Inferno.rgb(0.0), [0, 0, 4]);
+        assert_eq!(Colormap::Inferno.rgb(1.0), [252, 255, 164]);
+        assert_eq!(Colormap::Greys.rgb(0.0), [255, 255, 255]);
+        assert_eq!(Colormap::Greys.rgb(1.0), [0, 0, 0]);
+        // Out of range and NaN clamp to the ends.
+        assert_eq!(Colormap::Viridis.rgb(-3.0), Colormap::Viridis.rgb(0.0));
+        assert_eq!(Colormap::Viridis.rgb(7.0), Colormap::Viridis.rgb(1.0));
+        assert_eq!(Colormap::Viridis.rgb(f32::NAN), Colormap::Viridis.rgb(0.0));
+    }
+
+    #[test]
+    fn between_table_entries_it_stays_close_to_matplotlibs_full_table() {
+        // Entries of matplotlib's 256-colour tables that fall between our 33 samples.
+        let reference: [(Colormap, usize, [u8; 3]); 15] = [
+            (Colormap::Viridis, 37, [70, 51, 127]),
+            (Colormap::Viridis, 100, [42, 118, 142]),
+            (Colormap::Viridis, 150, [33, 165, 133]),
+            (Colormap::Viridis, 201, [115, 208, 86]),
+            (Colormap::Viridis, 230, [189, 223, 38]),
+            (Colormap::Magma, 37, [36, 18, 83]),
+            (Colormap::Magma, 100, [137, 40, 129]),
+            (Colormap::Magma, 150, [217, 70, 107]),
+            (Colormap::Magma, 201, [253, 154, 106]),
+            (Colormap::Magma, 230, [254, 207, 146]),
+            (Colormap::Inferno, 37, [41, 11, 85]),
+            (Colormap::Inferno, 100, [144, 37, 104]),
+            (Colormap::Inferno, 150, [217, 77, 61]),
+            (Colormap::Inferno, 201, [252, 159, 7]),
+            (Colormap::Inferno, 230, [246, 215, 70]),
+        ];
+        for (map, index, expected) in reference {
+            let got = map.rgb(index as f32 / 255.0);
+            for c in 0..3 {
+                assert!(
+                    got[c].abs_diff(expected[c]) <= 2,
+                    "{map} at {index}: {got:?} vs {expected:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn luminance_is_monotonic() {
+        for map in Colormap::ALL {
+            let lum: Vec<f64> = (0..=1024)
+                .map(|i| luminance(map.rgb(i as f32 / 1024.0)))
+                .collect();
+            let signed = |a: f64, b: f64| if map == Colormap::Greys { a - b } else { b - a };
+            for (i, pair) in lum.windows(2).enumerate() {
+                // Rounding to bytes may dip by one byte of one channel (matplotlib's own 8-bit
+                // viridis does, by 0.0003 at entry 145; magma's red steps 254 -> 253 near the
+                // top, 0.0019); never more.
+                assert!(
+                    signed(pair[0], pair[1]) > -2.5e-3,
+                    "{map}: luminance drops at {i}/1024"
+                );
+            }
+            for i in 0..(1024 - 32) {
+                assert!(
+                    signed(lum[i], lum[i + 32]) > 0.0,
+                    "{map}: luminance does not rise over {i}..{}",
+                    i + 32
+                );
+            }
+            assert!(
+                signed(lum[0], lum[1024]) > 0.6,
+                "{map}: {} -> {}",
+                lum[0],
+                lum[1024]
+            );
+        }
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for map in Colormap::ALL {
+            assert_eq!(map.name().parse::<Colormap>().unwrap(), map);
+        }
+        assert!("jet".parse::<Colormap>().unwrap_err().contains("viridis"));
+    }
+
+    #[test]
+    fn scales_map_values_as_documented() {
+        let linear = ColorScale {
+            kind: ScaleKind::Linear,
+            min: 0.0,
+            max: 0.5,
+            colormap: Colormap::Viridis,
+        };
+        assert_eq!(linear.position(0.25, 1.0), 0.5);
+        assert_eq!(linear.position(0.9, 1.0), 1.0);
+        assert_eq!(linear.position(f32::NAN, 1.0), 0.0);
+
+        let log = ColorScale {
+            kind: ScaleKind::Log,
+            min: 1e-4,
+            max: 1.0,
+            colormap: Colormap::Viridis,
+        };
+        assert!((log.position(1e-2, 1.0) - 0.5).abs() < 1e-6);
+        assert_eq!(log.position(0.0, 1.0), 0.0);
+        assert_eq!(log.position(1e-9, 1.0), 0.0);
+
+        let rows = ColorScale {
+            kind: ScaleKind::RowNormalised,
+            min: 0.0,
+            max: 1.0,
+            colormap: Colormap::Magma,
+        };
+        assert_eq!(rows.position(0.02, 0.04), 0.5);
+        assert_eq!(rows.position(0.04, 0.04), 1.0);
+        assert_eq!(rows.position(0.0, 0.0), 0.0);
+        assert_eq!(rows.color(0.04, 0.04), Colormap::Magma.rgb(1.0));
+    }
+
+    #[test]
+    fn fitted_ranges_cover_the_values() {
+        let values = [0.0, 0.5, 1e-9, 0.02, f32::NAN];
+        let linear = ColorScale::fit(ScaleKind::Linear, Colormap::Viridis, values);
+        assert_eq!((linear.min, linear.max), (0.0, 0.5));
+        let log = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, values);
+        assert_eq!((log.min, log.max), (0.5 * 1e-4, 0.5));
+        let log_narrow = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, [0.3, 0.3]);
+        assert!(log_narrow.min < log_narrow.max && log_narrow.validate().is_ok());
+        let empty = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, []);
+        assert!(empty.validate().is_ok());
+        let bad = ColorScale {
+            kind: ScaleKind::Log,
+            min: 0.0,
+            max: 1.0,
+            colormap: Colormap::Viridis,
+        };
+        assert!(bad.validate().unwrap_err().contains("min > 0"));
+    }
+}

@@ -1,0 +1,119 @@
+//! The one error type of the export room: every variant names the file or directory involved.
+
+use std::path::PathBuf;
+
+/// Why a file could not be written or a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The target file exists and the caller did not ask to replace it.
+    #[error(
+        "{path} already exists; nothing was written (choose another name or allow replacing it)"
+    )]
+    Exists {
+        /// The file that would have been replaced.
+        path: PathBuf,
+    },
+    /// Some files of a multi-file export exist and the caller did not ask to replace them.
+    #[error(
+        "{} already exist{} in {dir}: {}; nothing was written (choose another directory or allow replacing them)",
+        count_files(.names.len()),
+        if .names.len() == 1 { "s" } else { "" },
+        .names.join(", ")
+    )]
+    WouldOverwrite {
+        /// The output directory.
+        dir: PathBuf,
+        /// File names inside `dir` that exist already.
+        names: Vec<String>,
+    },
+    /// The directory a file should go into does not exist or is not a directory.
+    #[error("cannot write into {path}: it is not an existing directory")]
+    NotADirectory {
+        /// The directory that was expected.
+        path: PathBuf,
+    },
+    /// The operating system refused a read, write, rename or directory creation.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An array could not be encoded as `.npy`.
+    #[error("cannot write the array {path}: {source}")]
+    Npy {
+        /// The `.npy` file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: ndarray_npy::WriteNpyError,
+    },
+    /// A JSON document could not be encoded.
+    #[error("cannot encode {path} as JSON: {source}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The data handed to the exporter is inconsistent (shapes, names, duplicates).
+    #[error("cannot export this data: {0}")]
+    InvalidData(String),
+    /// The figure description is inconsistent (shapes, ranges, sizes).
+    #[error("cannot draw this figure: {0}")]
+    InvalidFigure(String),
+    /// Encoding or rasterising the figure failed.
+    #[error("cannot render the figure: {0}")]
+    Render(String),
+}
+
+impl ExportError {
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ExportError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn count_files(n: usize) -> String {
+    if n == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{n} files")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn would_overwrite_lists_every_name_once() {
+        let err = ExportError::WouldOverwrite {
+            dir: PathBuf::from("/out"),
+            names: vec![
+                "manifest.json".into(),
+                "window.npy".into(),
+                "decoded.npy".into(),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "3 files already exist in /out: manifest.json, window.npy, decoded.npy; nothing was \
+             written (choose another directory or allow replacing them)"
+        );
+        let one = ExportError::WouldOverwrite {
+            dir: PathBuf::from("/out"),
+            names: vec!["a.npy".into()],
+        };
+        assert!(
+            one.to_string()
+                .starts_with("1 file already exists in /out: a.npy;")
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Every file judgeq writes, from plain data (no candle, no egui).
+//!
+//! - Safe writes: [`write_new`] is atomic and never replaces a file unless asked
+//!   ([`Overwrite`]); [`check_outputs`] and [`existing_files`] check a multi-file export
+//!   before anything is written.
+//! - Data: [`write_session_data`] writes a [`Session`](crate::session::Session) as NumPy
+//!   `.npy` arrays ([`write_array`], [`write_mask`]), a [`Manifest`], `answer.txt` and, after
+//!   an eviction run, scores, keep masks and `metrics.csv` ([`metrics_csv`];
+//!   [`metrics_table`] prints the same rows for a terminal).
+//! - Figures: a [`FigureSpec`] drawn by [`render_svg`] (vector, heatmaps embedded as PNG) and
+//!   [`render_png`] (that SVG rasterised at print resolution), with [`figure_sidecar`] for
+//!   provenance; [`write_figure`] writes all three side by side. [`Colormap`] and
+//!   [`ColorScale`] are public so the GUI colours its textures exactly as the figures are
+//!   coloured.
+
+mod colormap;
+mod csv;
+mod error;
+mod figure;
+mod figure_files;
+mod manifest;
+mod npy;
+mod png;
+mod session_data;
+mod svg;
+mod ticks;
+mod write;
+
+#[cfg(test)]
+mod test_support;
+
+pub use colormap::{ColorScale, Colormap, ScaleKind};
+pub use csv::{AnswerAgreement, METRICS_COLUMNS, MetricsRow, metrics_csv, metrics_table};
+pub use error::ExportError;
+pub use figure::{
+    Downsampling, FigureSidecar, FigureSpec, KeptStrip, KeyAxis, Panel, PanelData, Provenance,
+    QueryAxis, SVG_MAX_COLUMNS, SVG_MAX_ROWS, Selector, SidecarPanel, figure_sidecar,
+};
+pub use figure_files::{FigurePaths, write_figure};
+pub use manifest::{
+    ArrayInfo, EvictionSettings, FileEntry, MANIFEST_FORMAT, Manifest, ProgramInfo,
+};
+pub use npy::{write_array, write_mask};
+pub use png::{DPI_RANGE, figure_pixels, render_png};
+pub use session_data::{
+    DataExtras, HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores, session_file_names,
+    write_session_data,
+};
+pub use svg::render_svg;
+pub use write::{Overwrite, check_outputs, existing_files, write_new, write_new_with};

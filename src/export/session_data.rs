@@ -1,0 +1,646 @@
+//! A session written as a directory of `.npy` arrays, `manifest.json`, `answer.txt` and,
+//! after an `evict` run, scores, keep masks and `metrics.csv`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{KeepMask, QuerySource, ScoreGrid};
+use crate::export::csv::{MetricsRow, metrics_csv};
+use crate::export::manifest::{
+    ArrayInfo, EvictionSettings, FileEntry, MANIFEST_FORMAT, Manifest, ProgramInfo, utc_now,
+};
+use crate::export::npy::{write_array, write_mask};
+use crate::export::{ExportError, Overwrite, check_outputs, write_new};
+use crate::session::Session;
+
+/// Which heads the head axis of a score grid or keep mask counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadAxis {
+    /// One entry per query head (per-query-head granularity).
+    QueryHeads,
+    /// One entry per KV head (GQA group; per-KV-head granularity).
+    KvHeads,
+}
+
+impl HeadAxis {
+    /// Axis name used in the manifest.
+    fn axis_name(self) -> &'static str {
+        match self {
+            HeadAxis::QueryHeads => "query_head",
+            HeadAxis::KvHeads => "kv_head",
+        }
+    }
+}
+
+/// Importance scores of one query source: `scores_<source>.npy`.
+#[derive(Clone, Debug)]
+pub struct SourceScores {
+    /// The query source the scores come from.
+    pub source: QuerySource,
+    /// What the head axis counts.
+    pub heads: HeadAxis,
+    /// `[layers, heads, n_prompt]`.
+    pub scores: ScoreGrid,
+}
+
+/// One policy's keep mask at one budget: `keep_<policy>_<budget>.npy` (u8).
+#[derive(Clone, Debug)]
+pub struct PolicyKeep {
+    /// Policy id (`snapkv`); lowercase letters, digits, `-` and `_` only.
+    pub policy: String,
+    /// KV entries kept per layer and head.
+    pub budget: usize,
+    /// What the head axis counts.
+    pub heads: HeadAxis,
+    /// `[layers, heads, n_prompt]`, `true` where the entry stays.
+    pub mask: KeepMask,
+}
+
+/// What a data export holds beyond the session itself (filled by `evict` and the GUI).
+#[derive(Clone, Debug, Default)]
+pub struct DataExtras {
+    /// Scores per query source.
+    pub scores: Vec<SourceScores>,
+    /// Keep masks per policy and budget.
+    pub keeps: Vec<PolicyKeep>,
+    /// Rows of `metrics.csv`; no file when empty.
+    pub metrics: Vec<MetricsRow>,
+    /// Policies, budgets and policy settings for the manifest.
+    pub eviction: Option<EvictionSettings>,
+}
+
+/// Name of the manifest inside an export directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The file names [`write_session_data`] would write for these inputs, manifest included, so
+/// that a caller can ask about existing files once before writing.
+pub fn session_file_names(
+    session: &Session,
+    extras: &DataExtras,
+) -> Result<Vec<String>, ExportError> {
+    Ok(plan(session, extras)?
+        .iter()
+        .map(|item| item.entry.name.clone())
+        .chain([MANIFEST_FILE.to_owned()])
+        .collect())
+}
+
+/// Writes `session` and `extras` into the existing directory `dir` and returns the paths
+/// written, manifest last.
+///
+/// Every shape is checked and, unless `overwrite` is [`Overwrite::Replace`], every target name
+/// is checked for an existing file *before* anything is written: a refusal
+/// ([`ExportError::WouldOverwrite`]) leaves the directory untouched. Each file is written
+/// atomically; the manifest goes last, so a directory with a manifest is complete.
+pub fn write_session_data(
+    dir: &Path,
+    session: &Session,
+    extras: &DataExtras,
+    overwrite: Overwrite,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let items = plan(session, extras)?;
+    let names: Vec<&str> = items
+        .iter()
+        .map(|item| item.entry.name.as_str())
+        .chain([MANIFEST_FILE])
+        .collect();
+    check_outputs(dir, &names, overwrite)?;
+
+    let mut written = Vec::with_capacity(names.len());
+    for item in &items {
+        let path = dir.join(&item.entry.name);
+        match &item.content {
+            Content::Rows(source) => {
+                if let Some(rows) = session.rows(*source) {
+                    write_array(&path, rows, overwrite)?;
+                }
+            }
+            Content::Accumulated => write_array(&path, &session.accumulated, overwrite)?,
+            Content::Scores(i) => write_array(&path, &extras.scores[*i].scores, overwrite)?,
+            Content::Keep(i) => write_mask(&path, &extras.keeps[*i].mask, overwrite)?,
+            Content::Answer => write_new(&path, session.answer.text.as_bytes(), overwrite)?,
+            Content::Metrics => {
+                write_new(&path, metrics_csv(&extras.metrics).as_bytes(), overwrite)?
+            }
+        }
+        written.push(path);
+    }
+
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        program: ProgramInfo::current(),
+        created: utc_now(),
+        model: session.model.clone(),
+        n_prompt: session.prompt_len(),
+        prompt: session.prompt.clone(),
+        settings: session.settings.clone(),
+        eviction: extras.eviction.clone(),
+        answer: session.answer.clone(),
+        files: items.into_iter().map(|item| item.entry).collect(),
+    };
+    let path = dir.join(MANIFEST_FILE);
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|source| ExportError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    write_new(&path, &json, overwrite)?;
+    written.push(path);
+    Ok(written)
+}
+
+/// Where the bytes of one planned file come from.
+enum Content {
+    Rows(QuerySource),
+    Accumulated,
+    Scores(usize),
+    Keep(usize),
+    Answer,
+    Metrics,
+}
+
+/// One file to write: its manifest entry and its content.
+struct Planned {
+    entry: FileEntry,
+    content: Content,
+}
+
+/// Checks every array against the session's dimensions and lists the files to write, in the
+/// order they are written.
+fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportError> {
+    let model = &session.model;
+    let n_prompt = session.prompt_len();
+    if session.prompt.tokens.len() != n_prompt {
+        return Err(ExportError::InvalidData(format!(
+            "the prompt has {n_prompt} token ids but {} token strings",
+            session.prompt.tokens.len()
+        )));
+    }
+    let heads_of = |axis: HeadAxis| match axis {
+        HeadAxis::QueryHeads => model.query_heads,
+        HeadAxis::KvHeads => model.kv_heads,
+    };
+    let mut items = Vec::new();
+
+    for source in QuerySource::ALL {
+        let Some(rows) = session.rows(source) else {
+            continue;
+        };
+        let name = format!("{}.npy", source.file_stem());
+        let (layers, heads, queries, keys) = rows.dim();
+        expect_shape(
+            &name,
+            &[layers, heads, keys],
+            &[model.layers, model.query_heads, n_prompt],
+        )?;
+        items.push(Planned {
+            entry: FileEntry {
+                name,
+                description: format!(
+                    "attention of {queries} {} over the {n_prompt} prompt keys, per layer and query \
+                     head; each row is the softmax over every key the query saw, restricted to the \
+                     prompt keys and not renormalised",
+                    query_words(source, queries, n_prompt)
+                ),
+                array: Some(f32_array(rows.shape(), ["layer", "query_head", "query", "key"])),
+            },
+            content: Content::Rows(source),
+        });
+    }
+
+    let name = "accumulated.npy".to_owned();
+    let (layers, heads, keys) = session.accumulated.dim();
+    expect_shape(
+        &name,
+        &[layers, heads, keys],
+        &[model.layers, model.query_heads, n_prompt],
+    )?;
+    items.push(Planned {
+        entry: FileEntry {
+            name,
+            description:
+                "attention each prompt key received from every prompt query, summed (H2O's score)"
+                    .into(),
+            array: Some(f32_array(
+                session.accumulated.shape(),
+                ["layer", "query_head", "key"],
+            )),
+        },
+        content: Content::Accumulated,
+    });
+
+    let mut seen_sources = HashSet::new();
+    for (i, scores) in extras.scores.iter().enumerate() {
+        let name = format!("scores_{}.npy", scores.source.file_stem());
+        if !seen_sources.insert(scores.source) {
+            return Err(ExportError::InvalidData(format!("{name} is given twice")));
+        }
+        expect_shape(
+            &name,
+            scores.scores.shape(),
+            &[model.layers, heads_of(scores.heads), n_prompt],
+        )?;
+        items.push(Planned {
+            entry: FileEntry {
+                name,
+                description: format!(
+                    "importance of each prompt key from the {} queries, per layer and {}",
+                    scores.source.file_stem(),
+                    scores.heads.axis_name().replace('_', " ")
+                ),
+                array: Some(f32_array(
+                    scores.scores.shape(),
+                    ["layer", scores.heads.axis_name(), "key"],
+                )),
+            },
+            content: Content::Scores(i),
+        });
+    }
+
+    let mut seen_keeps = HashSet::new();
+    for (i, keep) in extras.keeps.iter().enumerate() {
+        check_policy_id(&keep.policy)?;
+        let name = format!("keep_{}_{}.npy", keep.policy, keep.budget);
+        if !seen_keeps.insert(name.clone()) {
+            return Err(ExportError::InvalidData(format!("{name} is given twice")));
+        }
+        expect_shape(
+            &name,
+            keep.mask.shape(),
+            &[model.layers, heads_of(keep.heads), n_prompt],
+        )?;
+        items.push(Planned {
+            entry: FileEntry {
+                name,
+                description: format!(
+                    "1 where policy {} keeps the KV entry at a budget of {} entries per layer and {}, 0 where it evicts it",
+                    keep.policy,
+                    keep.budget,
+                    keep.heads.axis_name().replace('_', " ")
+                ),
+                array: Some(ArrayInfo {
+                    dtype: "|u1".into(),
+                    shape: keep.mask.shape().to_vec(),
+                    axes: vec!["layer".into(), keep.heads.axis_name().into(), "key".into()],
+                }),
+            },
+            content: Content::Keep(i),
+        });
+    }
+
+    items.push(Planned {
+        entry: FileEntry {
+            name: "answer.txt".into(),
+            description: "the model's greedy answer with the full cache, UTF-8".into(),
+            array: None,
+        },
+        content: Content::Answer,
+    });
+    if !extras.metrics.is_empty() {
+        items.push(Planned {
+            entry: FileEntry {
+                name: "metrics.csv".into(),
+                description: "one row per policy and budget: mean hit rate against the oracle, mean share of \
+                              the decoded tokens' attention mass kept, KV bytes kept, and agreement with the \
+                              full-cache answer when decoding under eviction ran"
+                    .into(),
+                array: None,
+            },
+            content: Content::Metrics,
+        });
+    }
+    Ok(items)
+}
+
+/// The queries of a source, in words, for the manifest.
+fn query_words(source: QuerySource, queries: usize, n_prompt: usize) -> String {
+    match source {
+        QuerySource::Window => {
+            format!(
+                "last-window queries (prompt positions {} to {})",
+                n_prompt.saturating_sub(queries),
+                n_prompt.saturating_sub(1)
+            )
+        }
+        QuerySource::Soft => "appended soft tokens".into(),
+        QuerySource::Decoded => "decoded answer tokens".into(),
+    }
+}
+
+fn f32_array<const N: usize>(shape: &[usize], axes: [&str; N]) -> ArrayInfo {
+    ArrayInfo {
+        dtype: "<f4".into(),
+        shape: shape.to_vec(),
+        axes: axes.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+fn expect_shape(name: &str, found: &[usize], expected: &[usize]) -> Result<(), ExportError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(ExportError::InvalidData(format!(
+            "{name} would have shape {found:?}, but the session's model and prompt need {expected:?}"
+        )))
+    }
+}
+
+/// Policy ids become part of file names: keep them to a safe alphabet.
+fn check_policy_id(id: &str) -> Result<(), ExportError> {
+    let safe = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if safe {
+        Ok(())
+    } else {
+        Err(ExportError::InvalidData(format!(
+            "policy id {id:?} cannot be used in a file name (lowercase letters, digits, '-' and '_' only)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::csv::AnswerAgreement;
+    use crate::export::test_support::tiny_session;
+    use ndarray::{Array3, Array4};
+    use ndarray_npy::ReadNpyExt;
+
+    fn read_f32_4(path: &Path) -> Array4<f32> {
+        Array4::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+    }
+
+    fn read_f32_3(path: &Path) -> Array3<f32> {
+        Array3::read_npy(std::fs::File::open(path).unwrap()).unwrap()
+    }
+
+    fn extras(session: &Session) -> DataExtras {
+        let (layers, _, n) = session.accumulated.dim();
+        let kv = session.model.kv_heads;
+        DataExtras {
+            scores: vec![SourceScores {
+                source: QuerySource::Window,
+                heads: HeadAxis::KvHeads,
+                scores: Array3::from_shape_fn((layers, kv, n), |(l, h, k)| {
+                    (l + 2 * h) as f32 * 0.1 + k as f32 * 0.01
+                }),
+            }],
+            keeps: vec![
+                PolicyKeep {
+                    policy: "snapkv".into(),
+                    budget: 4,
+                    heads: HeadAxis::KvHeads,
+                    mask: Array3::from_shape_fn((layers, kv, n), |(l, h, k)| (k + l + h) % 3 != 1),
+                },
+                PolicyKeep {
+                    policy: "judgeq".into(),
+                    budget: 4,
+                    heads: HeadAxis::QueryHeads,
+                    mask: Array3::from_shape_fn(
+                        (layers, session.model.query_heads, n),
+                        |(_, _, k)| k >= n - 4,
+                    ),
+                },
+            ],
+            metrics: vec![MetricsRow {
+                policy: "snapkv".into(),
+                label: "SnapKV".into(),
+                budget: 4,
+                hit_rate: 0.75,
+                mass_kept: 0.5,
+                kv_bytes: 256,
+                agreement: Some(AnswerAgreement {
+                    exact_match: true,
+                    matched_prefix: 2,
+                    answer: "Paris.".into(),
+                }),
+                note: None,
+            }],
+            eviction: Some(EvictionSettings {
+                policies: vec!["snapkv".into(), "judgeq".into()],
+                budgets: vec![4],
+                settings: serde_json::json!({"window": 2, "pooling": {"max": {"kernel": 5}}, "granularity": "kv_head"}),
+            }),
+        }
+    }
+
+    #[test]
+    fn writes_every_file_and_they_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(true);
+        let extras = extras(&session);
+        let written = write_session_data(dir.path(), &session, &extras, Overwrite::Refuse).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "window.npy",
+                "soft.npy",
+                "decoded.npy",
+                "accumulated.npy",
+                "scores_window.npy",
+                "keep_snapkv_4.npy",
+                "keep_judgeq_4.npy",
+                "answer.txt",
+                "metrics.csv",
+                "manifest.json"
+            ]
+        );
+        assert_eq!(names, session_file_names(&session, &extras).unwrap());
+
+        assert_eq!(read_f32_4(&dir.path().join("window.npy")), session.window);
+        assert_eq!(
+            &read_f32_4(&dir.path().join("soft.npy")),
+            session.soft.as_ref().unwrap()
+        );
+        assert_eq!(read_f32_4(&dir.path().join("decoded.npy")), session.decoded);
+        assert_eq!(
+            read_f32_3(&dir.path().join("accumulated.npy")),
+            session.accumulated
+        );
+        assert_eq!(
+            read_f32_3(&dir.path().join("scores_window.npy")),
+            extras.scores[0].scores
+        );
+        for keep in &extras.keeps {
+            let path = dir
+                .path()
+                .join(format!("keep_{}_{}.npy", keep.policy, keep.budget));
+            let back = Array3::<u8>::read_npy(std::fs::File::open(path).unwrap()).unwrap();
+            assert_eq!(back.mapv(|v| v == 1), keep.mask);
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("answer.txt")).unwrap(),
+            session.answer.text
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap(),
+            metrics_csv(&extras.metrics)
+        );
+
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest.format, MANIFEST_FORMAT);
+        assert_eq!(
+            manifest.program,
+            ProgramInfo {
+                name: "judgeq".into(),
+                version: env!("CARGO_PKG_VERSION").into()
+            }
+        );
+        assert_eq!(manifest.model, session.model);
+        assert_eq!(manifest.prompt, session.prompt);
+        assert_eq!(manifest.n_prompt, session.prompt_len());
+        assert_eq!(manifest.settings, session.settings);
+        assert_eq!(manifest.answer, session.answer);
+        assert_eq!(manifest.eviction, extras.eviction);
+        assert_eq!(manifest.created.len(), "2026-11-28T14:03:07Z".len());
+        let listed: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(listed, &names[..names.len() - 1]);
+        let window = &manifest.files[0].array.as_ref().unwrap();
+        assert_eq!(window.dtype, "<f4");
+        assert_eq!(window.shape, session.window.shape());
+        assert_eq!(window.axes, ["layer", "query_head", "query", "key"]);
+        let keep = manifest
+            .files
+            .iter()
+            .find(|f| f.name == "keep_snapkv_4.npy")
+            .unwrap()
+            .array
+            .clone()
+            .unwrap();
+        assert_eq!(keep.dtype, "|u1");
+        assert_eq!(keep.axes, ["layer", "kv_head", "key"]);
+        assert!(
+            manifest
+                .files
+                .iter()
+                .find(|f| f.name == "answer.txt")
+                .unwrap()
+                .array
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn without_soft_tokens_or_extras_only_the_session_files_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(false);
+        let written = write_session_data(
+            dir.path(),
+            &session,
+            &DataExtras::default(),
+            Overwrite::Refuse,
+        )
+        .unwrap();
+        let names: Vec<_> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "window.npy",
+                "decoded.npy",
+                "accumulated.npy",
+                "answer.txt",
+                "manifest.json"
+            ]
+        );
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.path().join("manifest.json")).unwrap())
+                .unwrap();
+        assert!(manifest.eviction.is_none());
+        let text = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+        assert!(
+            !text.contains("\"eviction\""),
+            "absent settings are left out, not null"
+        );
+    }
+
+    #[test]
+    fn existing_files_block_the_whole_export_unless_replacing() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(true);
+        std::fs::write(dir.path().join("decoded.npy"), b"mine").unwrap();
+        std::fs::write(dir.path().join("manifest.json"), b"mine too").unwrap();
+        let err = write_session_data(
+            dir.path(),
+            &session,
+            &DataExtras::default(),
+            Overwrite::Refuse,
+        )
+        .unwrap_err();
+        match &err {
+            ExportError::WouldOverwrite { names, .. } => {
+                assert_eq!(names, &["decoded.npy", "manifest.json"])
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["decoded.npy", "manifest.json"],
+            "nothing else was written"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("decoded.npy")).unwrap(),
+            b"mine"
+        );
+
+        write_session_data(
+            dir.path(),
+            &session,
+            &DataExtras::default(),
+            Overwrite::Replace,
+        )
+        .unwrap();
+        assert_eq!(read_f32_4(&dir.path().join("decoded.npy")), session.decoded);
+    }
+
+    #[test]
+    fn inconsistent_data_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(false);
+        let n = session.prompt_len();
+
+        let mut wrong_keys = extras(&session);
+        wrong_keys.keeps[0].mask =
+            Array3::from_elem((session.model.layers, session.model.kv_heads, n + 1), true);
+        let err =
+            write_session_data(dir.path(), &session, &wrong_keys, Overwrite::Refuse).unwrap_err();
+        assert!(matches!(err, ExportError::InvalidData(_)));
+        assert!(err.to_string().contains("keep_snapkv_4.npy"), "{err}");
+
+        let mut bad_id = extras(&session);
+        bad_id.keeps[0].policy = "../snapkv".into();
+        let err = write_session_data(dir.path(), &session, &bad_id, Overwrite::Refuse).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot be used in a file name"),
+            "{err}"
+        );
+
+        let mut twice = extras(&session);
+        twice.keeps[1] = twice.keeps[0].clone();
+        let err = write_session_data(dir.path(), &session, &twice, Overwrite::Refuse).unwrap_err();
+        assert!(err.to_string().contains("given twice"), "{err}");
+
+        let mut wrong_heads = extras(&session);
+        wrong_heads.scores[0].heads = HeadAxis::QueryHeads;
+        assert!(write_session_data(dir.path(), &session, &wrong_heads, Overwrite::Refuse).is_err());
+
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

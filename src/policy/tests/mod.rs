@@ -1,0 +1,123 @@
+//! Tests of the policy room: hand-made score arrays with known answers, a naive SnapKV, the
+//! bank against the plain path, metrics.
+
+mod bank;
+mod metrics;
+mod naive_snapkv;
+mod policies;
+
+use ndarray::{Array3, Array4, Axis};
+
+use super::ScoreInputs;
+
+/// Owned arrays behind a [`ScoreInputs`].
+pub(super) struct Fixture {
+    pub window: Array4<f32>,
+    pub soft: Option<Array4<f32>>,
+    pub decoded: Array4<f32>,
+    pub accumulated: Array3<f32>,
+    pub kv_heads: usize,
+}
+
+impl Fixture {
+    /// Every source has one query row equal to the given scores, so a source's summed score is
+    /// exactly that grid.
+    pub fn from_scores(
+        window: Array3<f32>,
+        soft: Option<Array3<f32>>,
+        decoded: Array3<f32>,
+        accumulated: Array3<f32>,
+        kv_heads: usize,
+    ) -> Self {
+        Self {
+            window: window.insert_axis(Axis(2)),
+            soft: soft.map(|s| s.insert_axis(Axis(2))),
+            decoded: decoded.insert_axis(Axis(2)),
+            accumulated,
+            kv_heads,
+        }
+    }
+
+    /// The same scores for every source.
+    pub fn uniform(scores: Array3<f32>, kv_heads: usize) -> Self {
+        Self::from_scores(
+            scores.clone(),
+            Some(scores.clone()),
+            scores.clone(),
+            scores,
+            kv_heads,
+        )
+    }
+
+    /// Random rows: `rows` query rows per source. With `levels > 0` values are quantised to
+    /// that many levels, which makes many ties.
+    pub fn random(
+        seed: u64,
+        shape: (usize, usize, usize, usize),
+        rows: usize,
+        levels: u32,
+    ) -> Self {
+        let (layers, query_heads, kv_heads, n) = shape;
+        let mut rng = Rng(seed);
+        let mut draw = |dim: (usize, usize, usize, usize)| {
+            Array4::from_shape_fn(dim, |_| {
+                let u = rng.unit();
+                if levels > 0 {
+                    (u * levels as f32).floor() / levels as f32
+                } else {
+                    u
+                }
+            })
+        };
+        let window = draw((layers, query_heads, rows, n));
+        let soft = draw((layers, query_heads, rows, n));
+        let decoded = draw((layers, query_heads, rows, n));
+        let accumulated = draw((layers, query_heads, 1, n)).remove_axis(Axis(2));
+        Self {
+            window,
+            soft: Some(soft),
+            decoded,
+            accumulated,
+            kv_heads,
+        }
+    }
+
+    pub fn inputs(&self) -> ScoreInputs<'_> {
+        ScoreInputs::new(
+            self.window.view(),
+            self.soft.as_ref().map(|s| s.view()),
+            self.decoded.view(),
+            self.accumulated.view(),
+            self.kv_heads,
+            100,
+        )
+    }
+}
+
+/// SplitMix64, for reproducible random tests.
+pub(super) struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Kept positions of row `[layer, head]` of a mask.
+pub(super) fn kept(mask: &ndarray::Array3<bool>, layer: usize, head: usize) -> Vec<usize> {
+    (0..mask.dim().2)
+        .filter(|&j| mask[[layer, head, j]])
+        .collect()
+}
