@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::Answer;
+
 /// How an answer decoded under eviction compares with the full-cache answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnswerAgreement {
@@ -11,6 +13,23 @@ pub struct AnswerAgreement {
     pub matched_prefix: usize,
     /// The answer decoded under eviction, as text.
     pub answer: String,
+}
+
+impl AnswerAgreement {
+    /// Compares `answer` (decoded under eviction) with `reference` (the full-cache answer).
+    pub fn between(reference: &Answer, answer: &Answer) -> Self {
+        let matched_prefix = reference
+            .ids
+            .iter()
+            .zip(&answer.ids)
+            .take_while(|(a, b)| a == b)
+            .count();
+        Self {
+            exact_match: reference.ids == answer.ids,
+            matched_prefix,
+            answer: answer.text.clone(),
+        }
+    }
 }
 
 /// One policy at one budget.
@@ -215,6 +234,33 @@ fn one_line(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(ids: &[u32], text: &str) -> Answer {
+        Answer {
+            ids: ids.to_vec(),
+            tokens: Vec::new(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn agreement_counts_the_shared_leading_tokens() {
+        let full = answer(&[5, 6, 7, 8], "full");
+        let same = AnswerAgreement::between(&full, &answer(&[5, 6, 7, 8], "same"));
+        assert!(same.exact_match);
+        assert_eq!(same.matched_prefix, 4);
+        let diverged = AnswerAgreement::between(&full, &answer(&[5, 6, 9, 8], "diverged"));
+        assert!(!diverged.exact_match);
+        assert_eq!(diverged.matched_prefix, 2);
+        assert_eq!(diverged.answer, "diverged");
+        let shorter = AnswerAgreement::between(&full, &answer(&[5, 6], "shorter"));
+        assert!(!shorter.exact_match);
+        assert_eq!(shorter.matched_prefix, 2);
+        assert_eq!(
+            AnswerAgreement::between(&full, &answer(&[], "")).matched_prefix,
+            0
+        );
+    }
 
     /// A small RFC 4180 reader, written independently of the writer above.
     fn parse_csv(text: &str) -> Vec<Vec<String>> {

@@ -1,18 +1,25 @@
 //! Oracle: the tokens the model decodes with the full cache score the keys (sum of their rows,
-//! no pooling) and the top `B` of the whole prompt are kept. It cannot run at inference (the
+//! pooled like the other methods unless `oracle_pooling` is off) and the top `B` of the whole
+//! prompt are kept. It cannot run at inference (the
 //! answer is not known yet); it is the upper bound Judge Q's soft tokens are trained to imitate,
 //! and the reference set of the hit rate.
 
 use super::{PolicyError, PolicySettings, ScoreInputs, keep};
 use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 
-/// Decoded-token scores over the whole prompt at the settings' granularity, unpooled.
+/// Decoded-token scores over the whole prompt at the settings' granularity, pooled when
+/// [`PolicySettings::oracle_pooling`] is set.
 pub(crate) fn scores(
     inputs: &ScoreInputs,
     settings: &PolicySettings,
 ) -> Result<ScoreGrid, PolicyError> {
     let sums = inputs.source_sums(QuerySource::Decoded, "the Oracle and the hit rate")?;
-    inputs.ranked_scores(sums.view(), inputs.prompt_len(), Pooling::None, settings)
+    let pooling = if settings.oracle_pooling {
+        settings.pooling
+    } else {
+        Pooling::None
+    };
+    inputs.ranked_scores(sums.view(), inputs.prompt_len(), pooling, settings)
 }
 
 /// The kept set for `B < n`.

@@ -8,7 +8,7 @@ use crate::attention::{Granularity, GroupOrder, Pooling};
 /// How policies score and select. `Default` gives the documented defaults:
 /// window 32, max-pooling with kernel 7, per query head, group reduction before pooling,
 /// 4 sink tokens, Judge Q without the kept window (variant a), PyramidKV β = 20,
-/// Ada-KV floor α = 0.2, random seed 0.
+/// Ada-KV floor α = 0.2, random seed 0, Oracle pooled like the others.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicySettings {
@@ -16,7 +16,8 @@ pub struct PolicySettings {
     /// scored range `[0, n − w)`. Default 32 (the Judge Q paper's baselines).
     pub window: usize,
     /// Smoothing of scores along the key axis for SnapKV, PyramidKV, Ada-KV and Judge Q.
-    /// Default max-pooling, kernel 7. H2O, H2O (window) and the Oracle never pool.
+    /// Default max-pooling, kernel 7. H2O and H2O (window) never pool; the Oracle pools when
+    /// [`PolicySettings::oracle_pooling`] says so.
     pub pooling: Pooling,
     /// Which heads own a keep set. Default per query head (the Judge Q authors' code).
     pub granularity: Granularity,
@@ -35,6 +36,12 @@ pub struct PolicySettings {
     pub ada_floor_alpha: f64,
     /// Seed of the Random policy. Default 0.
     pub random_seed: u64,
+    /// Whether the Oracle smooths the decoded tokens' scores with [`PolicySettings::pooling`]
+    /// before its top-`B`. Default `true`: the Oracle then runs the same scoring pipeline as
+    /// SnapKV and Judge Q with only the queries changed, so the hit rate compares query sources
+    /// like with like. `false` ranks the raw decoded attention (the pooled methods then score
+    /// lower against it, whatever their queries).
+    pub oracle_pooling: bool,
 }
 
 impl Default for PolicySettings {
@@ -49,6 +56,7 @@ impl Default for PolicySettings {
             pyramid_beta: 20.0,
             ada_floor_alpha: 0.2,
             random_seed: 0,
+            oracle_pooling: true,
         }
     }
 }

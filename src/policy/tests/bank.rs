@@ -35,6 +35,7 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
             pyramid_beta: [1.0, 5.0, 20.0][rng.below(3)],
             ada_floor_alpha: [0.0, 0.2, 0.5, 1.0][rng.below(4)],
             random_seed: rng.next(),
+            oracle_pooling: i % 3 != 0,
         });
     }
     variants

@@ -240,17 +240,30 @@ fn judgeq_without_soft_rows_is_a_clear_error() {
 }
 
 #[test]
-fn oracle_uses_decoded_scores_unpooled_over_the_whole_prompt() {
+fn oracle_uses_decoded_scores_unpooled_over_the_whole_prompt_when_asked() {
     let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
     let zeros = Array3::zeros((1, 1, 8));
     let f = Fixture::from_scores(zeros.clone(), None, decoded, zeros, 1);
+    let unpooled = PolicySettings {
+        oracle_pooling: false,
+        ..PolicySettings::default()
+    };
+    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &unpooled), vec![1, 7]);
+    assert_eq!(keeps(PolicyKind::Oracle, &f, 3, &unpooled), vec![0, 1, 7]);
+}
+
+#[test]
+fn oracle_pools_like_the_other_methods_by_default() {
+    // Max-pool 7 over [0, 1, 0, 0, 0, 0, 0, 2] gives [1, 1, 1, 1, 2, 2, 2, 2]: the four 2s tie
+    // and the earlier positions win.
+    let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
+    let zeros = Array3::zeros((1, 1, 8));
+    let f = Fixture::from_scores(zeros.clone(), None, decoded, zeros, 1);
+    let settings = PolicySettings::default();
+    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &settings), vec![4, 5]);
     assert_eq!(
-        keeps(PolicyKind::Oracle, &f, 2, &PolicySettings::default()),
-        vec![1, 7]
-    );
-    assert_eq!(
-        keeps(PolicyKind::Oracle, &f, 3, &PolicySettings::default()),
-        vec![0, 1, 7]
+        keeps(PolicyKind::Oracle, &f, 5, &settings),
+        vec![0, 4, 5, 6, 7]
     );
 }
 
