@@ -12,6 +12,7 @@
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically.
 
 pub mod attention;
+pub mod eval;
 pub mod export;
 pub mod judgeq;
 pub mod model;

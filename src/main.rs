@@ -16,6 +16,8 @@ struct Cli {
 enum Command {
     /// Train Judge Q soft tokens on a prompt file.
     Train(cli::train::TrainArgs),
+    /// Evaluate eviction policies (Judge Q against the baselines) on held-out prompts.
+    Eval(cli::eval::EvalArgs),
     /// Make the training and held-out prompt files from the shared data folder.
     PrepareData(cli::prepare_data::PrepareDataArgs),
     /// Time one training step against one plain prefill.
@@ -25,6 +27,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Train(args) => cli::train::run(args),
+        Command::Eval(args) => cli::eval::run(args),
         Command::PrepareData(args) => cli::prepare_data::run(args),
         Command::TrainBench(args) => cli::train_bench::run(args),
     }
