@@ -51,7 +51,7 @@ mod tests {
                 matched_prefix: 2
             }
         );
-        assert_eq!(agreement(&[], &[]).exact, true);
+        assert!(agreement(&[], &[]).exact);
         assert_eq!(agreement(&[7], &[8]).matched_prefix, 0);
     }
 }

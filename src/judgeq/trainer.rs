@@ -497,7 +497,7 @@ impl Run<'_> {
                 tokens_per_second: self.tokens as f64 / self.started.elapsed().as_secs_f64(),
             });
             let at_boundary = p.position >= order.len() || p.optimizer_steps >= total;
-            if !at_boundary && p.optimizer_steps % settings.checkpoint_every == 0 {
+            if !at_boundary && p.optimizer_steps.is_multiple_of(settings.checkpoint_every) {
                 self.checkpoint(state)?;
             }
         }
