@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Naive, argmax, ids, tiny_config, tiny_model, tiny_qwen2_config};
+use common::naive::{Naive, argmax, ids, tiny_config, tiny_model, tiny_qwen2_config};
 use judgeq::attention::KeepMask;
 use judgeq::model::{Capture, GenerateOptions, Generation, ModelError, Sampling, Transformer};
 use judgeq::progress::{Progress, Silent, Stage};

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{DType, Device, Tensor};
-use common::{
+use common::naive::{
     Naive, NaiveRun, ids, logits_error, tiny_config, tiny_llama3_config, tiny_model,
     tiny_qwen2_config,
 };

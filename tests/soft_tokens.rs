@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor, Var};
-use common::{ids, tiny_config, tiny_llama3_config, tiny_model, tiny_qwen2_config};
+use common::naive::{ids, tiny_config, tiny_llama3_config, tiny_model, tiny_qwen2_config};
 use judgeq::model::{Capture, KvCache, ModelError, Transformer};
 use judgeq::progress::Silent;
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use common::tiny_checkpoint::{TinySpec, write_hf};
-use common::{ids, tiny_config, tiny_model};
+use common::naive::{ids, tiny_config, tiny_model};
 use judgeq::judgeq::checkpoint::{TrainState, state_path};
 use judgeq::judgeq::data::{PromptText, read_prompts};
 use judgeq::judgeq::fitting::{Fitted, TooLong, fit_prompt};

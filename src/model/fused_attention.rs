@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use super::capture::LayerSink;
 use super::error::{ModelError, Result};
 use super::mask::KeepColumns;
-use super::softmax::softmax_in_place;
+use super::probabilities::{RowBlock, normalise_rows};
 
 /// Sizes of one layer's attention call.
 #[derive(Clone, Copy, Debug)]
@@ -231,42 +231,26 @@ fn run_block(
         );
     }
 
-    let keep = inputs
-        .keep
-        .map(|(mask, layer)| mask.head(layer, block.head));
     let limit = key_limit.min(keys);
-    let mut partial = accumulator.map(|_| vec![0f32; limit]);
-    let mut captured_rows = block.rows.chunks_exact_mut(key_limit.max(1));
-    for (i, row) in scratch.chunks_exact_mut(keys).enumerate() {
-        let t = block.start + i;
-        let visible = dims.past + t + 1;
-        if let Some(keep) = keep {
-            for (x, &kept) in row.iter_mut().zip(keep) {
-                if !kept {
-                    *x = f32::NEG_INFINITY;
-                }
-            }
-        }
-        let (seen, unseen) = row.split_at_mut(visible);
-        softmax_in_place(seen);
-        unseen.fill(0.0);
-        if t >= rows_from
-            && let Some(dst) = captured_rows.next()
-        {
-            dst[..limit].copy_from_slice(&row[..limit]);
-        }
-        if let Some(partial) = partial.as_mut() {
-            for (sum, &p) in partial.iter_mut().zip(&row[..limit]) {
-                *sum += p;
-            }
-        }
-    }
-    if let (Some(partial), Some(accumulator)) = (partial, accumulator) {
-        let mut sums = accumulator
+    let mut sums = accumulator.map(|_| vec![0f32; limit]);
+    normalise_rows(RowBlock {
+        scores: &mut scratch[..rows * keys],
+        keys,
+        first_visible: dims.past + block.start + 1,
+        keep: inputs
+            .keep
+            .map(|(mask, layer)| mask.head(layer, block.head)),
+        first_captured: rows_from.saturating_sub(block.start),
+        key_limit,
+        captured: block.rows,
+        column_sums: sums.as_deref_mut(),
+    });
+    if let (Some(sums), Some(accumulator)) = (sums, accumulator) {
+        let mut total = accumulator
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (sum, p) in sums.iter_mut().zip(partial) {
-            *sum += p;
+        for (t, s) in total.iter_mut().zip(sums) {
+            *t += s;
         }
     }
 
