@@ -24,7 +24,12 @@ fn the_default_model_knows_the_capital_of_france() {
     let mut cache = t.new_cache(n + 24).unwrap();
     let window = 8;
     let out = t
-        .forward(&t.embed(&prompt.ids).unwrap(), &mut cache, &Capture::rows(n - window, n), &Silent)
+        .forward(
+            &t.embed(&prompt.ids).unwrap(),
+            &mut cache,
+            &Capture::rows(n - window, n),
+            &Silent,
+        )
         .unwrap();
     let options = GenerateOptions {
         max_tokens: 24,
@@ -32,7 +37,9 @@ fn the_default_model_knows_the_capital_of_france() {
         capture_keys: Some(n),
         ..Default::default()
     };
-    let answer = t.generate(&mut cache, &out.last_logits, &options, &Silent).unwrap();
+    let answer = t
+        .generate(&mut cache, &out.last_logits, &options, &Silent)
+        .unwrap();
     let text = m.decode_tokens(&answer.ids).unwrap();
     assert!(text.contains("Paris"), "answer: {text:?}");
 
@@ -46,7 +53,11 @@ fn the_default_model_knows_the_capital_of_france() {
         }
     }
     for row in rows.rows() {
-        assert!((row.sum() - 1.0).abs() < 1e-4, "window row sums to {}", row.sum());
+        assert!(
+            (row.sum() - 1.0).abs() < 1e-4,
+            "window row sums to {}",
+            row.sum()
+        );
     }
     // Decoded rows: over the prompt only, so at most 1 (the rest went to generated tokens).
     let decoded = answer.rows.unwrap();

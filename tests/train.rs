@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use candle_core::{D, DType, Device, Module, Tensor, Var};
-use common::tiny_checkpoint::{TinySpec, write_hf};
 use common::naive::{ids, tiny_config, tiny_model};
+use common::tiny_checkpoint::{TinySpec, write_hf};
 use judgeq::judgeq::checkpoint::{TrainState, state_path};
 use judgeq::judgeq::data::{PromptText, read_prompts};
 use judgeq::judgeq::fitting::{Fitted, TooLong, fit_prompt};
@@ -68,6 +68,10 @@ fn settings_to_check() -> Vec<ObjectiveSettings> {
         },
         ObjectiveSettings {
             layers: LayerSet::Only(vec![0]),
+            ..ObjectiveSettings::default()
+        },
+        ObjectiveSettings {
+            length_normalised: true,
             ..ObjectiveSettings::default()
         },
     ]

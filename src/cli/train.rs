@@ -82,6 +82,10 @@ pub struct TrainArgs {
     /// Renormalise the averaged rows over the prompt keys before the MSE.
     #[arg(long)]
     pub renormalise: bool,
+    /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
+    /// that short and long prompts weigh alike.
+    #[arg(long)]
+    pub length_normalised: bool,
     /// Write a checkpoint every this many optimizer steps (and at every epoch end).
     #[arg(long, default_value_t = TrainSettings::default().checkpoint_every)]
     pub checkpoint_every: usize,
@@ -120,6 +124,7 @@ impl TrainArgs {
                 loss: self.loss,
                 layers: self.loss_layers.clone(),
                 renormalise: self.renormalise,
+                length_normalised: self.length_normalised,
             },
             checkpoint_every: self.checkpoint_every,
         }

@@ -11,6 +11,12 @@
 //!   the prompt keys and *not* renormalised by default (the soft tokens' mass on one another
 //!   and the answer's mass on itself stay out); with it on, both averaged rows are divided by
 //!   their sum over the prompt keys first.
+//!
+//! One more choice the paper does not face in its description but any mixed-length data set
+//! does: attention over `n` keys is about `1/n` per key, so the plain MSE of a prompt scales
+//! like `1/n²`, and in a batch of short chat prompts and long documents the short ones own the
+//! gradient. With **length normalisation** the MSE is taken of rows expressed relative to
+//! uniform attention (`n · a`), i.e. multiplied by `n²`, so every prompt weighs alike.
 
 use std::str::FromStr;
 
@@ -149,6 +155,9 @@ pub struct ObjectiveSettings {
     /// Whether both averaged rows are renormalised over the prompt keys before MSE (KL always
     /// renormalises).
     pub renormalise: bool,
+    /// Whether the MSE is multiplied by the squared prompt length (rows relative to uniform
+    /// attention), so that prompts of every length weigh alike. KL is unaffected.
+    pub length_normalised: bool,
 }
 
 /// The loss of each chosen layer and query head, `[chosen layers, query_heads]`.
@@ -175,11 +184,19 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
         }
         let soft = soft_rows.mean(1)?;
         let wanted = target.get(layer)?.to_dtype(soft.dtype())?;
+        let (soft, wanted) = match settings.loss {
+            LossKind::Mse if settings.renormalise => (renormalised(&soft)?, renormalised(&wanted)?),
+            _ => (soft, wanted),
+        };
         let term = match settings.loss {
-            LossKind::Mse if !settings.renormalise => (soft - wanted)?.sqr()?.mean(D::Minus1)?,
-            LossKind::Mse => (renormalised(&soft)? - renormalised(&wanted)?)?
-                .sqr()?
-                .mean(D::Minus1)?,
+            LossKind::Mse => {
+                let mse = (soft - wanted)?.sqr()?.mean(D::Minus1)?;
+                if settings.length_normalised {
+                    (mse * (keys * keys) as f64)?
+                } else {
+                    mse
+                }
+            }
             LossKind::Kl => {
                 let p = renormalised(&wanted)?;
                 let q = renormalised(&soft)?;
@@ -276,11 +293,24 @@ mod tests {
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
 
+        // Length-normalised layer 1: rows times 3 keys, i.e. the MSE times 9.
+        let normalised = ObjectiveSettings {
+            layers: LayerSet::Only(vec![1]),
+            length_normalised: true,
+            ..plain.clone()
+        };
+        let total = objective(&rows, &target, &normalised)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - 9.0 * mse1).abs() < 1e-12, "{total}");
+
         // KL(target ‖ soft) of layer 1 renormalised.
         let kl = ObjectiveSettings {
             loss: LossKind::Kl,
             layers: LayerSet::Only(vec![1]),
             renormalise: false,
+            length_normalised: true,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
         let want: f64 = p.iter().map(|&pi| pi * (pi / (1.0 / 3.0)).ln()).sum();
