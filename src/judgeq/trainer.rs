@@ -3,7 +3,7 @@
 //! leaves a loadable checkpoint.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
 
@@ -68,7 +68,8 @@ pub enum TrainEvent {
         loss: f64,
         /// Mean loss of the epoch so far.
         epoch_loss: f64,
-        /// Prompt tokens per second over this process's steps.
+        /// Prompt tokens per second of the training steps of this process (prefill and soft
+        /// positions, validation excluded).
         tokens_per_second: f64,
     },
     /// An epoch ended (or the run's step limit was reached).
@@ -221,7 +222,7 @@ pub fn train(
         soft: Var::from_tensor(&to_tensor(&state.embeddings, &transformer.device)?)?,
         adam: Adam::new(settings.adam, &state.adam, &transformer.device)?,
         tokens: 0,
-        started: Instant::now(),
+        busy: Duration::ZERO,
     };
     run.checkpoint(&mut state)?;
     let cancelled = run.train_epochs(&mut state)?;
@@ -417,8 +418,8 @@ struct Run<'a> {
     adam: Adam,
     /// Prompt tokens trained on by this process.
     tokens: usize,
-    /// When this process started training.
-    started: Instant,
+    /// Time this process spent in optimizer steps.
+    busy: Duration,
 }
 
 impl Run<'_> {
@@ -480,7 +481,10 @@ impl Run<'_> {
             SplitMix64::stream(settings.seed, ORDER_STREAM + p.epoch as u64).shuffle(&mut order);
             let end = (p.position + settings.accumulate).min(order.len());
             let batch: Vec<usize> = order[p.position..end].to_vec();
-            let Some(loss) = self.optimizer_step(&batch, p.optimizer_steps)? else {
+            let step_started = Instant::now();
+            let outcome = self.optimizer_step(&batch, p.optimizer_steps)?;
+            self.busy += step_started.elapsed();
+            let Some(loss) = outcome else {
                 self.checkpoint(state)?;
                 return Ok(true);
             };
@@ -494,7 +498,7 @@ impl Run<'_> {
                 optimizer_steps: p.optimizer_steps,
                 loss,
                 epoch_loss: p.epoch_loss_sum / p.epoch_loss_steps as f64,
-                tokens_per_second: self.tokens as f64 / self.started.elapsed().as_secs_f64(),
+                tokens_per_second: self.tokens as f64 / self.busy.as_secs_f64().max(1e-9),
             });
             let at_boundary = p.position >= order.len() || p.optimizer_steps >= total;
             if !at_boundary && p.optimizer_steps.is_multiple_of(settings.checkpoint_every) {
