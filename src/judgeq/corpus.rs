@@ -396,3 +396,166 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|entry| entry.map(|e| e.path()).map_err(|e| TrainError::io(dir, e)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A miniature shared folder with the layout of `../shared/data`.
+    fn shared_folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["prompts", "leval", "haystack"] {
+            std::fs::create_dir(root.join(sub)).unwrap();
+        }
+        let conversations: Vec<Value> = (0..12)
+            .map(|i| {
+                let from = if i == 3 { "gpt" } else { "human" };
+                let value = match i {
+                    4 => "short".to_string(),
+                    5 => "a repeated prompt that is long enough to keep".to_string(),
+                    _ => format!("prompt number {i}, long enough to be kept by the filter"),
+                };
+                json!({"id": format!("p{i}"), "conversations": [{"from": from, "value": value}]})
+            })
+            .collect();
+        let mut second = conversations[5..7].to_vec();
+        second.push(json!({"id": "x", "conversations": []}));
+        std::fs::write(
+            root.join("prompts/a.json"),
+            Value::Array(conversations).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("prompts/b.json"),
+            Value::Array(second).to_string(),
+        )
+        .unwrap();
+        let doc = |task: &str, i: usize| {
+            let text: String = (0..400).map(|w| format!("{task}{i}w{w} ")).collect();
+            json!({"input": text, "instructions": [format!("question about {task} {i}?")], "outputs": ["x"]})
+                .to_string()
+        };
+        for (task, docs) in [
+            ("scientific_qa", 21),
+            ("multidoc_qa", 2),
+            ("natural_question", 2),
+            ("gov_report_summ", 2),
+            ("quality", 3),
+        ] {
+            let lines: Vec<String> = (0..docs).map(|i| doc(task, i)).collect();
+            std::fs::write(root.join(format!("leval/{task}.jsonl")), lines.join("\n")).unwrap();
+        }
+        let essay: String = (0..500).map(|w| format!("essay{w} ")).collect();
+        std::fs::write(root.join("haystack/one.txt"), &essay).unwrap();
+        std::fs::write(root.join("haystack/rss.txt"), "too short").unwrap();
+        dir
+    }
+
+    fn small() -> CorpusSettings {
+        CorpusSettings {
+            sharegpt: 8,
+            leval: 8,
+            essays: 3,
+            held: 6,
+            min_window_chars: 300,
+            max_window_chars: 600,
+            ..CorpusSettings::default()
+        }
+    }
+
+    #[test]
+    fn builds_disjoint_reproducible_sets() {
+        let shared = shared_folder();
+        let corpus = build_corpus(shared.path(), &small()).unwrap();
+        assert_eq!(corpus.train.len(), 8 + 8 + 3);
+        assert_eq!(corpus.held.len(), 6);
+
+        let chats: Vec<&str> = corpus
+            .train
+            .iter()
+            .filter_map(|r| match &r.text {
+                PromptText::Chat(text) => Some(text.as_str()),
+                PromptText::Document { .. } => None,
+            })
+            .collect();
+        assert_eq!(chats.len(), 8);
+        assert!(
+            !chats.contains(&"short"),
+            "prompts under the minimum length are dropped"
+        );
+        let mut unique = chats.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            chats.len(),
+            "duplicates across files are dropped"
+        );
+
+        // Held-out prompts come from quality and scientific_qa documents 19+ only, and no
+        // training prompt uses those documents.
+        for record in &corpus.held {
+            let doc = record.source.split('@').next().unwrap();
+            let held_doc = doc.starts_with("leval/quality#")
+                || doc
+                    .strip_prefix("leval/scientific_qa#")
+                    .is_some_and(|n| n.parse::<usize>().unwrap() > HELD_SCIENTIFIC_FROM);
+            assert!(held_doc, "{}", record.source);
+            let PromptText::Document { document, question } = &record.text else {
+                panic!("held-out prompts are documents with a question")
+            };
+            assert!((250..=700).contains(&document.len()), "{}", document.len());
+            assert!(question.ends_with('?'));
+        }
+        for record in &corpus.train {
+            assert!(
+                !record.source.starts_with("leval/quality"),
+                "{}",
+                record.source
+            );
+            if let Some(n) = record.source.strip_prefix("leval/scientific_qa#") {
+                let n: usize = n.split('@').next().unwrap().parse().unwrap();
+                assert!(n <= HELD_SCIENTIFIC_FROM, "{}", record.source);
+            }
+        }
+
+        assert_eq!(build_corpus(shared.path(), &small()).unwrap(), corpus);
+        let other = CorpusSettings { seed: 1, ..small() };
+        assert_ne!(build_corpus(shared.path(), &other).unwrap(), corpus);
+    }
+
+    #[test]
+    fn written_records_read_back_as_prompts() {
+        let shared = shared_folder();
+        let corpus = build_corpus(shared.path(), &small()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("train.jsonl");
+        write_records(&path, &corpus.train, false).unwrap();
+        assert!(matches!(
+            write_records(&path, &corpus.train, false),
+            Err(TrainError::OutputExists { .. })
+        ));
+        let file = crate::judgeq::data::read_prompts(&path).unwrap();
+        let texts: Vec<PromptText> = file.records.into_iter().map(|r| r.text).collect();
+        let expected: Vec<PromptText> = corpus.train.into_iter().map(|r| r.text).collect();
+        assert_eq!(texts, expected);
+    }
+
+    #[test]
+    fn missing_or_short_data_is_named() {
+        let shared = shared_folder();
+        let too_many = CorpusSettings {
+            sharegpt: 100,
+            ..small()
+        };
+        let err = build_corpus(shared.path(), &too_many).unwrap_err();
+        assert!(
+            err.to_string().contains("asked for 100 ShareGPT prompts"),
+            "{err}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = build_corpus(empty.path(), &small()).unwrap_err();
+        assert!(err.to_string().contains("prompts"), "{err}");
+    }
+}
