@@ -180,38 +180,7 @@ pub fn train(
             settings: settings.clone(),
             ..saved
         },
-        None => {
-            let avoid: Vec<u32> = model
-                .stop_ids
-                .iter()
-                .copied()
-                .chain(special_ids(model))
-                .collect();
-            let embeddings = initial_embeddings(
-                transformer,
-                settings.soft_tokens,
-                settings.init,
-                settings.seed,
-                &avoid,
-            )?;
-            let (rows, columns) = embeddings.dim();
-            TrainState {
-                settings: settings.clone(),
-                weights_sha256: model.info.weights_sha256.clone(),
-                data: data.clone(),
-                progress: RunProgress {
-                    epoch: 0,
-                    position: 0,
-                    optimizer_steps: 0,
-                    epoch_loss_sum: 0.0,
-                    epoch_loss_steps: 0,
-                    history: Vec::new(),
-                    finished: false,
-                },
-                embeddings,
-                adam: AdamState::zeros(rows, columns),
-            }
-        }
+        None => fresh_state(model, settings, data)?,
     };
     let mut run = Run {
         job,
@@ -233,6 +202,40 @@ pub fn train(
         history: state.progress.history,
         optimizer_steps: state.progress.optimizer_steps,
         cancelled,
+    })
+}
+
+/// The state before the first step: initial embeddings, Adam at zero.
+fn fresh_state(model: &Model, settings: &TrainSettings, data: DataSummary) -> Result<TrainState> {
+    let avoid: Vec<u32> = model
+        .stop_ids
+        .iter()
+        .copied()
+        .chain(special_ids(model))
+        .collect();
+    let embeddings = initial_embeddings(
+        &model.transformer,
+        settings.soft_tokens,
+        settings.init,
+        settings.seed,
+        &avoid,
+    )?;
+    let (rows, columns) = embeddings.dim();
+    Ok(TrainState {
+        settings: settings.clone(),
+        weights_sha256: model.info.weights_sha256.clone(),
+        data,
+        progress: RunProgress {
+            epoch: 0,
+            position: 0,
+            optimizer_steps: 0,
+            epoch_loss_sum: 0.0,
+            epoch_loss_steps: 0,
+            history: Vec::new(),
+            finished: false,
+        },
+        embeddings,
+        adam: AdamState::zeros(rows, columns),
     })
 }
 
@@ -333,7 +336,7 @@ fn prepare_examples(
         data.skipped_no_human_turn,
         data.skipped_empty
     )));
-    if prompts.len() < 2 && settings.val_fraction > 0.0 || prompts.is_empty() {
+    if prompts.is_empty() || (prompts.len() < 2 && settings.val_fraction > 0.0) {
         return Err(TrainError::NoData(format!(
             "{} has {} usable prompt(s): too few to train{}",
             data.file_name,
