@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use judgeq::judgeq::bench::step_benchmark;
+use judgeq::model::Transformer;
+use judgeq::model::bench::default_model_shape;
+use judgeq::model::device::{default_dtype, parse_device, parse_dtype};
 use judgeq::progress::CancelFlag;
 
 use crate::cli::terminal::{TerminalProgress, load_model};
@@ -29,6 +32,10 @@ pub struct TrainBenchArgs {
     /// Timed repeats per length (after one warm-up); medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Use random weights in the default model's shape instead of loading a model (same
+    /// speed; for machines without the model file).
+    #[arg(long, conflicts_with = "model")]
+    pub random_weights: bool,
 }
 
 /// Runs the benchmark and prints a Markdown table.
