@@ -41,14 +41,24 @@ pub struct TrainBenchArgs {
 /// Runs the benchmark and prints a Markdown table.
 pub fn run(args: TrainBenchArgs) -> anyhow::Result<()> {
     let progress = TerminalProgress::new(CancelFlag::new());
-    let model = load_model(
-        args.model.as_deref(),
-        &args.device,
-        args.dtype.as_deref(),
-        &progress,
-    )?;
+    let transformer = if args.random_weights {
+        let device = parse_device(&args.device)?;
+        let dtype = match args.dtype.as_deref() {
+            Some(name) => parse_dtype(name)?,
+            None => default_dtype(&device),
+        };
+        Transformer::random(default_model_shape(), 1, device, dtype)?
+    } else {
+        let model = load_model(
+            args.model.as_deref(),
+            &args.device,
+            args.dtype.as_deref(),
+            &progress,
+        )?;
+        model.transformer
+    };
     let rows = step_benchmark(
-        &model.transformer,
+        &transformer,
         &args.lengths,
         args.soft_tokens,
         args.repeats,
