@@ -799,6 +799,61 @@ fn long_prompts_are_truncated_in_the_middle_or_skipped_and_counted() {
 }
 
 #[test]
+fn zero_steps_write_the_initialisation() {
+    let ck = tiny_checkpoint(39);
+    let model = load(&ck.path);
+    let ws = workspace();
+    let out = ws.dir.path().join("init.safetensors");
+    let settings = TrainSettings {
+        max_steps: Some(0),
+        ..small_settings()
+    };
+    let summary = run(
+        &model,
+        &ws,
+        &out,
+        settings,
+        Start::Fresh { force: false },
+        &Recorder::new(None),
+    )
+    .unwrap();
+    assert_eq!(summary.optimizer_steps, 0);
+    assert_eq!(summary.history.len(), 1);
+    let init = SoftTokens::read(&out).unwrap();
+    assert_eq!(init.meta.training["finished"], true);
+
+    // A real run with the same seed starts there and moves away.
+    let trained = ws.dir.path().join("trained.safetensors");
+    let recorder = Recorder::new(None);
+    run(
+        &model,
+        &ws,
+        &trained,
+        small_settings(),
+        Start::Fresh { force: false },
+        &recorder,
+    )
+    .unwrap();
+    let first_checkpoint = recorder
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, TrainEvent::Checkpoint(_)));
+    assert!(first_checkpoint);
+    assert_ne!(
+        SoftTokens::read(&trained).unwrap().embeddings,
+        init.embeddings
+    );
+    let row = init.embeddings.row(0).to_vec();
+    let embed = model.transformer.weights.embed.to_vec2::<f32>().unwrap();
+    assert!(
+        embed.iter().any(|e| *e == row),
+        "vocab initialisation copies a token embedding"
+    );
+}
+
+#[test]
 fn the_state_file_sits_beside_the_soft_tokens() {
     assert_eq!(
         state_path(Path::new("assets/model.judgeq.safetensors")),

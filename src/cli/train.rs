@@ -52,7 +52,8 @@ pub struct TrainArgs {
     /// Passes over the training examples.
     #[arg(long, default_value_t = TrainSettings::default().epochs)]
     pub epochs: usize,
-    /// Stop after this many optimizer steps (before the epochs are done).
+    /// Stop after this many optimizer steps (before the epochs are done); 0 writes the
+    /// initial soft tokens (an untrained baseline).
     #[arg(long)]
     pub steps: Option<usize>,
     /// Examples whose gradients are averaged into one optimizer step.

@@ -23,7 +23,8 @@ pub struct TrainSettings {
     pub adam: AdamSettings,
     /// Passes over the training examples (default 2).
     pub epochs: usize,
-    /// Stop after this many optimizer steps, if set.
+    /// Stop after this many optimizer steps, if set; 0 writes the initial soft tokens with
+    /// their validation loss (an untrained baseline).
     pub max_steps: Option<usize>,
     /// Examples whose gradients are averaged into one optimizer step (default 1).
     pub accumulate: usize,
@@ -76,9 +77,6 @@ impl TrainSettings {
         }
         if self.epochs == 0 && self.max_steps.is_none() {
             return bad("--epochs must be at least 1".into());
-        }
-        if self.max_steps == Some(0) {
-            return bad("--steps must be at least 1".into());
         }
         if self.accumulate == 0 {
             return bad("--accumulate must be at least 1".into());
