@@ -15,7 +15,7 @@ use judgeq::judgeq::fitting::TooLong;
 use judgeq::policy::PolicySettings;
 use judgeq::progress::CancelFlag;
 
-use crate::cli::terminal::{TerminalProgress, load_model};
+use crate::cli::terminal::{TerminalProgress, cancel_on_ctrl_c, load_model};
 
 /// Arguments of `judgeq eval`.
 #[derive(Args, Debug, Clone)]
@@ -92,11 +92,7 @@ fn parse_pooling(text: &str) -> Result<Pooling, String> {
 
 /// Runs `judgeq eval`; Ctrl-C stops after the current prompt and writes what is done.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let cancel = CancelFlag::new();
-    let handler_flag = cancel.clone();
-    ctrlc::set_handler(move || handler_flag.cancel())
-        .context("cannot install the Ctrl-C handler")?;
-    run_with(&args, &cancel)
+    run_with(&args, &cancel_on_ctrl_c()?)
 }
 
 /// Runs `judgeq eval` with an external cancellation flag.

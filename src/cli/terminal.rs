@@ -127,6 +127,23 @@ impl Progress for TerminalProgress {
     }
 }
 
+/// A flag that the first Ctrl-C sets (the job stops at its next safe point and keeps its
+/// checkpoint or results); a second Ctrl-C exits at once (files are replaced atomically, so
+/// none is left half-written).
+pub fn cancel_on_ctrl_c() -> anyhow::Result<CancelFlag> {
+    let cancel = CancelFlag::new();
+    let flag = cancel.clone();
+    ctrlc::set_handler(move || {
+        if flag.is_cancelled() {
+            std::process::exit(130);
+        }
+        eprintln!("stopping at the next step boundary (Ctrl-C again to quit at once)");
+        flag.cancel();
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(cancel)
+}
+
 /// Loads `--model` (or the default model, fetched when absent) on `--device` in `--dtype`.
 pub fn load_model(
     model: Option<&Path>,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::terminal::{TerminalProgress, load_model};
+use crate::cli::terminal::{TerminalProgress, cancel_on_ctrl_c, load_model};
 use judgeq::judgeq::data::read_prompts;
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::judgeq::init::SoftInit;
@@ -134,11 +134,7 @@ impl TrainArgs {
 
 /// Runs `judgeq train`, stopping cleanly on Ctrl-C.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let cancel = CancelFlag::new();
-    let handler_flag = cancel.clone();
-    ctrlc::set_handler(move || handler_flag.cancel())
-        .context("cannot install the Ctrl-C handler")?;
-    run_with(&args, &cancel)
+    run_with(&args, &cancel_on_ctrl_c()?)
 }
 
 /// Runs `judgeq train`; stops at the next step boundary once `cancel` is set.
