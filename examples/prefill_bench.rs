@@ -22,8 +22,9 @@ fn main() -> anyhow::Result<()> {
             let rss = row
                 .peak_rss_bytes
                 .map_or("?".into(), |b| format!("{:.2} GB", b as f64 / 1e9));
+            let cpu = row.cpu_seconds.map_or("?".into(), |s| format!("{s:.1} s"));
             println!(
-                "{:>6} tokens  capture {:<5}  {:>8.2} s  {:>7.1} tok/s  peak RSS {rss}",
+                "{:>6} tokens  capture {:<5}  {:>8.2} s  {:>7.1} tok/s  CPU {cpu}  peak RSS {rss}",
                 row.tokens, row.capture, row.seconds, row.tokens_per_second
             );
         }

@@ -9,13 +9,18 @@
 //! - [`policy`]: eviction policies (scores and a budget to keep masks), live budgets, metrics;
 //! - [`session`]: one run of a document through the model, as plain data;
 //! - [`progress`]: progress reporting and cancellation of long jobs;
-//! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically.
+//! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
+//! - [`worker`]: the compute thread and the messages the app exchanges with it;
+//! - [`app`]: the explorer, an eframe app that never runs the model itself.
 
+pub mod app;
 pub mod attention;
 pub mod eval;
 pub mod export;
+pub mod inspect;
 pub mod judgeq;
 pub mod model;
 pub mod policy;
 pub mod progress;
 pub mod session;
+pub mod worker;

@@ -81,8 +81,8 @@ fn configuration_and_description_come_from_the_metadata() {
     );
     assert_eq!(info.max_context, 8192);
     assert_eq!(info.kv_entry_bytes, 2 * 64 * 4);
-    // GGUF `general.name` of this file.
-    assert_eq!(info.id, "Smollm2 135M 8k Lc100K Mix1 Ep2");
+    // The file stem: GGUF `general.name` is a training-run label for this file.
+    assert_eq!(info.id, "SmolLM2-135M-Instruct.Q4_1");
     // <|endoftext|> (0) and <|im_end|> (2, the GGUF's EOS) end an answer.
     assert_eq!(m.stop_ids, vec![0, 2]);
 }

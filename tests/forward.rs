@@ -495,3 +495,53 @@ fn bad_input_is_a_clear_error() {
         .unwrap();
     assert_eq!(cache.len(), 4);
 }
+
+#[test]
+fn half_precision_runs_the_portable_path_with_f32_probabilities() {
+    let model = Transformer::random(tiny_config(), 13, Device::Cpu, DType::F16).unwrap();
+    let naive = Naive::from(&model);
+    let tokens = ids(21, 64, 2);
+    let reference = naive.run_causal(&naive.embed(&tokens));
+    let capture = Capture::rows(0, 21).with_accumulation();
+    let out = prefill(
+        &model,
+        &tokens,
+        &capture,
+        &options(AttentionKernel::Auto, Some(6)),
+    );
+    assert_eq!(out.last_logits.dtype(), DType::F32);
+    let err = rows_error(&out.rows.unwrap(), &reference, 0);
+    assert!(err < 1e-2, "f16 rows differ by {err}");
+    assert!(logits_error(&out.last_logits, &reference.logits[20]) < 0.1);
+
+    let bf16 = Transformer::random(tiny_config(), 13, Device::Cpu, DType::BF16).unwrap();
+    let mut cache = bf16.new_cache(4).unwrap();
+    let input = bf16.embed(&[1, 2]).unwrap();
+    let result = bf16.forward(&input, &mut cache, &Capture::NONE, &Silent);
+    assert!(
+        matches!(result, Err(ModelError::InvalidArgument(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_capture_too_large_to_allocate_is_an_error_not_an_abort() {
+    // 64 layers x 64 heads x 2^15 rows x 2^15 keys x 4 bytes = 16 TiB.
+    let config = ModelConfig {
+        num_layers: 64,
+        num_heads: 64,
+        num_kv_heads: 64,
+        hidden_size: 8,
+        head_dim: 2,
+        max_position_embeddings: 1 << 16,
+        ..tiny_config()
+    };
+    let model = Transformer::random(config, 1, Device::Cpu, DType::F32).unwrap();
+    let mut cache = model.new_cache(1 << 15).unwrap();
+    let input = Tensor::zeros((1 << 15, 8), DType::F32, &Device::Cpu).unwrap();
+    let result = model.forward(&input, &mut cache, &Capture::rows(0, 1 << 15), &Silent);
+    match result {
+        Err(ModelError::InvalidArgument(message)) => assert!(message.contains("GB"), "{message}"),
+        other => panic!("expected a clear error, got {other:?}"),
+    }
+}

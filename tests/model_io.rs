@@ -258,7 +258,7 @@ fn gguf_llama_rows_are_put_back_in_hugging_face_order() {
         assert_eq!(c.rope_scaling, None);
         // assert_loaded_exactly compares Q and K with the Hugging Face rows the file was made from.
         assert_loaded_exactly(&model, &TinyCheckpoint { spec, ..ck });
-        assert_eq!(model.info.id, "Tiny Test Model");
+        assert_eq!(model.info.id, "tiny");
     }
 }
 

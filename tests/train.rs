@@ -744,7 +744,9 @@ fn long_prompts_are_truncated_in_the_middle_or_skipped_and_counted() {
     };
     let limit = whole.len() / 2;
     match fit_prompt(&model, &text, limit, TooLong::Truncate).unwrap() {
-        Fitted::Truncated { layout, original } => {
+        Fitted::Truncated {
+            layout, original, ..
+        } => {
             assert_eq!(original, whole.len());
             assert!(
                 layout.len() <= limit && layout.len() > limit - 8,

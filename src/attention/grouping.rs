@@ -59,6 +59,22 @@ impl Granularity {
     }
 }
 
+impl std::str::FromStr for Granularity {
+    type Err = String;
+
+    /// Parses [`Granularity::label`]'s names; `kv-head` alone means `kv-head-mean`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "query-head" => Ok(Granularity::QueryHead),
+            "kv-head" | "kv-head-mean" => Ok(Granularity::KvHead(GroupReduce::Mean)),
+            "kv-head-max" => Ok(Granularity::KvHead(GroupReduce::Max)),
+            _ => Err(format!(
+                "`{s}` is not a granularity: use query-head, kv-head-mean or kv-head-max"
+            )),
+        }
+    }
+}
+
 /// Where the group reduction happens relative to pooling (only matters at KV-head granularity).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

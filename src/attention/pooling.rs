@@ -41,6 +41,32 @@ impl Default for Pooling {
     }
 }
 
+impl std::str::FromStr for Pooling {
+    type Err = String;
+
+    /// Parses [`Pooling::label`]'s names: `none`, `max7`, `avg5`, ...
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim().to_ascii_lowercase();
+        let kernel = |digits: &str| {
+            digits.parse::<usize>().map_err(|_| {
+                format!("`{s}` is not a pooling: use none, maxK or avgK (e.g. max7, avg5)")
+            })
+        };
+        match name.as_str() {
+            "none" => Ok(Pooling::None),
+            _ if name.starts_with("max") => Ok(Pooling::Max {
+                kernel: kernel(&name[3..])?,
+            }),
+            _ if name.starts_with("avg") => Ok(Pooling::Avg {
+                kernel: kernel(&name[3..])?,
+            }),
+            _ => Err(format!(
+                "`{s}` is not a pooling: use none, maxK or avgK (e.g. max7, avg5)"
+            )),
+        }
+    }
+}
+
 impl Pooling {
     /// The window length (1 for [`Pooling::None`]).
     pub fn kernel(self) -> usize {

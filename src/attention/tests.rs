@@ -129,3 +129,29 @@ fn group_order_matters_for_mean_with_max_pooling() {
     assert_eq!(owning_head(kv, 5, 3), 1);
     assert_eq!(owning_head(Granularity::QueryHead, 5, 3), 5);
 }
+
+#[test]
+fn pooling_and_granularity_names_parse_back() {
+    for pooling in [
+        Pooling::None,
+        Pooling::Max { kernel: 7 },
+        Pooling::Avg { kernel: 5 },
+    ] {
+        assert_eq!(pooling.label().parse::<Pooling>(), Ok(pooling));
+    }
+    assert_eq!(" MAX5 ".parse::<Pooling>(), Ok(Pooling::Max { kernel: 5 }));
+    assert!("max".parse::<Pooling>().is_err());
+    assert!("median3".parse::<Pooling>().is_err());
+    for granularity in [
+        Granularity::QueryHead,
+        Granularity::KvHead(GroupReduce::Mean),
+        Granularity::KvHead(GroupReduce::Max),
+    ] {
+        assert_eq!(granularity.label().parse::<Granularity>(), Ok(granularity));
+    }
+    assert_eq!(
+        "kv_head".parse::<Granularity>(),
+        Ok(Granularity::KvHead(GroupReduce::Mean))
+    );
+    assert!("per-layer".parse::<Granularity>().is_err());
+}

@@ -13,9 +13,9 @@ use judgeq::judgeq::SoftTokens;
 use judgeq::judgeq::data::read_prompts;
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::policy::PolicySettings;
-use judgeq::progress::CancelFlag;
 
-use crate::cli::terminal::{TerminalProgress, cancel_on_ctrl_c, load_model};
+use super::model_args::ModelArgs;
+use super::progress_bar::StderrProgress;
 
 /// Arguments of `judgeq eval`.
 #[derive(Args, Debug, Clone)]
@@ -30,15 +30,8 @@ pub struct EvalArgs {
     /// Directory for summary.csv, prompts.csv and layers.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// Model: a GGUF file or a Hugging Face directory (default: the default model).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, bf16 or f16 (default: f32 on the CPU, bf16 on a GPU).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// KV entries kept per layer and head.
     #[arg(long, value_delimiter = ',', default_values_t = EvalSettings::default().budgets)]
     pub budgets: Vec<usize>,
@@ -90,14 +83,10 @@ fn parse_pooling(text: &str) -> Result<Pooling, String> {
     }
 }
 
-/// Runs `judgeq eval`; Ctrl-C stops after the current prompt and writes what is done.
-pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    run_with(&args, &cancel_on_ctrl_c()?)
-}
-
-/// Runs `judgeq eval` with an external cancellation flag.
-pub fn run_with(args: &EvalArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
-    let progress = TerminalProgress::new(cancel.clone());
+/// Runs `judgeq eval`; the first Ctrl-C stops after the current prompt and writes what is
+/// done.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let progress = StderrProgress::with_ctrl_c()?;
     let overwrite = if args.force {
         Overwrite::Replace
     } else {
@@ -112,12 +101,7 @@ pub fn run_with(args: &EvalArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| SoftTokens::read(p))
         .transpose()?;
-    let model = load_model(
-        args.model.as_deref(),
-        &args.device,
-        args.dtype.as_deref(),
-        &progress,
-    )?;
+    let model = args.model.load(&progress)?;
     let base = PolicySettings {
         window: args.window,
         pooling: args.pooling,
@@ -140,8 +124,6 @@ pub fn run_with(args: &EvalArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
         limit: args.limit,
     };
     let soft_arg = soft.as_ref().zip(args.soft.as_deref());
-    let total = args.limit.unwrap_or(usize::MAX).min(data.records.len());
-    progress.bar("prompts", 0, total, "");
     let run = evaluate(
         &model,
         &data,
@@ -149,7 +131,7 @@ pub fn run_with(args: &EvalArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
         &methods,
         &settings,
         &progress,
-        &|done, total| progress.bar("prompts", done, total, ""),
+        &|done, total| eprintln!("prompt {done}/{total} done"),
     )?;
     progress.finish();
     println!("{}", summary_table(&summarize(&run)));
@@ -157,13 +139,15 @@ pub fn run_with(args: &EvalArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
     eprintln!(
         "{} prompts evaluated{}{}{}; wrote {}",
         run.prompts.len(),
-        if run.skipped_empty_answer > 0 {
-            format!(
-                ", {} skipped for an empty full-cache answer",
-                run.skipped_empty_answer
-            )
-        } else {
+        if run.skipped.is_empty() {
             String::new()
+        } else {
+            let lines: Vec<String> = run
+                .skipped
+                .iter()
+                .map(|(line, why)| format!("line {line}: {why}"))
+                .collect();
+            format!(", {} skipped ({})", run.skipped.len(), lines.join("; "))
         },
         if run.skipped_too_long > 0 {
             format!(

@@ -1,7 +1,68 @@
-//! The command line: one module per subcommand.
+//! Command-line interface: no subcommand opens the explorer; subcommands run the same library
+//! headless, with progress on stderr and results on stdout or in files.
 
-pub mod eval;
-pub mod prepare_data;
-pub mod terminal;
-pub mod train;
-pub mod train_bench;
+mod bench;
+mod eval;
+mod evict;
+mod fetch;
+mod generate;
+mod gui;
+mod inspect;
+mod model_args;
+mod prepare_data;
+mod progress_bar;
+mod train;
+mod train_bench;
+mod train_progress;
+
+use clap::{Parser, Subcommand};
+
+/// Inspect KV-cache eviction decisions and train Judge Q soft tokens.
+#[derive(Parser, Debug)]
+#[command(name = "judgeq", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    gui: gui::GuiArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Download and verify the default model (SmolLM2-135M-Instruct) into the user cache
+    FetchModel(fetch::FetchArgs),
+    /// Answer a chat message greedily
+    Generate(generate::GenerateArgs),
+    /// Capture the attention of the last-window, soft-token and decoded queries over a document
+    Inspect(inspect::InspectArgs),
+    /// Compare eviction policies at several budgets on one document
+    Evict(evict::EvictArgs),
+    /// Time prefill with and without attention capture
+    Bench(bench::BenchArgs),
+    /// Train Judge Q soft tokens on a prompt file
+    Train(train::TrainArgs),
+    /// Evaluate eviction policies (Judge Q against the baselines) on held-out prompts
+    Eval(eval::EvalArgs),
+    /// Make the training and held-out prompt files from the shared data folder
+    PrepareData(prepare_data::PrepareDataArgs),
+    /// Time one soft-token training step against one plain prefill
+    TrainBench(train_bench::TrainBenchArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        None => gui::run(&cli.gui),
+        Some(Command::FetchModel(args)) => fetch::run(args),
+        Some(Command::Generate(args)) => generate::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
+        Some(Command::Evict(args)) => evict::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::PrepareData(args)) => prepare_data::run(args),
+        Some(Command::TrainBench(args)) => train_bench::run(args),
+    }
+}

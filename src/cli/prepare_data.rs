@@ -43,7 +43,7 @@ pub struct PrepareDataArgs {
 }
 
 /// Runs `judgeq prepare-data`.
-pub fn run(args: PrepareDataArgs) -> anyhow::Result<()> {
+pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
     let settings = CorpusSettings {
         seed: args.seed,
         sharegpt: args.sharegpt,

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::terminal::{TerminalProgress, cancel_on_ctrl_c, load_model};
+use super::model_args::ModelArgs;
+use super::train_progress::TrainProgress;
 use judgeq::judgeq::data::read_prompts;
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::judgeq::init::SoftInit;
@@ -16,7 +17,6 @@ use judgeq::judgeq::targets::{TargetCache, TargetSettings};
 use judgeq::judgeq::{
     Start, TrainError, TrainEvent, TrainJob, TrainObserver, TrainSettings, train,
 };
-use judgeq::progress::CancelFlag;
 
 /// Arguments of `judgeq train`.
 #[derive(Args, Debug, Clone)]
@@ -29,16 +29,8 @@ pub struct TrainArgs {
     /// (NAME.train-state.safetensors).
     #[arg(long)]
     pub out: PathBuf,
-    /// Model: a GGUF file or a Hugging Face directory (default: SmolLM2-135M-Instruct,
-    /// fetched on first use).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, bf16 or f16 (default: f32 on the CPU, bf16 on a GPU).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Soft tokens to train (8–64 are sensible; the paper uses 32).
     #[arg(long, default_value_t = TrainSettings::default().soft_tokens)]
     pub soft_tokens: usize,
@@ -132,21 +124,13 @@ impl TrainArgs {
     }
 }
 
-/// Runs `judgeq train`, stopping cleanly on Ctrl-C.
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    run_with(&args, &cancel_on_ctrl_c()?)
-}
-
-/// Runs `judgeq train`; stops at the next step boundary once `cancel` is set.
-pub fn run_with(args: &TrainArgs, cancel: &CancelFlag) -> anyhow::Result<()> {
-    let progress = TerminalProgress::new(cancel.clone());
+/// Runs `judgeq train`; the first Ctrl-C stops at the next step boundary and keeps the
+/// checkpoint.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let progress = TrainProgress::with_ctrl_c()?;
     let data = read_prompts(&args.data)?;
-    let model = load_model(
-        args.model.as_deref(),
-        &args.device,
-        args.dtype.as_deref(),
-        &progress,
-    )?;
+    let model = args.model.load(&progress)?;
+    progress.finish();
     let cache_dir = match &args.target_cache {
         Some(dir) => dir.clone(),
         None => TargetCache::default_dir()
@@ -232,7 +216,7 @@ pub fn history_table(history: &[EpochRecord]) -> String {
 
 /// Shows training events on the terminal.
 struct TrainDisplay<'a> {
-    progress: &'a TerminalProgress,
+    progress: &'a TrainProgress,
 }
 
 impl TrainObserver for TrainDisplay<'_> {

@@ -1,9 +1,9 @@
 //! Evaluation of eviction policies on held-out prompts: hit rates against the oracle, attention
 //! mass kept, and the agreement of answers decoded under eviction with the full-cache answers.
-//! `judgeq eval` reproduces the Judge Q table.
+//! Prompts run through [`crate::inspect`], as `judgeq inspect` and `evict` run them; `judgeq eval`
+//! reproduces the Judge Q table.
 
 pub mod agreement;
-pub mod capture;
 pub mod error;
 pub mod methods;
 pub mod report;

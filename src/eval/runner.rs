@@ -10,19 +10,17 @@ use std::path::Path;
 
 use ndarray::Axis;
 
-use candle_core::Tensor;
-
-use crate::attention::KeepMask;
 use crate::eval::agreement::{Agreement, agreement};
-use crate::eval::capture::{CapturedPrompt, capture_prompt};
 use crate::eval::error::EvalError;
 use crate::eval::methods::Method;
+use crate::inspect::{InspectRequest, PrefilledPrompt, inspect};
 use crate::judgeq::SoftTokens;
-use crate::judgeq::data::PromptFile;
+use crate::judgeq::data::{PromptFile, PromptText};
 use crate::judgeq::fitting::{Fitted, TooLong, fit_prompt};
-use crate::model::{GenerateOptions, KvCache, Model};
+use crate::model::{Model, ModelError};
 use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs};
-use crate::progress::{Progress, Stage};
+use crate::progress::Progress;
+use crate::session::Session;
 
 /// Settings of an evaluation.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,8 +107,9 @@ pub struct EvalRun {
     pub prompts: Vec<PromptResult>,
     /// Prompts left out for their length.
     pub skipped_too_long: usize,
-    /// Prompts left out because the full-cache answer was empty (no oracle).
-    pub skipped_empty_answer: usize,
+    /// Prompts left out for another reason (an empty full-cache answer, a prompt that is not
+    /// a document with a question, a window longer than the prompt), with their line.
+    pub skipped: Vec<(usize, String)>,
     /// Whether the run was cancelled before the end (the results cover the prompts done).
     pub cancelled: bool,
 }
@@ -141,7 +140,6 @@ pub fn evaluate(
             .check_model(path, &model.info)
             .map_err(|e| EvalError::Data(e.into()))?;
     }
-    let soft_name = soft.map(|(tokens, path)| (tokens, path.display().to_string()));
     let records: Vec<_> = data
         .records
         .iter()
@@ -152,7 +150,7 @@ pub fn evaluate(
         settings: settings.clone(),
         prompts: Vec::new(),
         skipped_too_long: 0,
-        skipped_empty_answer: 0,
+        skipped: Vec::new(),
         cancelled: false,
     };
     for (done, record) in records.iter().enumerate() {
@@ -166,46 +164,48 @@ pub fn evaluate(
             settings.max_prompt_tokens,
             settings.too_long,
         )?;
-        let truncated = matches!(fitted, Fitted::Truncated { .. });
-        let Some(layout) = fitted.layout() else {
-            run.skipped_too_long += 1;
-            continue;
-        };
-        let soft_arg = soft_name.as_ref().map(|(t, name)| (*t, name.as_str()));
-        let captured = match capture_prompt(
-            model,
-            layout,
-            soft_arg,
-            settings.window,
-            settings.decode_tokens,
-            progress,
-        ) {
-            Ok(captured) => captured,
-            Err(error) => match EvalError::from(error) {
-                EvalError::Cancelled => {
-                    run.cancelled = true;
-                    break;
-                }
-                other => return Err(other),
-            },
-        };
-        if captured.session.answer.ids.is_empty() {
-            run.skipped_empty_answer += 1;
-            on_prompt(done + 1, records.len());
-            continue;
-        }
-        match evaluate_prompt(model, captured, methods, settings, progress) {
-            Ok(cells) => {
-                let (captured_answer, tokens, cells) = cells;
-                run.prompts.push(PromptResult {
-                    line: record.line,
-                    prompt_tokens: layout.len(),
-                    truncated,
-                    answer: captured_answer,
-                    answer_tokens: tokens,
-                    cells,
-                });
+        let text = match fitted {
+            Fitted::Whole(_) => record.text.clone(),
+            Fitted::Truncated { text, .. } => text,
+            Fitted::Skipped { .. } => {
+                run.skipped_too_long += 1;
+                continue;
             }
+        };
+        let PromptText::Document { document, question } = text else {
+            run.skipped
+                .push((record.line, "not a document with a question".into()));
+            continue;
+        };
+        let request = InspectRequest {
+            document,
+            question,
+            window: settings.window,
+            decode_tokens: settings.decode_tokens,
+            soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
+        };
+        let (session, prefilled) = match inspect(model, &request, progress) {
+            Ok(inspected) => inspected,
+            Err(ModelError::Cancelled) => {
+                run.cancelled = true;
+                break;
+            }
+            Err(ModelError::InvalidArgument(reason)) => {
+                run.skipped.push((record.line, reason));
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let truncated = record.text != request_text(&request);
+        match evaluate_prompt(model, &session, prefilled, methods, settings, progress) {
+            Ok(cells) => run.prompts.push(PromptResult {
+                line: record.line,
+                prompt_tokens: session.prompt_len(),
+                truncated,
+                answer: session.answer.text.clone(),
+                answer_tokens: session.answer.ids.len(),
+                cells,
+            }),
             Err(EvalError::Cancelled) => {
                 run.cancelled = true;
                 break;
@@ -217,30 +217,23 @@ pub fn evaluate(
     Ok(run)
 }
 
-/// The full answer, its token count and every cell of one captured prompt.
-type PromptCells = (String, usize, Vec<Cell>);
+/// The prompt text an inspection request renders.
+fn request_text(request: &InspectRequest) -> PromptText {
+    PromptText::Document {
+        document: request.document.clone(),
+        question: request.question.clone(),
+    }
+}
 
+/// Every method at every budget on one inspected prompt.
 fn evaluate_prompt(
     model: &Model,
-    captured: CapturedPrompt,
+    session: &Session,
+    mut prefilled: PrefilledPrompt,
     methods: &[Method],
     settings: &EvalSettings,
     progress: &dyn Progress,
-) -> Result<PromptCells, EvalError> {
-    let CapturedPrompt {
-        session,
-        mut cache,
-        first_logits,
-    } = captured;
-    let session = &session;
-    let mut decoder = Decoder {
-        model,
-        cache: &mut cache,
-        first_logits: &first_logits,
-        prompt_len: session.prompt_len(),
-        settings,
-        progress,
-    };
+) -> Result<Vec<Cell>, EvalError> {
     let inputs = ScoreInputs::from_session(session);
 
     // Banks per distinct settings, each with the plain and the pooled oracle.
@@ -279,11 +272,16 @@ fn evaluate_prompt(
                 let against_pooled = find(&pooled)?;
                 let (agreement, answer) = if method.decode && settings.decode_under_eviction {
                     let mask = bank.select(method.policy, budget)?.mask;
-                    let ids = decoder.decode(mask, &method.label)?;
-                    let reference = &session.answer.ids;
+                    let answer = prefilled.decode_under(
+                        model,
+                        &mask,
+                        settings.decode_tokens,
+                        &method.label,
+                        progress,
+                    )?;
                     (
-                        Some(agreement(reference, &ids)),
-                        Some(model.decode_tokens(&ids)?),
+                        Some(agreement(&session.answer.ids, &answer.ids)),
+                        Some(answer.text),
                     )
                 } else {
                     (None, None)
@@ -307,36 +305,5 @@ fn evaluate_prompt(
         }
     }
     cells.sort_by_key(|c| (c.method, c.budget));
-    let answer = &session.answer;
-    Ok((answer.text.clone(), answer.ids.len(), cells))
-}
-
-/// Decodes after one captured prompt under keep masks.
-struct Decoder<'a> {
-    model: &'a Model,
-    cache: &'a mut KvCache,
-    first_logits: &'a Tensor,
-    prompt_len: usize,
-    settings: &'a EvalSettings,
-    progress: &'a dyn Progress,
-}
-
-impl Decoder<'_> {
-    /// Greedy answer with only `mask`'s entries of the prompt cache visible; the cache is
-    /// truncated back to the prompt afterwards.
-    fn decode(&mut self, mask: KeepMask, label: &str) -> Result<Vec<u32>, EvalError> {
-        let options = GenerateOptions {
-            max_tokens: self.settings.decode_tokens,
-            stop_ids: self.model.stop_ids.clone(),
-            keep: Some(mask),
-            stage: Stage::DecodingUnderEviction(label.to_string()),
-            ..GenerateOptions::default()
-        };
-        let generation =
-            self.model
-                .transformer
-                .generate(self.cache, self.first_logits, &options, self.progress);
-        self.cache.truncate(self.prompt_len)?;
-        Ok(generation?.ids)
-    }
+    Ok(cells)
 }

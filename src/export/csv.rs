@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::PolicyMetrics;
 use crate::session::Answer;
 
 /// How an answer decoded under eviction compares with the full-cache answer.
@@ -34,8 +35,7 @@ impl AnswerAgreement {
 
 /// One policy at one budget.
 ///
-/// The CLI's `evict` fills it from the policy room's `PolicyMetrics` (means over layers and
-/// heads) and from decoding under eviction when it ran.
+/// Filled from the policy room's [`PolicyMetrics`] by [`MetricsRow::new`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
     /// Policy id, as in file names (`snapkv`).
@@ -54,6 +54,23 @@ pub struct MetricsRow {
     pub agreement: Option<AnswerAgreement>,
     /// A remark from the policy (a clamped budget, a missing source), when there is one.
     pub note: Option<String>,
+}
+
+impl MetricsRow {
+    /// The row of one policy's metrics (means over layers and heads), with the answer's
+    /// agreement when decoding under eviction ran.
+    pub fn new(metrics: &PolicyMetrics, agreement: Option<AnswerAgreement>) -> Self {
+        Self {
+            policy: metrics.policy.id().to_owned(),
+            label: metrics.policy.label().to_owned(),
+            budget: metrics.budget,
+            hit_rate: metrics.mean_hit_rate,
+            mass_kept: metrics.mean_mass_kept,
+            kv_bytes: metrics.kv_bytes,
+            agreement,
+            note: metrics.note.clone(),
+        }
+    }
 }
 
 /// Column names of `metrics.csv`, in order.

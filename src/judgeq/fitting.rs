@@ -55,6 +55,8 @@ pub enum Fitted {
     Whole(PromptLayout),
     /// The prompt was cut in the middle to fit; `original` is its length before.
     Truncated {
+        /// The shortened prompt's text.
+        text: PromptText,
         /// The shortened prompt.
         layout: PromptLayout,
         /// Tokens the whole prompt had.
@@ -139,9 +141,14 @@ pub fn fit_prompt(
         let head_end = encoded.offsets[head - 1].1;
         let tail_start = encoded.offsets[body_tokens - tail].0.max(head_end);
         let shortened = format!("{}{}", &body[..head_end], &body[tail_start..]);
-        let layout = render(model, &rebuild(shortened))?;
+        let text = rebuild(shortened);
+        let layout = render(model, &text)?;
         if layout.len() <= max_tokens {
-            return Ok(Fitted::Truncated { layout, original });
+            return Ok(Fitted::Truncated {
+                text,
+                layout,
+                original,
+            });
         }
         margin += layout.len() - max_tokens + 2;
     }

@@ -23,6 +23,9 @@ pub struct BenchRow {
     pub seconds: f64,
     /// `tokens / seconds`.
     pub tokens_per_second: f64,
+    /// CPU time of the process (all threads) during the prefill, if known (Linux); on a machine
+    /// shared with other jobs it shows the work done where wall time shows the share obtained.
+    pub cpu_seconds: Option<f64>,
     /// Peak resident memory of the process during this prefill (`VmHWM`, reset before each
     /// length where the kernel allows it, else the peak since the process started), if known.
     pub peak_rss_bytes: Option<u64>,
@@ -78,9 +81,13 @@ pub fn prefill_benchmark(
             Capture::NONE
         };
         reset_peak_rss();
+        let cpu_before = process_cpu_seconds();
         let start = Instant::now();
         let output = transformer.forward(&input, &mut cache, &wanted, progress)?;
         let seconds = start.elapsed().as_secs_f64();
+        let cpu_seconds = process_cpu_seconds()
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
         let peak_rss_bytes = peak_rss_bytes();
         drop(output);
         rows.push(BenchRow {
@@ -88,6 +95,7 @@ pub fn prefill_benchmark(
             capture,
             seconds,
             tokens_per_second: n as f64 / seconds,
+            cpu_seconds,
             peak_rss_bytes,
         });
     }
@@ -107,4 +115,17 @@ fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// User plus system time of this process in seconds (`/proc/self/stat`, clock ticks of 10 ms).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
 }

@@ -1,17 +1,26 @@
 //! The forward pass: embeddings in, last-row logits and captured attention out.
 //!
-//! Layer by layer over all input rows (one matmul per projection for the whole input), with
-//! attention chunked over query rows so that no `L x L` matrix exists beyond one block.
+//! - Layer by layer over all input rows: one matmul per projection for the whole input
+//!   (dot products instead for at most four rows, i.e. decoding), RMSNorm and rotary embeddings
+//!   with candle's fused kernels, SwiGLU and residual adds in place.
+//! - Keys and values go straight into the preallocated [`KvCache`]; the input attends to the
+//!   cached positions and to itself, causally.
+//! - Attention is chunked over query rows, so no `L x L` matrix exists beyond one block of rows:
+//!   on the CPU in f32 by the fused kernel (`fused_attention`), elsewhere with candle ops
+//!   (`attention`). Both record the requested rows and column sums while the block's
+//!   probabilities exist, which is why capture costs next to nothing.
+//! - Only the last row goes through the final norm and the LM head.
 
-use candle_core::{DType, Device, Module, Storage, Tensor};
-use candle_core::{Layout, StorageRef};
+use candle_core::{DType, Device, Tensor};
 use ndarray::{Array3, Array4};
 
 use super::attention::{PortableCall, portable_attention};
 use super::cache::KvCache;
 use super::capture::{AttentionKernel, Capture, ForwardOptions, ForwardOutput, LayerSink};
+use super::cpu_slice::cpu_f32;
 use super::elementwise::{add_residual, swiglu};
 use super::error::{ModelError, Result};
+use super::few_rows::{self, linear};
 use super::fused_attention::{self, Dims};
 use super::mask::KeepColumns;
 use super::rope::RotaryTables;
@@ -33,7 +42,7 @@ const PORTABLE_CHUNK_ELEMENTS: usize = 1 << 24;
 pub(crate) struct Pass<'a> {
     /// What to record.
     pub capture: &'a Capture,
-    /// Chunking, kernel and the progress stage (`None`: no per-layer reports).
+    /// Chunking, kernel and the progress stage.
     pub options: &'a ForwardOptions,
     /// Eviction mask, when decoding under eviction.
     pub keep: Option<&'a KeepColumns>,
@@ -110,6 +119,7 @@ impl Transformer {
                 c.hidden_size
             )));
         }
+        self.check_runnable()?;
         self.check_cache(cache)?;
         cache.ensure_room(n)?;
         let past = cache.len();
@@ -132,15 +142,16 @@ impl Transformer {
         let (layers, heads) = (c.num_layers, c.num_heads);
         let captured = capture.row_count(n);
         let key_limit = if recording { capture.key_limit } else { 0 };
-        let mut rows = vec![0f32; layers * heads * captured * key_limit];
-        let mut accumulated = vec![
-            0f32;
-            if capture.accumulate {
-                layers * heads * key_limit
-            } else {
-                0
-            }
+        let mut rows = zeroed(
+            &[layers, heads, captured, key_limit],
+            "captured attention rows",
+        )?;
+        let sums_shape = [
+            layers,
+            heads,
+            if capture.accumulate { key_limit } else { 0 },
         ];
+        let mut accumulated = zeroed(&sums_shape, "accumulated attention")?;
         let per_layer_rows = (heads * captured * key_limit).max(1);
         let per_layer_sums = (heads * key_limit).max(1);
         let mut layer_rows = rows.chunks_mut(per_layer_rows);
@@ -180,8 +191,7 @@ impl Transformer {
 
         let last = x.narrow(0, n - 1, 1)?;
         let last = rms_norm(&last, &self.weights.final_norm, c.rms_norm_eps)?;
-        let last_logits = last
-            .matmul(&self.weights.lm_head.t()?)?
+        let last_logits = few_rows::project(&last, &self.weights.lm_head, None)?
             .squeeze(0)?
             .to_dtype(DType::F32)?;
         let rows = (captured > 0)
@@ -214,21 +224,9 @@ impl Transformer {
         let w = layer.weights;
         let eps = c.rms_norm_eps;
         let h = rms_norm(x, &w.attn_norm, eps)?;
-        let q = w
-            .attn
-            .q
-            .forward(&h)?
-            .reshape((1, n, c.num_heads, c.head_dim))?;
-        let k = w
-            .attn
-            .k
-            .forward(&h)?
-            .reshape((1, n, c.num_kv_heads, c.head_dim))?;
-        let v = w
-            .attn
-            .v
-            .forward(&h)?
-            .reshape((n, c.num_kv_heads, c.head_dim))?;
+        let q = linear(&h, &w.attn.q)?.reshape((1, n, c.num_heads, c.head_dim))?;
+        let k = linear(&h, &w.attn.k)?.reshape((1, n, c.num_kv_heads, c.head_dim))?;
+        let v = linear(&h, &w.attn.v)?.reshape((n, c.num_kv_heads, c.head_dim))?;
         let q = layer.rope.apply_thd(&q)?;
         let k = layer.rope.apply_thd(&k)?.squeeze(0)?;
         cache.write(
@@ -251,10 +249,10 @@ impl Transformer {
             };
             portable_attention(&call, sink, &cancelled)?
         };
-        let x = add_residual(w.attn.o.forward(&attended)?, x)?;
+        let x = add_residual(linear(&attended, &w.attn.o)?, x)?;
         let h = rms_norm(&x, &w.mlp_norm, eps)?;
-        let gated = swiglu(w.mlp.gate.forward(&h)?, &w.mlp.up.forward(&h)?)?;
-        add_residual(w.mlp.down.forward(&gated)?, &x)
+        let gated = swiglu(linear(&h, &w.mlp.gate)?, &linear(&h, &w.mlp.up)?)?;
+        add_residual(linear(&gated, &w.mlp.down)?, &x)
     }
 
     /// Attention of one layer with the fused CPU kernel; returns `[n, heads * head_dim]`.
@@ -348,6 +346,26 @@ struct LayerRun<'a> {
     keep: Option<&'a KeepColumns>,
 }
 
+/// A zeroed buffer of `shape`'s element count, or a clear error when it cannot be allocated
+/// (capturing every row of a long prompt would need `L x L` floats per layer and head).
+fn zeroed(shape: &[usize], what: &str) -> Result<Vec<f32>> {
+    let too_big = || {
+        let bytes = shape.iter().map(|&d| d as f64).product::<f64>() * 4.0;
+        ModelError::InvalidArgument(format!(
+            "the {what} {shape:?} would take {:.1} GB, more than can be allocated; capture fewer rows",
+            bytes / 1e9
+        ))
+    };
+    let len = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(too_big)?;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| too_big())?;
+    buffer.resize(len, 0.0);
+    Ok(buffer)
+}
+
 /// RMSNorm with candle's fused kernel, or the composed one for f64 (which the kernel lacks).
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     if x.dtype() == DType::F64 {
@@ -355,18 +373,4 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     } else {
         Ok(candle_nn::ops::rms_norm(x, weight, eps as f32)?)
     }
-}
-
-/// The f32 elements of a contiguous CPU tensor.
-fn cpu_f32<'a>(storage: &'a StorageRef<'_>, layout: &Layout) -> Result<&'a [f32]> {
-    let Storage::Cpu(cpu) = &**storage else {
-        return Err(ModelError::InvalidArgument(
-            "the fused attention kernel needs CPU tensors".into(),
-        ));
-    };
-    let data = cpu.as_slice::<f32>()?;
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
-        ModelError::InvalidArgument("the fused attention kernel needs contiguous tensors".into())
-    })?;
-    Ok(&data[start..end])
 }

@@ -178,10 +178,9 @@ fn load_gguf(path: &Path, options: &LoadOptions, progress: &dyn Progress) -> Res
         bos.as_ref().map_or("", |(_, t)| t.as_str()),
         eos.as_ref().map_or("", |(_, t)| t.as_str()),
     )?;
-    let id = match meta.opt_str("general.name")? {
-        Some(name) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => file_stem(path),
-    };
+    // The file name says which model and quantisation it is (`SmolLM2-135M-Instruct.Q4_1`);
+    // `general.name` is often a training-run label.
+    let id = file_stem(path);
     let sha256 = weights_digest(&[path.to_path_buf()], progress)?;
     let weights = file.load_weights(&options.device, options.dtype, progress)?;
     let transformer = Transformer::new(config, weights, options.device.clone(), options.dtype)?;

@@ -27,12 +27,7 @@ impl Transformer {
         device: Device,
         dtype: DType,
     ) -> Result<Self> {
-        if config.num_kv_heads == 0 || config.num_heads % config.num_kv_heads != 0 {
-            return Err(ModelError::InvalidArgument(format!(
-                "{} query heads cannot be grouped over {} KV heads",
-                config.num_heads, config.num_kv_heads
-            )));
-        }
+        config.validate().map_err(ModelError::InvalidArgument)?;
         if weights.layers.len() != config.num_layers {
             return Err(ModelError::InvalidArgument(format!(
                 "configuration declares {} layers but {} were loaded",
@@ -46,5 +41,15 @@ impl Transformer {
             device,
             dtype,
         })
+    }
+
+    /// Checks that the device can run the dtype: candle has no bf16 matmul on the CPU.
+    pub(crate) fn check_runnable(&self) -> Result<()> {
+        if self.device.is_cpu() && self.dtype == DType::BF16 {
+            return Err(ModelError::InvalidArgument(
+                "bf16 models do not run on the CPU (candle has no bf16 matmul there); load in f32 or f16".into(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,54 @@
+//! Intents the UI records while drawing, carried out once per frame after the UI is built.
+
+use std::path::PathBuf;
+
+/// Something the user asked for that has side effects (dialogs, worker jobs, files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Show the dialog to pick a GGUF model file.
+    PickModelFile,
+    /// Show the dialog to pick a Hugging Face model folder.
+    PickModelFolder,
+    /// Go back to the default model.
+    UseDefaultModel,
+    /// Show the dialog to pick a document.
+    PickDocument,
+    /// Read this file as the document (from a dialog or a drop).
+    OpenDocument(PathBuf),
+    /// Show the dialog to pick Judge Q soft tokens.
+    PickSoftTokens,
+    /// Run without soft tokens.
+    ClearSoftTokens,
+    /// Load the model if needed, then inspect the document.
+    Run,
+    /// Stop the running load or inspection.
+    Cancel,
+    /// Decode under eviction with the compared policies at the current budget.
+    DecodeUnderEviction,
+    /// Export the three panels as a figure.
+    ExportFigure,
+    /// Export the session's arrays, manifest and metrics.
+    ExportData,
+    /// Dismiss the error banner.
+    DismissError,
+}
+
+/// The frame's queue of commands.
+#[derive(Debug, Default)]
+pub struct CommandQueue {
+    queued: Vec<Command>,
+}
+
+impl CommandQueue {
+    /// Records a command.
+    pub fn push(&mut self, command: Command) {
+        if !self.queued.contains(&command) {
+            self.queued.push(command);
+        }
+    }
+
+    /// Takes every command recorded this frame, in order.
+    pub fn drain(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.queued)
+    }
+}

@@ -1,0 +1,460 @@
+//! A stand-in compute engine with synthetic attention: the hidden `--demo` mode and the GUI
+//! tests run the whole explorer with it, without a model.
+//!
+//! It answers every [`Request`] the real engine answers. The prompt is the real document and
+//! question split into word tokens inside a chat template; the attention is the policy room's
+//! deterministic synthetic attention ([`crate::session::synthetic`]). Decoding under eviction
+//! answers with the full answer cut short in proportion to the decoded tokens' attention mass
+//! the mask loses, so answers change with the budget as real ones do. Nothing it shows is a
+//! model's output, and its model is named accordingly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ndarray::Axis;
+
+use crate::app::kept::mask_head;
+use crate::progress::{Progress, Stage};
+use crate::session::{
+    Answer, ModelInfo, PromptLayout, Session, Span, SpanKind, SyntheticSpec, synthetic,
+};
+use crate::worker::protocol::{
+    Engine, Event, EventSink, EvictionAnswer, EvictionCase, InspectRequest, Job, JobProgress,
+    ModelSource, Request,
+};
+
+/// Longest prompt the demo model takes, in tokens.
+pub const DEMO_MAX_CONTEXT: usize = 16_384;
+
+/// Soft-token rows every demo session has.
+const DEMO_SOFT_TOKENS: usize = 16;
+
+/// An example document for the demo and for screenshots.
+pub const EXAMPLE_DOCUMENT: &str = include_str!("demo_document.md");
+
+/// A question about [`EXAMPLE_DOCUMENT`].
+pub const EXAMPLE_QUESTION: &str =
+    "When will the Harlow Street bridge reopen to traffic, and why was it closed?";
+
+/// The canned answer the demo model "decodes".
+const DEMO_ANSWER: &str = " The bridge reopens on 14 March, after the replacement of two corroded bearings found in the October inspection closed it.";
+
+/// Shape of the demo model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DemoShape {
+    /// Layers.
+    pub layers: usize,
+    /// Query heads per layer.
+    pub query_heads: usize,
+    /// KV heads per layer.
+    pub kv_heads: usize,
+}
+
+impl Default for DemoShape {
+    /// The default model's shape (SmolLM2-135M: 30 layers, 9 query heads, 3 KV heads).
+    fn default() -> Self {
+        Self {
+            layers: 30,
+            query_heads: 9,
+            kv_heads: 3,
+        }
+    }
+}
+
+/// The synthetic engine.
+pub struct DemoEngine {
+    shape: DemoShape,
+    step: Duration,
+    model: Option<ModelInfo>,
+}
+
+impl DemoEngine {
+    /// An engine with the default model's shape that pauses `step` between units of work (so
+    /// progress and cancellation can be seen).
+    pub fn new(shape: DemoShape, step: Duration) -> Self {
+        Self {
+            shape,
+            step,
+            model: None,
+        }
+    }
+
+    /// Reports `steps` steps of `stage`, sleeping between them; `false` when cancelled.
+    fn work(&self, progress: &JobProgress, stage: &Stage, steps: usize, total: usize) -> bool {
+        for i in 0..=steps {
+            if progress.is_cancelled() {
+                return false;
+            }
+            progress.update(stage, total * i / steps.max(1), total);
+            if i < steps {
+                std::thread::sleep(self.step);
+            }
+        }
+        !progress.is_cancelled()
+    }
+
+    fn load(&mut self, job: &Job, source: &ModelSource, sink: &EventSink) {
+        let progress = sink.progress(job);
+        let name = match source {
+            ModelSource::Default => "SmolLM2-135M-Instruct".to_owned(),
+            ModelSource::Path(path) => {
+                if !path.exists() {
+                    sink.send(Event::Failed {
+                        job: job.id,
+                        message: format!("{}: no such model file or folder", path.display()),
+                    });
+                    return;
+                }
+                crate::app::state::file_label(path)
+            }
+        };
+        if !self.work(&progress, &Stage::Loading, 8, 8) {
+            sink.send(Event::Cancelled { job: job.id });
+            return;
+        }
+        let info = ModelInfo {
+            id: format!("{name} (demo: synthetic attention)"),
+            architecture: "llama".to_owned(),
+            path: match source {
+                ModelSource::Default => "demo".to_owned(),
+                ModelSource::Path(p) => p.display().to_string(),
+            },
+            weights_sha256: "0".repeat(64),
+            layers: self.shape.layers,
+            query_heads: self.shape.query_heads,
+            kv_heads: self.shape.kv_heads,
+            head_dim: 64,
+            hidden_size: self.shape.query_heads * 64,
+            max_context: DEMO_MAX_CONTEXT,
+            kv_entry_bytes: 2 * 64 * 2,
+        };
+        self.model = Some(info.clone());
+        sink.send(Event::ModelReady { job: job.id, info });
+    }
+
+    fn inspect(&self, job: &Job, request: &InspectRequest, sink: &EventSink) {
+        let fail = |message: String| {
+            sink.send(Event::Failed {
+                job: job.id,
+                message,
+            })
+        };
+        let Some(model) = &self.model else {
+            fail("No model is loaded".to_owned());
+            return;
+        };
+        let prompt = chat_prompt(&request.document, &request.question);
+        let n = prompt.len();
+        if n + request.decode_tokens + DEMO_SOFT_TOKENS > model.max_context {
+            fail(format!(
+                "The prompt is {n} tokens; with {} decoded and {DEMO_SOFT_TOKENS} soft tokens it exceeds the model's context of {} tokens",
+                request.decode_tokens, model.max_context
+            ));
+            return;
+        }
+        let progress = sink.progress(job);
+        let stages = [
+            (Stage::Prefill, n),
+            (Stage::SoftTokens, DEMO_SOFT_TOKENS),
+            (Stage::Decoding, request.decode_tokens),
+        ];
+        for (stage, total) in &stages {
+            if !self.work(&progress, stage, 6, *total) {
+                sink.send(Event::Cancelled { job: job.id });
+                return;
+            }
+        }
+        let spec = SyntheticSpec {
+            seed: 7,
+            layers: self.shape.layers,
+            query_heads: self.shape.query_heads,
+            kv_heads: self.shape.kv_heads,
+            n_prompt: n,
+            window: request.window.clamp(1, n),
+            soft: DEMO_SOFT_TOKENS,
+            decoded: request.decode_tokens.max(1),
+        };
+        let mut session = match synthetic(&spec) {
+            Ok(session) => session,
+            Err(e) => {
+                fail(e.to_string());
+                return;
+            }
+        };
+        session.model = model.clone();
+        session.prompt = prompt;
+        session.settings.soft_tokens = Some(match &request.soft_tokens {
+            Some(path) => path.display().to_string(),
+            None => "demo soft tokens (synthetic)".to_owned(),
+        });
+        session.answer = demo_answer(spec.decoded);
+        sink.send(Event::SessionReady {
+            job: job.id,
+            session: Arc::new(session),
+        });
+    }
+
+    fn decode(
+        &self,
+        job: &Job,
+        session: &Session,
+        cases: &[EvictionCase],
+        max_tokens: usize,
+        sink: &EventSink,
+    ) {
+        let progress = sink.progress(job);
+        let mut answers = Vec::with_capacity(cases.len());
+        for case in cases {
+            let stage = Stage::DecodingUnderEviction(case.policy.label().to_owned());
+            if !self.work(&progress, &stage, 2, max_tokens) {
+                sink.send(Event::Cancelled { job: job.id });
+                return;
+            }
+            let kept = decoded_mass_kept(session, case);
+            answers.push(EvictionAnswer {
+                policy: case.policy,
+                budget: case.budget,
+                answer: truncated_answer(&session.answer, kept, max_tokens),
+            });
+        }
+        sink.send(Event::Answers {
+            job: job.id,
+            answers,
+        });
+    }
+}
+
+impl Engine for DemoEngine {
+    fn handle(&mut self, request: Request, sink: &EventSink) {
+        match request {
+            Request::LoadModel { job, source } => self.load(&job, &source, sink),
+            Request::Inspect { job, request } => self.inspect(&job, &request, sink),
+            Request::DecodeUnderEviction {
+                job,
+                session,
+                cases,
+                max_tokens,
+            } => self.decode(&job, &session, &cases, max_tokens, sink),
+        }
+    }
+}
+
+/// Splits text into word-like tokens: a run of letters or digits (with the spaces before
+/// it), a single other character, or a newline.
+pub fn split_tokens(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        if chars.get(i) == Some(&'\n') {
+            i += 1;
+        } else {
+            while chars
+                .get(i)
+                .is_some_and(|&c| c == ' ' || c == '\t' || c == '\r')
+            {
+                i += 1;
+            }
+            if chars.get(i).is_some_and(|c| c.is_alphanumeric()) {
+                while chars.get(i).is_some_and(|c| c.is_alphanumeric()) {
+                    i += 1;
+                }
+            } else if chars.get(i).is_some_and(|&c| c != '\n') {
+                i += 1;
+            }
+        }
+        tokens.push(chars[start..i].iter().collect());
+    }
+    tokens
+}
+
+/// The document and question in a ChatML template, with the spans marked.
+pub fn chat_prompt(document: &str, question: &str) -> PromptLayout {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut spans = Vec::new();
+    let mut push = |kind: SpanKind, parts: Vec<String>, tokens: &mut Vec<String>| {
+        let start = tokens.len();
+        tokens.extend(parts);
+        if tokens.len() > start {
+            spans.push(Span {
+                kind,
+                start,
+                end: tokens.len(),
+            });
+        }
+    };
+    let scaffold = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    push(
+        SpanKind::Scaffold,
+        scaffold(&[
+            "<|im_start|>",
+            "system",
+            "\n",
+            "You are a helpful assistant.",
+            "<|im_end|>",
+            "\n",
+            "<|im_start|>",
+            "user",
+            "\n",
+        ]),
+        &mut tokens,
+    );
+    push(
+        SpanKind::Document,
+        split_tokens(document.trim_end()),
+        &mut tokens,
+    );
+    push(SpanKind::Scaffold, scaffold(&["\n\n"]), &mut tokens);
+    push(
+        SpanKind::Question,
+        split_tokens(question.trim()),
+        &mut tokens,
+    );
+    push(
+        SpanKind::Scaffold,
+        scaffold(&["<|im_end|>", "\n", "<|im_start|>", "assistant", "\n"]),
+        &mut tokens,
+    );
+    // Merge neighbouring spans of one kind (an empty question leaves two scaffolds adjacent).
+    let mut merged: Vec<Span> = Vec::new();
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if last.kind == span.kind && last.end == span.start => last.end = span.end,
+            _ => merged.push(span),
+        }
+    }
+    PromptLayout {
+        text: tokens.concat(),
+        ids: tokens.iter().map(|t| token_id(t)).collect(),
+        tokens,
+        spans: merged,
+    }
+}
+
+/// A stable made-up id for a token.
+fn token_id(token: &str) -> u32 {
+    token.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    }) % 49_152
+}
+
+/// The first `tokens` tokens of the canned answer.
+fn demo_answer(tokens: usize) -> Answer {
+    let words = split_tokens(DEMO_ANSWER);
+    let tokens: Vec<String> = words
+        .iter()
+        .cycle()
+        .take(tokens.min(words.len()))
+        .cloned()
+        .collect();
+    Answer {
+        ids: tokens.iter().map(|t| token_id(t)).collect(),
+        text: tokens.concat(),
+        tokens,
+    }
+}
+
+/// Share of the decoded tokens' prompt attention that falls on entries the case's mask keeps,
+/// averaged over layers and query heads.
+fn decoded_mass_kept(session: &Session, case: &EvictionCase) -> f32 {
+    let decoded = session.decoded.sum_axis(Axis(2));
+    let (layers, query_heads, _) = decoded.dim();
+    let (mask_layers, mask_heads, _) = case.mask.dim();
+    let mut total = 0.0f32;
+    let mut count = 0usize;
+    for l in 0..layers.min(mask_layers) {
+        for h in 0..query_heads {
+            let weights = decoded.index_axis(Axis(0), l);
+            let weights = weights.index_axis(Axis(0), h);
+            let mask = case.mask.index_axis(Axis(0), l);
+            let mask = mask.index_axis(Axis(0), mask_head(h, query_heads, mask_heads));
+            let all: f32 = weights.sum();
+            let kept: f32 = weights
+                .iter()
+                .zip(mask.iter())
+                .filter(|(_, k)| **k)
+                .map(|(w, _)| *w)
+                .sum();
+            total += if all > 0.0 { kept / all } else { 1.0 };
+            count += 1;
+        }
+    }
+    if count == 0 {
+        1.0
+    } else {
+        total / count as f32
+    }
+}
+
+/// The full answer when at least 95% of the attention mass is kept, else its first tokens in
+/// proportion to the mass kept, then an ellipsis.
+fn truncated_answer(full: &Answer, mass_kept: f32, max_tokens: usize) -> Answer {
+    let limit = full.tokens.len().min(max_tokens.max(1));
+    let keep = if mass_kept >= 0.95 {
+        limit
+    } else {
+        ((limit as f32 * mass_kept * mass_kept).floor() as usize).min(limit)
+    };
+    let mut tokens: Vec<String> = full.tokens.iter().take(keep).cloned().collect();
+    let mut ids: Vec<u32> = full.ids.iter().take(keep).copied().collect();
+    if keep < limit {
+        tokens.push(" …".to_owned());
+        ids.push(token_id(" …"));
+    }
+    Answer {
+        text: tokens.concat(),
+        ids,
+        tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_cover_the_text_exactly() {
+        let text = "The bridge, closed in 2024,\nreopens soon.\n\n  Done";
+        let tokens = split_tokens(text);
+        assert_eq!(tokens.concat(), text);
+        assert_eq!(&tokens[..4], &["The", " bridge", ",", " closed"]);
+        assert!(tokens.contains(&"\n".to_owned()));
+        assert!(tokens.contains(&"  Done".to_owned()));
+    }
+
+    #[test]
+    fn the_prompt_marks_document_question_and_scaffold() {
+        let prompt = chat_prompt("A b.", "Why?");
+        assert_eq!(prompt.tokens.len(), prompt.ids.len());
+        let kinds: Vec<SpanKind> = prompt.spans.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                SpanKind::Scaffold,
+                SpanKind::Document,
+                SpanKind::Scaffold,
+                SpanKind::Question,
+                SpanKind::Scaffold
+            ]
+        );
+        assert_eq!(prompt.spans.last().map(|s| s.end), Some(prompt.len()));
+        let doc = prompt.spans[1];
+        assert_eq!(prompt.tokens[doc.start..doc.end].concat(), "A b.");
+        // Without a question the scaffolds around it merge.
+        assert_eq!(chat_prompt("A", "").spans.len(), 3);
+    }
+
+    #[test]
+    fn answers_shrink_with_the_mass_lost() {
+        let full = demo_answer(12);
+        assert_eq!(truncated_answer(&full, 0.99, 64), full);
+        let half = truncated_answer(&full, 0.5, 64);
+        assert_eq!(half.tokens.len(), 12 / 4 + 1);
+        assert!(half.text.ends_with('…'));
+        assert_eq!(
+            truncated_answer(&full, 0.0, 64).tokens,
+            vec![" …".to_owned()]
+        );
+    }
+}

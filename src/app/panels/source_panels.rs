@@ -1,0 +1,308 @@
+//! The three query-source panels on one key axis: heatmap, kept strip, ruler and the readout
+//! of the hovered key.
+
+use std::sync::Arc;
+
+use egui::{Color32, ComboBox, RichText, Sense, Stroke, Ui, vec2};
+
+use crate::app::colour::{ColourScale, format_value};
+use crate::app::lod::Pyramid;
+use crate::app::palette::policy_colour;
+use crate::app::session_view::SessionView;
+use crate::app::state::State;
+use crate::app::view::HeadView;
+use crate::app::widgets::colour_bar::colour_bar;
+use crate::app::widgets::heatmap::{ColourLut, paint_key_marker};
+use crate::app::widgets::key_strip::{key_ruler, key_strip};
+use crate::attention::QuerySource;
+use crate::policy::PolicyKind;
+use crate::session::SpanKind;
+
+/// Height of a kept strip.
+const STRIP_HEIGHT: f32 = 12.0;
+/// Height of a panel's title row.
+const TITLE_HEIGHT: f32 = 22.0;
+
+/// What each panel drew this frame, for the readout and the figure export.
+#[derive(Default)]
+struct Drawn {
+    matrices: [Option<Arc<Pyramid>>; 3],
+    /// The view each matrix was computed for (the previous one while a new one computes).
+    views: [Option<HeadView>; 3],
+    scales: [Option<ColourScale>; 3],
+}
+
+/// Draws the three panels filling `ui`'s width and `height` points.
+pub fn source_panels(
+    ui: &mut Ui,
+    view: &mut SessionView,
+    state: &mut State,
+    lut: &ColourLut,
+    height: f32,
+) {
+    let sources = QuerySource::ALL;
+    let overhead = sources.len() as f32 * (TITLE_HEIGHT + STRIP_HEIGHT + 10.0) + 70.0;
+    let map_height = ((height - overhead) / sources.len() as f32).max(36.0);
+    let ctx = ui.ctx().clone();
+    let mut drawn = Drawn::default();
+    let mut current = [true; 3];
+    for (index, source) in sources.into_iter().enumerate() {
+        if let Some((pyramid, is_current)) = view.matrix(source, state.view, &ctx) {
+            drawn.matrices[index] = Some(pyramid);
+            current[index] = is_current;
+            drawn.views[index] = view
+                .panel_mut(source)
+                .and_then(|p| p.matrix.latest().map(|(v, _)| *v));
+        }
+    }
+    drawn.scales = view.scales(state.colour);
+    if current.contains(&false) {
+        ctx.request_repaint_after(std::time::Duration::from_millis(50));
+    }
+    for (index, source) in sources.into_iter().enumerate() {
+        panel(
+            ui,
+            view,
+            state,
+            lut,
+            source,
+            map_height,
+            index,
+            &drawn,
+            current[index],
+        );
+        ui.add_space(4.0);
+    }
+    let spans = view.session.prompt.spans.clone();
+    key_ruler(ui, &mut view.axis, &spans);
+    ui.horizontal(|ui| {
+        if let Some(scale) = drawn.scales.iter().flatten().next() {
+            colour_bar(ui, scale, lut, 220.0);
+        }
+        ui.separator();
+        readout(ui, view, state, &drawn);
+    });
+}
+
+#[expect(clippy::too_many_arguments)]
+fn panel(
+    ui: &mut Ui,
+    view: &mut SessionView,
+    state: &mut State,
+    lut: &ColourLut,
+    source: QuerySource,
+    map_height: f32,
+    index: usize,
+    drawn: &Drawn,
+    current: bool,
+) {
+    let keys = view.keys();
+    let budget = state.budget.clamp(1, keys.max(1));
+    let queries = view.session.rows(source).map(|rows| rows.dim().2);
+    let mut strip_policy = state.strip_policy(source);
+    ui.horizontal(|ui| {
+        ui.set_height(TITLE_HEIGHT);
+        ui.label(RichText::new(source.title()).strong()).on_hover_text(match source {
+            QuerySource::Window => "Where the last prompt tokens look: SnapKV and its family keep the keys these queries attend to",
+            QuerySource::Soft => "Where Judge Q's trained soft tokens, appended after the prompt, look: Judge Q keeps the keys they attend to",
+            QuerySource::Decoded => "Where the tokens of the model's actual answer look: the keys a perfect policy (the oracle) would keep",
+        });
+        if let Some(q) = queries {
+            ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
+        }
+        ui.separator();
+        let strip_label = ui.label("Strip");
+        ComboBox::from_id_salt(("strip_policy", index))
+            .selected_text(RichText::new(strip_policy.label()).color(policy_colour(strip_policy)))
+            .width(110.0)
+            .show_ui(ui, |ui| {
+                for policy in view.available_policies() {
+                    ui.selectable_value(
+                        &mut strip_policy,
+                        policy,
+                        RichText::new(policy.label()).color(policy_colour(policy)),
+                    );
+                }
+            })
+            .response
+            .labelled_by(strip_label.id)
+            .on_hover_text("Policy whose kept entries the strip under this panel shows");
+        if let Some(Ok(selection)) = view.selection(strip_policy, budget) {
+            let kept =
+                selection.kept.iter().sum::<usize>() as f64 / selection.kept.len().max(1) as f64;
+            ui.label(format!(
+                "keeps {:.0} of {keys} per head ({:.0}%)",
+                kept,
+                100.0 * kept / keys.max(1) as f64
+            ));
+        }
+    });
+    if let Some(slot) = state.strip_policies.get_mut(index) {
+        *slot = strip_policy;
+    }
+
+    let (rect, response) = ui.allocate_exact_size(
+        vec2(ui.available_width(), map_height),
+        Sense::click_and_drag(),
+    );
+    view.axis.interact(ui, &response);
+    if response.clicked() {
+        view.scroll_document_to = view.axis.hovered;
+    }
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
+    let ctx = ui.ctx().clone();
+    let pyramid = drawn.matrices.get(index).and_then(Option::as_ref);
+    let scale = drawn.scales.get(index).and_then(Option::as_ref);
+    match (pyramid, scale) {
+        (Some(pyramid), Some(scale)) => {
+            let width_px = rect.width() * ctx.pixels_per_point();
+            let shown_view = drawn
+                .views
+                .get(index)
+                .copied()
+                .flatten()
+                .unwrap_or(state.view);
+            let matrix_key = matrix_key(view.generation, source, &shown_view);
+            let axis = view.axis.clone();
+            if let Some(panel) = view.panel_mut(source) {
+                let name = format!("heatmap-{}", source.file_stem());
+                panel.textures.update(
+                    &ctx, &name, matrix_key, pyramid, scale, lut, &axis, width_px,
+                );
+                panel.textures.paint(&painter, rect, &axis);
+            }
+            if !current {
+                painter.text(
+                    rect.right_top() + vec2(-8.0, 6.0),
+                    egui::Align2::RIGHT_TOP,
+                    "Computing…",
+                    egui::FontId::proportional(12.0),
+                    ui.visuals().strong_text_color(),
+                );
+            }
+        }
+        _ => {
+            let message = match source {
+                QuerySource::Soft => {
+                    "No soft tokens in this session: open a soft-token file in the Load panel and run again to see Judge Q's queries"
+                }
+                QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
+            };
+            ui.put(
+                rect.shrink(12.0),
+                egui::Label::new(RichText::new(message).weak()).wrap(),
+            );
+        }
+    }
+    if let Some(key) = view.axis.marked() {
+        paint_key_marker(
+            &painter,
+            rect,
+            &view.axis,
+            key,
+            Color32::WHITE.gamma_multiply(0.8),
+        );
+    }
+    painter.rect_stroke(
+        rect,
+        0.0,
+        Stroke::new(1.0, ui.visuals().widgets.noninteractive.bg_stroke.color),
+        egui::StrokeKind::Inside,
+    );
+
+    let share = view.kept_share(strip_policy, budget, state.view);
+    let empty = Vec::new();
+    let kept = share.as_deref().unwrap_or(&empty);
+    key_strip(
+        ui,
+        &mut view.axis,
+        kept,
+        policy_colour(strip_policy),
+        STRIP_HEIGHT,
+    )
+    .on_hover_text(format!(
+        "Entries {} keeps (coloured) and evicts (grey) at budget {budget}",
+        strip_policy.label()
+    ));
+}
+
+/// A key identifying one panel's matrix: the session, the source and the view.
+fn matrix_key(generation: u64, source: QuerySource, view: &HeadView) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (generation, source, view).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One line about the hovered key: its token, position, span, score under each source and
+/// whether each strip's policy keeps it.
+fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
+    let Some(key) = view.axis.marked() else {
+        ui.add(
+            egui::Label::new(
+                RichText::new("Hover a key for its token and scores · scroll to zoom · drag to pan · double-click to show all keys").weak(),
+            )
+            .wrap(),
+        );
+        return;
+    };
+    let token = view
+        .session
+        .prompt
+        .tokens
+        .get(key)
+        .cloned()
+        .unwrap_or_default();
+    let kind = match view.session.prompt.kind_at(key) {
+        Some(SpanKind::Document) => "document",
+        Some(SpanKind::Question) => "question",
+        Some(SpanKind::Scaffold) | None => "scaffold",
+    };
+    let mut parts = vec![format!("Key {key} “{}” ({kind})", token.escape_debug())];
+    for (index, source) in QuerySource::ALL.into_iter().enumerate() {
+        let score = drawn
+            .matrices
+            .get(index)
+            .and_then(Option::as_ref)
+            .filter(|p| key < p.keys())
+            .map(|p| p.base().column(key).sum());
+        let short = match source {
+            QuerySource::Window => "window",
+            QuerySource::Soft => "soft",
+            QuerySource::Decoded => "decoded",
+        };
+        if let Some(score) = score {
+            parts.push(format!("{short} {}", format_value(score)));
+        }
+    }
+    let budget = state.budget.clamp(1, view.keys().max(1));
+    let mut kept_by: Vec<String> = Vec::new();
+    let mut seen: Vec<PolicyKind> = Vec::new();
+    for policy in state.strip_policies {
+        if seen.contains(&policy) {
+            continue;
+        }
+        seen.push(policy);
+        if let Some(share) = view.kept_share(policy, budget, state.view) {
+            let s = share.get(key).copied().unwrap_or(0.0);
+            let mark = if s >= 1.0 {
+                "kept".to_owned()
+            } else if s <= 0.0 {
+                "evicted".to_owned()
+            } else {
+                format!("kept by {:.0}% of heads", 100.0 * s)
+            };
+            kept_by.push(format!("{} {mark}", policy.label()));
+        }
+    }
+    let first = parts.first().cloned().unwrap_or_default();
+    let scores = parts.get(1..).unwrap_or_default().join(", ");
+    ui.add(
+        egui::Label::new(format!(
+            "{first} · attention summed over queries: {scores} · {}",
+            kept_by.join(", ")
+        ))
+        .wrap(),
+    );
+}

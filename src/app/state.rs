@@ -1,0 +1,223 @@
+//! What the explorer remembers between runs (eframe storage). Everything derived from the
+//! session lives in [`crate::app::session_view`] and is rebuilt, never stored.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::colour::ColourSettings;
+use crate::app::view::HeadView;
+use crate::attention::QuerySource;
+use crate::policy::{PolicyKind, PolicySettings};
+
+/// Which model to load.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelChoice {
+    /// The default model, downloaded on first use.
+    #[default]
+    Default,
+    /// A GGUF file or a Hugging Face folder.
+    Path(PathBuf),
+}
+
+impl ModelChoice {
+    /// Short text for the load panel.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelChoice::Default => "SmolLM2-135M-Instruct (default)".to_owned(),
+            ModelChoice::Path(path) => file_label(path),
+        }
+    }
+}
+
+/// The last component of a path, for labels.
+pub fn file_label(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Light, dark or the system's choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThemeChoice {
+    /// Follow the desktop.
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// What the document view highlights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HighlightMode {
+    /// Tokens kept by the panels' layer and head (or by a share of heads under an aggregate).
+    #[default]
+    SelectedHead,
+    /// Tokens by the share of all layers and heads that keep them.
+    HeadShare,
+}
+
+/// What colours the overview grid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GridMetric {
+    /// Hit rate of the document view's policy against the oracle.
+    #[default]
+    HitRate,
+    /// Share of the oracle's attention mass the policy keeps.
+    MassKept,
+}
+
+impl GridMetric {
+    /// Label for pickers and tooltips.
+    pub fn label(self) -> &'static str {
+        match self {
+            GridMetric::HitRate => "Hit rate",
+            GridMetric::MassKept => "Mass kept",
+        }
+    }
+}
+
+/// The persisted state of the explorer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// Model to load.
+    pub model: ModelChoice,
+    /// Last document file.
+    pub document: Option<PathBuf>,
+    /// Judge Q soft tokens to append, if any.
+    pub soft_tokens: Option<PathBuf>,
+    /// The question asked about the document.
+    pub question: String,
+    /// Last-window size used when inspecting.
+    pub inspect_window: usize,
+    /// Tokens decoded with the full cache (the oracle's queries).
+    pub decode_tokens: usize,
+    /// Policy settings (window, pooling, granularity, sinks…).
+    pub policy: PolicySettings,
+    /// Policies compared in the metrics, curves and decode panels.
+    pub compared: Vec<PolicyKind>,
+    /// The policy whose kept entries each panel's strip shows, in [`QuerySource::ALL`] order.
+    pub strip_policies: [PolicyKind; 3],
+    /// The policy the document view and the overview grid show.
+    pub focus_policy: PolicyKind,
+    /// Entries kept per head.
+    pub budget: usize,
+    /// Layer, head and aggregation of the panels.
+    pub view: HeadView,
+    /// Colour scaling.
+    pub colour: ColourSettings,
+    /// Document view highlighting.
+    pub highlight: HighlightMode,
+    /// Overview grid metric.
+    pub grid_metric: GridMetric,
+    /// Whether the metrics curves show the selected layer only.
+    pub curves_per_layer: bool,
+    /// Ask for answers under eviction whenever the budget slider rests.
+    pub auto_decode: bool,
+    /// Longest answer under eviction, in tokens.
+    pub decode_max_tokens: usize,
+    /// Theme.
+    pub theme: ThemeChoice,
+    /// Show the frame-time readout in the status bar.
+    pub show_frame_time: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            model: ModelChoice::Default,
+            document: None,
+            soft_tokens: None,
+            question: String::new(),
+            inspect_window: 32,
+            decode_tokens: 32,
+            policy: PolicySettings::default(),
+            compared: vec![
+                PolicyKind::StreamingLlm,
+                PolicyKind::H2o,
+                PolicyKind::SnapKv,
+                PolicyKind::JudgeQ,
+                PolicyKind::Oracle,
+            ],
+            strip_policies: [PolicyKind::SnapKv, PolicyKind::JudgeQ, PolicyKind::Oracle],
+            focus_policy: PolicyKind::SnapKv,
+            budget: 256,
+            view: HeadView::default(),
+            colour: ColourSettings::default(),
+            highlight: HighlightMode::default(),
+            grid_metric: GridMetric::default(),
+            curves_per_layer: false,
+            auto_decode: false,
+            decode_max_tokens: 32,
+            theme: ThemeChoice::default(),
+            show_frame_time: true,
+        }
+    }
+}
+
+impl State {
+    /// The policy a panel's strip shows.
+    pub fn strip_policy(&self, source: QuerySource) -> PolicyKind {
+        let index = QuerySource::ALL
+            .iter()
+            .position(|&s| s == source)
+            .unwrap_or(0);
+        self.strip_policies
+            .get(index)
+            .copied()
+            .unwrap_or(PolicyKind::SnapKv)
+    }
+
+    /// Every policy the current frame needs a selection of: the compared ones, the strips' and
+    /// the focus policy, without repeats, in display order.
+    pub fn needed_policies(&self) -> Vec<PolicyKind> {
+        PolicyKind::ALL
+            .into_iter()
+            .filter(|p| {
+                self.compared.contains(p)
+                    || self.strip_policies.contains(p)
+                    || *p == self.focus_policy
+            })
+            .collect()
+    }
+}
+
+/// The storage key.
+pub const STORAGE_KEY: &str = "judgeq-explorer";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_or_partial_saves_load_with_defaults() {
+        let partial: State = serde_json::from_str(r#"{"question": "Who?", "budget": 64}"#).unwrap();
+        assert_eq!(partial.question, "Who?");
+        assert_eq!(partial.budget, 64);
+        assert_eq!(partial.inspect_window, State::default().inspect_window);
+        let round: State = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
+        assert_eq!(round, partial);
+    }
+
+    #[test]
+    fn needed_policies_merge_every_use_once() {
+        let state = State {
+            compared: vec![PolicyKind::H2o],
+            focus_policy: PolicyKind::H2o,
+            ..State::default()
+        };
+        assert_eq!(
+            state.needed_policies(),
+            vec![
+                PolicyKind::H2o,
+                PolicyKind::SnapKv,
+                PolicyKind::JudgeQ,
+                PolicyKind::Oracle
+            ]
+        );
+        assert_eq!(state.strip_policy(QuerySource::Soft), PolicyKind::JudgeQ);
+    }
+}

@@ -1,0 +1,7 @@
+//! Drawing pieces that know nothing about the app's state.
+
+pub mod colour_bar;
+pub mod document_view;
+pub mod heatmap;
+pub mod key_strip;
+pub mod overview_grid;

@@ -1,0 +1,71 @@
+//! `judgeq bench`: prefill throughput and peak memory of a model, with and without capture.
+
+use clap::Args;
+use judgeq::model::bench::{BenchRow, prefill_benchmark};
+
+use super::model_args::ModelArgs;
+use super::progress_bar::StderrProgress;
+
+/// PyTorch's plain f32 prefill of SmolLM2-135M-Instruct (transformers, sdpa attention,
+/// 2 threads) on the same kind of 2-core machine, tokens/s, as measured for issue 2.
+const PYTORCH_TOKENS_PER_SECOND: &[(usize, f64)] = &[
+    (512, 548.0),
+    (1024, 560.0),
+    (2048, 555.0),
+    (4096, 310.0),
+    (8192, 310.0),
+];
+
+/// Arguments of `judgeq bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Prompt lengths to time, comma-separated
+    #[arg(long, value_delimiter = ',', default_values_t = [512, 2048, 8192])]
+    pub lengths: Vec<usize>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Times one prefill per length, plain then with capture, and prints a table.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let progress = StderrProgress::with_ctrl_c()?;
+    let model = args.model.load(&progress)?;
+    let limit = model.info.max_context;
+    if let Some(too_long) = args.lengths.iter().find(|&&n| n == 0 || n > limit) {
+        anyhow::bail!("cannot time a prefill of {too_long} tokens: lengths must be 1 to {limit}");
+    }
+    let plain = prefill_benchmark(&model.transformer, &args.lengths, false, &progress)?;
+    let captured = prefill_benchmark(&model.transformer, &args.lengths, true, &progress)?;
+    progress.finish();
+    println!(
+        "{} on {:?}, {:?}",
+        model.info.id, model.transformer.device, model.transformer.dtype
+    );
+    println!(
+        "{:>7}  {:>10}  {:>10}  {:>12}  {:>10}  {:>10}  {:>12}",
+        "tokens", "plain t/s", "capture t/s", "capture cost", "peak RSS", "PyTorch t/s", "ratio"
+    );
+    for (p, c) in plain.iter().zip(&captured) {
+        let reference = PYTORCH_TOKENS_PER_SECOND
+            .iter()
+            .find(|(n, _)| *n == p.tokens)
+            .map(|(_, t)| *t);
+        println!(
+            "{:>7}  {:>10.1}  {:>11.1}  {:>11.1}%  {:>10}  {:>10}  {:>12}",
+            p.tokens,
+            p.tokens_per_second,
+            c.tokens_per_second,
+            (c.seconds / p.seconds - 1.0) * 100.0,
+            peak(c),
+            reference.map_or("-".into(), |t| format!("{t:.0}")),
+            reference.map_or("-".into(), |t| format!("{:.2}x", p.tokens_per_second / t)),
+        );
+    }
+    Ok(())
+}
+
+/// Peak resident memory of a row, in GB.
+fn peak(row: &BenchRow) -> String {
+    row.peak_rss_bytes
+        .map_or("?".into(), |b| format!("{:.2} GB", b as f64 / 1e9))
+}

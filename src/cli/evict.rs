@@ -1,0 +1,192 @@
+//! `judgeq evict`: every policy at every budget over one document, with metrics, keep masks
+//! and the answers decoded under eviction.
+
+use clap::Args;
+use judgeq::attention::{Granularity, Pooling, QuerySource, RowReduce, source_scores};
+use judgeq::export::{
+    AnswerAgreement, DataExtras, EvictionSettings, HeadAxis, MetricsRow, PolicyKeep, SourceScores,
+    metrics_table, write_session_data,
+};
+use judgeq::inspect::{PrefilledPrompt, inspect};
+use judgeq::model::Model;
+use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::session::Session;
+
+use super::inspect::{DocumentArgs, OutputArgs, force_hint, print_summary};
+use super::model_args::ModelArgs;
+use super::progress_bar::StderrProgress;
+
+/// Arguments of `judgeq evict`.
+#[derive(Args, Debug)]
+pub struct EvictArgs {
+    #[command(flatten)]
+    pub document: DocumentArgs,
+    /// Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv,
+    /// pyramidkv, adakv, judgeq, oracle, random) [default: all but random; judgeq only with --soft]
+    #[arg(long, value_delimiter = ',')]
+    pub policies: Vec<PolicyKind>,
+    /// KV entries kept per layer and head, window included, comma-separated
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 128, 256])]
+    pub budgets: Vec<usize>,
+    /// Which heads own a keep set: query-head, kv-head-mean or kv-head-max
+    #[arg(long, default_value = "query-head")]
+    pub granularity: Granularity,
+    /// Score smoothing along the keys: none, maxK or avgK
+    #[arg(long, default_value = "max7")]
+    pub pooling: Pooling,
+    /// Attention-sink tokens StreamingLLM keeps
+    #[arg(long, default_value_t = 4)]
+    pub sinks: usize,
+    /// Judge Q also keeps the last window (variant b) instead of the top entries of the whole prompt
+    #[arg(long)]
+    pub judgeq_keep_window: bool,
+    /// Rank the Oracle's raw decoded attention instead of pooling it like the other methods
+    #[arg(long)]
+    pub oracle_unpooled: bool,
+    /// Skip decoding under eviction (metrics only)
+    #[arg(long)]
+    pub no_answers: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl EvictArgs {
+    /// The policy settings the flags describe.
+    fn settings(&self) -> PolicySettings {
+        PolicySettings {
+            window: self.document.window,
+            pooling: self.pooling,
+            granularity: self.granularity,
+            sinks: self.sinks,
+            judgeq_keep_window: self.judgeq_keep_window,
+            oracle_pooling: !self.oracle_unpooled,
+            ..PolicySettings::default()
+        }
+    }
+
+    /// The policies asked for, or the default set.
+    fn policies(&self, has_soft: bool) -> anyhow::Result<Vec<PolicyKind>> {
+        if self.policies.is_empty() {
+            return Ok(PolicyKind::ALL
+                .into_iter()
+                .filter(|&p| p != PolicyKind::Random && (has_soft || p != PolicyKind::JudgeQ))
+                .collect());
+        }
+        if self.policies.contains(&PolicyKind::JudgeQ) && !has_soft {
+            anyhow::bail!("the judgeq policy needs soft tokens: pass --soft FILE");
+        }
+        Ok(self.policies.clone())
+    }
+}
+
+/// Runs the inspection, every policy at every budget, and writes arrays, masks and metrics.
+pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
+    let settings = args.settings();
+    settings.validate()?;
+    if let Some(bad) = args.budgets.iter().find(|&&b| b == 0) {
+        anyhow::bail!(
+            "a budget of {bad} keeps nothing: budgets are KV entries per layer and head, at least 1"
+        );
+    }
+    let request = args.document.request()?;
+    let policies = args.policies(request.soft.is_some())?;
+    let overwrite = args.output.overwrite()?;
+    let progress = StderrProgress::with_ctrl_c()?;
+    let model = args.model.load(&progress)?;
+    let (session, mut prefilled) = inspect(&model, &request, &progress)?;
+
+    let inputs = ScoreInputs::from_session(&session);
+    let bank = PolicyBank::new(&inputs, &settings, &policies)?;
+    let mut extras = DataExtras {
+        scores: raw_scores(&session),
+        eviction: Some(EvictionSettings {
+            policies: policies.iter().map(|p| p.id().to_string()).collect(),
+            budgets: args.budgets.clone(),
+            settings: serde_json::to_value(&settings)?,
+        }),
+        ..DataExtras::default()
+    };
+    let heads = match settings.granularity {
+        Granularity::QueryHead => HeadAxis::QueryHeads,
+        Granularity::KvHead(_) => HeadAxis::KvHeads,
+    };
+    for &budget in &args.budgets {
+        for metrics in bank.evaluate(budget)? {
+            let selection = bank.select(metrics.policy, budget)?;
+            let agreement = if args.no_answers {
+                None
+            } else {
+                Some(answer_under(
+                    &model,
+                    &mut prefilled,
+                    &session,
+                    &selection.mask,
+                    metrics.policy,
+                    budget,
+                    &progress,
+                )?)
+            };
+            extras.metrics.push(MetricsRow::new(&metrics, agreement));
+            extras.keeps.push(PolicyKeep {
+                policy: metrics.policy.id().to_string(),
+                budget,
+                heads,
+                mask: selection.mask,
+            });
+        }
+    }
+    progress.finish();
+
+    args.output.create()?;
+    write_session_data(&args.output.out, &session, &extras, overwrite)
+        .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
+    print_summary(&session);
+    println!(
+        "settings: window {}, pooling {}, {}, sinks {}",
+        settings.window,
+        settings.pooling.label(),
+        settings.granularity.label(),
+        settings.sinks
+    );
+    print!("{}", metrics_table(&extras.metrics));
+    println!("wrote results to {}", args.output.out.display());
+    Ok(())
+}
+
+/// Each query source's scores (rows summed, per query head), for `scores_<source>.npy`.
+fn raw_scores(session: &Session) -> Vec<SourceScores> {
+    QuerySource::ALL
+        .into_iter()
+        .filter_map(|source| {
+            let rows = session.rows(source)?;
+            Some(SourceScores {
+                source,
+                heads: HeadAxis::QueryHeads,
+                scores: source_scores(rows.view(), RowReduce::Sum),
+            })
+        })
+        .collect()
+}
+
+/// Decodes under `mask` and compares the answer with the full-cache one.
+fn answer_under(
+    model: &Model,
+    prefilled: &mut PrefilledPrompt,
+    session: &Session,
+    mask: &judgeq::attention::KeepMask,
+    policy: PolicyKind,
+    budget: usize,
+    progress: &StderrProgress,
+) -> anyhow::Result<AnswerAgreement> {
+    let label = format!("{} @ {budget}", policy.label());
+    let answer = prefilled.decode_under(
+        model,
+        mask,
+        session.settings.decode_tokens,
+        &label,
+        progress,
+    )?;
+    Ok(AnswerAgreement::between(&session.answer, &answer))
+}

@@ -1,0 +1,44 @@
+//! No subcommand: the explorer window.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use judgeq::app::{self, AppOptions};
+use judgeq::worker::engine::ModelEngine;
+
+use super::model_args::ModelArgs;
+
+/// Options of the explorer window.
+#[derive(Args, Debug, Default)]
+pub struct GuiArgs {
+    /// Document to open at start
+    #[arg(long, value_name = "FILE")]
+    pub doc: Option<PathBuf>,
+    /// Question to start with
+    #[arg(long)]
+    pub question: Option<String>,
+    /// Press Run as soon as the model is ready
+    #[arg(long)]
+    pub run: bool,
+    /// Synthetic attention instead of a model (for development and screenshots)
+    #[arg(long, hide = true)]
+    pub demo: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Opens the explorer; returns when its window closes.
+pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
+    let options = if args.demo {
+        AppOptions::demo()
+    } else {
+        AppOptions {
+            document: args.doc.clone(),
+            question: args.question.clone(),
+            model: args.model.model.clone(),
+            run_on_start: args.run,
+            ..AppOptions::new(ModelEngine::new(args.model.load_options()?))
+        }
+    };
+    app::run(options).map_err(|e| anyhow::anyhow!("the explorer window failed: {e}"))
+}

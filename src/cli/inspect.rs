@@ -1,0 +1,155 @@
+//! `judgeq inspect`: the attention of the three query sources over one document, as files.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use judgeq::export::{DataExtras, Overwrite, write_session_data};
+use judgeq::inspect::{InspectRequest, inspect};
+use judgeq::judgeq::SoftTokens;
+use judgeq::model::document::read_document;
+use judgeq::session::Session;
+
+use super::model_args::ModelArgs;
+use super::progress_bar::StderrProgress;
+
+/// What to inspect, shared by `inspect` and `evict`.
+#[derive(Args, Debug)]
+pub struct DocumentArgs {
+    /// Text document (.txt, .md, ...) to put in the prompt
+    #[arg(long, value_name = "FILE")]
+    pub doc: PathBuf,
+    /// Question asked after the document
+    #[arg(long)]
+    pub question: String,
+    /// Last-window size: the prompt queries SnapKV-style methods score with
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// Soft-token file (judgeq train) appended after the prompt
+    #[arg(long, value_name = "FILE")]
+    pub soft: Option<PathBuf>,
+    /// Most answer tokens to decode greedily with the full cache (the oracle's queries)
+    #[arg(long, default_value_t = 64)]
+    pub decode: usize,
+}
+
+impl DocumentArgs {
+    /// Reads the document and soft tokens into a request.
+    pub fn request(&self) -> anyhow::Result<InspectRequest> {
+        let document = read_document(&self.doc)?;
+        let soft = match &self.soft {
+            Some(path) => Some((path.clone(), SoftTokens::read(path)?)),
+            None => None,
+        };
+        Ok(InspectRequest {
+            document,
+            question: self.question.clone(),
+            window: self.window,
+            decode_tokens: self.decode,
+            soft,
+        })
+    }
+}
+
+/// Where results go.
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Directory for the arrays, manifest and answer (created when missing)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace files that already exist in DIR
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl OutputArgs {
+    /// The overwrite mode the flags ask for. Refuses at once, before any model work, when the
+    /// directory already holds an export and `--force` is absent.
+    pub fn overwrite(&self) -> anyhow::Result<Overwrite> {
+        if self.force {
+            return Ok(Overwrite::Replace);
+        }
+        if self.out.join("manifest.json").exists() {
+            anyhow::bail!(
+                "{} already holds an export (manifest.json); choose another --out or pass --force to replace it",
+                self.out.display()
+            );
+        }
+        Ok(Overwrite::Refuse)
+    }
+
+    /// Creates the directory when it is missing.
+    pub fn create(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.out)
+            .with_context(|| format!("could not create {}", self.out.display()))
+    }
+}
+
+/// Arguments of `judgeq inspect`.
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub document: DocumentArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Runs the inspection and writes the design's data contract into `--out`.
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let request = args.document.request()?;
+    let overwrite = args.output.overwrite()?;
+    let progress = StderrProgress::with_ctrl_c()?;
+    let model = args.model.load(&progress)?;
+    let (session, _) = inspect(&model, &request, &progress)?;
+    progress.finish();
+    args.output.create()?;
+    let written = write_session_data(
+        &args.output.out,
+        &session,
+        &DataExtras::default(),
+        overwrite,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
+    print_summary(&session);
+    println!(
+        "wrote {} files to {}",
+        written.len(),
+        args.output.out.display()
+    );
+    Ok(())
+}
+
+/// A hint appended to refusals to overwrite.
+pub fn force_hint(force: bool) -> &'static str {
+    if force {
+        ""
+    } else {
+        " (pass --force to replace them)"
+    }
+}
+
+/// The prompt's make-up and the answer, for stdout.
+pub fn print_summary(session: &Session) {
+    let spans = session
+        .prompt
+        .spans
+        .iter()
+        .map(|s| format!("{:?} {}..{}", s.kind, s.start, s.end))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "model: {} ({})",
+        session.model.id, session.model.architecture
+    );
+    println!("prompt: {} tokens [{spans}]", session.prompt_len());
+    if session.settings.soft_count > 0 {
+        println!("soft tokens: {}", session.settings.soft_count);
+    }
+    println!(
+        "answer ({} tokens): {}",
+        session.answer.ids.len(),
+        session.answer.text
+    );
+}

@@ -1,0 +1,212 @@
+//! One document and question through the model: prompt, prefill with the last-window capture,
+//! soft tokens, and a greedy answer whose queries are captured too. The CLI's `inspect` and
+//! `evict` and the GUI's worker all run this.
+
+use std::path::PathBuf;
+
+use candle_core::Tensor;
+
+use crate::attention::KeepMask;
+use crate::judgeq::SoftTokens;
+use crate::model::{Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result};
+use crate::progress::{Progress, Stage};
+use crate::session::{Answer, InspectSettings, Session};
+
+/// What to inspect and how.
+#[derive(Clone, Debug)]
+pub struct InspectRequest {
+    /// The document text.
+    pub document: String,
+    /// The question asked about it.
+    pub question: String,
+    /// Last-window size `w` whose queries are captured.
+    pub window: usize,
+    /// Most tokens to decode greedily with the full cache.
+    pub decode_tokens: usize,
+    /// Soft tokens to append after the prompt, with the file they came from.
+    pub soft: Option<(PathBuf, SoftTokens)>,
+}
+
+/// The prompt's KV cache after an inspection, kept so that answers under eviction masks need
+/// no second prefill.
+pub struct PrefilledPrompt {
+    cache: KvCache,
+    first_logits: Tensor,
+    prompt_len: usize,
+}
+
+/// Runs an inspection; returns the session and the prefilled prompt for decoding under eviction.
+pub fn inspect(
+    model: &Model,
+    request: &InspectRequest,
+    progress: &dyn Progress,
+) -> Result<(Session, PrefilledPrompt)> {
+    let prompt = model.prompt(&request.document, &request.question)?;
+    let prompt_len = prompt.len();
+    let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
+    model.check_fits(prompt_len, soft_count + request.decode_tokens)?;
+    if request.window == 0 || request.window > prompt_len {
+        return Err(ModelError::InvalidArgument(format!(
+            "the window must hold between 1 and {prompt_len} tokens (the prompt's length), not {}",
+            request.window
+        )));
+    }
+    if request.decode_tokens == 0 {
+        return Err(ModelError::InvalidArgument(
+            "decode at least one token: the oracle scores the cache with the decoded tokens".into(),
+        ));
+    }
+    if let Some((path, soft)) = &request.soft {
+        soft.check_model(path, &model.info)
+            .map_err(|e| ModelError::InvalidArgument(e.to_string()))?;
+    }
+
+    let transformer = &model.transformer;
+    let mut cache = transformer.new_cache(prompt_len + soft_count + request.decode_tokens)?;
+    let window_capture = Capture::rows(prompt_len - request.window, prompt_len).with_accumulation();
+    let prefill = transformer.forward(
+        &transformer.embed(&prompt.ids)?,
+        &mut cache,
+        &window_capture,
+        progress,
+    )?;
+    let (Some(window), Some(accumulated)) = (prefill.rows, prefill.accumulated) else {
+        return Err(ModelError::InvalidArgument(
+            "the prefill returned no capture".into(),
+        ));
+    };
+
+    let soft = match &request.soft {
+        Some((_, soft)) => {
+            let options = ForwardOptions {
+                stage: Stage::SoftTokens,
+                ..ForwardOptions::default()
+            };
+            let out = transformer.forward_with(
+                &soft_input(model, soft)?,
+                &mut cache,
+                &Capture::rows(0, prompt_len),
+                &options,
+                progress,
+            )?;
+            cache.truncate(prompt_len)?;
+            out.rows
+        }
+        None => None,
+    };
+
+    let options = GenerateOptions {
+        max_tokens: request.decode_tokens,
+        stop_ids: model.stop_ids.clone(),
+        capture_keys: Some(prompt_len),
+        ..GenerateOptions::default()
+    };
+    let generation = transformer.generate(&mut cache, &prefill.last_logits, &options, progress)?;
+    cache.truncate(prompt_len)?;
+    let Some(decoded) = generation.rows else {
+        return Err(ModelError::InvalidArgument(
+            "decoding returned no attention rows".into(),
+        ));
+    };
+    if generation.ids.is_empty() {
+        return Err(ModelError::InvalidArgument(
+            "the model ended its answer at once, so no decoded tokens can score the cache".into(),
+        ));
+    }
+
+    let session = Session {
+        model: model.info.clone(),
+        settings: InspectSettings {
+            window: request.window,
+            decode_tokens: request.decode_tokens,
+            soft_tokens: request
+                .soft
+                .as_ref()
+                .map(|(path, _)| path.display().to_string()),
+            soft_count,
+        },
+        prompt,
+        window,
+        soft,
+        decoded,
+        accumulated,
+        answer: answer(model, generation.ids)?,
+    };
+    let prefilled = PrefilledPrompt {
+        cache,
+        first_logits: prefill.last_logits,
+        prompt_len,
+    };
+    Ok((session, prefilled))
+}
+
+impl PrefilledPrompt {
+    /// Prefills `ids` without capture, for decoding a prompt whose cache was not kept.
+    pub fn prefill(
+        model: &Model,
+        ids: &[u32],
+        max_tokens: usize,
+        progress: &dyn Progress,
+    ) -> Result<Self> {
+        model.check_fits(ids.len(), max_tokens)?;
+        let transformer = &model.transformer;
+        let mut cache = transformer.new_cache(ids.len() + max_tokens)?;
+        let out = transformer.forward(
+            &transformer.embed(ids)?,
+            &mut cache,
+            &Capture::NONE,
+            progress,
+        )?;
+        Ok(Self {
+            cache,
+            first_logits: out.last_logits,
+            prompt_len: ids.len(),
+        })
+    }
+
+    /// The greedy answer when only the kept prompt entries are visible (decoding under
+    /// eviction); `label` names the policy in progress reports.
+    pub fn decode_under(
+        &mut self,
+        model: &Model,
+        keep: &KeepMask,
+        max_tokens: usize,
+        label: &str,
+        progress: &dyn Progress,
+    ) -> Result<Answer> {
+        self.cache.truncate(self.prompt_len)?;
+        let options = GenerateOptions {
+            max_tokens,
+            stop_ids: model.stop_ids.clone(),
+            keep: Some(keep.clone()),
+            stage: Stage::DecodingUnderEviction(label.to_string()),
+            ..GenerateOptions::default()
+        };
+        let generation =
+            model
+                .transformer
+                .generate(&mut self.cache, &self.first_logits, &options, progress);
+        self.cache.truncate(self.prompt_len)?;
+        answer(model, generation?.ids)
+    }
+}
+
+/// The soft-token embeddings as an input tensor on the model's device, in its dtype.
+fn soft_input(model: &Model, soft: &SoftTokens) -> Result<Tensor> {
+    let transformer = &model.transformer;
+    let values: Vec<f32> = soft.embeddings.iter().copied().collect();
+    Ok(
+        Tensor::from_vec(values, soft.embeddings.dim(), &transformer.device)?
+            .to_dtype(transformer.dtype)?,
+    )
+}
+
+/// Generated ids as an [`Answer`] with per-token text.
+fn answer(model: &Model, ids: Vec<u32>) -> Result<Answer> {
+    let tokens = ids
+        .iter()
+        .map(|&id| model.decode_tokens(&[id]))
+        .collect::<Result<Vec<_>>>()?;
+    let text = model.decode_tokens(&ids)?;
+    Ok(Answer { ids, tokens, text })
+}

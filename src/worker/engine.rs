@@ -1,0 +1,166 @@
+//! The model engine: the compute thread's side of [`super::protocol`], running the real model.
+//!
+//! It holds the loaded model and the prompt cache of the last inspection, so that decoding under
+//! eviction masks needs no second prefill of the same session.
+
+use std::sync::Arc;
+
+use crate::inspect::{InspectRequest, PrefilledPrompt, inspect};
+use crate::judgeq::SoftTokens;
+use crate::model::{LoadOptions, Model, ModelError, fetch};
+use crate::session::Session;
+
+use super::protocol::{
+    Engine, Event, EventSink, EvictionAnswer, EvictionCase, InspectRequest as AppInspectRequest,
+    Job, JobId, JobProgress, ModelSource, Request,
+};
+
+/// Why a job did not finish.
+enum JobError {
+    /// The user cancelled it.
+    Cancelled,
+    /// It failed; the message is for the user.
+    Failed(String),
+}
+
+impl From<ModelError> for JobError {
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::Cancelled => JobError::Cancelled,
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Runs requests with a real model on the compute thread.
+pub struct ModelEngine {
+    options: LoadOptions,
+    model: Option<Model>,
+    last: Option<(Arc<Session>, PrefilledPrompt)>,
+}
+
+impl ModelEngine {
+    /// An engine that loads models on `options`' device and dtype.
+    pub fn new(options: LoadOptions) -> Self {
+        Self {
+            options,
+            model: None,
+            last: None,
+        }
+    }
+
+    fn load(
+        &mut self,
+        job: JobId,
+        source: &ModelSource,
+        progress: &JobProgress,
+    ) -> Result<Event, JobError> {
+        let path = match source {
+            ModelSource::Default => fetch::default_model_path(progress)?,
+            ModelSource::Path(path) => path.clone(),
+        };
+        // Free the old model and cache before loading the next one.
+        self.model = None;
+        self.last = None;
+        let model = Model::load(&path, &self.options, progress)?;
+        let info = model.info.clone();
+        self.model = Some(model);
+        Ok(Event::ModelReady { job, info })
+    }
+
+    fn inspect(
+        &mut self,
+        job: JobId,
+        request: &AppInspectRequest,
+        progress: &JobProgress,
+    ) -> Result<Event, JobError> {
+        let model = self.model.as_ref().ok_or_else(no_model)?;
+        let soft = match &request.soft_tokens {
+            Some(path) => {
+                let soft = SoftTokens::read(path).map_err(|e| JobError::Failed(e.to_string()))?;
+                Some((path.clone(), soft))
+            }
+            None => None,
+        };
+        let request = InspectRequest {
+            document: request.document.clone(),
+            question: request.question.clone(),
+            window: request.window,
+            decode_tokens: request.decode_tokens,
+            soft,
+        };
+        self.last = None;
+        let (session, prefilled) = inspect(model, &request, progress)?;
+        let session = Arc::new(session);
+        self.last = Some((Arc::clone(&session), prefilled));
+        Ok(Event::SessionReady { job, session })
+    }
+
+    fn decode(
+        &mut self,
+        job: JobId,
+        session: &Arc<Session>,
+        cases: &[EvictionCase],
+        max_tokens: usize,
+        progress: &JobProgress,
+    ) -> Result<Event, JobError> {
+        let model = self.model.as_ref().ok_or_else(no_model)?;
+        if session.model.weights_sha256 != model.info.weights_sha256 {
+            return Err(JobError::Failed(format!(
+                "this session was computed with {}, but {} is loaded now: run the document again",
+                session.model.id, model.info.id
+            )));
+        }
+        let reuse = matches!(&self.last, Some((held, _)) if Arc::ptr_eq(held, session));
+        if !reuse {
+            let prefilled =
+                PrefilledPrompt::prefill(model, &session.prompt.ids, max_tokens, progress)?;
+            self.last = Some((Arc::clone(session), prefilled));
+        }
+        let Some((_, prefilled)) = self.last.as_mut() else {
+            return Err(JobError::Failed("the prompt cache is missing".into()));
+        };
+        let mut answers = Vec::with_capacity(cases.len());
+        for case in cases {
+            let label = format!("{} @ {}", case.policy.label(), case.budget);
+            let answer = prefilled.decode_under(model, &case.mask, max_tokens, &label, progress)?;
+            answers.push(EvictionAnswer {
+                policy: case.policy,
+                budget: case.budget,
+                answer,
+            });
+        }
+        Ok(Event::Answers { job, answers })
+    }
+}
+
+impl Engine for ModelEngine {
+    fn handle(&mut self, request: Request, sink: &EventSink) {
+        let job: Job = request.job().clone();
+        let progress = sink.progress(&job);
+        let outcome = match &request {
+            Request::LoadModel { source, .. } => self.load(job.id, source, &progress),
+            Request::Inspect { request, .. } => self.inspect(job.id, request, &progress),
+            Request::DecodeUnderEviction {
+                session,
+                cases,
+                max_tokens,
+                ..
+            } => self.decode(job.id, session, cases, *max_tokens, &progress),
+        };
+        let event = match outcome {
+            Ok(event) => event,
+            Err(JobError::Cancelled) => Event::Cancelled { job: job.id },
+            Err(JobError::Failed(message)) => Event::Failed {
+                job: job.id,
+                message,
+            },
+        };
+        sink.send(event);
+    }
+}
+
+/// The error for requests that need a model before one is loaded.
+fn no_model() -> JobError {
+    JobError::Failed("no model is loaded yet: load one first".into())
+}

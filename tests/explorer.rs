@@ -1,0 +1,599 @@
+//! The explorer driven headless through egui_kittest, with the demo engine (synthetic
+//! attention, no model) and scripted file dialogs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use judgeq::app::AppOptions;
+use judgeq::app::demo::{DemoEngine, DemoShape};
+use judgeq::app::explorer::Explorer;
+use judgeq::app::files::QueuedPicker;
+use judgeq::app::view::Pick;
+use judgeq::attention::QuerySource;
+use judgeq::policy::PolicyKind;
+
+const DOCUMENT: &str = "The Harlow Street bridge closed on 9 October after two corroded bearings were found.\n\nReplacement bearings take eleven weeks to make. Work starts on 27 January and the bridge reopens on 14 March if the load test passes.\n";
+
+/// A small model shape so each test runs in well under a second.
+const SHAPE: DemoShape = DemoShape {
+    layers: 4,
+    query_heads: 4,
+    kv_heads: 2,
+};
+
+struct Setup {
+    harness: Harness<'static, Explorer>,
+    picker: QueuedPicker,
+    dir: tempfile::TempDir,
+}
+
+/// An explorer with the demo engine pausing `step` between units of work.
+fn explorer(step: Duration) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("bridge.md");
+    std::fs::write(&document, DOCUMENT).unwrap();
+    let picker = QueuedPicker::new();
+    let options = AppOptions {
+        picker: Box::new(picker.clone()),
+        document: Some(document),
+        question: Some("When does the bridge reopen?".to_owned()),
+        restore_state: false,
+        ..AppOptions::new(DemoEngine::new(SHAPE, step))
+    };
+    let harness = Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .build_eframe(move |cc| {
+            let mut explorer = Explorer::new(&cc.egui_ctx, None, options).unwrap();
+            explorer.state_mut().show_frame_time = false;
+            explorer
+        });
+    Setup {
+        harness,
+        picker,
+        dir,
+    }
+}
+
+/// Steps frames until `done` holds (or panics after 20 s).
+fn step_until(
+    harness: &mut Harness<'static, Explorer>,
+    what: &str,
+    done: impl Fn(&Explorer) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    harness.step();
+}
+
+/// Presses Run and waits for the session and the policy bank.
+fn run_session(setup: &mut Setup) {
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Run")
+        .click();
+    step_until(&mut setup.harness, "the session", |e| e.session().is_some());
+    step_until(&mut setup.harness, "the policy bank", |e| {
+        e.view().is_some_and(|v| v.is_bank_ready())
+    });
+    setup.harness.run();
+}
+
+/// Every text on screen (labels carry theirs as the AccessKit value).
+fn texts(harness: &Harness<'static, Explorer>) -> Vec<String> {
+    harness
+        .root()
+        .children_recursive()
+        .filter(|n| n.accesskit_node().role() != Role::TextRun)
+        .filter_map(|n| {
+            let node = n.accesskit_node();
+            node.value().or_else(|| node.label())
+        })
+        .collect()
+}
+
+/// The "keeps … of … per head" labels of the three panels' strips.
+fn kept_label(harness: &Harness<'static, Explorer>) -> Vec<String> {
+    texts(harness)
+        .into_iter()
+        .filter(|t| t.starts_with("keeps") && t.contains("per head ("))
+        .collect()
+}
+
+/// Whether some text on screen contains `part`.
+fn shows(harness: &Harness<'static, Explorer>, part: &str) -> bool {
+    texts(harness).iter().any(|t| t.contains(part))
+}
+
+#[test]
+fn moving_the_budget_slider_changes_the_kept_counts_shown() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let keys = setup.harness.state().session().unwrap().prompt_len();
+    setup.harness.state_mut().state_mut().budget = keys;
+    setup.harness.run();
+    let labels = kept_label(&setup.harness);
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    assert!(
+        labels
+            .iter()
+            .all(|l| l.starts_with(&format!("keeps {keys} of {keys}"))),
+        "{labels:?}"
+    );
+
+    setup
+        .harness
+        .get_by_role_and_label(Role::Slider, "Budget")
+        .set_value_accesskit(16.0);
+    setup.harness.run();
+
+    assert_eq!(setup.harness.state().state().budget, 16);
+    let labels = kept_label(&setup.harness);
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    for label in &labels {
+        assert!(
+            label.starts_with(&format!("keeps 16 of {keys} per head")),
+            "{label}"
+        );
+    }
+    // The metrics table and the document highlights follow in the same frame.
+    assert!(shows(&setup.harness, "Metrics at budget 16"));
+    let view = setup.harness.state().view().unwrap();
+    let share = view
+        .cached_kept_share(PolicyKind::SnapKv, 16, setup.harness.state().state().view)
+        .unwrap();
+    assert!(
+        (share.iter().sum::<f32>() - 16.0).abs() < 1e-3,
+        "SnapKV keeps 16 entries of the shown head"
+    );
+}
+
+#[test]
+fn switching_layer_head_aggregation_and_policy_changes_what_is_drawn() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let h = &mut setup.harness;
+    let snapshot = |h: &Harness<'static, Explorer>| {
+        let view = h.state().view().unwrap();
+        let matrix = view.shown_matrix(QuerySource::Window).unwrap();
+        let uploads = view.texture_uploads(QuerySource::Window);
+        (matrix, uploads)
+    };
+    let (first, uploads) = snapshot(h);
+
+    // Layer 2 through the layer picker.
+    h.get_by_role_and_label(Role::ComboBox, "Layer").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "2").click();
+    h.run();
+    assert_eq!(h.state().state().view.layer, Pick::One(2));
+    let (second, after_layer) = snapshot(h);
+    assert_ne!(first, second, "another layer shows another matrix");
+    assert!(after_layer > uploads, "the textures were rebuilt");
+
+    // One head instead of all of them, then max instead of mean over layers.
+    h.get_by_role_and_label(Role::ComboBox, "Head").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "1").click();
+    h.run();
+    let (third, _) = snapshot(h);
+    assert_ne!(second, third);
+    h.state_mut().state_mut().view.layer = Pick::All;
+    h.run();
+    let (mean, _) = snapshot(h);
+    h.get_by_role_and_label(Role::ComboBox, "Combine").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "max").click();
+    h.run();
+    let (max, _) = snapshot(h);
+    assert!(
+        max.iter().zip(mean.iter()).all(|(a, b)| a >= b),
+        "the maximum over layers is at least the mean"
+    );
+    assert_ne!(max, mean);
+
+    // Another policy under the first panel changes its strip.
+    let budget = 12;
+    h.state_mut().state_mut().budget = budget;
+    h.run();
+    let view_sel = h.state().state().view;
+    let snap = h
+        .state()
+        .view()
+        .unwrap()
+        .cached_kept_share(PolicyKind::SnapKv, budget, view_sel)
+        .unwrap();
+    h.state_mut().state_mut().strip_policies[0] = PolicyKind::StreamingLlm;
+    h.run();
+    let streaming = h
+        .state()
+        .view()
+        .unwrap()
+        .cached_kept_share(PolicyKind::StreamingLlm, budget, view_sel)
+        .unwrap();
+    assert_ne!(snap, streaming);
+    assert_eq!(
+        streaming.first(),
+        Some(&1.0),
+        "StreamingLLM keeps the first sink"
+    );
+}
+
+#[test]
+fn panning_reuses_the_textures_and_zooming_changes_the_level() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let h = &mut setup.harness;
+    h.state_mut().view_mut().unwrap().axis.set_range(0.0, 40.0);
+    h.run();
+    let uploads = h
+        .state()
+        .view()
+        .unwrap()
+        .texture_uploads(QuerySource::Window);
+    for step in 1..=5 {
+        h.state_mut().view_mut().unwrap().axis.pan(3.0);
+        h.run();
+        assert_eq!(
+            h.state().view().unwrap().axis.start(),
+            3.0 * f64::from(step)
+        );
+    }
+    assert_eq!(
+        h.state()
+            .view()
+            .unwrap()
+            .texture_uploads(QuerySource::Window),
+        uploads,
+        "panning re-uploads nothing"
+    );
+    h.state_mut().view_mut().unwrap().axis.reset();
+    h.run();
+    // The panels are under 1000 pixels wide, so a short prompt needs no pooling; a long one would.
+    assert!(
+        h.state()
+            .view()
+            .unwrap()
+            .texture_uploads(QuerySource::Window)
+            >= uploads
+    );
+}
+
+#[test]
+fn export_writes_the_figure_and_the_data_and_asks_before_replacing() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let png = setup.dir.path().join("figure.png");
+    setup.picker.push(Some(png.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+    setup.harness.step();
+    step_until(&mut setup.harness, "the figure export", |e| {
+        !e.is_exporting()
+    });
+    assert_eq!(setup.harness.state().error(), None);
+    for ext in ["png", "svg", "json"] {
+        let path = png.with_extension(ext);
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > 100,
+            "{} is written",
+            path.display()
+        );
+    }
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(
+        sidecar["budget"],
+        serde_json::json!(
+            setup
+                .harness
+                .state()
+                .state()
+                .budget
+                .min(setup.harness.state().session().unwrap().prompt_len())
+        )
+    );
+    assert_eq!(sidecar["panels"].as_array().unwrap().len(), 3);
+
+    // Exporting again to the same name asks first; Cancel leaves the files alone.
+    let before = std::fs::read(png.with_extension("svg")).unwrap();
+    std::fs::write(png.with_extension("svg"), b"mine").unwrap();
+    setup.picker.push(Some(png.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+    setup.harness.run();
+    assert!(shows(&setup.harness, "Replace existing files?"));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Cancel")
+        .click();
+    setup.harness.run();
+    assert_eq!(std::fs::read(png.with_extension("svg")).unwrap(), b"mine");
+    // Replace overwrites them.
+    setup.picker.push(Some(png.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+    setup.harness.run();
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Replace")
+        .click();
+    setup.harness.step();
+    step_until(&mut setup.harness, "the replacing export", |e| {
+        !e.is_exporting()
+    });
+    assert_eq!(std::fs::read(png.with_extension("svg")).unwrap(), before);
+
+    // Data: arrays, manifest and metrics into a folder.
+    let data = setup.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    setup.picker.push(Some(data.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export data…")
+        .click();
+    setup.harness.step();
+    step_until(&mut setup.harness, "the data export", |e| !e.is_exporting());
+    assert_eq!(setup.harness.state().error(), None);
+    for name in [
+        "manifest.json",
+        "window.npy",
+        "soft.npy",
+        "decoded.npy",
+        "answer.txt",
+        "metrics.csv",
+    ] {
+        assert!(data.join(name).is_file(), "{name} is written");
+    }
+    let metrics = std::fs::read_to_string(data.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("snapkv,")),
+        "{metrics}"
+    );
+    let budget = setup.harness.state().state().budget;
+    assert!(data.join(format!("keep_snapkv_{budget}.npy")).is_file());
+}
+
+#[test]
+fn a_bad_document_shows_an_error_and_keeps_the_previous_session() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let session = Arc::clone(setup.harness.state().session().unwrap());
+    let text = setup.harness.state().document().unwrap().text.clone();
+    let binary = setup.dir.path().join("image.png");
+    std::fs::write(&binary, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0").unwrap();
+    let empty = setup.dir.path().join("empty.txt");
+    std::fs::write(&empty, b"  \n").unwrap();
+    for (path, what) in [(&binary, "binary"), (&empty, "empty")] {
+        setup.picker.push(Some(path.clone()));
+        setup
+            .harness
+            .get_by_role_and_label(Role::Button, "Open document…")
+            .click();
+        setup.harness.run();
+        let error = setup.harness.state().error().unwrap_or_default().to_owned();
+        assert!(error.contains("Cannot use"), "{what}: {error}");
+        assert!(shows(&setup.harness, "Cannot use"));
+        assert!(
+            Arc::ptr_eq(setup.harness.state().session().unwrap(), &session),
+            "{what}: session kept"
+        );
+        assert_eq!(
+            setup.harness.state().document().unwrap().text,
+            text,
+            "{what}: document kept"
+        );
+        setup
+            .harness
+            .get_by_role_and_label(Role::Button, "Dismiss")
+            .click();
+        setup.harness.run();
+        assert_eq!(setup.harness.state().error(), None);
+    }
+    // A cancelled dialog changes nothing either.
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Open document…")
+        .click();
+    setup.harness.run();
+    assert_eq!(setup.harness.state().document().unwrap().text, text);
+}
+
+#[test]
+fn cancel_stops_a_running_job() {
+    let mut setup = explorer(Duration::from_millis(80));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Run")
+        .click();
+    step_until(&mut setup.harness, "progress", |e| {
+        e.job().is_some_and(|j| j.stage.is_some())
+    });
+    assert!(shows(&setup.harness, "Loading model"));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Cancel")
+        .click();
+    step_until(&mut setup.harness, "the cancellation", |e| {
+        e.job().is_none()
+    });
+    assert_eq!(setup.harness.state().status(), "Cancelled");
+    assert!(setup.harness.state().session().is_none());
+    // The engine is free again: the next run completes.
+    run_session(&mut setup);
+}
+
+#[test]
+fn a_dropped_file_becomes_the_document() {
+    #[derive(Debug)]
+    struct Dropped(PathBuf);
+    impl egui::DroppedFile for Dropped {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn bytes(&self) -> Result<Vec<u8>, String> {
+            std::fs::read(&self.0).map_err(|e| e.to_string())
+        }
+    }
+    let mut setup = explorer(Duration::from_millis(1));
+    let path = setup.dir.path().join("notes.txt");
+    std::fs::write(&path, "Dropped text about bridges.").unwrap();
+    setup
+        .harness
+        .input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(path.clone())));
+    setup.harness.run();
+    let document = setup.harness.state().document().unwrap();
+    assert_eq!(document.path.as_deref(), Some(path.as_path()));
+    assert_eq!(document.text, "Dropped text about bridges.");
+    assert!(shows(&setup.harness, "notes.txt ("));
+}
+
+#[test]
+fn answers_under_eviction_come_from_the_worker() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let keys = setup.harness.state().session().unwrap().prompt_len();
+    setup.harness.state_mut().state_mut().budget = keys;
+    setup.harness.run();
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, &format!("Decode at budget {keys}"))
+        .click();
+    step_until(&mut setup.harness, "answers", |e| {
+        e.view()
+            .is_some_and(|v| v.answers.pending.is_none() && !v.answers.answers.is_empty())
+    });
+    let view = setup.harness.state().view().unwrap();
+    let full = view.session.answer.text.clone();
+    for policy in [PolicyKind::SnapKv, PolicyKind::Oracle] {
+        let answer = &view.answers.answers[&policy];
+        assert_eq!(answer.budget, keys);
+        assert_eq!(
+            answer.answer.text, full,
+            "keeping every entry keeps the answer"
+        );
+    }
+    // A budget of 4 loses most of the decoded tokens' attention and so the answer.
+    setup.harness.state_mut().state_mut().budget = 4;
+    setup.harness.run();
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Decode at budget 4")
+        .click();
+    step_until(&mut setup.harness, "answers at 4", |e| {
+        e.view().is_some_and(|v| {
+            v.answers
+                .answers
+                .get(&PolicyKind::StreamingLlm)
+                .is_some_and(|a| a.budget == 4)
+        })
+    });
+    let answer = &setup.harness.state().view().unwrap().answers.answers[&PolicyKind::StreamingLlm];
+    assert_ne!(answer.answer.text, full);
+}
+
+#[test]
+fn answers_are_requested_when_the_budget_slider_rests() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    setup.harness.state_mut().state_mut().auto_decode = true;
+    setup
+        .harness
+        .get_by_role_and_label(Role::Slider, "Budget")
+        .set_value_accesskit(24.0);
+    setup.harness.step();
+    assert!(
+        setup
+            .harness
+            .state()
+            .view()
+            .unwrap()
+            .answers
+            .pending
+            .is_none(),
+        "nothing is asked while the slider moves"
+    );
+    step_until(&mut setup.harness, "answers at the resting budget", |e| {
+        e.view().is_some_and(|v| {
+            v.answers
+                .answers
+                .get(&PolicyKind::SnapKv)
+                .is_some_and(|a| a.budget == 24)
+        })
+    });
+}
+
+#[test]
+fn a_session_without_soft_tokens_says_so_and_ranks_the_rest() {
+    let mut setup = explorer(Duration::from_millis(1));
+    let spec = judgeq::session::SyntheticSpec {
+        seed: 3,
+        layers: 2,
+        query_heads: 4,
+        kv_heads: 2,
+        n_prompt: 80,
+        window: 8,
+        soft: 0,
+        decoded: 6,
+    };
+    let session = judgeq::session::synthetic(&spec).unwrap();
+    setup.harness.state_mut().show_session(Arc::new(session));
+    step_until(&mut setup.harness, "the policy bank", |e| {
+        e.view().is_some_and(|v| v.is_bank_ready())
+    });
+    setup.harness.run();
+    assert!(shows(&setup.harness, "No soft tokens in this session"));
+    let view = setup.harness.state().view().unwrap();
+    assert!(!view.available_policies().contains(&PolicyKind::JudgeQ));
+    assert!(view.shown_matrix(QuerySource::Soft).is_none());
+    assert!(view.shown_matrix(QuerySource::Window).is_some());
+    // The other strips still show what their policies keep.
+    assert_eq!(kept_label(&setup.harness).len(), 2);
+}
+
+#[test]
+fn state_is_saved_and_restored() {
+    #[derive(Default)]
+    struct Memory(std::collections::HashMap<String, String>);
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_owned(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+    let ctx = egui::Context::default();
+    let options = || AppOptions {
+        picker: Box::new(QueuedPicker::new()),
+        ..AppOptions::new(DemoEngine::new(SHAPE, Duration::from_millis(1)))
+    };
+    let mut first = Explorer::new(&ctx, None, options()).unwrap();
+    first.state_mut().question = "Who pays?".to_owned();
+    first.state_mut().budget = 77;
+    first.state_mut().soft_tokens = Some(PathBuf::from("/tmp/soft.safetensors"));
+    let mut storage = Memory::default();
+    eframe::App::save(&mut first, &mut storage);
+    let second = Explorer::new(&ctx, Some(&storage), options()).unwrap();
+    assert_eq!(second.state(), first.state());
+}

@@ -1,0 +1,265 @@
+//! The explorer's drawing widgets rendered headless (wgpu on the CPU) from hand-made data:
+//! image snapshots (`UPDATE_SNAPSHOTS=1` creates them) and pixel checks of level of detail.
+
+use egui::{Color32, Sense, vec2};
+use egui_kittest::Harness;
+use judgeq::app::colour::{ColourScale, ColourSettings, ScaleMode};
+use judgeq::app::key_axis::KeyAxis;
+use judgeq::app::lod::Pyramid;
+use judgeq::app::view::Pick;
+use judgeq::app::widgets::colour_bar::colour_bar;
+use judgeq::app::widgets::document_view::{DocumentText, DocumentView, Highlight};
+use judgeq::app::widgets::heatmap::{ColourLut, HeatmapTextures};
+use judgeq::app::widgets::key_strip::{key_ruler, key_strip};
+use judgeq::app::widgets::overview_grid::overview_grid;
+use judgeq::export::Colormap;
+use judgeq::session::{PromptLayout, Span, SpanKind};
+use ndarray::Array2;
+use std::sync::Arc;
+
+/// Everything one heatmap panel draws.
+struct Panel {
+    pyramid: Pyramid,
+    scale: ColourScale,
+    lut: ColourLut,
+    axis: KeyAxis,
+    textures: HeatmapTextures,
+    kept: Vec<f32>,
+    spans: Vec<Span>,
+}
+
+impl Panel {
+    fn new(matrix: Array2<f32>, mode: ScaleMode) -> Self {
+        let keys = matrix.ncols();
+        let settings = ColourSettings {
+            mode,
+            skip_sinks: 1,
+            decades: 3,
+            colormap: Colormap::Viridis,
+        };
+        let scale = ColourScale::fit(&matrix, settings);
+        let kept = (0..keys)
+            .map(|k| {
+                if k < 2 || k % 5 == 0 || k + 8 >= keys {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let spans = vec![
+            Span {
+                kind: SpanKind::Scaffold,
+                start: 0,
+                end: 3,
+            },
+            Span {
+                kind: SpanKind::Document,
+                start: 3,
+                end: keys - 12,
+            },
+            Span {
+                kind: SpanKind::Question,
+                start: keys - 12,
+                end: keys - 4,
+            },
+            Span {
+                kind: SpanKind::Scaffold,
+                start: keys - 4,
+                end: keys,
+            },
+        ];
+        Self {
+            pyramid: Pyramid::new(matrix),
+            scale,
+            lut: ColourLut::new(|t| Colormap::Viridis.rgb(t)),
+            axis: KeyAxis::new(keys),
+            textures: HeatmapTextures::default(),
+            kept,
+            spans,
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui) {
+        let (rect, _) = ui.allocate_exact_size(vec2(ui.available_width(), 96.0), Sense::hover());
+        let width_px = rect.width() * ui.ctx().pixels_per_point();
+        self.textures.update(
+            ui.ctx(),
+            "test",
+            1,
+            &self.pyramid,
+            &self.scale,
+            &self.lut,
+            &self.axis,
+            width_px,
+        );
+        self.textures.paint(&ui.painter_at(rect), rect, &self.axis);
+        key_strip(
+            ui,
+            &mut self.axis,
+            &self.kept,
+            Color32::from_rgb(44, 160, 44),
+            10.0,
+        );
+        key_ruler(ui, &mut self.axis, &self.spans);
+        colour_bar(ui, &self.scale, &self.lut, 200.0);
+    }
+}
+
+/// Attention-like rows: a sink at key 0, a diagonal, two needles.
+fn attention(rows: usize, keys: usize) -> Array2<f32> {
+    Array2::from_shape_fn((rows, keys), |(q, k)| {
+        let position = keys - rows + q;
+        let mut v = 0.002;
+        if k == 0 {
+            v += 0.5;
+        }
+        if k <= position && position - k < 6 {
+            v += 0.2 / (1.0 + (position - k) as f32);
+        }
+        if k == keys / 3 || k == keys / 2 + 7 {
+            v += 0.05 * (1.0 + q as f32 / rows as f32);
+        }
+        v
+    })
+}
+
+#[test]
+fn heatmap_strip_ruler_and_colour_bar() {
+    let panel = Panel::new(attention(12, 96), ScaleMode::Log);
+    let mut harness = Harness::builder()
+        .with_size(vec2(480.0, 170.0))
+        .wgpu()
+        .build_ui_state(|ui, panel: &mut Panel| panel.ui(ui), panel);
+    harness.run();
+    harness.snapshot("heatmap_panel_log");
+    harness.state_mut().axis.set_range(20.0, 60.0);
+    harness.run();
+    harness.snapshot("heatmap_panel_zoomed");
+}
+
+#[test]
+fn one_hot_key_among_8192_stays_visible_when_zoomed_out() {
+    let keys = 8192;
+    let hot = 5000;
+    let mut matrix = Array2::from_elem((8, keys), 1e-4f32);
+    matrix[[3, hot]] = 0.5;
+    let mut panel = Panel::new(matrix, ScaleMode::Linear);
+    panel.kept = vec![0.0; keys];
+    let mut harness = Harness::builder()
+        .with_size(vec2(512.0, 170.0))
+        .wgpu()
+        .build_ui_state(|ui, panel: &mut Panel| panel.ui(ui), panel);
+    harness.run();
+    let level = harness.state().textures.level().unwrap();
+    assert!(
+        level >= 4,
+        "8192 keys in about 500 pixels use a pooled level, got {level}"
+    );
+    let image = harness.render().unwrap();
+    // Find the row of the hot query and the brightest pixel in it: it must be the colormap's
+    // top colour, at the hot key's position.
+    let top = Colormap::Viridis.rgb(1.0);
+    let hits: Vec<u32> = (0..image.width())
+        .filter(|&x| {
+            (0..96).any(|y| {
+                let p = image.get_pixel(x, y);
+                p[0].abs_diff(top[0]) < 8 && p[1].abs_diff(top[1]) < 8 && p[2].abs_diff(top[2]) < 8
+            })
+        })
+        .collect();
+    assert!(!hits.is_empty(), "the hot key is drawn");
+    let rect_width = image.width() as f32 - 16.0;
+    let expected = 8.0 + rect_width * hot as f32 / keys as f32;
+    for x in &hits {
+        assert!(
+            (*x as f32 - expected).abs() < 3.0,
+            "hot pixel at x = {x}, expected near {expected}"
+        );
+    }
+}
+
+#[test]
+fn document_view_highlights_kept_tokens_by_span() {
+    let tokens = [
+        "<|im_start|>",
+        "user",
+        "\n",
+        "The",
+        " bridge",
+        " closed",
+        " in",
+        " October",
+        ".",
+        "\n\n",
+        " When",
+        " does",
+        " it",
+        " reopen",
+        "?",
+        "<|im_end|>",
+    ];
+    let prompt = PromptLayout {
+        text: tokens.concat(),
+        ids: (0..tokens.len() as u32).collect(),
+        tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+        spans: vec![
+            Span {
+                kind: SpanKind::Scaffold,
+                start: 0,
+                end: 3,
+            },
+            Span {
+                kind: SpanKind::Document,
+                start: 3,
+                end: 9,
+            },
+            Span {
+                kind: SpanKind::Scaffold,
+                start: 9,
+                end: 10,
+            },
+            Span {
+                kind: SpanKind::Question,
+                start: 10,
+                end: 15,
+            },
+            Span {
+                kind: SpanKind::Scaffold,
+                start: 15,
+                end: 16,
+            },
+        ],
+    };
+    let strength: Vec<f32> = (0..tokens.len()).map(|i| [1.0, 0.0, 0.5][i % 3]).collect();
+    let view = DocumentView::new(Arc::new(DocumentText::new(&prompt)));
+    let mut harness = Harness::builder()
+        .with_size(vec2(360.0, 90.0))
+        .wgpu()
+        .build_ui_state(
+            move |ui, view: &mut DocumentView| {
+                let highlight = Highlight {
+                    colour: Color32::from_rgb(44, 160, 44),
+                    strength: &strength,
+                };
+                view.ui(ui, Some(&highlight), Some(7), None);
+            },
+            view,
+        );
+    harness.run();
+    harness.snapshot("document_view");
+}
+
+#[test]
+fn overview_grid_marks_the_selected_layer() {
+    let values = Array2::from_shape_fn((6, 4), |(l, h)| (l * 4 + h) as f32 / 23.0);
+    let lut = ColourLut::new(|t| Colormap::Viridis.rgb(t));
+    let mut harness = Harness::builder()
+        .with_size(vec2(160.0, 80.0))
+        .wgpu()
+        .build_ui(move |ui| {
+            overview_grid(ui, &values, &lut, (Pick::One(2), Pick::All), "Hit rate");
+        });
+    harness.run();
+    harness.snapshot("overview_grid");
+}
