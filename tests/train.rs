@@ -55,9 +55,18 @@ fn own_target(model: &Transformer) -> Tensor {
         .unwrap()
 }
 
+/// The paper's plain MSE (no length normalisation).
+fn plain_mse() -> ObjectiveSettings {
+    ObjectiveSettings {
+        length_normalised: false,
+        ..ObjectiveSettings::default()
+    }
+}
+
 fn settings_to_check() -> Vec<ObjectiveSettings> {
     vec![
         ObjectiveSettings::default(),
+        plain_mse(),
         ObjectiveSettings {
             renormalise: true,
             ..ObjectiveSettings::default()
@@ -68,10 +77,6 @@ fn settings_to_check() -> Vec<ObjectiveSettings> {
         },
         ObjectiveSettings {
             layers: LayerSet::Only(vec![0]),
-            ..ObjectiveSettings::default()
-        },
-        ObjectiveSettings {
-            length_normalised: true,
             ..ObjectiveSettings::default()
         },
     ]
@@ -134,7 +139,7 @@ fn rotate(x: &Tensor, theta: f64) -> Tensor {
     Tensor::cat(&[a, b], 2).unwrap()
 }
 
-/// The MSE objective from one differentiable forward over prompt and soft tokens together
+/// The plain MSE objective from one differentiable forward over prompt and soft tokens together
 /// (no cache, nothing detached), written with plain tensor ops.
 fn full_forward_loss(
     model: &Transformer,
@@ -229,14 +234,7 @@ fn cached_prefix_step_equals_a_full_differentiable_forward() {
     let soft = Var::from_tensor(&soft_values(model.config.hidden_size, DType::F64)).unwrap();
 
     let cache = prefill_prompt(&model, &prompt, &Silent).unwrap();
-    let cached = loss_and_gradient(
-        &model,
-        &cache,
-        &soft,
-        &target,
-        &ObjectiveSettings::default(),
-    )
-    .unwrap();
+    let cached = loss_and_gradient(&model, &cache, &soft, &target, &plain_mse()).unwrap();
 
     let full = full_forward_loss(&model, &prompt, soft.as_tensor(), &target);
     let full_gradient = full

@@ -76,8 +76,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub renormalise: bool,
     /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
-    /// that short and long prompts weigh alike.
-    #[arg(long)]
+    /// that short and long prompts weigh alike; `--length-normalised false` is the paper's
+    /// plain MSE.
+    #[arg(long, default_value_t = ObjectiveSettings::default().length_normalised,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub length_normalised: bool,
     /// Write a checkpoint every this many optimizer steps (and at every epoch end).
     #[arg(long, default_value_t = TrainSettings::default().checkpoint_every)]

@@ -11,8 +11,8 @@ use ndarray::Array2;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
+use crate::export::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
-use crate::judgeq::files::write_atomic;
 use crate::judgeq::optimizer::AdamState;
 use crate::judgeq::settings::{DataSummary, EpochRecord, TrainSettings};
 use crate::judgeq::soft_tokens::{SoftTokenMeta, SoftTokens};
@@ -101,10 +101,17 @@ impl TrainState {
         }
     }
 
-    /// Writes the state file, then the soft-token file `out`.
+    /// Writes the state file, then the soft-token file `out`, each replaced atomically (the
+    /// run owns them: [`crate::judgeq::trainer::train`] refuses to start over existing ones
+    /// unless asked to).
     pub fn save(&self, out: &Path, model: &ModelInfo) -> Result<()> {
-        write_atomic(&state_path(out), &self.to_bytes()?)?;
-        write_atomic(out, &self.soft_tokens(model).to_bytes()?)
+        write_new(&state_path(out), &self.to_bytes()?, Overwrite::Replace)?;
+        write_new(
+            out,
+            &self.soft_tokens(model).to_bytes()?,
+            Overwrite::Replace,
+        )?;
+        Ok(())
     }
 
     /// Reads the state file that belongs to `out`.

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::export::{Overwrite, write_new};
 use crate::judgeq::data::PromptText;
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::rng::SplitMix64;
@@ -189,17 +190,17 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
 /// Writes `records` as JSON Lines to `path`, refusing to replace an existing file unless
 /// `force`.
 pub fn write_records(path: &Path, records: &[CorpusRecord], force: bool) -> Result<()> {
-    if path.exists() && !force {
-        return Err(TrainError::OutputExists {
-            path: path.to_path_buf(),
-        });
-    }
     let mut text = String::new();
     for record in records {
         text.push_str(&record.to_json_line());
         text.push('\n');
     }
-    crate::judgeq::files::write_atomic(path, text.as_bytes())
+    let overwrite = if force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    Ok(write_new(path, text.as_bytes(), overwrite)?)
 }
 
 fn take(
@@ -534,7 +535,7 @@ mod tests {
         write_records(&path, &corpus.train, false).unwrap();
         assert!(matches!(
             write_records(&path, &corpus.train, false),
-            Err(TrainError::OutputExists { .. })
+            Err(TrainError::Write(crate::export::ExportError::Exists { .. }))
         ));
         let file = crate::judgeq::data::read_prompts(&path).unwrap();
         let texts: Vec<PromptText> = file.records.into_iter().map(|r| r.text).collect();

@@ -63,6 +63,9 @@ pub enum TrainError {
     /// A soft-token file could not be read or written.
     #[error(transparent)]
     SoftTokens(#[from] SoftTokenError),
+    /// A file could not be written (or would replace one the user made).
+    #[error(transparent)]
+    Write(#[from] crate::export::ExportError),
     /// A tensor operation failed.
     #[error("tensor operation: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -14,7 +14,6 @@ pub mod checkpoint;
 pub mod corpus;
 pub mod data;
 pub mod error;
-mod files;
 pub mod fitting;
 pub mod init;
 pub mod objective;

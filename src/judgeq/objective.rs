@@ -144,8 +144,10 @@ impl LayerSet {
     }
 }
 
-/// The objective's settings; `Default` is MSE over every layer and head, not renormalised.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The objective's settings; `Default` is MSE over every layer and head, rows not
+/// renormalised, length-normalised (on held-out long documents this beat the plain MSE by about
+/// two points of hit rate at every budget; see the training notes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ObjectiveSettings {
     /// How rows are compared.
@@ -156,8 +158,20 @@ pub struct ObjectiveSettings {
     /// renormalises).
     pub renormalise: bool,
     /// Whether the MSE is multiplied by the squared prompt length (rows relative to uniform
-    /// attention), so that prompts of every length weigh alike. KL is unaffected.
+    /// attention), so that prompts of every length weigh alike. KL is unaffected. Default on;
+    /// off is the paper's plain MSE.
     pub length_normalised: bool,
+}
+
+impl Default for ObjectiveSettings {
+    fn default() -> Self {
+        Self {
+            loss: LossKind::Mse,
+            layers: LayerSet::All,
+            renormalise: false,
+            length_normalised: true,
+        }
+    }
 }
 
 /// The loss of each chosen layer and query head, `[chosen layers, query_heads]`.
@@ -258,7 +272,10 @@ mod tests {
         // Layer 1: (0.2, 0.2, 0.2) vs (0.1, 0.1, 0.4): (0.01 + 0.01 + 0.04) / 3.
         let mse0 = (0.075f64.powi(2) + 0.15f64.powi(2)) / 3.0;
         let mse1 = 0.06 / 3.0;
-        let plain = ObjectiveSettings::default();
+        let plain = ObjectiveSettings {
+            length_normalised: false,
+            ..ObjectiveSettings::default()
+        };
         let grid = loss_grid(&rows, &target, &plain)
             .unwrap()
             .to_vec2::<f64>()

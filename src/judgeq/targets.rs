@@ -13,8 +13,8 @@ use ndarray::{Array3, Axis};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use sha2::{Digest, Sha256};
 
+use crate::export::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
-use crate::judgeq::files::write_atomic;
 use crate::model::hashing::hex;
 use crate::model::{Capture, GenerateOptions, Transformer};
 use crate::progress::{Progress, Stage};
@@ -181,7 +181,7 @@ impl TargetCache {
     pub fn store(&self, key: &TargetKey, target: &Target) -> Result<()> {
         let path = self.path(key);
         let bytes = encode_entry(target, key).map_err(|m| TrainError::bad_file(&path, m))?;
-        write_atomic(&path, &bytes)
+        Ok(write_new(&path, &bytes, Overwrite::Replace)?)
     }
 
     /// The cached target of `prompt_ids`, or a freshly computed one (then stored). The flag
