@@ -848,7 +848,7 @@ fn zero_steps_write_the_initialisation() {
     let row = init.embeddings.row(0).to_vec();
     let embed = model.transformer.weights.embed.to_vec2::<f32>().unwrap();
     assert!(
-        embed.iter().any(|e| *e == row),
+        embed.contains(&row),
         "vocab initialisation copies a token embedding"
     );
 }
