@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod attention;
+pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod judgeq;

@@ -2,13 +2,18 @@
 //! headless, with progress on stderr and results on stdout or in files.
 
 mod bench;
+mod eval;
 mod evict;
 mod fetch;
 mod generate;
 mod gui;
 mod inspect;
 mod model_args;
+mod prepare_data;
 mod progress_bar;
+mod train;
+mod train_bench;
+mod train_progress;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +40,14 @@ enum Command {
     Evict(evict::EvictArgs),
     /// Time prefill with and without attention capture
     Bench(bench::BenchArgs),
+    /// Train Judge Q soft tokens on a prompt file
+    Train(train::TrainArgs),
+    /// Evaluate eviction policies (Judge Q against the baselines) on held-out prompts
+    Eval(eval::EvalArgs),
+    /// Make the training and held-out prompt files from the shared data folder
+    PrepareData(prepare_data::PrepareDataArgs),
+    /// Time one soft-token training step against one plain prefill
+    TrainBench(train_bench::TrainBenchArgs),
 }
 
 /// Parses the command line and runs it.
@@ -47,5 +60,9 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Evict(args)) => evict::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::PrepareData(args)) => prepare_data::run(args),
+        Some(Command::TrainBench(args)) => train_bench::run(args),
     }
 }

@@ -1,0 +1,14 @@
+//! Evaluation of eviction policies on held-out prompts: hit rates against the oracle, attention
+//! mass kept, and the agreement of answers decoded under eviction with the full-cache answers.
+//! Prompts run through [`crate::inspect`], as `judgeq inspect` and `evict` run them; `judgeq eval`
+//! reproduces the Judge Q table.
+
+pub mod agreement;
+pub mod error;
+pub mod methods;
+pub mod report;
+pub mod runner;
+
+pub use error::EvalError;
+pub use methods::{Method, paper_methods};
+pub use runner::{EvalRun, EvalSettings, evaluate};

@@ -1,0 +1,185 @@
+//! The evaluation's tables: means over prompts per method and budget, as a readable table and
+//! as CSV files (`summary.csv`, `prompts.csv`, `layers.csv`).
+
+use std::path::{Path, PathBuf};
+
+use crate::eval::error::EvalError;
+use crate::eval::runner::EvalRun;
+use crate::export::{Overwrite, check_outputs, write_new};
+
+/// Files [`write_report`] writes.
+pub const REPORT_FILES: [&str; 3] = ["summary.csv", "prompts.csv", "layers.csv"];
+
+/// Means of one method at one budget over the prompts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    /// Method id.
+    pub method: String,
+    /// Method name.
+    pub label: String,
+    /// Budget.
+    pub budget: usize,
+    /// Prompts averaged.
+    pub prompts: usize,
+    /// Mean hit rate against the unpooled oracle.
+    pub hit_rate: f64,
+    /// Mean hit rate against the oracle pooled like the method.
+    pub hit_rate_pooled_oracle: f64,
+    /// Mean attention mass kept.
+    pub mass_kept: f64,
+    /// Share of prompts whose answer under eviction equals the full-cache answer.
+    pub exact_match: Option<f64>,
+    /// Mean matched-prefix length in tokens.
+    pub matched_prefix: Option<f64>,
+}
+
+/// Means per method and budget, in method then budget order.
+pub fn summarize(run: &EvalRun) -> Vec<SummaryRow> {
+    let mut rows = Vec::new();
+    for (index, method) in run.methods.iter().enumerate() {
+        for &budget in &run.settings.budgets {
+            let cells: Vec<_> = run
+                .prompts
+                .iter()
+                .flat_map(|p| p.cells.iter())
+                .filter(|c| c.method == index && c.budget == budget)
+                .collect();
+            if cells.is_empty() {
+                continue;
+            }
+            let n = cells.len() as f64;
+            let mean = |f: &dyn Fn(&crate::eval::runner::Cell) -> f64| {
+                cells.iter().map(|c| f(c)).sum::<f64>() / n
+            };
+            let agreements: Vec<_> = cells.iter().filter_map(|c| c.agreement).collect();
+            let (exact_match, matched_prefix) = if agreements.is_empty() {
+                (None, None)
+            } else {
+                let k = agreements.len() as f64;
+                (
+                    Some(agreements.iter().filter(|a| a.exact).count() as f64 / k),
+                    Some(
+                        agreements
+                            .iter()
+                            .map(|a| a.matched_prefix as f64)
+                            .sum::<f64>()
+                            / k,
+                    ),
+                )
+            };
+            rows.push(SummaryRow {
+                method: method.id.clone(),
+                label: method.label.clone(),
+                budget,
+                prompts: cells.len(),
+                hit_rate: mean(&|c| f64::from(c.hit_rate)),
+                hit_rate_pooled_oracle: mean(&|c| f64::from(c.hit_rate_pooled_oracle)),
+                mass_kept: mean(&|c| f64::from(c.mass_kept)),
+                exact_match,
+                matched_prefix,
+            });
+        }
+    }
+    rows
+}
+
+/// The summary as a Markdown table.
+pub fn summary_table(rows: &[SummaryRow]) -> String {
+    let percent = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}", 100.0 * v));
+    let mut out = String::from(
+        "| method | budget | hit rate | hit rate, pooled oracle | mass kept | exact match % | matched prefix |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
+            r.label,
+            r.budget,
+            r.hit_rate,
+            r.hit_rate_pooled_oracle,
+            r.mass_kept,
+            percent(r.exact_match),
+            r.matched_prefix.map_or("–".into(), |v| format!("{v:.1}"))
+        ));
+    }
+    out
+}
+
+/// Writes the CSV files into `dir` (created when missing); refuses to replace existing ones
+/// unless `overwrite` says so.
+pub fn write_report(
+    run: &EvalRun,
+    dir: &Path,
+    overwrite: Overwrite,
+) -> Result<Vec<PathBuf>, EvalError> {
+    std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    check_outputs(dir, &REPORT_FILES, overwrite)?;
+
+    let mut summary = String::from(
+        "method,budget,prompts,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix\n",
+    );
+    let optional = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in summarize(run) {
+        summary.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.method,
+            r.budget,
+            r.prompts,
+            r.hit_rate,
+            r.hit_rate_pooled_oracle,
+            r.mass_kept,
+            optional(r.exact_match),
+            optional(r.matched_prefix)
+        ));
+    }
+
+    let mut prompts = String::from(
+        "line,prompt_tokens,truncated,method,budget,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix,answer,note\n",
+    );
+    let mut layers = String::from("line,method,budget,layer,hit_rate\n");
+    for p in &run.prompts {
+        prompts.push_str(&format!(
+            "{},{},{},full,,,,,,,{},\n",
+            p.line,
+            p.prompt_tokens,
+            p.truncated,
+            quote(&p.answer)
+        ));
+        for c in &p.cells {
+            let method = &run.methods[c.method].id;
+            prompts.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                p.line,
+                p.prompt_tokens,
+                p.truncated,
+                method,
+                c.budget,
+                c.hit_rate,
+                c.hit_rate_pooled_oracle,
+                c.mass_kept,
+                c.agreement.map_or(String::new(), |a| a.exact.to_string()),
+                c.agreement
+                    .map_or(String::new(), |a| a.matched_prefix.to_string()),
+                c.answer.as_deref().map_or(String::new(), quote),
+                c.note.as_deref().map_or(String::new(), quote)
+            ));
+            for (layer, hit) in c.layer_hit_rate.iter().enumerate() {
+                layers.push_str(&format!("{},{method},{},{layer},{hit}\n", p.line, c.budget));
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for (name, text) in REPORT_FILES.iter().zip([summary, prompts, layers]) {
+        let path = dir.join(name);
+        write_new(&path, text.as_bytes(), overwrite)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A CSV field, quoted (RFC 4180).
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}

@@ -1,0 +1,562 @@
+//! `judgeq prepare-data`: the training prompts and the held-out evaluation prompts for the
+//! shipped soft tokens, made reproducibly from the team's shared data folder
+//! (`../shared/data`, see its README for origins and licences; judgeq does not ship it).
+//!
+//! - **Training**: ShareGPT first human turns (`prompts/*.json`), long-document prompts made of
+//!   a window of an L-Eval document followed by one of its questions (`scientific_qa`
+//!   documents 1–18, `multidoc_qa`, `natural_question`, `gov_report_summ`), and windows of Paul
+//!   Graham essays (`haystack/*.txt`) followed by a generic reading question.
+//! - **Held out**: windows of documents training never sees — every `quality` document and
+//!   `scientific_qa` documents 19–23 — each followed by one of its own questions.
+//!
+//! Windows start at a word boundary at a random offset; lengths, counts and the seed are
+//! settings. The output is JSON Lines that `judgeq train` and `judgeq eval` read, each record
+//! carrying a `source` field for provenance.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::export::{Overwrite, write_new};
+use crate::judgeq::data::PromptText;
+use crate::judgeq::error::{Result, TrainError};
+use crate::judgeq::rng::SplitMix64;
+
+/// L-Eval tasks whose documents training may use, and how many leading documents of each.
+const TRAIN_TASKS: [(&str, Option<usize>); 4] = [
+    ("scientific_qa", Some(HELD_SCIENTIFIC_FROM)),
+    ("multidoc_qa", None),
+    ("natural_question", None),
+    ("gov_report_summ", None),
+];
+/// `scientific_qa` documents from this index on are held out.
+const HELD_SCIENTIFIC_FROM: usize = 18;
+/// Questions asked after an essay window.
+const ESSAY_QUESTIONS: [&str; 8] = [
+    "What is the main argument of the passage above?",
+    "Summarize the passage above in three sentences.",
+    "What advice does the author give in this text?",
+    "Which examples does the author use, and what do they illustrate?",
+    "What does the author think about startups, according to the text?",
+    "List the key claims made in the passage.",
+    "What is surprising or counter-intuitive in this essay?",
+    "Who is the intended audience of this text, and why?",
+];
+
+/// How many prompts of each kind, and how long the document windows are.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CorpusSettings {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// ShareGPT prompts in the training set.
+    pub sharegpt: usize,
+    /// L-Eval document + question prompts in the training set.
+    pub leval: usize,
+    /// Essay + question prompts in the training set.
+    pub essays: usize,
+    /// Held-out prompts (half QuALITY, half held-out scientific_qa documents).
+    pub held: usize,
+    /// Shortest document window, characters.
+    pub min_window_chars: usize,
+    /// Longest document window, characters.
+    pub max_window_chars: usize,
+    /// Shortest ShareGPT prompt kept, characters.
+    pub min_prompt_chars: usize,
+    /// Longest ShareGPT prompt kept, characters.
+    pub max_prompt_chars: usize,
+}
+
+impl Default for CorpusSettings {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            sharegpt: 160,
+            leval: 120,
+            essays: 40,
+            held: 32,
+            min_window_chars: 3000,
+            max_window_chars: 6000,
+            min_prompt_chars: 32,
+            max_prompt_chars: 8000,
+        }
+    }
+}
+
+/// One prepared prompt and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorpusRecord {
+    /// Provenance, e.g. `sharegpt/ShareGPT_V3_filtered_500.json#12` or `leval/quality#3`.
+    pub source: String,
+    /// The prompt.
+    pub text: PromptText,
+}
+
+impl CorpusRecord {
+    /// The record as one JSON line.
+    pub fn to_json_line(&self) -> String {
+        let value = match &self.text {
+            PromptText::Chat(prompt) => json!({"prompt": prompt, "source": self.source}),
+            PromptText::Document { document, question } => {
+                json!({"document": document, "question": question, "source": self.source})
+            }
+        };
+        value.to_string()
+    }
+}
+
+/// The training and held-out prompts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Corpus {
+    /// Training prompts, shuffled.
+    pub train: Vec<CorpusRecord>,
+    /// Held-out prompts.
+    pub held: Vec<CorpusRecord>,
+}
+
+/// An L-Eval document with its questions.
+struct Document {
+    source: String,
+    text: String,
+    questions: Vec<String>,
+}
+
+/// Builds the corpus from the shared data folder `shared` (the folder that holds `prompts/`,
+/// `leval/` and `haystack/`).
+pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> {
+    if settings.min_window_chars == 0 || settings.min_window_chars > settings.max_window_chars {
+        return Err(TrainError::InvalidSetting(format!(
+            "window lengths must satisfy 0 < min ({}) <= max ({})",
+            settings.min_window_chars, settings.max_window_chars
+        )));
+    }
+    let mut rng = SplitMix64::new(settings.seed);
+    let mut train = Vec::new();
+
+    let mut prompts = sharegpt_prompts(&shared.join("prompts"), settings)?;
+    rng.shuffle(&mut prompts);
+    take(&mut train, prompts, settings.sharegpt, "ShareGPT prompts")?;
+
+    let mut training_docs = Vec::new();
+    for (task, limit) in TRAIN_TASKS {
+        let mut docs = leval_documents(&shared.join("leval"), task)?;
+        docs.truncate(limit.unwrap_or(usize::MAX));
+        training_docs.push(docs);
+    }
+    for i in 0..settings.leval {
+        let docs = &training_docs[i % training_docs.len()];
+        let doc = &docs[rng.below(docs.len())];
+        train.push(document_prompt(doc, settings, &mut rng));
+    }
+
+    let essays = essays(&shared.join("haystack"))?;
+    if settings.essays > 0 && essays.is_empty() {
+        return Err(missing(&shared.join("haystack"), "essays (*.txt)"));
+    }
+    for _ in 0..settings.essays {
+        let essay = &essays[rng.below(essays.len())];
+        let question = ESSAY_QUESTIONS[rng.below(ESSAY_QUESTIONS.len())];
+        let (text, _) = window(&essay.text, settings, &mut rng);
+        train.push(CorpusRecord {
+            source: essay.source.clone(),
+            text: PromptText::Document {
+                document: text,
+                question: question.to_string(),
+            },
+        });
+    }
+    rng.shuffle(&mut train);
+
+    let quality = leval_documents(&shared.join("leval"), "quality")?;
+    let held_scientific: Vec<Document> = leval_documents(&shared.join("leval"), "scientific_qa")?
+        .into_iter()
+        .skip(HELD_SCIENTIFIC_FROM)
+        .collect();
+    if held_scientific.is_empty() {
+        return Err(missing(
+            &shared.join("leval/scientific_qa.jsonl"),
+            "held-out documents (more than 18 documents)",
+        ));
+    }
+    let held_sets = [quality, held_scientific];
+    let mut held = Vec::with_capacity(settings.held);
+    for i in 0..settings.held {
+        let docs = &held_sets[i % 2];
+        let doc = &docs[(i / 2) % docs.len()];
+        held.push(document_prompt(doc, settings, &mut rng));
+    }
+    Ok(Corpus { train, held })
+}
+
+/// Writes `records` as JSON Lines to `path`, refusing to replace an existing file unless
+/// `force`.
+pub fn write_records(path: &Path, records: &[CorpusRecord], force: bool) -> Result<()> {
+    let mut text = String::new();
+    for record in records {
+        text.push_str(&record.to_json_line());
+        text.push('\n');
+    }
+    let overwrite = if force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    Ok(write_new(path, text.as_bytes(), overwrite)?)
+}
+
+fn take(
+    out: &mut Vec<CorpusRecord>,
+    mut items: Vec<CorpusRecord>,
+    count: usize,
+    what: &str,
+) -> Result<()> {
+    if items.len() < count {
+        return Err(TrainError::NoData(format!(
+            "asked for {count} {what} but the data has {}",
+            items.len()
+        )));
+    }
+    items.truncate(count);
+    out.extend(items);
+    Ok(())
+}
+
+fn missing(path: &Path, what: &str) -> TrainError {
+    TrainError::NoData(format!("{}: no {what} found", path.display()))
+}
+
+/// A window of `doc` followed by one of its questions.
+fn document_prompt(
+    doc: &Document,
+    settings: &CorpusSettings,
+    rng: &mut SplitMix64,
+) -> CorpusRecord {
+    let question = doc.questions[rng.below(doc.questions.len())]
+        .trim()
+        .to_string();
+    let (text, start) = window(&doc.text, settings, rng);
+    CorpusRecord {
+        source: format!("{}@{start}", doc.source),
+        text: PromptText::Document {
+            document: text,
+            question,
+        },
+    }
+}
+
+/// A window of `text` of a random length in the settings' range, starting and ending at
+/// whitespace; returns it and its byte offset.
+fn window(text: &str, settings: &CorpusSettings, rng: &mut SplitMix64) -> (String, usize) {
+    let span = settings.max_window_chars - settings.min_window_chars;
+    let length = settings.min_window_chars + rng.below(span + 1);
+    if text.len() <= length {
+        return (text.trim().to_string(), 0);
+    }
+    let raw_start = rng.below(text.len() - length + 1);
+    let start = snap_to_word(text, raw_start);
+    let end = snap_to_word(text, (start + length).min(text.len()));
+    (text[start..end].trim().to_string(), start)
+}
+
+/// The first whitespace byte offset at or after `at` (0 stays 0; the end of `text` when
+/// there is no whitespace after `at`).
+fn snap_to_word(text: &str, at: usize) -> usize {
+    if at == 0 {
+        return 0;
+    }
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    text[at..]
+        .find(char::is_whitespace)
+        .map_or(text.len(), |offset| at + offset)
+}
+
+/// Unique, non-empty first human turns of the ShareGPT files in `dir` (sorted by file name),
+/// within the settings' length range.
+fn sharegpt_prompts(dir: &Path, settings: &CorpusSettings) -> Result<Vec<CorpusRecord>> {
+    let mut files: Vec<PathBuf> = list(dir)?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(missing(dir, "ShareGPT files (*.json)"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| TrainError::io(&file, e))?;
+        let records: Vec<Value> = serde_json::from_str(&text)
+            .map_err(|e| TrainError::bad_file(&file, format!("not a JSON array: {e}")))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (index, record) in records.iter().enumerate() {
+            let Some(turn) = record
+                .get("conversations")
+                .and_then(Value::as_array)
+                .and_then(|turns| turns.first())
+            else {
+                continue;
+            };
+            let human = turn.get("from").and_then(Value::as_str) == Some("human");
+            let Some(value) = turn.get("value").and_then(Value::as_str).filter(|_| human) else {
+                continue;
+            };
+            let value = value.trim();
+            let chars = value.chars().count();
+            if chars < settings.min_prompt_chars || chars > settings.max_prompt_chars {
+                continue;
+            }
+            if seen.insert(value.to_string()) {
+                out.push(CorpusRecord {
+                    source: format!("sharegpt/{name}#{}", index + 1),
+                    text: PromptText::Chat(value.to_string()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The documents of L-Eval task `task` (`leval/TASK.jsonl`), in file order.
+fn leval_documents(dir: &Path, task: &str) -> Result<Vec<Document>> {
+    let path = dir.join(format!("{task}.jsonl"));
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    let mut docs = Vec::new();
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| TrainError::bad_file(&path, format!("line {}: {e}", index + 1)))?;
+        let input = value.get("input").and_then(Value::as_str);
+        let questions: Vec<String> = value
+            .get("instructions")
+            .and_then(Value::as_array)
+            .map(|qs| {
+                qs.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match input {
+            Some(input) if !input.trim().is_empty() && !questions.is_empty() => {
+                docs.push(Document {
+                    source: format!("leval/{task}#{}", docs.len() + 1),
+                    text: input.to_string(),
+                    questions,
+                })
+            }
+            _ => {
+                return Err(TrainError::bad_file(
+                    &path,
+                    format!("line {}: expected `input` and `instructions`", index + 1),
+                ));
+            }
+        }
+    }
+    if docs.is_empty() {
+        return Err(missing(&path, "documents"));
+    }
+    Ok(docs)
+}
+
+/// The essays in `dir` (`*.txt` over 1,000 bytes), sorted by name.
+fn essays(dir: &Path) -> Result<Vec<Document>> {
+    let mut files: Vec<PathBuf> = list(dir)?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| TrainError::io(&file, e))?;
+        if text.len() > 1000 {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(Document {
+                source: format!("essay/{name}"),
+                text,
+                questions: Vec::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))?;
+    entries
+        .map(|entry| entry.map(|e| e.path()).map_err(|e| TrainError::io(dir, e)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A miniature shared folder with the layout of `../shared/data`.
+    fn shared_folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["prompts", "leval", "haystack"] {
+            std::fs::create_dir(root.join(sub)).unwrap();
+        }
+        let conversations: Vec<Value> = (0..12)
+            .map(|i| {
+                let from = if i == 3 { "gpt" } else { "human" };
+                let value = match i {
+                    4 => "short".to_string(),
+                    5 => "a repeated prompt that is long enough to keep".to_string(),
+                    _ => format!("prompt number {i}, long enough to be kept by the filter"),
+                };
+                json!({"id": format!("p{i}"), "conversations": [{"from": from, "value": value}]})
+            })
+            .collect();
+        let mut second = conversations[5..7].to_vec();
+        second.push(json!({"id": "x", "conversations": []}));
+        std::fs::write(
+            root.join("prompts/a.json"),
+            Value::Array(conversations).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("prompts/b.json"),
+            Value::Array(second).to_string(),
+        )
+        .unwrap();
+        let doc = |task: &str, i: usize| {
+            let text: String = (0..400).map(|w| format!("{task}{i}w{w} ")).collect();
+            json!({"input": text, "instructions": [format!("question about {task} {i}?")], "outputs": ["x"]})
+                .to_string()
+        };
+        for (task, docs) in [
+            ("scientific_qa", 21),
+            ("multidoc_qa", 2),
+            ("natural_question", 2),
+            ("gov_report_summ", 2),
+            ("quality", 3),
+        ] {
+            let lines: Vec<String> = (0..docs).map(|i| doc(task, i)).collect();
+            std::fs::write(root.join(format!("leval/{task}.jsonl")), lines.join("\n")).unwrap();
+        }
+        let essay: String = (0..500).map(|w| format!("essay{w} ")).collect();
+        std::fs::write(root.join("haystack/one.txt"), &essay).unwrap();
+        std::fs::write(root.join("haystack/rss.txt"), "too short").unwrap();
+        dir
+    }
+
+    fn small() -> CorpusSettings {
+        CorpusSettings {
+            sharegpt: 8,
+            leval: 8,
+            essays: 3,
+            held: 6,
+            min_window_chars: 300,
+            max_window_chars: 600,
+            ..CorpusSettings::default()
+        }
+    }
+
+    #[test]
+    fn builds_disjoint_reproducible_sets() {
+        let shared = shared_folder();
+        let corpus = build_corpus(shared.path(), &small()).unwrap();
+        assert_eq!(corpus.train.len(), 8 + 8 + 3);
+        assert_eq!(corpus.held.len(), 6);
+
+        let chats: Vec<&str> = corpus
+            .train
+            .iter()
+            .filter_map(|r| match &r.text {
+                PromptText::Chat(text) => Some(text.as_str()),
+                PromptText::Document { .. } => None,
+            })
+            .collect();
+        assert_eq!(chats.len(), 8);
+        assert!(
+            !chats.contains(&"short"),
+            "prompts under the minimum length are dropped"
+        );
+        let mut unique = chats.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            chats.len(),
+            "duplicates across files are dropped"
+        );
+
+        // Held-out prompts come from quality and scientific_qa documents 19+ only, and no
+        // training prompt uses those documents.
+        for record in &corpus.held {
+            let doc = record.source.split('@').next().unwrap();
+            let held_doc = doc.starts_with("leval/quality#")
+                || doc
+                    .strip_prefix("leval/scientific_qa#")
+                    .is_some_and(|n| n.parse::<usize>().unwrap() > HELD_SCIENTIFIC_FROM);
+            assert!(held_doc, "{}", record.source);
+            let PromptText::Document { document, question } = &record.text else {
+                panic!("held-out prompts are documents with a question")
+            };
+            assert!((250..=700).contains(&document.len()), "{}", document.len());
+            assert!(question.ends_with('?'));
+        }
+        for record in &corpus.train {
+            assert!(
+                !record.source.starts_with("leval/quality"),
+                "{}",
+                record.source
+            );
+            if let Some(n) = record.source.strip_prefix("leval/scientific_qa#") {
+                let n: usize = n.split('@').next().unwrap().parse().unwrap();
+                assert!(n <= HELD_SCIENTIFIC_FROM, "{}", record.source);
+            }
+        }
+
+        assert_eq!(build_corpus(shared.path(), &small()).unwrap(), corpus);
+        let other = CorpusSettings { seed: 1, ..small() };
+        assert_ne!(build_corpus(shared.path(), &other).unwrap(), corpus);
+    }
+
+    #[test]
+    fn written_records_read_back_as_prompts() {
+        let shared = shared_folder();
+        let corpus = build_corpus(shared.path(), &small()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("train.jsonl");
+        write_records(&path, &corpus.train, false).unwrap();
+        assert!(matches!(
+            write_records(&path, &corpus.train, false),
+            Err(TrainError::Write(crate::export::ExportError::Exists { .. }))
+        ));
+        let file = crate::judgeq::data::read_prompts(&path).unwrap();
+        let texts: Vec<PromptText> = file.records.into_iter().map(|r| r.text).collect();
+        let expected: Vec<PromptText> = corpus.train.into_iter().map(|r| r.text).collect();
+        assert_eq!(texts, expected);
+    }
+
+    #[test]
+    fn missing_or_short_data_is_named() {
+        let shared = shared_folder();
+        let too_many = CorpusSettings {
+            sharegpt: 100,
+            ..small()
+        };
+        let err = build_corpus(shared.path(), &too_many).unwrap_err();
+        assert!(
+            err.to_string().contains("asked for 100 ShareGPT prompts"),
+            "{err}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = build_corpus(empty.path(), &small()).unwrap_err();
+        assert!(err.to_string().contains("prompts"), "{err}");
+    }
+}
