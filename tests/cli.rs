@@ -84,6 +84,10 @@ fn inspect_writes_the_data_contract_and_refuses_to_overwrite_it() {
     assert_eq!(accumulated.dim(), (30, 9, n_prompt));
     let answer = std::fs::read_to_string(out.join("answer.txt")).unwrap();
     assert!(!answer.trim().is_empty());
+    // The default model gets the shipped soft tokens unless told otherwise.
+    let soft: Array4<f32> = read_npy(out.join("soft.npy")).unwrap();
+    assert_eq!(soft.dim(), (30, 9, 32, n_prompt));
+    assert!(stdout(&first).contains("soft tokens: 32 from assets/"));
 
     let before = std::fs::read(out.join("window.npy")).unwrap();
     let again = judgeq(&args);
@@ -103,6 +107,15 @@ fn inspect_writes_the_data_contract_and_refuses_to_overwrite_it() {
     forced.push("--force");
     let replaced = judgeq(&forced);
     assert!(replaced.status.success(), "{}", stderr(&replaced));
+
+    let bare = dir.path().join("no-soft");
+    let bare_arg = bare.display().to_string();
+    let mut without = args[..args.len() - 1].to_vec();
+    without.extend([bare_arg.as_str(), "--no-soft"]);
+    let plain = judgeq(&without);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    assert!(bare.join("window.npy").exists());
+    assert!(!bare.join("soft.npy").exists());
 }
 
 #[test]

@@ -14,6 +14,7 @@ use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
 use judgeq::app::view::Pick;
 use judgeq::attention::QuerySource;
+use judgeq::judgeq::shipped::SoftTokenChoice;
 use judgeq::policy::PolicyKind;
 
 const DOCUMENT: &str = "The Harlow Street bridge closed on 9 October after two corroded bearings were found.\n\nReplacement bearings take eleven weeks to make. Work starts on 27 January and the bridge reopens on 14 March if the load test passes.\n";
@@ -591,7 +592,8 @@ fn state_is_saved_and_restored() {
     let mut first = Explorer::new(&ctx, None, options()).unwrap();
     first.state_mut().question = "Who pays?".to_owned();
     first.state_mut().budget = 77;
-    first.state_mut().soft_tokens = Some(PathBuf::from("/tmp/soft.safetensors"));
+    first.state_mut().soft_token_choice =
+        SoftTokenChoice::File(PathBuf::from("/tmp/soft.safetensors"));
     let mut storage = Memory::default();
     eframe::App::save(&mut first, &mut storage);
     let second = Explorer::new(&ctx, Some(&storage), options()).unwrap();

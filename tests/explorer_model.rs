@@ -7,6 +7,7 @@ use egui_kittest::kittest::NodeT as _;
 use judgeq::app::AppOptions;
 use judgeq::app::explorer::Explorer;
 use judgeq::attention::QuerySource;
+use judgeq::judgeq::shipped;
 use judgeq::model::LoadOptions;
 use judgeq::model::fetch::default_model_path;
 use judgeq::progress::Silent;
@@ -61,6 +62,15 @@ fn the_default_model_runs_through_the_worker_and_fills_all_three_panels() {
     let session = harness.state().session().unwrap().clone();
     assert_eq!(session.model.layers, 30);
     assert_eq!(session.window.dim(), (30, 9, 32, session.prompt_len()));
+    let soft = session
+        .soft
+        .as_ref()
+        .expect("the shipped soft tokens are preselected for the default model");
+    assert_eq!(soft.dim(), (30, 9, 32, session.prompt_len()));
+    assert_eq!(
+        session.settings.soft_tokens.as_deref(),
+        Some(shipped::origin().to_string_lossy().as_ref())
+    );
     assert!(!session.answer.ids.is_empty());
     assert!(
         session.answer.text.contains("March"),
@@ -75,6 +85,12 @@ fn the_default_model_runs_through_the_worker_and_fills_all_three_panels() {
             source.title()
         );
     }
+    assert!(
+        !shown
+            .iter()
+            .any(|t| t.contains("No soft tokens in this session")),
+        "the Judge Q panel has no heatmap"
+    );
     assert!(
         shown.iter().any(|t| t.contains(&session.answer.text)),
         "the answer is not shown"

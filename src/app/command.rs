@@ -19,6 +19,8 @@ pub enum Command {
     PickSoftTokens,
     /// Run without soft tokens.
     ClearSoftTokens,
+    /// Use the soft tokens shipped for the default model.
+    UseShippedSoftTokens,
     /// Load the model if needed, then inspect the document.
     Run,
     /// Stop the running load or inspection.

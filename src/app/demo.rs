@@ -14,6 +14,7 @@ use std::time::Duration;
 use ndarray::Axis;
 
 use crate::app::kept::mask_head;
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::progress::{Progress, Stage};
 use crate::session::{
     Answer, ModelInfo, PromptLayout, Session, Span, SpanKind, SyntheticSpec, synthetic,
@@ -184,8 +185,10 @@ impl DemoEngine {
         session.model = model.clone();
         session.prompt = prompt;
         session.settings.soft_tokens = Some(match &request.soft_tokens {
-            Some(path) => path.display().to_string(),
-            None => "demo soft tokens (synthetic)".to_owned(),
+            SoftTokenChoice::File(path) => path.display().to_string(),
+            SoftTokenChoice::Shipped | SoftTokenChoice::None => {
+                "demo soft tokens (synthetic)".to_owned()
+            }
         });
         session.answer = demo_answer(spec.decoded);
         sink.send(Event::SessionReady {

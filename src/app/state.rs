@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::colour::ColourSettings;
 use crate::app::view::HeadView;
 use crate::attention::QuerySource;
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::{PolicyKind, PolicySettings};
 
 /// Which model to load.
@@ -87,8 +88,8 @@ pub struct State {
     pub model: ModelChoice,
     /// Last document file.
     pub document: Option<PathBuf>,
-    /// Judge Q soft tokens to append, if any.
-    pub soft_tokens: Option<PathBuf>,
+    /// Judge Q soft tokens to append (the shipped ones unless the user chose otherwise).
+    pub soft_token_choice: SoftTokenChoice,
     /// The question asked about the document.
     pub question: String,
     /// Last-window size used when inspecting.
@@ -130,7 +131,7 @@ impl Default for State {
         Self {
             model: ModelChoice::Default,
             document: None,
-            soft_tokens: None,
+            soft_token_choice: SoftTokenChoice::Shipped,
             question: String::new(),
             inspect_window: 32,
             decode_tokens: 32,

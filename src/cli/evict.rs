@@ -22,7 +22,7 @@ pub struct EvictArgs {
     #[command(flatten)]
     pub document: DocumentArgs,
     /// Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv,
-    /// pyramidkv, adakv, judgeq, oracle, random) [default: all but random; judgeq only with --soft]
+    /// pyramidkv, adakv, judgeq, oracle, random) [default: all but random; judgeq only with soft tokens]
     #[arg(long, value_delimiter = ',')]
     pub policies: Vec<PolicyKind>,
     /// KV entries kept per layer and head, window included, comma-separated
@@ -75,7 +75,9 @@ impl EvictArgs {
                 .collect());
         }
         if self.policies.contains(&PolicyKind::JudgeQ) && !has_soft {
-            anyhow::bail!("the judgeq policy needs soft tokens: pass --soft FILE");
+            anyhow::bail!(
+                "the judgeq policy needs soft tokens: pass --soft FILE (the shipped ones are for the default model only)"
+            );
         }
         Ok(self.policies.clone())
     }
@@ -90,11 +92,13 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
             "a budget of {bad} keeps nothing: budgets are KV entries per layer and head, at least 1"
         );
     }
-    let request = args.document.request()?;
-    let policies = args.policies(request.soft.is_some())?;
+    let mut request = args.document.request()?;
     let overwrite = args.output.overwrite()?;
     let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
+    args.document
+        .add_shipped_soft_tokens(&mut request, &model.info)?;
+    let policies = args.policies(request.soft.is_some())?;
     let (session, mut prefilled) = inspect(&model, &request, &progress)?;
 
     let inputs = ScoreInputs::from_session(&session);

@@ -6,9 +6,9 @@ use anyhow::Context;
 use clap::Args;
 use judgeq::export::{DataExtras, Overwrite, write_session_data};
 use judgeq::inspect::{InspectRequest, inspect};
-use judgeq::judgeq::SoftTokens;
+use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::document::read_document;
-use judgeq::session::Session;
+use judgeq::session::{ModelInfo, Session};
 
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
@@ -25,16 +25,21 @@ pub struct DocumentArgs {
     /// Last-window size: the prompt queries SnapKV-style methods score with
     #[arg(long, default_value_t = 32)]
     pub window: usize,
-    /// Soft-token file (judgeq train) appended after the prompt
+    /// Soft-token file (judgeq train) appended after the prompt [default: the soft tokens
+    /// shipped for the default model, when the model is the default]
     #[arg(long, value_name = "FILE")]
     pub soft: Option<PathBuf>,
+    /// Append no soft tokens, not even the shipped ones
+    #[arg(long, conflicts_with = "soft")]
+    pub no_soft: bool,
     /// Most answer tokens to decode greedily with the full cache (the oracle's queries)
     #[arg(long, default_value_t = 64)]
     pub decode: usize,
 }
 
 impl DocumentArgs {
-    /// Reads the document and soft tokens into a request.
+    /// Reads the document and the `--soft` file into a request (before any model work, so that
+    /// bad input fails at once); [`DocumentArgs::add_shipped_soft_tokens`] completes it.
     pub fn request(&self) -> anyhow::Result<InspectRequest> {
         let document = read_document(&self.doc)?;
         let soft = match &self.soft {
@@ -48,6 +53,19 @@ impl DocumentArgs {
             decode_tokens: self.decode,
             soft,
         })
+    }
+
+    /// Gives a request without `--soft` or `--no-soft` the shipped soft tokens when `model` is
+    /// the model they were trained for.
+    pub fn add_shipped_soft_tokens(
+        &self,
+        request: &mut InspectRequest,
+        model: &ModelInfo,
+    ) -> anyhow::Result<()> {
+        if self.soft.is_none() && !self.no_soft {
+            request.soft = shipped::for_model(model)?;
+        }
+        Ok(())
     }
 }
 
@@ -98,10 +116,12 @@ pub struct InspectArgs {
 
 /// Runs the inspection and writes the design's data contract into `--out`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let request = args.document.request()?;
+    let mut request = args.document.request()?;
     let overwrite = args.output.overwrite()?;
     let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
+    args.document
+        .add_shipped_soft_tokens(&mut request, &model.info)?;
     let (session, _) = inspect(&model, &request, &progress)?;
     progress.finish();
     args.output.create()?;
@@ -144,8 +164,8 @@ pub fn print_summary(session: &Session) {
         session.model.id, session.model.architecture
     );
     println!("prompt: {} tokens [{spans}]", session.prompt_len());
-    if session.settings.soft_count > 0 {
-        println!("soft tokens: {}", session.settings.soft_count);
+    if let Some(origin) = &session.settings.soft_tokens {
+        println!("soft tokens: {} from {origin}", session.settings.soft_count);
     }
     println!(
         "answer ({} tokens): {}",

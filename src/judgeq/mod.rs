@@ -1,6 +1,7 @@
 //! Judge Q: trainable soft tokens appended after the prompt, whose queries score the KV cache.
 //!
 //! - [`soft_tokens`]: the soft-token file (plain data, no candle);
+//! - [`shipped`]: the soft tokens trained for the default model, built into the binary;
 //! - [`data`], [`fitting`]: prompt files and their rendering under a length limit;
 //! - [`targets`]: the model's own greedy answers and their attention, cached on disk;
 //! - [`objective`], [`step`]: the loss and the cheap training step (prompt prefilled once
@@ -20,6 +21,7 @@ pub mod objective;
 pub mod optimizer;
 pub mod rng;
 pub mod settings;
+pub mod shipped;
 pub mod soft_tokens;
 pub mod step;
 pub mod targets;

@@ -140,7 +140,7 @@ impl SoftTokens {
     }
 
     /// Parses the bytes of a soft-token file; the error says what is wrong.
-    fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
         let metadata = header
             .metadata()

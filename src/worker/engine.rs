@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use crate::inspect::{InspectRequest, PrefilledPrompt, inspect};
-use crate::judgeq::SoftTokens;
 use crate::model::{LoadOptions, Model, ModelError, fetch};
 use crate::session::Session;
 
@@ -75,13 +74,10 @@ impl ModelEngine {
         progress: &JobProgress,
     ) -> Result<Event, JobError> {
         let model = self.model.as_ref().ok_or_else(no_model)?;
-        let soft = match &request.soft_tokens {
-            Some(path) => {
-                let soft = SoftTokens::read(path).map_err(|e| JobError::Failed(e.to_string()))?;
-                Some((path.clone(), soft))
-            }
-            None => None,
-        };
+        let soft = request
+            .soft_tokens
+            .resolve(&model.info)
+            .map_err(|e| JobError::Failed(e.to_string()))?;
         let request = InspectRequest {
             document: request.document.clone(),
             question: request.question.clone(),

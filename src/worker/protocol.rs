@@ -27,6 +27,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::attention::KeepMask;
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::PolicyKind;
 use crate::progress::{CancelFlag, Progress, Stage};
 use crate::session::{Answer, ModelInfo, Session};
@@ -61,8 +62,8 @@ pub struct InspectRequest {
     pub document_path: Option<PathBuf>,
     /// The question asked after the document.
     pub question: String,
-    /// Judge Q soft tokens to append after the prompt, if any.
-    pub soft_tokens: Option<PathBuf>,
+    /// Judge Q soft tokens to append after the prompt.
+    pub soft_tokens: SoftTokenChoice,
     /// Last-window size `w` (queries of the SnapKV panel).
     pub window: usize,
     /// Tokens to decode greedily with the full cache (queries of the oracle panel).
@@ -441,7 +442,7 @@ mod tests {
                 document: document.to_owned(),
                 document_path: None,
                 question: "q".to_owned(),
-                soft_tokens: None,
+                soft_tokens: SoftTokenChoice::None,
                 window: 4,
                 decode_tokens: 4,
             },

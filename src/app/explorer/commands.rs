@@ -15,6 +15,7 @@ use crate::app::lod::Pyramid;
 use crate::app::state::{ModelChoice, file_label};
 use crate::attention::QuerySource;
 use crate::export::Overwrite;
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::PolicyKind;
 use crate::worker::protocol::{EvictionCase, InspectRequest, ModelSource, Request};
 
@@ -59,12 +60,18 @@ impl Explorer {
             }
             Command::OpenDocument(path) => self.open_document(path),
             Command::PickSoftTokens => {
-                let near = self.state.soft_tokens.clone();
+                let near = match &self.state.soft_token_choice {
+                    SoftTokenChoice::File(path) => Some(path.clone()),
+                    _ => None,
+                };
                 if let Some(path) = self.pick(Purpose::SoftTokens, near, None) {
-                    self.state.soft_tokens = Some(path);
+                    self.state.soft_token_choice = SoftTokenChoice::File(path);
                 }
             }
-            Command::ClearSoftTokens => self.state.soft_tokens = None,
+            Command::ClearSoftTokens => self.state.soft_token_choice = SoftTokenChoice::None,
+            Command::UseShippedSoftTokens => {
+                self.state.soft_token_choice = SoftTokenChoice::Shipped;
+            }
             Command::Run => self.run(),
             Command::Cancel => {
                 if let Some(job) = &mut self.job {
@@ -114,7 +121,7 @@ impl Explorer {
             document: document.text.clone(),
             document_path: document.path.clone(),
             question: self.state.question.clone(),
-            soft_tokens: self.state.soft_tokens.clone(),
+            soft_tokens: self.state.soft_token_choice.clone(),
             window: self.state.inspect_window,
             decode_tokens: self.state.decode_tokens,
         };

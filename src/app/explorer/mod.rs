@@ -21,6 +21,7 @@ use crate::app::panels::document_panel::document_panel;
 use crate::app::session_view::SessionView;
 use crate::app::state::{ModelChoice, STORAGE_KEY, State, ThemeChoice};
 use crate::app::widgets::heatmap::ColourLut;
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::session::{ModelInfo, Session};
 use crate::worker::protocol::WorkerHandle;
 
@@ -83,7 +84,7 @@ impl Explorer {
             state.question = question;
         }
         if let Some(soft_tokens) = options.soft_tokens {
-            state.soft_tokens = Some(soft_tokens);
+            state.soft_token_choice = SoftTokenChoice::File(soft_tokens);
         }
         let colormap = state.colour.colormap;
         let mut explorer = Self {

@@ -5,6 +5,7 @@ use egui::{Button, DragValue, ProgressBar, RichText, TextEdit, Ui};
 use crate::app::command::{Command, CommandQueue};
 use crate::app::jobs::RunningJob;
 use crate::app::state::{ModelChoice, State, file_label};
+use crate::judgeq::shipped::SoftTokenChoice;
 use crate::session::ModelInfo;
 
 /// What the load panel shows besides the persisted state.
@@ -66,16 +67,28 @@ pub fn load_panel(
     ui.add_space(6.0);
     ui.label(RichText::new("Soft tokens (Judge Q)").strong());
     ui.horizontal_wrapped(|ui| {
-        match &state.soft_tokens {
-            Some(path) => ui.label(file_label(path)),
-            None => ui.weak("None"),
+        match &state.soft_token_choice {
+            SoftTokenChoice::Shipped => ui.label("Shipped").on_hover_text(
+                "The soft tokens judgeq ships for SmolLM2-135M-Instruct (trained by judgeq train); \
+                 other models run without soft tokens unless you open a file trained for them",
+            ),
+            SoftTokenChoice::File(path) => ui.label(file_label(path)),
+            SoftTokenChoice::None => ui.weak("None"),
         };
         if ui.button("Open soft tokens…").clicked() {
             commands.push(Command::PickSoftTokens);
         }
-        if state.soft_tokens.is_some()
+        if state.soft_token_choice != SoftTokenChoice::Shipped
             && ui
-                .small_button("Clear")
+                .small_button("Shipped")
+                .on_hover_text("Use the soft tokens shipped for the default model")
+                .clicked()
+        {
+            commands.push(Command::UseShippedSoftTokens);
+        }
+        if state.soft_token_choice != SoftTokenChoice::None
+            && ui
+                .small_button("None")
                 .on_hover_text("Run without soft tokens")
                 .clicked()
         {
