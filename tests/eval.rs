@@ -87,8 +87,8 @@ fn every_method_at_every_budget_with_sound_numbers() {
             if cell.budget >= prompt.prompt_tokens {
                 // Everything kept: every method is the oracle and answers as the full cache.
                 assert_eq!(cell.hit_rate, 1.0);
-                if let Some(agreement) = cell.agreement {
-                    assert!(agreement.exact, "{} at {}", method.id, cell.budget);
+                if let Some(agreement) = &cell.agreement {
+                    assert!(agreement.exact_match, "{} at {}", method.id, cell.budget);
                 }
             }
             if method.policy == PolicyKind::Oracle {
@@ -219,19 +219,16 @@ fn answers_under_eviction_match_the_model_run_by_hand() {
             &Silent,
         )
         .unwrap();
-    assert_eq!(
-        cell.answer.as_deref(),
-        Some(model.decode_tokens(&evicted.ids).unwrap().as_str())
-    );
+    let agreement = cell.agreement.as_ref().unwrap();
+    assert_eq!(agreement.answer, model.decode_tokens(&evicted.ids).unwrap());
     let prefix = full
         .ids
         .iter()
         .zip(&evicted.ids)
         .take_while(|(a, b)| a == b)
         .count();
-    let agreement = cell.agreement.unwrap();
     assert_eq!(agreement.matched_prefix, prefix);
-    assert_eq!(agreement.exact, full.ids == evicted.ids);
+    assert_eq!(agreement.exact_match, full.ids == evicted.ids);
 }
 
 #[test]

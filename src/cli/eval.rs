@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use judgeq::attention::{Granularity, GroupReduce, Pooling};
+use judgeq::attention::{Granularity, Pooling};
 use judgeq::eval::report::{summarize, summary_table, write_report};
 use judgeq::eval::{EvalSettings, evaluate, paper_methods};
 use judgeq::export::Overwrite;
@@ -39,11 +39,11 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = PolicySettings::default().window)]
     pub window: usize,
     /// Pooling of the pooled methods: none, maxK or avgK (K odd).
-    #[arg(long, default_value = "max7", value_parser = parse_pooling)]
+    #[arg(long, default_value = "max7")]
     pub pooling: Pooling,
-    /// Keep sets per query head, or per KV head (mean of the group's scores).
-    #[arg(long, default_value = "query-head", value_parser = ["query-head", "kv-head"])]
-    pub granularity: String,
+    /// Which heads own a keep set: query-head, kv-head-mean or kv-head-max.
+    #[arg(long, default_value = "query-head")]
+    pub granularity: Granularity,
     /// Most answer tokens decoded with the full cache (the oracle) and under every kept set.
     #[arg(long, default_value_t = EvalSettings::default().decode_tokens)]
     pub decode: usize,
@@ -62,25 +62,6 @@ pub struct EvalArgs {
     /// Replace existing result files in --out.
     #[arg(long)]
     pub force: bool,
-}
-
-/// `none`, `maxK` or `avgK`.
-fn parse_pooling(text: &str) -> Result<Pooling, String> {
-    let kernel = |digits: &str| {
-        digits
-            .parse::<usize>()
-            .map_err(|_| format!("`{text}`: expected none, maxK or avgK (e.g. max7)"))
-    };
-    match text {
-        "none" => Ok(Pooling::None),
-        _ if text.starts_with("max") => Ok(Pooling::Max {
-            kernel: kernel(&text[3..])?,
-        }),
-        _ if text.starts_with("avg") => Ok(Pooling::Avg {
-            kernel: kernel(&text[3..])?,
-        }),
-        _ => Err(format!("`{text}`: expected none, maxK or avgK (e.g. max7)")),
-    }
 }
 
 /// Runs `judgeq eval`; the first Ctrl-C stops after the current prompt and writes what is
@@ -105,11 +86,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let base = PolicySettings {
         window: args.window,
         pooling: args.pooling,
-        granularity: if args.granularity == "kv-head" {
-            Granularity::KvHead(GroupReduce::Mean)
-        } else {
-            Granularity::QueryHead
-        },
+        granularity: args.granularity,
         ..PolicySettings::default()
     };
     base.validate()?;

@@ -3,7 +3,6 @@
 //! Prompts run through [`crate::inspect`], as `judgeq inspect` and `evict` run them; `judgeq eval`
 //! reproduces the Judge Q table.
 
-pub mod agreement;
 pub mod error;
 pub mod methods;
 pub mod report;

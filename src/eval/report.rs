@@ -51,13 +51,13 @@ pub fn summarize(run: &EvalRun) -> Vec<SummaryRow> {
             let mean = |f: &dyn Fn(&crate::eval::runner::Cell) -> f64| {
                 cells.iter().map(|c| f(c)).sum::<f64>() / n
             };
-            let agreements: Vec<_> = cells.iter().filter_map(|c| c.agreement).collect();
+            let agreements: Vec<_> = cells.iter().filter_map(|c| c.agreement.as_ref()).collect();
             let (exact_match, matched_prefix) = if agreements.is_empty() {
                 (None, None)
             } else {
                 let k = agreements.len() as f64;
                 (
-                    Some(agreements.iter().filter(|a| a.exact).count() as f64 / k),
+                    Some(agreements.iter().filter(|a| a.exact_match).count() as f64 / k),
                     Some(
                         agreements
                             .iter()
@@ -159,10 +159,15 @@ pub fn write_report(
                 c.hit_rate,
                 c.hit_rate_pooled_oracle,
                 c.mass_kept,
-                c.agreement.map_or(String::new(), |a| a.exact.to_string()),
                 c.agreement
+                    .as_ref()
+                    .map_or(String::new(), |a| a.exact_match.to_string()),
+                c.agreement
+                    .as_ref()
                     .map_or(String::new(), |a| a.matched_prefix.to_string()),
-                c.answer.as_deref().map_or(String::new(), quote),
+                c.agreement
+                    .as_ref()
+                    .map_or(String::new(), |a| quote(&a.answer)),
                 c.note.as_deref().map_or(String::new(), quote)
             ));
             for (layer, hit) in c.layer_hit_rate.iter().enumerate() {

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use ndarray::Axis;
 
-use crate::eval::agreement::{Agreement, agreement};
 use crate::eval::error::EvalError;
 use crate::eval::methods::Method;
+use crate::export::AnswerAgreement;
 use crate::inspect::{InspectRequest, PrefilledPrompt, inspect};
 use crate::judgeq::SoftTokens;
 use crate::judgeq::data::{PromptFile, PromptText};
@@ -71,10 +71,8 @@ pub struct Cell {
     pub mass_kept: f32,
     /// Hit rate per layer (mean over heads), oracle unpooled.
     pub layer_hit_rate: Vec<f32>,
-    /// Agreement of the answer decoded under eviction with the full-cache answer.
-    pub agreement: Option<Agreement>,
-    /// That answer.
-    pub answer: Option<String>,
+    /// The answer decoded under eviction and its agreement with the full-cache answer.
+    pub agreement: Option<AnswerAgreement>,
     /// A remark from the policy (clamps, actual budgets).
     pub note: Option<String>,
 }
@@ -270,7 +268,7 @@ fn evaluate_prompt(
                 };
                 let metrics = find(&plain)?;
                 let against_pooled = find(&pooled)?;
-                let (agreement, answer) = if method.decode && settings.decode_under_eviction {
+                let agreement = if method.decode && settings.decode_under_eviction {
                     let mask = bank.select(method.policy, budget)?.mask;
                     let answer = prefilled.decode_under(
                         model,
@@ -279,12 +277,9 @@ fn evaluate_prompt(
                         &method.label,
                         progress,
                     )?;
-                    (
-                        Some(agreement(&session.answer.ids, &answer.ids)),
-                        Some(answer.text),
-                    )
+                    Some(AnswerAgreement::between(&session.answer, &answer))
                 } else {
-                    (None, None)
+                    None
                 };
                 cells.push(Cell {
                     method: index,
@@ -298,7 +293,6 @@ fn evaluate_prompt(
                         .map(|a| a.to_vec())
                         .unwrap_or_default(),
                     agreement,
-                    answer,
                     note: metrics.note,
                 });
             }
