@@ -15,18 +15,15 @@ pub struct Method {
     pub policy: PolicyKind,
     /// Its settings (window, pooling, granularity, Judge Q variant...).
     pub settings: PolicySettings,
-    /// Whether answers are decoded under its keep mask.
-    pub decode: bool,
 }
 
 impl Method {
-    fn new(policy: PolicyKind, settings: &PolicySettings, decode: bool) -> Self {
+    fn new(policy: PolicyKind, settings: &PolicySettings) -> Self {
         Self {
             id: policy.id().to_string(),
             label: policy.label().to_string(),
             policy,
             settings: settings.clone(),
-            decode,
         }
     }
 
@@ -48,16 +45,16 @@ fn unpooled(settings: &PolicySettings) -> PolicySettings {
 /// The comparison of the Judge Q paper, at the policy settings `base` (window, pooling,
 /// granularity): StreamingLLM, SnapKV without pooling (= H2O's last-window variant), SnapKV,
 /// PyramidKV, Ada-KV, Judge Q (variant a: top-B of the whole prompt) when soft tokens are given,
-/// and the Oracle (its answers are the best any kept set of that size can do). Metric-only
-/// rows: Judge Q keeping the window (variant b) and Judge Q without pooling.
+/// the two other Judge Q variants (b: the last window kept too; no pooling), and the Oracle
+/// (its answers are the best any kept set of that size can do).
 pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
     let mut methods = vec![
-        Method::new(PolicyKind::StreamingLlm, base, true),
-        Method::new(PolicyKind::H2oWindow, &unpooled(base), true)
+        Method::new(PolicyKind::StreamingLlm, base),
+        Method::new(PolicyKind::H2oWindow, &unpooled(base))
             .named("snapkv-nopool", "SnapKV, no pooling"),
-        Method::new(PolicyKind::SnapKv, base, true),
-        Method::new(PolicyKind::PyramidKv, base, true),
-        Method::new(PolicyKind::AdaKv, base, true),
+        Method::new(PolicyKind::SnapKv, base),
+        Method::new(PolicyKind::PyramidKv, base),
+        Method::new(PolicyKind::AdaKv, base),
     ];
     if with_soft {
         let variant_a = PolicySettings {
@@ -68,16 +65,16 @@ pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
             judgeq_keep_window: true,
             ..base.clone()
         };
-        methods.push(Method::new(PolicyKind::JudgeQ, &variant_a, true));
+        methods.push(Method::new(PolicyKind::JudgeQ, &variant_a));
         methods.push(
-            Method::new(PolicyKind::JudgeQ, &variant_b, false)
+            Method::new(PolicyKind::JudgeQ, &variant_b)
                 .named("judgeq-window", "Judge Q, window kept"),
         );
         methods.push(
-            Method::new(PolicyKind::JudgeQ, &unpooled(&variant_a), false)
+            Method::new(PolicyKind::JudgeQ, &unpooled(&variant_a))
                 .named("judgeq-nopool", "Judge Q, no pooling"),
         );
     }
-    methods.push(Method::new(PolicyKind::Oracle, base, true));
+    methods.push(Method::new(PolicyKind::Oracle, base));
     methods
 }

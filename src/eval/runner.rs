@@ -268,7 +268,7 @@ fn evaluate_prompt(
                 };
                 let metrics = find(&plain)?;
                 let against_pooled = find(&pooled)?;
-                let agreement = if method.decode && settings.decode_under_eviction {
+                let agreement = if settings.decode_under_eviction {
                     let mask = bank.select(method.policy, budget)?.mask;
                     let answer = prefilled.decode_under(
                         model,

@@ -8,7 +8,7 @@
 //!   without a graph, forward and backward through the soft positions only);
 //! - [`init`], [`optimizer`], [`settings`], [`checkpoint`], [`trainer`]: the training run;
 //! - [`corpus`]: the training and held-out prompts made from the shared data folder;
-//! - [`bench`]: one training step against one plain prefill.
+//! - [`bench`](mod@bench): one training step against one plain prefill.
 
 pub mod bench;
 pub mod checkpoint;
