@@ -15,7 +15,7 @@ use crate::export::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::optimizer::AdamState;
 use crate::judgeq::settings::{DataSummary, EpochRecord, TrainSettings};
-use crate::judgeq::soft_tokens::{SoftTokenMeta, SoftTokens};
+use crate::judgeq::soft_tokens::{SoftTokenMeta, SoftTokens, f32_matrix};
 use crate::session::ModelInfo;
 
 /// `format` metadata of training-state files.
@@ -171,26 +171,7 @@ impl TrainState {
         let header: StateHeader = serde_json::from_str(metadata.get("state").ok_or("no state")?)
             .map_err(|e| format!("state metadata: {e}"))?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-        let array = |name: &str| -> Result<Array2<f32>, String> {
-            let view = tensors
-                .tensor(name)
-                .map_err(|_| format!("tensor `{name}` is missing"))?;
-            let &[rows, columns] = view.shape() else {
-                return Err(format!("tensor `{name}` is not 2-D"));
-            };
-            if view.dtype() != Dtype::F32 {
-                return Err(format!("tensor `{name}` is not f32"));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if values.iter().any(|v| !v.is_finite()) {
-                return Err(format!("tensor `{name}` holds NaN or infinite values"));
-            }
-            Array2::from_shape_vec((rows, columns), values).map_err(|e| e.to_string())
-        };
+        let array = |name: &str| f32_matrix(&tensors, name);
         let embeddings = array("soft_tokens")?;
         let adam = AdamState {
             first: array("adam_first")?,

@@ -173,21 +173,8 @@ impl SoftTokens {
         };
 
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-        let view = tensors
-            .tensor(TENSOR_NAME)
-            .map_err(|_| format!("tensor `{TENSOR_NAME}` is missing"))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(format!(
-                "tensor `{TENSOR_NAME}` is {:?}, expected F32",
-                view.dtype()
-            ));
-        }
-        let &[count, hidden] = view.shape() else {
-            return Err(format!(
-                "tensor `{TENSOR_NAME}` has shape {:?}, expected [n, hidden]",
-                view.shape()
-            ));
-        };
+        let embeddings = f32_matrix(&tensors, TENSOR_NAME)?;
+        let (count, hidden) = embeddings.dim();
         if hidden != meta.hidden_size {
             return Err(format!(
                 "tensor `{TENSOR_NAME}` has {hidden} columns but the metadata says hidden size {}",
@@ -199,16 +186,6 @@ impl SoftTokens {
                 "it holds {count} soft tokens; judgeq accepts {MIN_COUNT} to {MAX_COUNT}"
             ));
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err("the embeddings contain NaN or infinite values".to_string());
-        }
-        let embeddings =
-            Array2::from_shape_vec((count, hidden), values).map_err(|e| e.to_string())?;
         Ok(Self { embeddings, meta })
     }
 
@@ -251,6 +228,35 @@ impl SoftTokens {
 /// The first 12 hex digits of a sha256, enough to tell files apart in a message.
 fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
+}
+
+/// Reads the 2-D f32 tensor `name` of a safetensors file, refusing NaN and infinite values;
+/// the error says what is wrong. Soft-token files and training states share it.
+pub(super) fn f32_matrix(tensors: &SafeTensors, name: &str) -> Result<Array2<f32>, String> {
+    let view = tensors
+        .tensor(name)
+        .map_err(|_| format!("tensor `{name}` is missing"))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(format!(
+            "tensor `{name}` is {:?}, expected F32",
+            view.dtype()
+        ));
+    }
+    let &[rows, columns] = view.shape() else {
+        return Err(format!(
+            "tensor `{name}` has shape {:?}, expected [rows, columns]",
+            view.shape()
+        ));
+    };
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(format!("tensor `{name}` holds NaN or infinite values"));
+    }
+    Array2::from_shape_vec((rows, columns), values).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
