@@ -185,7 +185,7 @@ fn panel(
         _ => {
             let message = match source {
                 QuerySource::Soft => {
-                    "No soft tokens in this session: open a soft-token file in the Load panel and run again to see Judge Q's queries"
+                    "No soft tokens in this session (the shipped ones are for SmolLM2-135M-Instruct only): open a soft-token file trained for this model in the Load panel and run again to see Judge Q's queries"
                 }
                 QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
             };
