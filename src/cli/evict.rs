@@ -40,6 +40,9 @@ pub struct EvictArgs {
     /// Judge Q also keeps the last window (variant b) instead of the top entries of the whole prompt
     #[arg(long)]
     pub judgeq_keep_window: bool,
+    /// Judge Q ranks the first N layers by the last window's attention instead (0: the paper's method)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub judgeq_window_layers: usize,
     /// Rank the Oracle's raw decoded attention instead of pooling it like the other methods
     #[arg(long)]
     pub oracle_unpooled: bool,
@@ -61,6 +64,7 @@ impl EvictArgs {
             granularity: self.granularity,
             sinks: self.sinks,
             judgeq_keep_window: self.judgeq_keep_window,
+            judgeq_window_layers: self.judgeq_window_layers,
             oracle_pooling: !self.oracle_unpooled,
             ..PolicySettings::default()
         }

@@ -45,7 +45,8 @@ fn unpooled(settings: &PolicySettings) -> PolicySettings {
 /// The comparison of the Judge Q paper, at the policy settings `base` (window, pooling,
 /// granularity): StreamingLLM, SnapKV without pooling (= H2O's last-window variant), SnapKV,
 /// PyramidKV, Ada-KV, Judge Q (variant a: top-B of the whole prompt) when soft tokens are given,
-/// the two other Judge Q variants (b: the last window kept too; no pooling), and the Oracle
+/// the other Judge Q variants (b: the last window kept too; no pooling; layer 0 ranked by the
+/// window), and the Oracle
 /// (its answers are the best any kept set of that size can do).
 pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
     let mut methods = vec![
@@ -73,6 +74,14 @@ pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
         methods.push(
             Method::new(PolicyKind::JudgeQ, &unpooled(&variant_a))
                 .named("judgeq-nopool", "Judge Q, no pooling"),
+        );
+        let window_layer_0 = PolicySettings {
+            judgeq_window_layers: 1,
+            ..variant_a
+        };
+        methods.push(
+            Method::new(PolicyKind::JudgeQ, &window_layer_0)
+                .named("judgeq-layer0-window", "Judge Q, layer 0 by the window"),
         );
     }
     methods.push(Method::new(PolicyKind::Oracle, base));

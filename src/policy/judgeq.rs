@@ -7,6 +7,14 @@
 //!   `[0, n)`;
 //! - (b) `judgeq_keep_window = true`: the window `w` plus the top `B − w` of `[0, n − w)`, pooled
 //!   over that range (SnapKV with soft-token queries).
+//!
+//! `judgeq_window_layers = L > 0` (not in the paper) ranks the first `L` layers by the last
+//! window's attention instead: a soft token's layer-0 query depends only on its own embedding
+//! and position, never on the prompt.
+
+use std::borrow::Cow;
+
+use ndarray::s;
 
 use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
 use crate::attention::{KeepMask, QuerySource, ScoreGrid};
@@ -16,12 +24,31 @@ pub(crate) fn scores(
     inputs: &ScoreInputs,
     settings: &PolicySettings,
 ) -> Result<ScoreGrid, PolicyError> {
-    let sums = inputs.source_sums(QuerySource::Soft, "Judge Q")?;
+    let sums = query_sums(inputs, settings.judgeq_window_layers)?;
     if settings.judgeq_keep_window {
         snapkv::scored_range(inputs, sums.view(), settings.pooling, settings)
     } else {
         inputs.ranked_scores(sums.view(), inputs.prompt_len(), settings.pooling, settings)
     }
+}
+
+/// The soft tokens' attention sums, with those of the first `window_layers` layers replaced by
+/// the last window's.
+fn query_sums<'a>(
+    inputs: &'a ScoreInputs<'_>,
+    window_layers: usize,
+) -> Result<Cow<'a, ScoreGrid>, PolicyError> {
+    let soft = inputs.source_sums(QuerySource::Soft, "Judge Q")?;
+    if window_layers == 0 {
+        return Ok(Cow::Borrowed(soft));
+    }
+    let window = inputs.source_sums(QuerySource::Window, "Judge Q")?;
+    let layers = window_layers.min(soft.dim().0);
+    let mut mixed = soft.clone();
+    mixed
+        .slice_mut(s![..layers, .., ..])
+        .assign(&window.slice(s![..layers, .., ..]));
+    Ok(Cow::Owned(mixed))
 }
 
 /// The kept set for `B < n` (and, in variant (b), `B > w`).

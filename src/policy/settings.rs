@@ -29,6 +29,11 @@ pub struct PolicySettings {
     /// Judge Q variant: `false` (default) keeps the top `B` of the whole prompt by soft-token
     /// scores (variant a); `true` keeps the window plus the top `B − w` of the rest (variant b).
     pub judgeq_keep_window: bool,
+    /// Judge Q ranks the first this many layers by the last window's attention instead of the
+    /// soft tokens'. Default 0 (the paper's method). Not in the paper: in layer 0 a soft token's
+    /// query cannot depend on the prompt, and on held-out prompts the default model's soft
+    /// tokens hit the oracle's entries there far less often than the window does.
+    pub judgeq_window_layers: usize,
     /// PyramidKV's β: the last layer selects about `(B − w) / β` entries. Default 20.
     pub pyramid_beta: f64,
     /// Ada-KV's floor α: every head is guaranteed `⌊α·(B − w)⌋` plus `(1 − α)` of its share of
@@ -53,6 +58,7 @@ impl Default for PolicySettings {
             group_order: GroupOrder::default(),
             sinks: 4,
             judgeq_keep_window: false,
+            judgeq_window_layers: 0,
             pyramid_beta: 20.0,
             ada_floor_alpha: 0.2,
             random_seed: 0,

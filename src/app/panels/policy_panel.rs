@@ -165,6 +165,12 @@ fn settings_ui(ui: &mut Ui, settings: &mut PolicySettings) {
                 .labelled_by(label.id);
             ui.end_row();
 
+            let label = ui.label("Judge Q window layers");
+            ui.add(DragValue::new(&mut settings.judgeq_window_layers).range(0..=128))
+                .labelled_by(label.id)
+                .on_hover_text("The first this many layers rank keys by the last window's attention instead of the soft tokens' (0: the paper's method)");
+            ui.end_row();
+
             let label = ui.label("Oracle");
         ui.checkbox(&mut settings.oracle_pooling, "pools like the others")
             .labelled_by(label.id)

@@ -32,6 +32,7 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
             },
             sinks: rng.below(6),
             judgeq_keep_window: i % 2 == 1,
+            judgeq_window_layers: rng.below(3),
             pyramid_beta: [1.0, 5.0, 20.0][rng.below(3)],
             ada_floor_alpha: [0.0, 0.2, 0.5, 1.0][rng.below(4)],
             random_seed: rng.next(),

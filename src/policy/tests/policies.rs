@@ -193,6 +193,45 @@ fn h2o_uses_accumulated_attention_unpooled() {
 }
 
 #[test]
+fn judgeq_window_layers_rank_the_first_layers_by_the_window() {
+    // Two layers; the soft rows peak at 1, the window rows at 4.
+    let soft = array![
+        [[0.0, 9.0, 0.0, 0.0, 0.0, 0.0]],
+        [[0.0, 9.0, 0.0, 0.0, 0.0, 0.0]]
+    ];
+    let window = array![
+        [[0.0, 0.0, 0.0, 0.0, 9.0, 0.0]],
+        [[0.0, 0.0, 0.0, 0.0, 9.0, 0.0]]
+    ];
+    let zeros = Array3::zeros((2, 1, 6));
+    let f = Fixture::from_scores(window, Some(soft), zeros.clone(), zeros, 1);
+    let paper = settings(2, Pooling::None);
+    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &paper)
+        .unwrap()
+        .mask;
+    assert_eq!(kept(&mask, 0, 0), vec![1]);
+    assert_eq!(kept(&mask, 1, 0), vec![1]);
+    let first_layer = PolicySettings {
+        judgeq_window_layers: 1,
+        ..paper.clone()
+    };
+    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &first_layer)
+        .unwrap()
+        .mask;
+    assert_eq!(kept(&mask, 0, 0), vec![4], "layer 0 by the window");
+    assert_eq!(kept(&mask, 1, 0), vec![1], "layer 1 by the soft tokens");
+    // More window layers than the model has: every layer by the window.
+    let all = PolicySettings {
+        judgeq_window_layers: 99,
+        ..paper
+    };
+    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &all)
+        .unwrap()
+        .mask;
+    assert_eq!(kept(&mask, 1, 0), vec![4]);
+}
+
+#[test]
 fn judgeq_variants_a_and_b() {
     // Soft rows peak at 1 and inside the window (7); window 2 of 8; no pooling.
     let soft = array![[[0.0, 5.0, 0.0, 3.0, 0.0, 0.0, 0.0, 8.0]]];
