@@ -1,7 +1,7 @@
 //! The soft tokens judgeq ships for its default model (SmolLM2-135M-Instruct), built into the
 //! binary so that the Judge Q panel and policy work out of the box, wherever the binary runs.
 //!
-//! They were trained by `judgeq train`; README's "Training Judge Q" section gives the command,
+//! They were trained by `judgeq train`; README's "Judge Q soft tokens" section gives the command,
 //! the data, the seed and the loss curve.
 
 use std::path::{Path, PathBuf};
