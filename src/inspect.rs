@@ -10,7 +10,7 @@ use crate::attention::KeepMask;
 use crate::judgeq::SoftTokens;
 use crate::model::{Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result};
 use crate::progress::{Progress, Stage};
-use crate::session::{Answer, InspectSettings, Session};
+use crate::session::{Answer, InspectSettings, PromptLayout, Session};
 
 /// What to inspect and how.
 #[derive(Clone, Debug)]
@@ -42,6 +42,17 @@ pub fn inspect(
     progress: &dyn Progress,
 ) -> Result<(Session, PrefilledPrompt)> {
     let prompt = model.prompt(&request.document, &request.question)?;
+    inspect_prompt(model, prompt, request, progress)
+}
+
+/// [`inspect`] of a prompt built elsewhere (e.g. a task sample's, with an answer prefix);
+/// `request`'s document and question are not read, its other settings are.
+pub fn inspect_prompt(
+    model: &Model,
+    prompt: PromptLayout,
+    request: &InspectRequest,
+    progress: &dyn Progress,
+) -> Result<(Session, PrefilledPrompt)> {
     let prompt_len = prompt.len();
     let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
     model.check_fits(prompt_len, soft_count + request.decode_tokens)?;

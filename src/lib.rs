@@ -8,7 +8,10 @@
 //! - [`judgeq`]: the soft-token file format and, later, training;
 //! - [`policy`]: eviction policies (scores and a budget to keep masks), live budgets, metrics;
 //! - [`session`]: one run of a document through the model, as plain data;
+//! - [`tasks`]: long-context tasks (needle-in-a-haystack, RULER, LongBench, L-Eval, LongEval),
+//!   their metrics, and the runner behind `judgeq tasks`;
 //! - [`progress`]: progress reporting and cancellation of long jobs;
+//! - [`rng`]: the one seeded random generator (reproducible on every platform);
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
@@ -22,5 +25,7 @@ pub mod judgeq;
 pub mod model;
 pub mod policy;
 pub mod progress;
+pub mod rng;
 pub mod session;
+pub mod tasks;
 pub mod worker;

@@ -10,7 +10,7 @@ use ndarray::Array3;
 use crate::judgeq::error::Result;
 use crate::judgeq::objective::ObjectiveSettings;
 use crate::judgeq::optimizer::{Adam, AdamSettings, AdamState};
-use crate::judgeq::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::judgeq::step::{loss_and_gradient, prefill_prompt, target_tensor};
 use crate::model::Transformer;
 use crate::progress::Progress;

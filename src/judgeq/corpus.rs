@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::export::{Overwrite, write_new};
 use crate::judgeq::data::PromptText;
 use crate::judgeq::error::{Result, TrainError};
-use crate::judgeq::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// L-Eval tasks whose documents training may use, and how many leading documents of each.
 const TRAIN_TASKS: [(&str, Option<usize>); 4] = [

@@ -8,7 +8,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::judgeq::error::{Result, TrainError};
-use crate::judgeq::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::model::Transformer;
 
 /// Random stream of the initialisation (see [`SplitMix64::stream`]).

@@ -19,7 +19,6 @@ pub mod fitting;
 pub mod init;
 pub mod objective;
 pub mod optimizer;
-pub mod rng;
 pub mod settings;
 pub mod shipped;
 pub mod soft_tokens;

@@ -1,6 +1,8 @@
 //! Chat prompts with their token layout: which positions hold the document, the question,
 //! and the chat template's scaffolding.
 
+use std::ops::Range;
+
 use super::chat::ChatTemplate;
 use super::error::{ModelError, Result};
 use super::load::Model;
@@ -37,6 +39,78 @@ impl Model {
         )?;
         self.check_fits(layout.len(), 0)?;
         Ok(layout)
+    }
+
+    /// The prompt of a task sample (kvpress's layout): one user turn holding `context`, a blank
+    /// line and `question`, the assistant's header, then `answer_prefix` (the start of the
+    /// answer, possibly empty; labelled as question text). `marks` are byte ranges of
+    /// `context` (e.g. a needle); they come back as the token ranges that overlap them, in the
+    /// same order. Refuses an empty context or question, a mark outside the context, and a
+    /// prompt longer than the model's context.
+    pub fn task_prompt(
+        &self,
+        context: &str,
+        question: &str,
+        answer_prefix: &str,
+        marks: &[Range<usize>],
+    ) -> Result<(PromptLayout, Vec<Range<usize>>)> {
+        let lead = context.len() - context.trim_start().len();
+        let trimmed = context.trim();
+        let question = question.trim();
+        if trimmed.is_empty() {
+            return Err(ModelError::EmptyInput { what: "document" });
+        }
+        if question.is_empty() {
+            return Err(ModelError::EmptyInput { what: "question" });
+        }
+        if let Some(bad) = marks
+            .iter()
+            .find(|m| m.start > m.end || m.start < lead || m.end > lead + trimmed.len())
+        {
+            return Err(ModelError::InvalidArgument(format!(
+                "the marked range {}..{} lies outside the context's text ({} bytes)",
+                bad.start,
+                bad.end,
+                context.len()
+            )));
+        }
+        let built = build_layout_marked(
+            &self.tokenizer,
+            &self.chat,
+            &[
+                (SpanKind::Document, trimmed),
+                (SpanKind::Scaffold, DOCUMENT_QUESTION_SEPARATOR),
+                (SpanKind::Question, question),
+            ],
+            answer_prefix,
+        )?;
+        let marked = marks
+            .iter()
+            .map(|m| built.tokens_over(built.message_start + m.start - lead, built.message_start + m.end - lead))
+            .collect();
+        self.check_fits(built.layout.len(), 0)?;
+        Ok((built.layout, marked))
+    }
+
+    /// Tokens of [`Model::task_prompt`]'s prompt, without checking that it fits the context
+    /// (generators probe lengths with it).
+    pub fn task_prompt_tokens(
+        &self,
+        context: &str,
+        question: &str,
+        answer_prefix: &str,
+    ) -> Result<usize> {
+        let built = build_layout_marked(
+            &self.tokenizer,
+            &self.chat,
+            &[
+                (SpanKind::Document, context.trim()),
+                (SpanKind::Scaffold, DOCUMENT_QUESTION_SEPARATOR),
+                (SpanKind::Question, question.trim()),
+            ],
+            answer_prefix,
+        )?;
+        Ok(built.layout.len())
     }
 
     /// The chat prompt for a plain message (generation, training): the whole message is
@@ -83,8 +157,48 @@ pub fn build_layout(
     chat: &ChatTemplate,
     pieces: &[(SpanKind, &str)],
 ) -> Result<PromptLayout> {
+    Ok(build_layout_marked(tokenizer, chat, pieces, "")?.layout)
+}
+
+/// A layout with what is needed to map byte ranges of its text to tokens.
+struct MarkedLayout {
+    layout: PromptLayout,
+    /// Byte range of the text each token covers.
+    offsets: Vec<(usize, usize)>,
+    /// Byte offset of the user message in the text.
+    message_start: usize,
+}
+
+impl MarkedLayout {
+    /// The tokens whose bytes overlap `start..end` of the text (an empty range: the token
+    /// holding `start`), as a token range.
+    fn tokens_over(&self, start: usize, end: usize) -> Range<usize> {
+        let overlaps = |&(a, b): &(usize, usize)| {
+            if start == end {
+                a <= start && start < b
+            } else {
+                a < end && b > start
+            }
+        };
+        let first = self.offsets.iter().position(overlaps);
+        let last = self.offsets.iter().rposition(overlaps);
+        match (first, last) {
+            (Some(first), Some(last)) => first..last + 1,
+            _ => 0..0,
+        }
+    }
+}
+
+/// [`build_layout`] with `suffix` appended after the rendered turn (an answer prefix,
+/// labelled [`SpanKind::Question`]), keeping the token offsets.
+fn build_layout_marked(
+    tokenizer: &TextTokenizer,
+    chat: &ChatTemplate,
+    pieces: &[(SpanKind, &str)],
+    suffix: &str,
+) -> Result<MarkedLayout> {
     let content: String = pieces.iter().map(|(_, text)| *text).collect();
-    let text = chat.render_user_turn(&content)?;
+    let mut text = chat.render_user_turn(&content)?;
     let start = locate_message(chat, &text, &content)?;
 
     let mut ranges = Vec::with_capacity(pieces.len());
@@ -94,6 +208,10 @@ pub fn build_layout(
             ranges.push((*kind, at, at + piece.len()));
         }
         at += piece.len();
+    }
+    if !suffix.is_empty() {
+        ranges.push((SpanKind::Question, text.len(), text.len() + suffix.len()));
+        text.push_str(suffix);
     }
 
     let encoded = tokenizer.encode(&text)?;
@@ -114,11 +232,15 @@ pub fn build_layout(
         }
     }
     let tokens = tokenizer.token_strings(&encoded.ids)?;
-    Ok(PromptLayout {
-        text,
-        ids: encoded.ids,
-        tokens,
-        spans,
+    Ok(MarkedLayout {
+        layout: PromptLayout {
+            text,
+            ids: encoded.ids,
+            tokens,
+            spans,
+        },
+        offsets: encoded.offsets,
+        message_start: start,
     })
 }
 
