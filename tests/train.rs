@@ -16,7 +16,7 @@ use judgeq::judgeq::fitting::{Fitted, TooLong, fit_prompt};
 use judgeq::judgeq::objective::{LayerSet, LossKind, ObjectiveSettings};
 use judgeq::judgeq::optimizer::{Adam, AdamSettings, AdamState};
 use judgeq::judgeq::step::{loss_and_gradient, prefill_prompt, soft_loss, target_tensor};
-use judgeq::judgeq::targets::{TargetCache, TargetKey, TargetSettings, compute_target};
+use judgeq::judgeq::targets::{Target, TargetCache, TargetKey, TargetSettings, compute_target};
 use judgeq::judgeq::{
     SoftTokens, Start, TrainError, TrainEvent, TrainJob, TrainObserver, TrainSettings, train,
 };
@@ -44,6 +44,7 @@ fn own_target(model: &Transformer) -> Tensor {
         &[],
         &TargetSettings {
             max_response_tokens: 6,
+            ..TargetSettings::default()
         },
         &Silent,
     )
@@ -77,6 +78,11 @@ fn settings_to_check() -> Vec<ObjectiveSettings> {
         },
         ObjectiveSettings {
             layers: LayerSet::Only(vec![0]),
+            ..ObjectiveSettings::default()
+        },
+        ObjectiveSettings {
+            renormalise: true,
+            skip_first_keys: 2,
             ..ObjectiveSettings::default()
         },
     ]
@@ -328,6 +334,7 @@ fn small_settings() -> TrainSettings {
         max_prompt_tokens: 200,
         target: TargetSettings {
             max_response_tokens: 5,
+            ..TargetSettings::default()
         },
         adam: AdamSettings {
             learning_rate: 0.05,
@@ -681,6 +688,7 @@ fn targets_are_cached_and_invalidated_by_model_or_settings() {
     let prompt = model.chat_prompt("the cat").unwrap().ids;
     let settings = TargetSettings {
         max_response_tokens: 4,
+        ..TargetSettings::default()
     };
     let t = &model.transformer;
     let hash = &model.info.weights_sha256;
@@ -696,8 +704,17 @@ fn targets_are_cached_and_invalidated_by_model_or_settings() {
     let key = TargetKey::new(hash, t, &prompt, &settings);
     assert!(cache.path(&key).exists());
 
+    let weighted = TargetSettings {
+        half_life: Some(2.0),
+        ..settings.clone()
+    };
+    let (_, hit) = cache
+        .get_or_compute(t, hash, &prompt, &model.stop_ids, &weighted, &Silent)
+        .unwrap();
+    assert!(!hit, "a weighted target must not reuse the plain one");
     let longer = TargetSettings {
         max_response_tokens: 5,
+        ..TargetSettings::default()
     };
     let (_, hit) = cache
         .get_or_compute(t, hash, &prompt, &model.stop_ids, &longer, &Silent)
@@ -863,4 +880,36 @@ fn the_state_file_sits_beside_the_soft_tokens() {
         state_path(Path::new("soft")),
         Path::new("soft.train-state.safetensors")
     );
+}
+
+/// A target weighted almost entirely on the first answer token is that token's row (the
+/// target of a one-token answer); a very long half-life is the plain mean.
+#[test]
+fn weighted_targets_lean_on_the_first_answer_tokens() {
+    let ck = tiny_checkpoint(38);
+    let model = load(&ck.path);
+    let prompt = model.chat_prompt("the cat sat").unwrap().ids;
+    let t = &model.transformer;
+    let target = |max: usize, half_life: Option<f64>| {
+        let settings = TargetSettings {
+            max_response_tokens: max,
+            half_life,
+        };
+        compute_target(t, &prompt, &[], &settings, &Silent).unwrap()
+    };
+    let first_only = target(1, None);
+    let steep = target(4, Some(1e-3));
+    let plain = target(4, None);
+    let flat = target(4, Some(1e9));
+    assert_eq!(plain.response_ids.len(), 4);
+    let max_diff = |a: &Target, b: &Target| {
+        a.attention
+            .iter()
+            .zip(b.attention.iter())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(max_diff(&steep, &first_only) < 1e-6);
+    assert!(max_diff(&flat, &plain) < 1e-6);
+    assert!(max_diff(&plain, &first_only) > 1e-4, "the test needs rows that differ");
 }

@@ -84,6 +84,8 @@ impl GridMetric {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct State {
+    /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions.
+    pub format: u32,
     /// Model to load.
     pub model: ModelChoice,
     /// Last document file.
@@ -129,6 +131,7 @@ pub struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
+            format: STATE_FORMAT,
             model: ModelChoice::Default,
             document: None,
             soft_token_choice: SoftTokenChoice::Shipped,
@@ -160,6 +163,17 @@ impl Default for State {
 }
 
 impl State {
+    /// A saved state brought up to [`STATE_FORMAT`]: saves before format 1 stored the oracle
+    /// pooled as the default of the time, so it goes back to the raw oracle (the paper's
+    /// hit rate, today's default).
+    pub fn migrated(mut self) -> Self {
+        if self.format < 1 {
+            self.policy.oracle_pooling = false;
+        }
+        self.format = STATE_FORMAT;
+        self
+    }
+
     /// The policy a panel's strip shows.
     pub fn strip_policy(&self, source: QuerySource) -> PolicyKind {
         let index = QuerySource::ALL
@@ -189,6 +203,9 @@ impl State {
 /// The storage key.
 pub const STORAGE_KEY: &str = "judgeq-explorer";
 
+/// The current [`State::format`].
+pub const STATE_FORMAT: u32 = 1;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +218,24 @@ mod tests {
         assert_eq!(partial.inspect_window, State::default().inspect_window);
         let round: State = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
         assert_eq!(round, partial);
+    }
+
+    #[test]
+    fn saves_from_before_formats_get_the_raw_oracle() {
+        let old: State =
+            serde_json::from_str(r#"{"policy": {"oracle_pooling": true}, "budget": 64}"#).unwrap();
+        let migrated = old.migrated();
+        assert!(!migrated.policy.oracle_pooling);
+        assert_eq!((migrated.format, migrated.budget), (STATE_FORMAT, 64));
+        // A choice made under the current format is kept.
+        let chosen = State {
+            policy: PolicySettings {
+                oracle_pooling: true,
+                ..PolicySettings::default()
+            },
+            ..State::default()
+        };
+        assert!(chosen.migrated().policy.oracle_pooling);
     }
 
     #[test]

@@ -43,9 +43,10 @@ pub struct EvictArgs {
     /// Judge Q ranks the first N layers by the last window's attention instead (0: the paper's method)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub judgeq_window_layers: usize,
-    /// Rank the Oracle's raw decoded attention instead of pooling it like the other methods
+    /// Pool the Oracle's scores like the other methods' (a variant of the hit rate; by default the
+    /// Oracle ranks the decoded tokens' raw attention, the Judge Q paper's definition)
     #[arg(long)]
-    pub oracle_unpooled: bool,
+    pub oracle_pooled: bool,
     /// Skip decoding under eviction (metrics only)
     #[arg(long)]
     pub no_answers: bool,
@@ -65,7 +66,7 @@ impl EvictArgs {
             sinks: self.sinks,
             judgeq_keep_window: self.judgeq_keep_window,
             judgeq_window_layers: self.judgeq_window_layers,
-            oracle_pooling: !self.oracle_unpooled,
+            oracle_pooling: self.oracle_pooled,
             ..PolicySettings::default()
         }
     }
@@ -152,11 +153,16 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
     print_summary(&session);
     println!(
-        "settings: window {}, pooling {}, {}, sinks {}",
+        "settings: window {}, pooling {}, {}, sinks {}; hit rate against {}",
         settings.window,
         settings.pooling.label(),
         settings.granularity.label(),
-        settings.sinks
+        settings.sinks,
+        if settings.oracle_pooling {
+            "the pooled oracle (--oracle-pooled, a variant)"
+        } else {
+            "the raw oracle (the paper's definition)"
+        }
     );
     print!("{}", metrics_table(&extras.metrics));
     println!("wrote results to {}", args.output.out.display());

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use judgeq::export::{Overwrite, write_new};
 use judgeq::judgeq::corpus::{CorpusSettings, build_corpus, write_records};
 use judgeq::model::hashing::hex;
 use sha2::{Digest, Sha256};
@@ -13,7 +14,8 @@ pub struct PrepareDataArgs {
     /// The shared data folder (holds prompts/, leval/ and haystack/).
     #[arg(long)]
     pub shared: PathBuf,
-    /// Directory for train.jsonl and held.jsonl.
+    /// Directory for train.jsonl, held.jsonl and dev-haystack/ (documents training never sees,
+    /// for choosing settings on needle tasks: `judgeq tasks niah --haystack DIR/dev-haystack`).
     #[arg(long)]
     pub out_dir: PathBuf,
     /// Seed of every random choice.
@@ -25,9 +27,13 @@ pub struct PrepareDataArgs {
     /// L-Eval document + question prompts in the training set.
     #[arg(long, default_value_t = CorpusSettings::default().leval)]
     pub leval: usize,
-    /// Essay + question prompts in the training set.
+    /// Essay + question prompts in the training set (the essays are the needle evaluation's
+    /// haystack; leave at 0 to keep the evaluation unseen).
     #[arg(long, default_value_t = CorpusSettings::default().essays)]
     pub essays: usize,
+    /// Retrieval prompts (facts inserted into a training document, a question about one).
+    #[arg(long, default_value_t = CorpusSettings::default().retrieval)]
+    pub retrieval: usize,
     /// Held-out prompts.
     #[arg(long, default_value_t = CorpusSettings::default().held)]
     pub held: usize,
@@ -49,6 +55,7 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
         sharegpt: args.sharegpt,
         leval: args.leval,
         essays: args.essays,
+        retrieval: args.retrieval,
         held: args.held,
         min_window_chars: args.min_window_chars,
         max_window_chars: args.max_window_chars,
@@ -66,5 +73,20 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
             records.len()
         );
     }
+    let dev = args.out_dir.join("dev-haystack");
+    std::fs::create_dir_all(&dev)?;
+    let overwrite = if args.force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    for (name, text) in &corpus.dev_haystack {
+        write_new(&dev.join(name), text.as_bytes(), overwrite)?;
+    }
+    println!(
+        "{}: {} development documents",
+        dev.display(),
+        corpus.dev_haystack.len()
+    );
     Ok(())
 }

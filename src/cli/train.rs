@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// Most tokens of the model's greedy answer that make a target.
     #[arg(long, default_value_t = TargetSettings::default().max_response_tokens)]
     pub max_response_tokens: usize,
+    /// Weigh the answer's first tokens more in the target: token j weighs 0.5^(j / N)
+    /// (default: the plain mean over the answer, the paper's)
+    #[arg(long, value_name = "N")]
+    pub target_half_life: Option<f64>,
     /// Loss: mse (the paper's) or kl.
     #[arg(long, default_value_t = LossKind::default())]
     pub loss: LossKind,
@@ -75,6 +79,10 @@ pub struct TrainArgs {
     /// Renormalise the averaged rows over the prompt keys before the MSE.
     #[arg(long)]
     pub renormalise: bool,
+    /// Leave the first N prompt keys (the attention sinks) out of the loss (default 0, the
+    /// paper's); with --renormalise the rows are renormalised over the keys that remain
+    #[arg(long, default_value_t = ObjectiveSettings::default().skip_first_keys, value_name = "N")]
+    pub loss_skip_first: usize,
     /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
     /// that short and long prompts weigh alike; `--length-normalised false` is the paper's
     /// plain MSE.
@@ -114,12 +122,14 @@ impl TrainArgs {
             too_long: self.too_long,
             target: TargetSettings {
                 max_response_tokens: self.max_response_tokens,
+                half_life: self.target_half_life,
             },
             objective: ObjectiveSettings {
                 loss: self.loss,
                 layers: self.loss_layers.clone(),
                 renormalise: self.renormalise,
                 length_normalised: self.length_normalised,
+                skip_first_keys: self.loss_skip_first,
             },
             checkpoint_every: self.checkpoint_every,
         }

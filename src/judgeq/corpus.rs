@@ -4,8 +4,14 @@
 //!
 //! - **Training**: ShareGPT first human turns (`prompts/*.json`), long-document prompts made of
 //!   a window of an L-Eval document followed by one of its questions (`scientific_qa`
-//!   documents 1–18, `multidoc_qa`, `natural_question`, `gov_report_summ`), and windows of Paul
-//!   Graham essays (`haystack/*.txt`) followed by a generic reading question.
+//!   documents 1–18, `multidoc_qa`, `natural_question`, `gov_report_summ` documents 1–11),
+//!   retrieval prompts (a window of the same documents with facts inserted and a question about
+//!   one of them, see [`crate::judgeq::retrieval`]), and, only when asked for, windows of Paul
+//!   Graham essays (`haystack/*.txt`) followed by a generic reading question. The essays are the
+//!   needle evaluation's haystack, so the default corpus leaves them out.
+//! - **Development haystack**: the last `gov_report_summ` documents (12 on), which training
+//!   never sees, written as text files for choosing training settings on needle tasks without
+//!   touching the evaluation's haystack.
 //! - **Held out**: windows of documents training never sees — every `quality` document and
 //!   `scientific_qa` documents 19–23 — each followed by one of its own questions.
 //!
@@ -19,6 +25,7 @@ use serde_json::{Value, json};
 
 use crate::export::{Overwrite, write_new};
 use crate::judgeq::data::PromptText;
+use crate::judgeq::retrieval::retrieval_prompt;
 use crate::judgeq::error::{Result, TrainError};
 use crate::rng::SplitMix64;
 
@@ -27,10 +34,15 @@ const TRAIN_TASKS: [(&str, Option<usize>); 4] = [
     ("scientific_qa", Some(HELD_SCIENTIFIC_FROM)),
     ("multidoc_qa", None),
     ("natural_question", None),
-    ("gov_report_summ", None),
+    ("gov_report_summ", Some(DEV_GOV_REPORT_FROM)),
 ];
 /// `scientific_qa` documents from this index on are held out.
 const HELD_SCIENTIFIC_FROM: usize = 18;
+/// `gov_report_summ` documents from this index on form the development haystack.
+pub const DEV_GOV_REPORT_FROM: usize = 11;
+/// Random stream of the retrieval prompts (so that adding them leaves the other prompts as
+/// they were).
+const RETRIEVAL_STREAM: u64 = 7;
 /// Questions asked after an essay window.
 const ESSAY_QUESTIONS: [&str; 8] = [
     "What is the main argument of the passage above?",
@@ -52,8 +64,11 @@ pub struct CorpusSettings {
     pub sharegpt: usize,
     /// L-Eval document + question prompts in the training set.
     pub leval: usize,
-    /// Essay + question prompts in the training set.
+    /// Essay + question prompts in the training set (default 0: the essays are the needle
+    /// evaluation's haystack).
     pub essays: usize,
+    /// Retrieval prompts (facts inserted into a document window, a question about one).
+    pub retrieval: usize,
     /// Held-out prompts (half QuALITY, half held-out scientific_qa documents).
     pub held: usize,
     /// Shortest document window, characters.
@@ -72,7 +87,8 @@ impl Default for CorpusSettings {
             seed: 0,
             sharegpt: 160,
             leval: 120,
-            essays: 40,
+            essays: 0,
+            retrieval: 240,
             held: 32,
             min_window_chars: 3000,
             max_window_chars: 6000,
@@ -89,17 +105,22 @@ pub struct CorpusRecord {
     pub source: String,
     /// The prompt.
     pub text: PromptText,
+    /// The expected answer, when the prompt has one (retrieval prompts); training ignores it.
+    pub answer: Option<String>,
 }
 
 impl CorpusRecord {
     /// The record as one JSON line.
     pub fn to_json_line(&self) -> String {
-        let value = match &self.text {
+        let mut value = match &self.text {
             PromptText::Chat(prompt) => json!({"prompt": prompt, "source": self.source}),
             PromptText::Document { document, question } => {
                 json!({"document": document, "question": question, "source": self.source})
             }
         };
+        if let (Some(answer), Some(object)) = (&self.answer, value.as_object_mut()) {
+            object.insert("answer".into(), json!(answer));
+        }
         value.to_string()
     }
 }
@@ -111,6 +132,8 @@ pub struct Corpus {
     pub train: Vec<CorpusRecord>,
     /// Held-out prompts.
     pub held: Vec<CorpusRecord>,
+    /// The development haystack: `(file name, text)` of documents training never sees.
+    pub dev_haystack: Vec<(String, String)>,
 }
 
 /// An L-Eval document with its questions.
@@ -147,8 +170,24 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         let doc = &docs[rng.below(docs.len())];
         train.push(document_prompt(doc, settings, &mut rng));
     }
+    let mut retrieval_rng = SplitMix64::stream(settings.seed, RETRIEVAL_STREAM);
+    for i in 0..settings.retrieval {
+        let docs = &training_docs[i % training_docs.len()];
+        let doc = &docs[retrieval_rng.below(docs.len())];
+        train.push(retrieval_prompt(
+            &doc.source,
+            &doc.text,
+            settings.min_window_chars,
+            settings.max_window_chars,
+            &mut retrieval_rng,
+        ));
+    }
 
-    let essays = essays(&shared.join("haystack"))?;
+    let essays = if settings.essays > 0 {
+        essays(&shared.join("haystack"))?
+    } else {
+        Vec::new()
+    };
     if settings.essays > 0 && essays.is_empty() {
         return Err(missing(&shared.join("haystack"), "essays (*.txt)"));
     }
@@ -162,6 +201,7 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
                 document: text,
                 question: question.to_string(),
             },
+            answer: None,
         });
     }
     rng.shuffle(&mut train);
@@ -184,7 +224,17 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         let doc = &docs[(i / 2) % docs.len()];
         held.push(document_prompt(doc, settings, &mut rng));
     }
-    Ok(Corpus { train, held })
+    let dev_haystack = leval_documents(&shared.join("leval"), "gov_report_summ")?
+        .into_iter()
+        .skip(DEV_GOV_REPORT_FROM)
+        .enumerate()
+        .map(|(i, doc)| (format!("gov_report_{:02}.txt", DEV_GOV_REPORT_FROM + i + 1), doc.text))
+        .collect();
+    Ok(Corpus {
+        train,
+        held,
+        dev_haystack,
+    })
 }
 
 /// Writes `records` as JSON Lines to `path`, refusing to replace an existing file unless
@@ -240,14 +290,26 @@ fn document_prompt(
             document: text,
             question,
         },
+        answer: None,
     }
 }
 
 /// A window of `text` of a random length in the settings' range, starting and ending at
 /// whitespace; returns it and its byte offset.
 fn window(text: &str, settings: &CorpusSettings, rng: &mut SplitMix64) -> (String, usize) {
-    let span = settings.max_window_chars - settings.min_window_chars;
-    let length = settings.min_window_chars + rng.below(span + 1);
+    window_of(text, settings.min_window_chars, settings.max_window_chars, rng)
+}
+
+/// A window of `text` of `min_chars..=max_chars` bytes (as a random draw), starting and ending
+/// at whitespace; returns it and its byte offset.
+pub(crate) fn window_of(
+    text: &str,
+    min_chars: usize,
+    max_chars: usize,
+    rng: &mut SplitMix64,
+) -> (String, usize) {
+    let span = max_chars.saturating_sub(min_chars);
+    let length = min_chars + rng.below(span + 1);
     if text.len() <= length {
         return (text.trim().to_string(), 0);
     }
@@ -314,6 +376,7 @@ fn sharegpt_prompts(dir: &Path, settings: &CorpusSettings) -> Result<Vec<CorpusR
                 out.push(CorpusRecord {
                     source: format!("sharegpt/{name}#{}", index + 1),
                     text: PromptText::Chat(value.to_string()),
+                    answer: None,
                 });
             }
         }

@@ -7,7 +7,8 @@
 //! - [`objective`], [`step`]: the loss and the cheap training step (prompt prefilled once
 //!   without a graph, forward and backward through the soft positions only);
 //! - [`init`], [`optimizer`], [`settings`], [`checkpoint`], [`trainer`]: the training run;
-//! - [`corpus`]: the training and held-out prompts made from the shared data folder;
+//! - [`corpus`], [`retrieval`]: the training and held-out prompts made from the shared data
+//!   folder, retrieval prompts among them;
 //! - [`bench`](mod@bench): one training step against one plain prefill.
 
 pub mod bench;
@@ -19,6 +20,7 @@ pub mod fitting;
 pub mod init;
 pub mod objective;
 pub mod optimizer;
+pub mod retrieval;
 pub mod settings;
 pub mod shipped;
 pub mod soft_tokens;

@@ -161,6 +161,11 @@ pub struct ObjectiveSettings {
     /// attention), so that prompts of every length weigh alike. KL is unaffected. Default on;
     /// off is the paper's plain MSE.
     pub length_normalised: bool,
+    /// Prompt keys at the start left out of the loss (0: none, the paper's). The first keys
+    /// are attention sinks that take most of many heads' attention, so they dominate a squared
+    /// error, and every method keeps them anyway; leaving them out (with `renormalise`, over
+    /// the keys that remain) makes the loss about which content entries the answer reads.
+    pub skip_first_keys: usize,
 }
 
 impl Default for ObjectiveSettings {
@@ -170,6 +175,7 @@ impl Default for ObjectiveSettings {
             layers: LayerSet::All,
             renormalise: false,
             length_normalised: true,
+            skip_first_keys: 0,
         }
     }
 }
@@ -196,8 +202,13 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
                 "the target is [{heads} heads, {keys} keys] per layer but the soft rows are [{h}, {k}]: was it made for this prompt?"
             )));
         }
-        let soft = soft_rows.mean(1)?;
-        let wanted = target.get(layer)?.to_dtype(soft.dtype())?;
+        let skip = settings.skip_first_keys.min(keys.saturating_sub(1));
+        let kept = keys - skip;
+        let soft = soft_rows.mean(1)?.narrow(1, skip, kept)?;
+        let wanted = target
+            .get(layer)?
+            .to_dtype(soft.dtype())?
+            .narrow(1, skip, kept)?;
         let (soft, wanted) = match settings.loss {
             LossKind::Mse if settings.renormalise => (renormalised(&soft)?, renormalised(&wanted)?),
             _ => (soft, wanted),
@@ -206,7 +217,7 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
             LossKind::Mse => {
                 let mse = (soft - wanted)?.sqr()?.mean(D::Minus1)?;
                 if settings.length_normalised {
-                    (mse * (keys * keys) as f64)?
+                    (mse * (kept * kept) as f64)?
                 } else {
                     mse
                 }
@@ -328,6 +339,7 @@ mod tests {
             layers: LayerSet::Only(vec![1]),
             renormalise: false,
             length_normalised: true,
+            skip_first_keys: 0,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
         let want: f64 = p.iter().map(|&pi| pi * (pi / (1.0 / 3.0)).ln()).sum();
@@ -336,6 +348,41 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+    }
+
+    /// Leaving the first key out: layer 1 of the example above over keys 1 and 2 only,
+    /// renormalised: (1/2, 1/2) against (0.2, 0.8).
+    #[test]
+    fn skipping_the_first_keys_compares_the_rest() {
+        let dev = Device::Cpu;
+        let rows = vec![
+            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
+            Tensor::new(&[[[0.2f64, 0.2, 0.2], [0.2, 0.2, 0.2]]], &dev).unwrap(),
+        ];
+        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let settings = ObjectiveSettings {
+            layers: LayerSet::Only(vec![1]),
+            renormalise: true,
+            length_normalised: false,
+            skip_first_keys: 1,
+            ..ObjectiveSettings::default()
+        };
+        let want = (0.3f64.powi(2) + 0.3f64.powi(2)) / 2.0;
+        let total = objective(&rows, &target, &settings)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+        // Length normalisation counts the keys that remain: 2² times the MSE.
+        let normalised = ObjectiveSettings {
+            length_normalised: true,
+            ..settings
+        };
+        let total = objective(&rows, &target, &normalised)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - 4.0 * want).abs() < 1e-12, "{total}");
     }
 
     #[test]

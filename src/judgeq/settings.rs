@@ -93,6 +93,13 @@ impl TrainSettings {
         if self.target.max_response_tokens == 0 {
             return bad("--max-response-tokens must be at least 1".into());
         }
+        if let Some(h) = self.target.half_life
+            && !(h.is_finite() && h > 0.0)
+        {
+            return bad(format!(
+                "--target-half-life {h} must be a positive number of tokens"
+            ));
+        }
         if self.max_prompt_tokens < 16 {
             return bad("--max-prompt-tokens must be at least 16".into());
         }

@@ -24,17 +24,36 @@ const RECIPE: &str =
     "judgeq-target/1: greedy decode, full cache, mean decoded row over prompt keys";
 
 /// How a target is made.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TargetSettings {
     /// Most answer tokens decoded (the stop token excluded).
     pub max_response_tokens: usize,
+    /// Weighting of the answer tokens' rows toward the first ones: token `j` (0-based) weighs
+    /// `0.5^(j / half_life)`. `None` (the paper's plain mean) weighs them alike.
+    pub half_life: Option<f64>,
 }
 
 impl Default for TargetSettings {
     fn default() -> Self {
         Self {
             max_response_tokens: 128,
+            half_life: None,
         }
+    }
+}
+
+impl TargetSettings {
+    /// Weights of the rows of an answer of `tokens` tokens, summing to 1.
+    pub fn row_weights(&self, tokens: usize) -> Vec<f32> {
+        let raw: Vec<f64> = (0..tokens)
+            .map(|j| match self.half_life {
+                Some(h) if h > 0.0 => 0.5f64.powf(j as f64 / h),
+                _ => 1.0,
+            })
+            .collect();
+        let total: f64 = raw.iter().sum();
+        raw.iter().map(|w| (w / total) as f32).collect()
     }
 }
 
@@ -61,7 +80,7 @@ impl Target {
 }
 
 /// Decodes the greedy answer to `prompt_ids` with the full cache and averages its tokens'
-/// attention rows over the prompt keys.
+/// attention rows over the prompt keys (weighted as `settings` says).
 pub fn compute_target(
     transformer: &Transformer,
     prompt_ids: &[u32],
@@ -92,9 +111,14 @@ pub fn compute_target(
     let generation = transformer.generate(&mut cache, &prefill.last_logits, &options, progress)?;
     let c = &transformer.config;
     let attention = match &generation.rows {
-        Some(rows) if rows.dim().2 > 0 => rows
-            .mean_axis(Axis(2))
-            .ok_or_else(|| TrainError::InvalidSetting("no decoded rows to average".into()))?,
+        Some(rows) if rows.dim().2 > 0 => {
+            let weights = settings.row_weights(rows.dim().2);
+            let mut mean = Array3::zeros((c.num_layers, c.num_heads, p));
+            for (row, &weight) in rows.axis_iter(Axis(2)).zip(&weights) {
+                mean.scaled_add(weight, &row);
+            }
+            mean
+        }
         _ => Array3::zeros((c.num_layers, c.num_heads, p)),
     };
     Ok(Target {
@@ -136,6 +160,11 @@ impl TargetKey {
         hasher.update(format!("{:?}", transformer.dtype).as_bytes());
         hasher.update([0]);
         hasher.update(settings.max_response_tokens.to_le_bytes());
+        if let Some(half_life) = settings.half_life {
+            // Absent for the plain mean, so its keys (and cached targets) stay as they were.
+            hasher.update(b"half-life");
+            hasher.update(half_life.to_le_bytes());
+        }
         for id in prompt_ids {
             hasher.update(id.to_le_bytes());
         }

@@ -1,6 +1,6 @@
-//! Oracle: the tokens the model decodes with the full cache score the keys (sum of their rows,
-//! pooled like the other methods unless `oracle_pooling` is off) and the top `B` of the whole
-//! prompt are kept. It cannot run at inference (the
+//! Oracle: the tokens the model decodes with the full cache score the keys (sum of their raw
+//! rows per head, as the Judge Q paper's hit rate ranks them; pooled like the other methods only
+//! when `oracle_pooling` is on) and the top `B` of the whole prompt are kept. It cannot run at inference (the
 //! answer is not known yet); it is the upper bound Judge Q's soft tokens are trained to imitate,
 //! and the reference set of the hit rate.
 

@@ -8,7 +8,8 @@ use crate::attention::{Granularity, GroupOrder, Pooling};
 /// How policies score and select. `Default` gives the documented defaults:
 /// window 32, max-pooling with kernel 7, per query head, group reduction before pooling,
 /// 4 sink tokens, Judge Q without the kept window (variant a), PyramidKV β = 20,
-/// Ada-KV floor α = 0.2, random seed 0, Oracle pooled like the others.
+/// Ada-KV floor α = 0.2, random seed 0, Oracle ranking the raw decoded attention (the Judge Q
+/// paper's critical-KV hit rate).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PolicySettings {
@@ -42,10 +43,11 @@ pub struct PolicySettings {
     /// Seed of the Random policy. Default 0.
     pub random_seed: u64,
     /// Whether the Oracle smooths the decoded tokens' scores with [`PolicySettings::pooling`]
-    /// before its top-`B`. Default `true`: the Oracle then runs the same scoring pipeline as
-    /// SnapKV and Judge Q with only the queries changed, so the hit rate compares query sources
-    /// like with like. `false` ranks the raw decoded attention (the pooled methods then score
-    /// lower against it, whatever their queries).
+    /// before its top-`B`. Default `false`: the Oracle ranks the decoded tokens' raw attention
+    /// (summed over the answer, per head), which is how the Judge Q paper defines the critical-KV
+    /// hit rate. `true` is a variant ("pooled oracle"): the Oracle then runs the same scoring
+    /// pipeline as SnapKV and Judge Q with only the queries changed, so pooling itself does not
+    /// count as a miss.
     pub oracle_pooling: bool,
 }
 
@@ -62,7 +64,7 @@ impl Default for PolicySettings {
             pyramid_beta: 20.0,
             ada_floor_alpha: 0.2,
             random_seed: 0,
-            oracle_pooling: true,
+            oracle_pooling: false,
         }
     }
 }

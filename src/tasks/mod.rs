@@ -5,8 +5,15 @@
 //!
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
+pub mod journal;
+pub mod merge;
 pub mod model_tokenizer;
+pub mod outputs;
+pub mod run_error;
+pub mod runner;
 pub mod sample;
+pub mod tables;
 
 pub use model_tokenizer::ModelTokenizer;
+pub use run_error::RunError;
 pub use sample::{Metric, TaskSample, TaskTokenizer};

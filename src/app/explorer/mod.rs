@@ -73,7 +73,9 @@ impl Explorer {
             WorkerHandle::spawn(options.engine, Arc::new(move || repaint.request_repaint()))?;
         let mut state: State = match storage {
             Some(storage) if options.restore_state => {
-                eframe::get_value(storage, STORAGE_KEY).unwrap_or_default()
+                eframe::get_value::<State>(storage, STORAGE_KEY)
+                    .map(State::migrated)
+                    .unwrap_or_default()
             }
             _ => State::default(),
         };

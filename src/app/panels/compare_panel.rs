@@ -124,7 +124,12 @@ pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
     };
     egui::Grid::new("metrics_table").striped(true).num_columns(4).show(ui, |ui| {
         ui.label("Policy").on_hover_text("Hover a policy for how its budget was applied, when that needs saying");
-        ui.label("Hit rate").on_hover_text("Share of the oracle's kept entries this policy also keeps (mean over layers and heads)");
+        let (hit_rate, oracle) = if state.policy.oracle_pooling {
+            ("Hit rate (pooled oracle)", "the oracle's kept entries, its scores pooled like the others' (a variant)")
+        } else {
+            ("Hit rate", "the oracle's kept entries (the decoded tokens' raw attention, the Judge Q paper's definition)")
+        };
+        ui.label(hit_rate).on_hover_text(format!("Share of {oracle} this policy also keeps (mean over layers and heads)"));
         ui.label("Mass kept").on_hover_text("Share of the decoded tokens' attention that falls on kept entries");
         ui.label("KV kept").on_hover_text("Cache size of the kept entries");
         ui.end_row();

@@ -172,9 +172,9 @@ fn settings_ui(ui: &mut Ui, settings: &mut PolicySettings) {
             ui.end_row();
 
             let label = ui.label("Oracle");
-        ui.checkbox(&mut settings.oracle_pooling, "pools like the others")
+        ui.checkbox(&mut settings.oracle_pooling, "pooled (variant)")
             .labelled_by(label.id)
-            .on_hover_text("Smooth the decoded tokens' scores with the same pooling before the oracle's top-k, so the hit rate compares query sources like with like");
+            .on_hover_text("Off (the Judge Q paper's hit rate): the oracle ranks the decoded tokens' raw attention. On: it is smoothed with the same pooling as the other methods first, so pooling itself does not count as a miss");
         ui.end_row();
 
         let label = ui.label("PyramidKV β");

@@ -1,0 +1,316 @@
+//! The tables of a run, computed from its journal: scores in the paper's layout (rows methods,
+//! columns budgets, Full KV as the upper bound), per task, hit rates against the oracle, and the
+//! share of the evidence (needle) tokens each method keeps, overall and per layer.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::tasks::journal::{RunHeader, SampleResult};
+
+/// The method id under which the full-cache answers are reported.
+pub const FULL_KV: &str = "full";
+
+/// Mean of a set of values, or `None` for none.
+fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, count) = values
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// One method at one budget over the run (Full KV has one row per budget, all equal).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SummaryRow {
+    /// Method id (`full` for Full KV).
+    pub method: String,
+    /// Method name for people.
+    pub label: String,
+    /// KV entries kept per layer and head (0 for Full KV).
+    pub budget: usize,
+    /// Mean score per task, in `[0, 1]`.
+    pub by_task: BTreeMap<String, f64>,
+    /// Mean over tasks of the per-task means (RULER's average), in `[0, 1]`.
+    pub score: f64,
+    /// Mean hit rate against the raw oracle (`None` for Full KV).
+    pub hit_rate: Option<f64>,
+    /// Mean hit rate against the pooled oracle (a variant).
+    pub hit_rate_pooled_oracle: Option<f64>,
+    /// Mean share of the decoded tokens' attention kept.
+    pub mass_kept: Option<f64>,
+    /// Mean share of evidence tokens kept, over samples that have evidence.
+    pub evidence_kept: Option<f64>,
+    /// The same per layer.
+    pub evidence_kept_by_layer: Vec<f64>,
+    /// Mean leading tokens shared with the full-cache answer.
+    pub matched_prefix: Option<f64>,
+    /// Samples behind the row.
+    pub samples: usize,
+}
+
+/// Everything the summary files show.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Samples evaluated.
+    pub evaluated: usize,
+    /// Samples skipped, with their ids and reasons.
+    pub skipped: Vec<(String, String)>,
+    /// Tasks in the run, sorted.
+    pub tasks: Vec<String>,
+    /// Full KV first (one row, budget 0), then every method at every budget, in the header's
+    /// order.
+    pub rows: Vec<SummaryRow>,
+}
+
+/// The summary of `results` (any order) for the run `header` describes.
+pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
+    let mut sorted: Vec<&SampleResult> = results.iter().collect();
+    sorted.sort_by_key(|r| r.index);
+    let evaluated: Vec<&SampleResult> = sorted
+        .iter()
+        .copied()
+        .filter(|r| r.skipped.is_none() && r.full.is_some())
+        .collect();
+    let skipped = sorted
+        .iter()
+        .filter_map(|r| r.skipped.as_ref().map(|why| (r.id.clone(), why.clone())))
+        .collect();
+    let mut tasks: Vec<String> = evaluated.iter().map(|r| r.task.clone()).collect();
+    tasks.sort();
+    tasks.dedup();
+
+    let by_task = |score_of: &dyn Fn(&SampleResult) -> Option<f64>| -> BTreeMap<String, f64> {
+        tasks
+            .iter()
+            .filter_map(|task| {
+                let m = mean(
+                    evaluated
+                        .iter()
+                        .filter(|r| &r.task == task)
+                        .filter_map(|r| score_of(r)),
+                )?;
+                Some((task.clone(), m))
+            })
+            .collect()
+    };
+    let average = |per_task: &BTreeMap<String, f64>| mean(per_task.values().copied()).unwrap_or(0.0);
+
+    let mut rows = Vec::new();
+    let full_by_task = by_task(&|r| r.full.as_ref().map(|p| p.score));
+    rows.push(SummaryRow {
+        method: FULL_KV.into(),
+        label: "Full KV".into(),
+        budget: 0,
+        score: average(&full_by_task),
+        by_task: full_by_task,
+        hit_rate: None,
+        hit_rate_pooled_oracle: None,
+        mass_kept: None,
+        evidence_kept: None,
+        evidence_kept_by_layer: Vec::new(),
+        matched_prefix: None,
+        samples: evaluated.len(),
+    });
+    for method in &header.methods {
+        for &budget in &header.budgets {
+            let cells: Vec<_> = evaluated
+                .iter()
+                .filter_map(|r| {
+                    r.cells
+                        .iter()
+                        .find(|c| c.method == method.id && c.budget == budget)
+                        .map(|c| (*r, c))
+                })
+                .collect();
+            let per_task = by_task(&|r| {
+                r.cells
+                    .iter()
+                    .find(|c| c.method == method.id && c.budget == budget)
+                    .map(|c| c.score)
+            });
+            let with_evidence: Vec<_> = cells
+                .iter()
+                .filter_map(|(_, c)| c.evidence_kept.map(|e| (e, &c.evidence_kept_by_layer)))
+                .collect();
+            let layers = with_evidence.first().map_or(0, |(_, l)| l.len());
+            let evidence_kept_by_layer = (0..layers)
+                .map(|l| {
+                    mean(with_evidence.iter().filter_map(|(_, by)| by.get(l).map(|&v| f64::from(v))))
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            rows.push(SummaryRow {
+                method: method.id.clone(),
+                label: method.label.clone(),
+                budget,
+                score: average(&per_task),
+                by_task: per_task,
+                hit_rate: mean(cells.iter().map(|(_, c)| f64::from(c.hit_rate))),
+                hit_rate_pooled_oracle: mean(
+                    cells.iter().map(|(_, c)| f64::from(c.hit_rate_pooled_oracle)),
+                ),
+                mass_kept: mean(cells.iter().map(|(_, c)| f64::from(c.mass_kept))),
+                evidence_kept: mean(with_evidence.iter().map(|(e, _)| f64::from(*e))),
+                evidence_kept_by_layer,
+                matched_prefix: mean(cells.iter().map(|(_, c)| c.matched_prefix as f64)),
+                samples: cells.len(),
+            });
+        }
+    }
+    Summary {
+        evaluated: evaluated.len(),
+        skipped,
+        tasks,
+        rows,
+    }
+}
+
+/// A value in `[0, 1]` as a percentage with one decimal, or a dash.
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".into(), |v| format!("{:.1}", v * 100.0))
+}
+
+/// The summary as Markdown: the paper's table (rows methods, columns budgets) for the score,
+/// the hit rates and the evidence kept, then the per-task scores.
+pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
+    let mut out = format!(
+        "# {} {} on {}\n\n{} samples evaluated, {} skipped; shard {}; soft tokens: {}.\n\n",
+        header.task_set,
+        header.data_dir,
+        header.model.id,
+        summary.evaluated,
+        summary.skipped.len(),
+        header.shard,
+        header
+            .soft_tokens
+            .as_ref()
+            .map_or("none".to_owned(), |s| s.source.clone()),
+    );
+    let budgets = &header.budgets;
+    let table = |title: &str, value: &dyn Fn(&SummaryRow) -> Option<f64>, with_full: bool| {
+        let mut t = format!("## {title}\n\n| method |");
+        for b in budgets {
+            t.push_str(&format!(" {b} |"));
+        }
+        t.push_str("\n|---|");
+        t.push_str(&"---:|".repeat(budgets.len()));
+        t.push('\n');
+        if with_full && let Some(full) = summary.rows.first() {
+            t.push_str(&format!("| {} (upper bound) |", full.label));
+            for _ in budgets {
+                t.push_str(&format!(" {} |", percent(value(full))));
+            }
+            t.push('\n');
+        }
+        for method in &header.methods {
+            t.push_str(&format!("| {} |", method.label));
+            for &b in budgets {
+                let row = summary
+                    .rows
+                    .iter()
+                    .find(|r| r.method == method.id && r.budget == b);
+                t.push_str(&format!(" {} |", percent(row.and_then(value))));
+            }
+            t.push('\n');
+        }
+        t.push('\n');
+        t
+    };
+    out.push_str(&table(
+        "Score (×100, mean over tasks), by KV budget per layer and head",
+        &|r| Some(r.score),
+        true,
+    ));
+    out.push_str(&table(
+        "Hit rate against the oracle (%; the decoded tokens' raw attention, the Judge Q paper's critical-KV hit rate)",
+        &|r| r.hit_rate,
+        false,
+    ));
+    out.push_str(&table(
+        "Hit rate against the pooled oracle (%; a variant: the oracle pooled like each method)",
+        &|r| r.hit_rate_pooled_oracle,
+        false,
+    ));
+    if summary.rows.iter().any(|r| r.evidence_kept.is_some()) {
+        out.push_str(&table(
+            "Evidence (needle) tokens kept (%, over layers and heads)",
+            &|r| r.evidence_kept,
+            false,
+        ));
+    }
+    if summary.tasks.len() > 1 {
+        out.push_str("## Score per task (×100)\n\n| method | budget |");
+        for task in &summary.tasks {
+            out.push_str(&format!(" {task} |"));
+        }
+        out.push_str(" average |\n|---|---:|");
+        out.push_str(&"---:|".repeat(summary.tasks.len() + 1));
+        out.push('\n');
+        for row in &summary.rows {
+            let budget = if row.method == FULL_KV {
+                "–".to_owned()
+            } else {
+                row.budget.to_string()
+            };
+            out.push_str(&format!("| {} | {budget} |", row.label));
+            for task in &summary.tasks {
+                out.push_str(&format!(" {} |", percent(row.by_task.get(task).copied())));
+            }
+            out.push_str(&format!(" {} |\n", percent(Some(row.score))));
+        }
+        out.push('\n');
+    }
+    if !summary.skipped.is_empty() {
+        out.push_str("## Skipped samples\n\n");
+        for (id, why) in &summary.skipped {
+            out.push_str(&format!("- `{id}`: {why}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::journal::Shard;
+    use crate::tasks::journal::tests::{header, result};
+
+    #[test]
+    fn scores_average_per_task_then_over_tasks() {
+        // Samples 0, 2, 4 are task a, 1 and 3 task b; at budget 8 the score is 1 when the index
+        // is even: task a 3/3, task b 0/2 → average 0.5. At budget 16 likewise (16 is even).
+        let results: Vec<_> = (0..5).map(result).collect();
+        let summary = summarize(&header(Shard::WHOLE), &results);
+        let at = |budget| {
+            summary
+                .rows
+                .iter()
+                .find(|r| r.method == "snapkv" && r.budget == budget)
+                .unwrap()
+        };
+        assert_eq!(at(8).by_task["a"], 1.0);
+        assert_eq!(at(8).by_task["b"], 0.0);
+        assert_eq!(at(8).score, 0.5);
+        // Hit rates 0, 0.25, 0.5, 0.75, 0 → mean 0.3.
+        assert!((at(8).hit_rate.unwrap() - 0.3).abs() < 1e-9);
+        assert_eq!(at(16).evidence_kept_by_layer, vec![0.25, 0.75]);
+        let full = &summary.rows[0];
+        assert_eq!((full.method.as_str(), full.score, full.samples), (FULL_KV, 1.0, 5));
+
+        let markdown = summary_markdown(&header(Shard::WHOLE), &summary);
+        assert!(markdown.contains("| Full KV (upper bound) | 100.0 | 100.0 |"), "{markdown}");
+        assert!(markdown.contains("| SnapKV | 50.0 | 50.0 |"), "{markdown}");
+    }
+
+    #[test]
+    fn skipped_samples_are_listed_not_scored() {
+        let mut skipped = result(1);
+        skipped.skipped = Some("too long".into());
+        skipped.full = None;
+        skipped.cells.clear();
+        let summary = summarize(&header(Shard::WHOLE), &[result(0), skipped]);
+        assert_eq!(summary.evaluated, 1);
+        assert_eq!(summary.skipped, vec![("niah/1024/1".to_owned(), "too long".to_owned())]);
+        assert_eq!(summary.tasks, vec!["a".to_owned()]);
+    }
+}

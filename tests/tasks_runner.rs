@@ -1,0 +1,205 @@
+//! The task runner on a tiny random model: one prefill per sample whatever the sweep, resume
+//! after Ctrl-C, and the kvpress layout of the files it writes.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::tiny_checkpoint::{TinySpec, write_hf};
+use judgeq::eval::Method;
+use judgeq::model::{LoadOptions, Model};
+use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::progress::{Progress, Silent, Stage};
+use judgeq::tasks::journal::{
+    self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
+};
+use judgeq::tasks::outputs::{press_folder_name, write_outputs};
+use judgeq::tasks::runner::{RunSettings, run};
+use judgeq::tasks::{Metric, TaskSample};
+
+fn tiny_model() -> (common::tiny_checkpoint::TinyCheckpoint, Model) {
+    let ck = write_hf(&TinySpec {
+        max_positions: 1024,
+        ..TinySpec::llama()
+    });
+    let model = Model::load(&ck.path, &LoadOptions::default(), &Silent).unwrap();
+    (ck, model)
+}
+
+/// Four samples with a "needle" in the context and an answer the metric looks for.
+fn samples() -> Vec<TaskSample> {
+    (0..4)
+        .map(|i| {
+            let needle = format!("the code is {}{}", i, i + 3);
+            let context = format!("hay hay hay {needle} hay hay hay hay hay end");
+            let start = context.find(&needle).unwrap();
+            TaskSample {
+                index: i,
+                id: format!("toy/{i}"),
+                task: if i % 2 == 0 { "even" } else { "odd" }.into(),
+                evidence: vec![start..start + needle.len()],
+                context,
+                question: "what is the code?".into(),
+                answer_prefix: "the code is".into(),
+                answers: vec![format!("{}{}", i, i + 3)],
+                max_new_tokens: 4,
+                metric: Metric::StringMatchAll,
+                fields: vec![("depth".into(), (i * 25).to_string())],
+            }
+        })
+        .collect()
+}
+
+fn settings() -> RunSettings {
+    let base = PolicySettings {
+        window: 4,
+        ..PolicySettings::default()
+    };
+    let method = |policy: PolicyKind| Method {
+        id: policy.id().into(),
+        label: policy.label().into(),
+        policy,
+        settings: base.clone(),
+    };
+    RunSettings {
+        methods: vec![method(PolicyKind::SnapKv), method(PolicyKind::StreamingLlm)],
+        budgets: vec![8, 16],
+        window: 4,
+    }
+}
+
+fn header(model: &Model, settings: &RunSettings) -> RunHeader {
+    RunHeader {
+        format: JOURNAL_FORMAT,
+        program_version: "test".into(),
+        task_set: "toy".into(),
+        data_dir: "tiny".into(),
+        spec: serde_json::json!({"samples": 4}),
+        model: RunModel {
+            id: model.info.id.clone(),
+            weights_sha256: model.info.weights_sha256.clone(),
+        },
+        soft_tokens: None,
+        methods: method_records(&settings.methods),
+        budgets: settings.budgets.clone(),
+        window: settings.window,
+        samples: 4,
+        shard: Shard::WHOLE,
+    }
+}
+
+/// Counts finished prefills and cancels once `cancel_after` of them have finished.
+struct Counting {
+    prefills: Mutex<usize>,
+    cancel_after: Option<usize>,
+}
+
+impl Counting {
+    fn new(cancel_after: Option<usize>) -> Self {
+        Self {
+            prefills: Mutex::new(0),
+            cancel_after,
+        }
+    }
+    fn prefills(&self) -> usize {
+        *self.prefills.lock().unwrap()
+    }
+}
+
+impl Progress for Counting {
+    fn update(&self, stage: &Stage, done: usize, total: usize) {
+        if *stage == Stage::Prefill && done == total {
+            *self.prefills.lock().unwrap() += 1;
+        }
+    }
+    fn is_cancelled(&self) -> bool {
+        self.cancel_after.is_some_and(|n| self.prefills() >= n)
+    }
+}
+
+/// Every file under `dir` but the journal, by relative path.
+fn output_files(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().unwrap() != journal::JOURNAL_FILE {
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sweep_costs_one_prefill_per_sample() {
+    let (_ck, model) = tiny_model();
+    let settings = settings();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(dir.path(), header(&model, &settings), false).unwrap();
+    let counting = Counting::new(None);
+    let outcome = run(&model, &samples(), None, &settings, &mut journal, &counting, &|_, _| {})
+        .unwrap();
+    assert_eq!((outcome.evaluated, outcome.cancelled), (4, false));
+    assert_eq!(counting.prefills(), 4, "2 policies x 2 budgets must share one prefill");
+    let (_, results) = journal::read(dir.path()).unwrap();
+    for result in &results {
+        assert!(result.skipped.is_none(), "{:?}", result.skipped);
+        assert_eq!(result.cells.len(), 4);
+        assert!(result.evidence_tokens > 0);
+        for cell in &result.cells {
+            let kept = cell.evidence_kept.unwrap();
+            assert!((0.0..=1.0).contains(&kept));
+            assert_eq!(cell.evidence_kept_by_layer.len(), 2);
+        }
+    }
+}
+
+#[test]
+fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
+    let (_ck, model) = tiny_model();
+    let settings = settings();
+    let samples = samples();
+
+    let whole = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(whole.path(), header(&model, &settings), false).unwrap();
+    run(&model, &samples, None, &settings, &mut journal, &Silent, &|_, _| {}).unwrap();
+    let (h, results) = journal::read(whole.path()).unwrap();
+    write_outputs(whole.path(), &h, &results).unwrap();
+
+    let stopped = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(stopped.path(), header(&model, &settings), false).unwrap();
+    // Ctrl-C as the second sample's prefill ends: that sample is dropped, the first kept.
+    let outcome = run(
+        &model,
+        &samples,
+        None,
+        &settings,
+        &mut journal,
+        &Counting::new(Some(2)),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert!(outcome.cancelled);
+    assert_eq!(outcome.evaluated, 1);
+    drop(journal);
+    let mut journal = Journal::resume(stopped.path(), header(&model, &settings)).unwrap();
+    let outcome = run(&model, &samples, None, &settings, &mut journal, &Silent, &|_, _| {}).unwrap();
+    assert_eq!((outcome.resumed, outcome.evaluated), (1, 3));
+    let (h, results) = journal::read(stopped.path()).unwrap();
+    write_outputs(stopped.path(), &h, &results).unwrap();
+
+    let (a, b) = (output_files(whole.path()), output_files(stopped.path()));
+    assert_eq!(a, b);
+    let folder = press_folder_name(&h, "snapkv", Some(8));
+    for file in ["predictions.csv", "metrics.json", "config.yaml"] {
+        assert!(a.contains_key(&format!("{folder}/{file}")), "{folder}/{file} in {:?}", a.keys());
+    }
+    let predictions = String::from_utf8(a[&format!("{folder}/predictions.csv")].clone()).unwrap();
+    assert!(predictions.starts_with("index,id,task,depth,question,answer_prefix,answer,predicted_answer,score,compression_ratio,budget"));
+    assert_eq!(predictions.lines().count(), 5, "{predictions}");
+}
