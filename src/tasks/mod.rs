@@ -5,8 +5,10 @@
 //!
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
+pub mod metrics;
 pub mod model_tokenizer;
 pub mod sample;
 
+pub use metrics::score;
 pub use model_tokenizer::ModelTokenizer;
-pub use sample::{Metric, TaskSample, TaskTokenizer};
+pub use sample::{ExamFormat, Metric, TaskSample, TaskTokenizer};
