@@ -5,10 +5,21 @@
 //!
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
+mod data_error;
+mod jsonl;
+pub mod leval;
+pub mod longbench;
+pub mod longeval;
 pub mod metrics;
 pub mod model_tokenizer;
 pub mod sample;
+#[cfg(test)]
+mod word_tokenizer;
 
+pub use data_error::DataError;
+pub use leval::load_leval;
+pub use longbench::load_longbench;
+pub use longeval::load_longeval;
 pub use metrics::score;
 pub use model_tokenizer::ModelTokenizer;
 pub use sample::{ExamFormat, Metric, TaskSample, TaskTokenizer};
