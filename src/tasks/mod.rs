@@ -5,15 +5,28 @@
 //!
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
+mod data_error;
 pub mod journal;
+mod jsonl;
+pub mod leval;
+pub mod longbench;
+pub mod longeval;
 pub mod merge;
+pub mod metrics;
 pub mod model_tokenizer;
 pub mod outputs;
 pub mod run_error;
 pub mod runner;
 pub mod sample;
 pub mod tables;
+#[cfg(test)]
+mod word_tokenizer;
 
+pub use data_error::DataError;
+pub use leval::load_leval;
+pub use longbench::load_longbench;
+pub use longeval::load_longeval;
+pub use metrics::score;
 pub use model_tokenizer::ModelTokenizer;
 pub use run_error::RunError;
-pub use sample::{Metric, TaskSample, TaskTokenizer};
+pub use sample::{ExamFormat, Metric, TaskSample, TaskTokenizer};

@@ -30,6 +30,37 @@ pub enum Metric {
     Count,
     /// LongBench's `code_sim_score` (fuzzy edit similarity of the first code line).
     CodeSim,
+    /// LongBench's post-processing for trec, triviaqa, samsum and lsht: `metric` scores only
+    /// the prediction's first line (after leading newlines).
+    FirstLine {
+        /// The metric applied to that line.
+        metric: Box<Metric>,
+    },
+    /// L-Eval's `rouge`: the geometric mean of ROUGE-1, ROUGE-2 and ROUGE-L F1 as Google's
+    /// `rouge_score` package computes them, best over the references.
+    RougeGeometricMean,
+    /// L-Eval's `exam`: exact match of the answer read from the prediction.
+    Exam {
+        /// How the answer is read.
+        format: ExamFormat,
+    },
+    /// LongEval's line retrieval: 1 when the last number in the prediction equals the answer
+    /// (as integers).
+    LastNumber,
+}
+
+/// How L-Eval's `exam` metric reads an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExamFormat {
+    /// Multiple choice with one correct option (QuALITY, TOEFL): the first of `A`–`D`.
+    SingleChoice,
+    /// Multiple choice with possibly several correct options (Coursera); a strict subset of
+    /// the right letters scores 0.25.
+    MultipleChoice,
+    /// Free text (topic retrieval): the reference must occur in the prediction, ignoring case
+    /// and spaces, or equal it as a number.
+    FreeText,
 }
 
 /// One prompt of a task with what a correct answer must contain.
