@@ -34,6 +34,50 @@ impl Method {
     }
 }
 
+/// Ids of the named variants [`method_by_id`] knows besides the policies' own ids.
+pub const VARIANT_IDS: [&str; 4] = [
+    "snapkv-nopool",
+    "judgeq-window",
+    "judgeq-nopool",
+    "judgeq-layer0-window",
+];
+
+/// The method with `id` at the settings `base`: a policy's own id (`snapkv`, `judgeq`, ...) or
+/// one of the named variants ([`VARIANT_IDS`]): `snapkv-nopool` (SnapKV without pooling, the
+/// H2O of the Judge Q authors' code), `judgeq-window` (Judge Q keeping the last window too,
+/// variant b), `judgeq-nopool`, `judgeq-layer0-window` (layer 0 ranked by the window).
+pub fn method_by_id(id: &str, base: &PolicySettings) -> Option<Method> {
+    let judgeq = || PolicySettings {
+        judgeq_keep_window: false,
+        judgeq_window_layers: 0,
+        ..base.clone()
+    };
+    let method = match id {
+        "snapkv-nopool" => Method::new(PolicyKind::H2oWindow, &unpooled(base))
+            .named("snapkv-nopool", "SnapKV, no pooling"),
+        "judgeq-window" => Method::new(
+            PolicyKind::JudgeQ,
+            &PolicySettings {
+                judgeq_keep_window: true,
+                ..judgeq()
+            },
+        )
+        .named("judgeq-window", "Judge Q, window kept"),
+        "judgeq-nopool" => Method::new(PolicyKind::JudgeQ, &unpooled(&judgeq()))
+            .named("judgeq-nopool", "Judge Q, no pooling"),
+        "judgeq-layer0-window" => Method::new(
+            PolicyKind::JudgeQ,
+            &PolicySettings {
+                judgeq_window_layers: 1,
+                ..judgeq()
+            },
+        )
+        .named("judgeq-layer0-window", "Judge Q, layer 0 by the window"),
+        other => Method::new(other.parse::<PolicyKind>().ok()?, base),
+    };
+    Some(method)
+}
+
 /// `settings` without pooling (methods and pooled oracle alike).
 fn unpooled(settings: &PolicySettings) -> PolicySettings {
     PolicySettings {
@@ -49,41 +93,13 @@ fn unpooled(settings: &PolicySettings) -> PolicySettings {
 /// window), and the Oracle
 /// (its answers are the best any kept set of that size can do).
 pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
-    let mut methods = vec![
-        Method::new(PolicyKind::StreamingLlm, base),
-        Method::new(PolicyKind::H2oWindow, &unpooled(base))
-            .named("snapkv-nopool", "SnapKV, no pooling"),
-        Method::new(PolicyKind::SnapKv, base),
-        Method::new(PolicyKind::PyramidKv, base),
-        Method::new(PolicyKind::AdaKv, base),
-    ];
-    if with_soft {
-        let variant_a = PolicySettings {
-            judgeq_keep_window: false,
-            ..base.clone()
-        };
-        let variant_b = PolicySettings {
-            judgeq_keep_window: true,
-            ..base.clone()
-        };
-        methods.push(Method::new(PolicyKind::JudgeQ, &variant_a));
-        methods.push(
-            Method::new(PolicyKind::JudgeQ, &variant_b)
-                .named("judgeq-window", "Judge Q, window kept"),
-        );
-        methods.push(
-            Method::new(PolicyKind::JudgeQ, &unpooled(&variant_a))
-                .named("judgeq-nopool", "Judge Q, no pooling"),
-        );
-        let window_layer_0 = PolicySettings {
-            judgeq_window_layers: 1,
-            ..variant_a
-        };
-        methods.push(
-            Method::new(PolicyKind::JudgeQ, &window_layer_0)
-                .named("judgeq-layer0-window", "Judge Q, layer 0 by the window"),
-        );
-    }
-    methods.push(Method::new(PolicyKind::Oracle, base));
-    methods
+    let baselines = ["streamingllm", "snapkv-nopool", "snapkv", "pyramidkv", "adakv"];
+    let judgeq = ["judgeq", "judgeq-window", "judgeq-nopool", "judgeq-layer0-window"];
+    let soft_rows: &[&str] = if with_soft { &judgeq } else { &[] };
+    baselines
+        .iter()
+        .chain(soft_rows)
+        .chain(&["oracle"])
+        .filter_map(|id| method_by_id(id, base))
+        .collect()
 }
