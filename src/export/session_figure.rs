@@ -129,8 +129,8 @@ pub fn session_figure_spec(
     let scales = ColourScale::fit_shared(&panels.map(|p| p.matrix), options.colour);
     let mut figure_panels = Vec::with_capacity(3);
     let mut shared = None;
-    for ((source, input), scale) in QuerySource::ALL.into_iter().zip(panels).zip(scales) {
-        let strip_policy = options.strip_policies[figure_panels.len()];
+    let sources = QuerySource::ALL.into_iter().zip(options.strip_policies);
+    for (((source, strip_policy), input), scale) in sources.zip(panels).zip(scales) {
         let kept = input.kept.map(|share| KeptStrip {
             policy: strip_policy.label().to_owned(),
             kept: share
