@@ -12,7 +12,7 @@ use judgeq::app::AppOptions;
 use judgeq::app::demo::{DemoEngine, DemoShape};
 use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
-use judgeq::app::view::Pick;
+use judgeq::attention::Pick;
 use judgeq::attention::QuerySource;
 use judgeq::judgeq::shipped::SoftTokenChoice;
 use judgeq::policy::PolicyKind;

@@ -3,16 +3,16 @@
 
 use egui::{Color32, Sense, vec2};
 use egui_kittest::Harness;
-use judgeq::app::colour::{ColourScale, ColourSettings, ScaleMode};
 use judgeq::app::key_axis::KeyAxis;
 use judgeq::app::lod::Pyramid;
-use judgeq::app::view::Pick;
 use judgeq::app::widgets::colour_bar::colour_bar;
 use judgeq::app::widgets::document_view::{DocumentText, DocumentView, Highlight};
 use judgeq::app::widgets::heatmap::{ColourLut, HeatmapTextures};
 use judgeq::app::widgets::key_strip::{key_ruler, key_strip};
 use judgeq::app::widgets::overview_grid::overview_grid;
+use judgeq::attention::Pick;
 use judgeq::export::Colormap;
+use judgeq::export::{ColourScale, ColourSettings, ScaleMode};
 use judgeq::session::{PromptLayout, Span, SpanKind};
 use ndarray::Array2;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ndarray::Axis;
 
-use crate::app::kept::mask_head;
+use crate::attention::mask_head;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::progress::{Progress, Stage};
 use crate::session::{

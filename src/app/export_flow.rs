@@ -1,30 +1,23 @@
 //! "Export figure…" and "Export data…": build what the export room writes from the current
 //! view, ask before replacing files, and write on a helper thread so the window never freezes.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use crate::app::colour::ColourScale;
 use crate::app::lod::Pyramid;
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
-use crate::app::view::{Pick, Reduce};
-use crate::attention::{QuerySource, RowReduce, source_scores};
+use crate::attention::{Pick, QuerySource, RowReduce, source_scores};
 use crate::export::{
-    AnswerAgreement, DataExtras, EvictionSettings, FigurePaths, FigureSpec, HeadAxis, KeptStrip,
-    KeyAxis, MetricsRow, Overwrite, Panel, PanelData, PolicyKeep, Provenance, QueryAxis, Selector,
-    SourceScores, session_file_names, write_figure, write_session_data,
+    AnswerAgreement, DataExtras, EvictionSettings, FigurePaths, FigureSpec, HeadAxis, MetricsRow,
+    Overwrite, PRINT_DPI, PanelInput, PolicyKeep, SessionFigureOptions, SourceScores,
+    session_figure_spec, session_file_names, write_figure, write_session_data,
 };
 use crate::policy::PolicyKind;
 use crate::session::Session;
-
-/// Print resolution of exported PNGs.
-pub const FIGURE_DPI: f32 = 300.0;
-
-/// Key labels are put under the axis when the figure shows at most this many keys.
-const MAX_LABELLED_KEYS: usize = 64;
 
 /// An export ready to write.
 #[derive(Clone)]
@@ -78,7 +71,7 @@ impl ExportJob {
     /// files unless `overwrite` says so); returns the paths written.
     pub fn write(&self, overwrite: Overwrite) -> Result<Vec<PathBuf>, String> {
         match self {
-            ExportJob::Figure { path, spec } => write_figure(path, spec, FIGURE_DPI, overwrite)
+            ExportJob::Figure { path, spec } => write_figure(path, spec, PRINT_DPI, overwrite)
                 .map(|p| vec![p.png, p.svg, p.sidecar])
                 .map_err(|e| e.to_string()),
             ExportJob::Data {
@@ -138,55 +131,25 @@ impl ExportFlow {
     }
 }
 
-/// The figure's selector for a layer or head pick.
-fn selector(pick: Pick, reduce: Reduce) -> Selector {
-    match (pick, reduce) {
-        (Pick::One(i), _) => Selector::Index(i),
-        (Pick::All, Reduce::Mean) => Selector::Mean,
-        (Pick::All, Reduce::Max) => Selector::Max,
+/// The figure options of the explorer's state, showing `keys`.
+fn figure_options(state: &State, keys: Range<usize>) -> SessionFigureOptions {
+    SessionFigureOptions {
+        view: state.view,
+        colour: state.colour,
+        budget: state.budget,
+        keys,
+        strip_policies: state.strip_policies,
+        policy: state.policy.clone(),
     }
-}
-
-/// What a panel's rows are, and the index of the first one.
-fn query_axis(source: QuerySource, session: &Session, rows: usize) -> QueryAxis {
-    match source {
-        QuerySource::Window => QueryAxis {
-            label: "query position".to_owned(),
-            first: session.prompt_len().saturating_sub(rows),
-        },
-        QuerySource::Soft => QueryAxis {
-            label: "soft token".to_owned(),
-            first: 0,
-        },
-        QuerySource::Decoded => QueryAxis {
-            label: "decoded token".to_owned(),
-            first: 0,
-        },
-    }
-}
-
-/// The inspection, policy and colour settings, for sidecars and manifests.
-pub fn settings_json(session: &Session, state: &State) -> serde_json::Value {
-    serde_json::json!({
-        "inspect": session.settings,
-        "policy": state.policy,
-        "colour": {
-            "mode": state.colour.mode,
-            "skip_sinks": state.colour.skip_sinks,
-            "decades": state.colour.decades,
-            "colormap": state.colour.colormap,
-        },
-        "aggregation": state.view.reduce.label(),
-        "strip_policies": state.strip_policies.iter().map(|p| p.id()).collect::<Vec<_>>(),
-    })
 }
 
 /// The figure of the three panels as shown: the visible key range, the shared colour scale,
-/// the kept strips at the current budget.
+/// the kept strips at the current budget (drawn by the export room's
+/// [`session_figure_spec`], as `judgeq figure` draws it).
 pub fn figure_spec(
     view: &mut SessionView,
     state: &State,
-    matrices: &[Option<(Arc<Pyramid>, ColourScale)>; 3],
+    matrices: &[Option<Arc<Pyramid>>; 3],
 ) -> Result<FigureSpec, String> {
     let keys = view.keys();
     let start = (view.axis.start().floor().max(0.0) as usize).min(keys);
@@ -194,82 +157,16 @@ pub fn figure_spec(
     if end <= start {
         return Err("there are no keys in view to export".to_owned());
     }
-    let budget = state.budget.clamp(1, keys.max(1));
-    let mut panels = Vec::new();
-    let mut shared = None;
-    for (index, source) in QuerySource::ALL.into_iter().enumerate() {
-        let strip_policy = state.strip_policy(source);
-        let kept = view
-            .kept_share(strip_policy, budget, state.view)
-            .map(|share| KeptStrip {
-                policy: strip_policy.label().to_owned(),
-                kept: share
-                    .get(start..end)
-                    .map(<[f32]>::to_vec)
-                    .unwrap_or_default(),
-            });
-        let (data, rows) = match matrices.get(index).and_then(Option::as_ref) {
-            Some((pyramid, scale)) => {
-                let base = pyramid.base();
-                if base.ncols() < end {
-                    return Err(format!(
-                        "the {} panel has {} keys, the prompt {keys}",
-                        source.file_stem(),
-                        base.ncols()
-                    ));
-                }
-                let slice = base.slice(ndarray::s![.., start..end]);
-                let (values, figure_scale, label) = scale.for_figure(slice);
-                shared.get_or_insert((figure_scale, label));
-                (PanelData::Heatmap(values), base.nrows())
-            }
-            None => (
-                PanelData::Missing(match source {
-                    QuerySource::Soft => "no soft tokens in this session".to_owned(),
-                    QuerySource::Window | QuerySource::Decoded => "no attention rows".to_owned(),
-                }),
-                0,
-            ),
-        };
-        panels.push(Panel {
-            title: source.title().to_owned(),
-            data,
-            queries: query_axis(source, &view.session, rows),
-            kept,
-        });
+    let options = figure_options(state, start..end);
+    let budget = options.budget_for(keys);
+    let shares = QuerySource::ALL
+        .map(|source| view.kept_share(state.strip_policy(source), budget, state.view));
+    let mut panels: [PanelInput<'_>; 3] = Default::default();
+    for ((panel, matrix), share) in panels.iter_mut().zip(matrices).zip(&shares) {
+        panel.matrix = matrix.as_deref().map(Pyramid::base);
+        panel.kept = share.as_deref().map(Vec::as_slice);
     }
-    let (scale, value_label) = shared.ok_or("no panel has data to export")?;
-    let session = &view.session;
-    let info = &session.model;
-    let tokens = (end - start <= MAX_LABELLED_KEYS)
-        .then(|| {
-            session
-                .prompt
-                .tokens
-                .get(start..end)
-                .map(<[String]>::to_vec)
-        })
-        .flatten();
-    Ok(FigureSpec {
-        title: Some(format!(
-            "{} · {} · budget {budget}",
-            info.id,
-            state.view.describe(info.layers, info.query_heads)
-        )),
-        panels,
-        keys: KeyAxis { start, end, tokens },
-        scale,
-        value_label,
-        budget: Some(budget),
-        width_mm: FigureSpec::DEFAULT_WIDTH_MM,
-        provenance: Provenance {
-            model_id: info.id.clone(),
-            weights_sha256: info.weights_sha256.clone(),
-            layer: selector(state.view.layer, state.view.reduce),
-            head: selector(state.view.head, state.view.reduce),
-            settings: settings_json(session, state),
-        },
-    })
+    session_figure_spec(&view.session, panels, &options).map_err(|e| e.to_string())
 }
 
 /// A file name for a figure of the current view.
@@ -343,17 +240,5 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
             budgets: vec![budget],
             settings: serde_json::to_value(&state.policy).unwrap_or_default(),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selectors_follow_the_picks() {
-        assert_eq!(selector(Pick::One(3), Reduce::Max), Selector::Index(3));
-        assert_eq!(selector(Pick::All, Reduce::Max), Selector::Max);
-        assert_eq!(selector(Pick::All, Reduce::Mean), Selector::Mean);
     }
 }

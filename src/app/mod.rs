@@ -16,7 +16,6 @@
 //! [`crate::worker::protocol`].
 
 pub mod background;
-pub mod colour;
 pub mod command;
 pub mod demo;
 pub mod explorer;
@@ -24,14 +23,12 @@ pub mod export_flow;
 pub mod files;
 pub mod frame_time;
 pub mod jobs;
-pub mod kept;
 pub mod key_axis;
 pub mod lod;
 pub mod palette;
 pub mod panels;
 pub mod session_view;
 pub mod state;
-pub mod view;
 pub mod widgets;
 
 use std::path::PathBuf;

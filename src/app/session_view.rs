@@ -10,14 +10,14 @@ use std::sync::Arc;
 use egui::Context;
 
 use crate::app::background::Computed;
-use crate::app::colour::{ColourScale, ColourSettings};
-use crate::app::kept::kept_share;
 use crate::app::key_axis::KeyAxis;
 use crate::app::lod::Pyramid;
-use crate::app::view::{HeadView, view_matrix};
 use crate::app::widgets::document_view::{DocumentText, DocumentView};
 use crate::app::widgets::heatmap::HeatmapTextures;
 use crate::attention::QuerySource;
+use crate::attention::kept_share;
+use crate::attention::{HeadView, view_matrix};
+use crate::export::{ColourScale, ColourSettings};
 use crate::policy::{
     PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs, Selection,
 };

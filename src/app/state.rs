@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::colour::ColourSettings;
-use crate::app::view::HeadView;
+use crate::attention::HeadView;
 use crate::attention::QuerySource;
+use crate::export::ColourSettings;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::{PolicyKind, PolicySettings};
 

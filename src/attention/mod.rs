@@ -6,10 +6,16 @@
 //!   restricted to the prompt keys and **not** renormalised, so a row sums to at most 1.
 //! - [`ScoreGrid`]: `[layers, heads, n_prompt]` f32, heads being query heads or KV heads.
 //! - [`KeepMask`]: `[layers, heads, n_prompt]` bool, `true` where the entry stays in the cache.
+//!
+//! [`HeadView`] picks one layer and head (or reduces over them) from rows ([`view_matrix`]) and
+//! from keep masks ([`kept_share`]): the explorer's panels and every exported figure look at
+//! the attention through it.
 
 use serde::{Deserialize, Serialize};
 
 pub mod grouping;
+pub mod head_view;
+pub mod kept;
 pub mod pooling;
 pub mod scores;
 
@@ -17,6 +23,8 @@ pub mod scores;
 mod tests;
 
 pub use grouping::{Granularity, GroupOrder, GroupReduce, head_scores, owning_head, reduce_groups};
+pub use head_view::{HeadView, Pick, Reduce, view_matrix};
+pub use kept::{kept_share, mask_head, mean_kept};
 pub use pooling::Pooling;
 pub use scores::{RowReduce, source_scores};
 

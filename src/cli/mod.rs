@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod evict;
 mod fetch;
+mod figure;
 mod generate;
 mod gui;
 mod inspect;
@@ -38,6 +39,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Compare eviction policies at several budgets on one document
     Evict(evict::EvictArgs),
+    /// Draw the explorer's three-panel figure (SVG, 300-dpi PNG, JSON sidecar) from an export folder
+    Figure(figure::FigureArgs),
     /// Time prefill with and without attention capture
     Bench(bench::BenchArgs),
     /// Train Judge Q soft tokens on a prompt file
@@ -59,6 +62,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Evict(args)) => evict::run(args),
+        Some(Command::Figure(args)) => figure::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Eval(args)) => eval::run(args),

@@ -16,15 +16,21 @@ pub enum Colormap {
     Inferno,
     /// matplotlib's Greys: white for low values to black for high values (prints well).
     Greys,
+    /// ColorBrewer's RdYlGn (as matplotlib draws it): dark red through yellow to dark green.
+    /// For scores (0 fails, 1 succeeds), as in needle-in-a-haystack heatmaps; its luminance
+    /// peaks in the middle, so it suits scores better than attention.
+    #[serde(rename = "rdylgn")]
+    RdYlGn,
 }
 
 impl Colormap {
     /// Every colormap, in menu order.
-    pub const ALL: [Colormap; 4] = [
+    pub const ALL: [Colormap; 5] = [
         Colormap::Viridis,
         Colormap::Magma,
         Colormap::Inferno,
         Colormap::Greys,
+        Colormap::RdYlGn,
     ];
 
     /// Lowercase name, as in settings and sidecars (`viridis`).
@@ -34,6 +40,7 @@ impl Colormap {
             Colormap::Magma => "magma",
             Colormap::Inferno => "inferno",
             Colormap::Greys => "greys",
+            Colormap::RdYlGn => "rdylgn",
         }
     }
 
@@ -59,6 +66,7 @@ impl Colormap {
             Colormap::Magma => &MAGMA,
             Colormap::Inferno => &INFERNO,
             Colormap::Greys => &GREYS,
+            Colormap::RdYlGn => &RD_YL_GN,
         }
     }
 }
@@ -238,6 +246,17 @@ const GREYS: [[u8; 3]; 33] = [
     [17, 17, 17], [8, 8, 8], [0, 0, 0],
 ];
 
+/// ColorBrewer's 11-class RdYlGn interpolated linearly in sRGB, as matplotlib builds it.
+#[rustfmt::skip]
+const RD_YL_GN: [[u8; 3]; 33] = [
+    [165, 0, 38], [181, 15, 38], [196, 30, 39], [212, 45, 39], [222, 63, 46], [231, 82, 55],
+    [240, 101, 64], [246, 121, 73], [248, 142, 82], [251, 162, 91], [253, 180, 102], [253, 196, 115],
+    [254, 212, 128], [254, 226, 142], [254, 236, 158], [255, 245, 175], [255, 255, 191], [243, 250, 175],
+    [231, 245, 158], [219, 240, 142], [204, 234, 131], [188, 227, 120], [172, 220, 110], [154, 212, 105],
+    [134, 203, 102], [114, 194, 100], [92, 184, 97], [69, 173, 91], [45, 161, 85], [24, 149, 78],
+    [16, 134, 71], [8, 119, 63], [0, 104, 55],
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +284,15 @@ mod tests {
         assert_eq!(Colormap::Inferno.rgb(1.0), [252, 255, 164]);
         assert_eq!(Colormap::Greys.rgb(0.0), [255, 255, 255]);
         assert_eq!(Colormap::Greys.rgb(1.0), [0, 0, 0]);
+        // ColorBrewer's first, middle and last RdYlGn classes: #a50026, #ffffbf, #006837.
+        assert_eq!(Colormap::RdYlGn.rgb(0.0), [165, 0, 38]);
+        assert_eq!(Colormap::RdYlGn.rgb(0.5), [255, 255, 191]);
+        assert_eq!(Colormap::RdYlGn.rgb(1.0), [0, 104, 55]);
+        // Class 3 of 11 (#fdae61) sits at 0.3.
+        let orange = Colormap::RdYlGn.rgb(0.3);
+        for (c, want) in orange.iter().zip([253u8, 174, 97]) {
+            assert!(c.abs_diff(want) <= 2, "{orange:?}");
+        }
         // Out of range and NaN clamp to the ends.
         assert_eq!(Colormap::Viridis.rgb(-3.0), Colormap::Viridis.rgb(0.0));
         assert_eq!(Colormap::Viridis.rgb(7.0), Colormap::Viridis.rgb(1.0));
@@ -304,7 +332,8 @@ mod tests {
 
     #[test]
     fn luminance_is_monotonic() {
-        for map in Colormap::ALL {
+        // RdYlGn is diverging: its luminance peaks at the yellow middle.
+        for map in Colormap::ALL.into_iter().filter(|&m| m != Colormap::RdYlGn) {
             let lum: Vec<f64> = (0..=1024)
                 .map(|i| luminance(map.rgb(i as f32 / 1024.0)))
                 .collect();

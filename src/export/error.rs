@@ -59,6 +59,37 @@ pub enum ExportError {
         #[source]
         source: serde_json::Error,
     },
+    /// A folder given as an export folder is not one.
+    #[error("{dir} is not a judgeq export folder: {reason}")]
+    NotAnExport {
+        /// The folder.
+        dir: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// A file the manifest lists is not there.
+    #[error("{path} is listed in manifest.json but missing; the export is incomplete")]
+    Missing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A file of an export could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of an export cannot be parsed or disagrees with the manifest.
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The data handed to the exporter is inconsistent (shapes, names, duplicates).
     #[error("cannot export this data: {0}")]
     InvalidData(String),

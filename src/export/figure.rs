@@ -175,6 +175,22 @@ impl std::fmt::Display for Selector {
     }
 }
 
+impl std::str::FromStr for Selector {
+    type Err = String;
+
+    /// An index (`3`), `mean` or `max`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "mean" => Ok(Selector::Mean),
+            "max" => Ok(Selector::Max),
+            other => other
+                .parse()
+                .map(Selector::Index)
+                .map_err(|_| format!("{s:?} is neither an index nor one of mean, max")),
+        }
+    }
+}
+
 /// Where a figure's data came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -394,6 +410,21 @@ mod tests {
         // Columns {0} and {1, 2}, both rows in one block.
         assert_eq!(max_pool(small.view(), 1, 2), array![[1.0f32, 9.0]]);
         assert_eq!(max_pool(small.view(), 10, 10), small);
+    }
+
+    #[test]
+    fn selectors_parse_back() {
+        for selector in [
+            Selector::Index(0),
+            Selector::Index(29),
+            Selector::Mean,
+            Selector::Max,
+        ] {
+            assert_eq!(selector.to_string().parse::<Selector>().unwrap(), selector);
+        }
+        assert_eq!(" MAX ".parse::<Selector>().unwrap(), Selector::Max);
+        assert!("-1".parse::<Selector>().unwrap_err().contains("mean, max"));
+        assert!("median".parse::<Selector>().is_err());
     }
 
     #[test]

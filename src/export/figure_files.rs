@@ -56,14 +56,26 @@ pub fn write_figure(
     let paths = FigurePaths::for_path(path)?;
     let svg = render_svg(spec)?;
     let png = render_png(spec, dpi)?;
-    let mut sidecar =
-        serde_json::to_vec_pretty(&figure_sidecar(spec)).map_err(|source| ExportError::Json {
-            path: paths.sidecar.clone(),
-            source,
-        })?;
+    write_rendered(&paths, &svg, &png, &figure_sidecar(spec), overwrite)?;
+    Ok(paths)
+}
+
+/// Writes a rendered figure to `paths`: the SVG text, the PNG bytes and the sidecar as pretty
+/// JSON. Every target is checked before the first byte is written.
+pub(crate) fn write_rendered(
+    paths: &FigurePaths,
+    svg: &str,
+    png: &[u8],
+    sidecar: &impl serde::Serialize,
+    overwrite: Overwrite,
+) -> Result<(), ExportError> {
+    let mut sidecar = serde_json::to_vec_pretty(sidecar).map_err(|source| ExportError::Json {
+        path: paths.sidecar.clone(),
+        source,
+    })?;
     sidecar.push(b'\n');
 
-    let dir = match path.parent() {
+    let dir = match paths.svg.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
@@ -75,9 +87,9 @@ pub fn write_figure(
         .collect();
     check_outputs(dir, &names, overwrite)?;
     write_new(&paths.svg, svg.as_bytes(), overwrite)?;
-    write_new(&paths.png, &png, overwrite)?;
+    write_new(&paths.png, png, overwrite)?;
     write_new(&paths.sidecar, &sidecar, overwrite)?;
-    Ok(paths)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,13 +7,21 @@
 //!   `.npy` arrays ([`write_array`], [`write_mask`]), a [`Manifest`], `answer.txt` and, after
 //!   an eviction run, scores, keep masks and `metrics.csv` ([`metrics_csv`];
 //!   [`metrics_table`] prints the same rows for a terminal).
+//! - Reading back: [`read_session_data`] reads such a folder into an [`ExportFolder`] (the
+//!   session, scores and keep masks), checked against its manifest.
+//! - Task figures ([`task_figures`]): needle-in-a-haystack heatmaps and score-against-budget
+//!   curves for `judgeq tasks`, drawn and written the same way, with the samples behind every
+//!   heatmap cell in the sidecar.
 //! - Figures: a [`FigureSpec`] drawn by [`render_svg`] (vector, heatmaps embedded as PNG) and
 //!   [`render_png`] (that SVG rasterised at print resolution), with [`figure_sidecar`] for
-//!   provenance; [`write_figure`] writes all three side by side. [`Colormap`] and
-//!   [`ColorScale`] are public so the GUI colours its textures exactly as the figures are
+//!   provenance; [`write_figure`] writes all three side by side. [`session_figure_spec`]
+//!   builds the figure of a session's three query-source panels, for the explorer's "Export
+//!   figure…" and `judgeq figure` alike. [`Colormap`], [`ColorScale`] and the sink-aware
+//!   [`ColourScale`] are public so the GUI colours its textures exactly as the figures are
 //!   coloured.
 
 mod colormap;
+mod colour;
 mod csv;
 mod error;
 mod figure;
@@ -21,8 +29,12 @@ mod figure_files;
 mod manifest;
 mod npy;
 mod png;
+mod read;
 mod session_data;
+mod session_figure;
 mod svg;
+mod svg_doc;
+pub mod task_figures;
 mod ticks;
 mod write;
 
@@ -30,6 +42,7 @@ mod write;
 mod test_support;
 
 pub use colormap::{ColorScale, Colormap, ScaleKind};
+pub use colour::{ColourScale, ColourSettings, ScaleMode, format_value};
 pub use csv::{AnswerAgreement, METRICS_COLUMNS, MetricsRow, metrics_csv, metrics_table};
 pub use error::ExportError;
 pub use figure::{
@@ -41,10 +54,12 @@ pub use manifest::{
     ArrayInfo, EvictionSettings, FileEntry, MANIFEST_FORMAT, Manifest, ProgramInfo,
 };
 pub use npy::{write_array, write_mask};
-pub use png::{DPI_RANGE, figure_pixels, render_png};
+pub use png::{DPI_RANGE, PRINT_DPI, figure_pixels, render_png};
+pub use read::{ExportFolder, read_session_data};
 pub use session_data::{
     DataExtras, HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores, session_file_names,
     write_session_data,
 };
+pub use session_figure::{PanelInput, SessionFigureOptions, session_figure_spec, view_matrices};
 pub use svg::render_svg;
 pub use write::{Overwrite, check_outputs, existing_files, write_new, write_new_with};

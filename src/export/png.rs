@@ -9,6 +9,8 @@ use crate::export::ExportError;
 use crate::export::figure::{FigureSpec, SVG_MAX_COLUMNS, SVG_MAX_ROWS};
 use crate::export::svg::{Layout, Resolution, draw};
 
+/// Print resolution: the resolution of every PNG the explorer and the CLI export.
+pub const PRINT_DPI: f32 = 300.0;
 /// Lowest and highest resolution accepted, in dots per inch.
 pub const DPI_RANGE: std::ops::RangeInclusive<f32> = 36.0..=2400.0;
 /// Largest raster drawn, in pixels (about 400 MB of RGBA while drawing).
@@ -19,7 +21,7 @@ pub fn figure_pixels(spec: &FigureSpec, dpi: f32) -> Result<(u32, u32), ExportEr
     spec.validate()?;
     check_dpi(dpi)?;
     let layout = Layout::new(spec)?;
-    pixels(&layout, dpi)
+    pixels((layout.width, layout.height), dpi)
 }
 
 /// Draws `spec` as a PNG at `dpi` (300 for print: a 180 mm figure is 2126 pixels wide).
@@ -32,18 +34,28 @@ pub fn render_png(spec: &FigureSpec, dpi: f32) -> Result<Vec<u8>, ExportError> {
     check_dpi(dpi)?;
     let device = dpi / 72.0;
     let layout = Layout::new(spec)?.snapped(device);
-    let (width, height) = pixels(&layout, dpi)?;
+    let (width, height) = pixels((layout.width, layout.height), dpi)?;
     let resolution = Resolution {
         rows: ((layout.heat_h * device).round() as usize).clamp(1, SVG_MAX_ROWS),
         columns: ((layout.heat_w * device).round() as usize).clamp(1, SVG_MAX_COLUMNS),
     };
     let svg = draw(spec, &layout, resolution)?;
+    rasterise(&svg, (width, height), dpi)
+}
+
+/// Rasterises `svg` into a `width × height` PNG that records `dpi`, with the bundled fonts,
+/// on opaque white.
+pub(crate) fn rasterise(
+    svg: &str,
+    (width, height): (u32, u32),
+    dpi: f32,
+) -> Result<Vec<u8>, ExportError> {
     let options = usvg::Options {
         fontdb: figure_fontdb(),
         ..Default::default()
     };
     let tree =
-        usvg::Tree::from_str(&svg, &options).map_err(|e| ExportError::Render(e.to_string()))?;
+        usvg::Tree::from_str(svg, &options).map_err(|e| ExportError::Render(e.to_string()))?;
     let mut pixmap = tiny_skia::Pixmap::new(width, height).ok_or_else(|| {
         ExportError::Render(format!("cannot allocate a {width} × {height} image"))
     })?;
@@ -125,7 +137,8 @@ fn to_u32(n: usize) -> Result<u32, ExportError> {
         .map_err(|_| ExportError::Render(format!("an image side of {n} pixels is too large")))
 }
 
-fn check_dpi(dpi: f32) -> Result<(), ExportError> {
+/// Checks that `dpi` is within [`DPI_RANGE`].
+pub(crate) fn check_dpi(dpi: f32) -> Result<(), ExportError> {
     if DPI_RANGE.contains(&dpi) {
         Ok(())
     } else {
@@ -137,11 +150,12 @@ fn check_dpi(dpi: f32) -> Result<(), ExportError> {
     }
 }
 
-fn pixels(layout: &Layout, dpi: f32) -> Result<(u32, u32), ExportError> {
+/// Pixel size of a figure of `width × height` points at `dpi`; refuses absurdly large images.
+pub(crate) fn pixels((width, height): (f32, f32), dpi: f32) -> Result<(u32, u32), ExportError> {
     let device = dpi / 72.0;
     let (width, height) = (
-        (layout.width * device).round() as u64,
-        (layout.height * device).round() as u64,
+        (width * device).round() as u64,
+        (height * device).round() as u64,
     );
     if width * height > MAX_PIXELS {
         return Err(ExportError::InvalidFigure(format!(

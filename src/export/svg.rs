@@ -1,10 +1,6 @@
 //! Draws a [`FigureSpec`] as SVG: heatmaps as embedded PNG images (one pixel per cell,
-//! nearest-neighbour), everything else as vector shapes and text.
-//!
-//! Units are PostScript points (1/72 inch) in the `viewBox`; the `width` and `height`
-//! attributes give the physical size in millimetres.
-
-use base64::Engine;
+//! nearest-neighbour), everything else as vector shapes and text (from
+//! [`crate::export::svg_doc`]).
 
 use crate::export::ExportError;
 use crate::export::colormap::{ColorScale, ScaleKind};
@@ -13,7 +9,11 @@ use crate::export::figure::{
     max_pool, mean_pool,
 };
 use crate::export::png::encode_rgb;
-use crate::export::ticks::{format_tick, integer_ticks, nice_ticks};
+use crate::export::svg_doc::{
+    BAR_W, BarLabel, FRAME, LABEL_SIZE, MONO, Svg, TICK_LEN, TICK_SIZE, bar_ticks, fit_size, hex,
+    text_width,
+};
+use crate::export::ticks::integer_ticks;
 
 /// Draws `spec` as a standalone SVG document.
 pub fn render_svg(spec: &FigureSpec) -> Result<String, ExportError> {
@@ -29,32 +29,19 @@ pub fn render_svg(spec: &FigureSpec) -> Result<String, ExportError> {
     )
 }
 
-/// Font stacks: the bundled fonts first (what the PNG renderer loads), then common fallbacks.
-const SANS: &str = "Ubuntu, 'Ubuntu Light', 'DejaVu Sans', Helvetica, Arial, sans-serif";
-const MONO: &str = "Hack, 'DejaVu Sans Mono', Menlo, Consolas, monospace";
-
 const MARGIN: f32 = 8.0;
 const TITLE_SIZE: f32 = 9.5;
 const PANEL_TITLE_SIZE: f32 = 8.0;
-const TICK_SIZE: f32 = 6.5;
-const LABEL_SIZE: f32 = 7.0;
-const TICK_LEN: f32 = 2.5;
 const STRIP_GAP: f32 = 2.0;
 const STRIP_H: f32 = 6.0;
 const PANEL_GAP: f32 = 12.0;
 const BAR_GAP: f32 = 12.0;
-const BAR_W: f32 = 7.0;
-/// Average advance of a character in the sans font, in ems (a generous estimate).
-const SANS_EM: f32 = 0.56;
 /// Advance of a character in the monospace font, in ems.
 const MONO_EM: f32 = 0.61;
 /// Token labels are drawn when a key column is at least this wide.
 const MIN_TOKEN_COLUMN: f32 = 4.0;
 /// Longest token label, in characters, before it is cut with an ellipsis.
 const MAX_TOKEN_CHARS: usize = 10;
-const TEXT: &str = "#1a1a1a";
-const FRAME: &str = "#333333";
-const FRAME_WIDTH: f32 = 0.5;
 /// Strip colours of kept and evicted entries.
 const KEPT_RGB: [u8; 3] = [34, 34, 34];
 const EVICTED_RGB: [u8; 3] = [222, 222, 222];
@@ -64,23 +51,6 @@ const EVICTED_RGB: [u8; 3] = [222, 222, 222];
 pub(crate) struct Resolution {
     pub rows: usize,
     pub columns: usize,
-}
-
-/// A label on the colour bar: plain text or a power of ten.
-enum BarLabel {
-    Plain(String),
-    Power(i32),
-}
-
-impl BarLabel {
-    fn width(&self) -> f32 {
-        match self {
-            BarLabel::Plain(text) => text_width(text, TICK_SIZE),
-            BarLabel::Power(k) => {
-                text_width("10", TICK_SIZE) + text_width(&k.to_string(), TICK_SIZE * 0.7)
-            }
-        }
-    }
 }
 
 /// Where everything goes, in points.
@@ -239,7 +209,13 @@ pub(crate) fn draw(
     resolution: Resolution,
 ) -> Result<String, ExportError> {
     let mut svg = Svg::default();
-    svg.open(spec, layout);
+    let metadata = serde_json::to_string(&figure_sidecar(spec)).unwrap_or_default();
+    svg.open(
+        (spec.width_mm, layout.height_mm()),
+        (layout.width, layout.height),
+        spec.title.as_deref().unwrap_or("judgeq figure"),
+        &metadata,
+    );
     if let Some(title) = &spec.title {
         let size = fit_size(title, TITLE_SIZE, layout.width - 2.0 * MARGIN);
         svg.text(
@@ -315,91 +291,23 @@ pub(crate) fn draw(
         }
         svg.key_axis(spec, layout, x);
     }
-    svg.color_bar(spec, layout)?;
-    svg.out.push_str("</svg>\n");
-    Ok(svg.out)
+    let label = match spec.scale.kind {
+        ScaleKind::Linear => spec.value_label.clone(),
+        ScaleKind::Log => format!("{} (log scale)", spec.value_label),
+        ScaleKind::RowNormalised => format!("{} ÷ row maximum", spec.value_label),
+    };
+    svg.colour_bar(
+        (layout.bar_x, layout.heat_top, layout.heat_h),
+        &spec.scale,
+        &layout.bar_ticks,
+        &label,
+        layout.width - MARGIN - LABEL_SIZE * 0.2,
+    )?;
+    Ok(svg.close())
 }
 
-/// The SVG text being built.
-#[derive(Default)]
-struct Svg {
-    out: String,
-}
-
+/// The axes and legend of the three-panel figure.
 impl Svg {
-    fn open(&mut self, spec: &FigureSpec, layout: &Layout) {
-        let title = spec.title.as_deref().unwrap_or("judgeq figure");
-        let metadata = serde_json::to_string(&figure_sidecar(spec)).unwrap_or_default();
-        self.out.push_str(&format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
-             version=\"1.1\" width=\"{:.3}mm\" height=\"{:.3}mm\" viewBox=\"0 0 {:.3} {:.3}\" \
-             font-family=\"{SANS}\" fill=\"{TEXT}\">\n<title>{}</title>\n<metadata id=\"judgeq-provenance\">{}</metadata>\n",
-            spec.width_mm,
-            layout.height_mm(),
-            layout.width,
-            layout.height,
-            escape(title),
-            escape(&metadata),
-        ));
-        self.rect(0.0, 0.0, layout.width, layout.height, "#ffffff", "none");
-    }
-
-    fn text(&mut self, x: f32, y: f32, size: f32, anchor: &str, content: &str, extra: &str) {
-        self.out.push_str(&format!(
-            "<text x=\"{x:.3}\" y=\"{y:.3}\" font-size=\"{size:.3}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
-            escape(content)
-        ));
-    }
-
-    /// Text rotated a quarter turn anticlockwise (reading upwards), anchored at (x, y).
-    fn vertical_text(
-        &mut self,
-        x: f32,
-        y: f32,
-        size: f32,
-        anchor: &str,
-        content: &str,
-        extra: &str,
-    ) {
-        self.out.push_str(&format!(
-            "<text transform=\"translate({x:.3} {y:.3}) rotate(-90)\" font-size=\"{size:.3}\" text-anchor=\"{anchor}\" {extra}>{}</text>\n",
-            escape(content)
-        ));
-    }
-
-    fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, fill: &str, stroke: &str) {
-        self.out.push_str(&format!(
-            "<rect x=\"{x:.3}\" y=\"{y:.3}\" width=\"{w:.3}\" height=\"{h:.3}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"0.5\"/>\n"
-        ));
-    }
-
-    /// A frame whose stroke lies just outside the box, so it hides no edge cell.
-    fn frame(&mut self, x: f32, y: f32, w: f32, h: f32) {
-        let half = FRAME_WIDTH / 2.0;
-        self.out.push_str(&format!(
-            "<rect x=\"{:.3}\" y=\"{:.3}\" width=\"{:.3}\" height=\"{:.3}\" fill=\"none\" stroke=\"{FRAME}\" stroke-width=\"{FRAME_WIDTH}\"/>\n",
-            x - half,
-            y - half,
-            w + FRAME_WIDTH,
-            h + FRAME_WIDTH
-        ));
-    }
-
-    fn line(&mut self, x1: f32, y1: f32, x2: f32, y2: f32) {
-        self.out.push_str(&format!(
-            "<line x1=\"{x1:.3}\" y1=\"{y1:.3}\" x2=\"{x2:.3}\" y2=\"{y2:.3}\" stroke=\"{FRAME}\" stroke-width=\"0.5\"/>\n"
-        ));
-    }
-
-    /// A PNG stretched over a box without smoothing: each cell stays a sharp rectangle.
-    fn image(&mut self, id: &str, x: f32, y: f32, w: f32, h: f32, png: &[u8]) {
-        let data = base64::engine::general_purpose::STANDARD.encode(png);
-        self.out.push_str(&format!(
-            "<image id=\"{id}\" x=\"{x:.3}\" y=\"{y:.3}\" width=\"{w:.3}\" height=\"{h:.3}\" preserveAspectRatio=\"none\" \
-             image-rendering=\"optimizeSpeed\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64,{data}\"/>\n"
-        ));
-    }
-
     /// Row ticks (first and round positions) and the rotated query label left of a heatmap.
     fn query_axis(&mut self, layout: &Layout, x: f32, label: &str, first: usize, rows: usize) {
         let last = first.saturating_add(rows.saturating_sub(1));
@@ -495,90 +403,6 @@ impl Svg {
         self.rect(cx, y - swatch, swatch, swatch, &evicted, FRAME);
         self.text(cx + swatch + size * 0.3, y, size, "start", &rest, "");
     }
-
-    /// The vertical colour bar with its ticks and label, right of the panels.
-    fn color_bar(&mut self, spec: &FigureSpec, layout: &Layout) -> Result<(), ExportError> {
-        let (x, top, h) = (layout.bar_x, layout.heat_top, layout.heat_h);
-        let ramp: Vec<u8> = (0..256)
-            .rev()
-            .flat_map(|i| spec.scale.colormap.rgb(i as f32 / 255.0))
-            .collect();
-        let png = encode_rgb(1, 256, &ramp, None)?;
-        self.image("colorbar", x, top, BAR_W, h, &png);
-        self.frame(x, top, BAR_W, h);
-        for (t, label) in &layout.bar_ticks {
-            let y = top + h * (1.0 - t);
-            self.line(x + BAR_W, y, x + BAR_W + TICK_LEN, y);
-            let lx = x + BAR_W + TICK_LEN + 1.5;
-            let ly = y + TICK_SIZE * 0.35;
-            match label {
-                BarLabel::Plain(text) => self.text(lx, ly, TICK_SIZE, "start", text, ""),
-                BarLabel::Power(k) => {
-                    let exponent = k.to_string().replacen('-', "−", 1);
-                    self.out.push_str(&format!(
-                        "<text x=\"{lx:.3}\" y=\"{ly:.3}\" font-size=\"{TICK_SIZE:.3}\">10<tspan baseline-shift=\"super\" font-size=\"{:.3}\">{exponent}</tspan></text>\n",
-                        TICK_SIZE * 0.7
-                    ));
-                }
-            }
-        }
-        let label = match spec.scale.kind {
-            ScaleKind::Linear => spec.value_label.clone(),
-            ScaleKind::Log => format!("{} (log scale)", spec.value_label),
-            ScaleKind::RowNormalised => format!("{} ÷ row maximum", spec.value_label),
-        };
-        let size = fit_size(&label, LABEL_SIZE, h + 20.0);
-        self.vertical_text(
-            layout.width - MARGIN - LABEL_SIZE * 0.2,
-            top + h / 2.0,
-            size,
-            "middle",
-            &label,
-            "",
-        );
-        Ok(())
-    }
-}
-
-/// Colour-bar ticks as (position in [0, 1], label).
-fn bar_ticks(scale: &ColorScale) -> Vec<(f32, BarLabel)> {
-    let (min, max) = (f64::from(scale.min), f64::from(scale.max));
-    let position = |v: f64| scale.position(v as f32, 1.0);
-    if scale.kind == ScaleKind::Log {
-        let decades: Vec<i32> =
-            ((min.log10().ceil() as i32)..=(max.log10().floor() as i32)).collect();
-        if decades.len() >= 2 {
-            let stride = decades.len().div_ceil(6);
-            return decades
-                .iter()
-                .rev()
-                .step_by(stride)
-                .map(|&k| {
-                    let label = match k {
-                        0 => BarLabel::Plain("1".into()),
-                        1 => BarLabel::Plain("10".into()),
-                        _ => BarLabel::Power(k),
-                    };
-                    (position(10f64.powi(k)), label)
-                })
-                .collect();
-        }
-    }
-    let ticks = nice_ticks(min, max, 5);
-    let step = if ticks.len() >= 2 {
-        ticks[1] - ticks[0]
-    } else {
-        (max - min).abs()
-    };
-    let ticks = if ticks.is_empty() {
-        vec![min, max]
-    } else {
-        ticks
-    };
-    ticks
-        .into_iter()
-        .map(|v| (position(v), BarLabel::Plain(format_tick(v, step))))
-        .collect()
 }
 
 /// The heatmap image: one RGB pixel per (pooled) cell, coloured by `scale` with each row's
@@ -637,49 +461,13 @@ fn token_label(token: &str) -> String {
     }
 }
 
-/// Estimated width of `text` in the sans font at `size`.
-fn text_width(text: &str, size: f32) -> f32 {
-    text.chars().count() as f32 * SANS_EM * size
-}
-
-/// `size`, reduced so that `text` fits in `available` points (never below 4 pt).
-fn fit_size(text: &str, size: f32, available: f32) -> f32 {
-    let natural = text_width(text, size);
-    if natural <= available {
-        size
-    } else {
-        (size * available / natural).max(4.0)
-    }
-}
-
-fn hex([r, g, b]: [u8; 3]) -> String {
-    format!("#{r:02x}{g:02x}{b:02x}")
-}
-
-/// Escapes text for XML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters even when escaped.
-            c if c.is_control() && !matches!(c, '\n' | '\t') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::export::figure::Panel;
     use crate::export::png::figure_fontdb;
     use crate::export::test_support::figure_spec;
+    use base64::Engine;
 
     fn parse(svg: &str) -> resvg::usvg::Tree {
         let options = resvg::usvg::Options {
@@ -831,13 +619,9 @@ mod tests {
     }
 
     #[test]
-    fn token_labels_and_escaping() {
+    fn token_labels_make_spaces_visible_and_cut_long_tokens() {
         assert_eq!(token_label(" the"), "·the");
         assert_eq!(token_label("\n\n"), "↵↵");
         assert_eq!(token_label("abcdefghijklmnop"), "abcdefghi…");
-        assert_eq!(
-            escape("a<b & \"c\"\u{1}"),
-            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
-        );
     }
 }

@@ -6,12 +6,10 @@ use std::sync::Arc;
 use egui::Context;
 
 use super::{Explorer, LoadedDocument};
-use crate::app::colour::ColourScale;
 use crate::app::command::Command;
 use crate::app::export_flow::{ExportFlow, ExportJob, data_extras, figure_file_name, figure_spec};
 use crate::app::files::{PickRequest, Purpose};
 use crate::app::jobs::{JobKind, RunningJob};
-use crate::app::lod::Pyramid;
 use crate::app::state::{ModelChoice, file_label};
 use crate::attention::QuerySource;
 use crate::export::Overwrite;
@@ -194,13 +192,8 @@ impl Explorer {
         let Some(view) = &mut self.view else {
             return;
         };
-        let mut matrices: [Option<(Arc<Pyramid>, ColourScale)>; 3] = Default::default();
-        let pyramids = QuerySource::ALL
+        let matrices = QuerySource::ALL
             .map(|source| view.matrix(source, self.state.view, ctx).map(|(p, _)| p));
-        let scales = view.scales(self.state.colour);
-        for ((slot, pyramid), scale) in matrices.iter_mut().zip(pyramids).zip(scales) {
-            *slot = pyramid.zip(scale);
-        }
         let spec = match figure_spec(view, &self.state, &matrices) {
             Ok(spec) => spec,
             Err(message) => {

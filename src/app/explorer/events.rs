@@ -98,14 +98,14 @@ impl Explorer {
         self.error = None;
         let info = &session.model;
         self.state.view.layer = match self.state.view.layer {
-            crate::app::view::Pick::One(l) => {
-                crate::app::view::Pick::One(l.min(info.layers.saturating_sub(1)))
+            crate::attention::Pick::One(l) => {
+                crate::attention::Pick::One(l.min(info.layers.saturating_sub(1)))
             }
             all => all,
         };
         self.state.view.head = match self.state.view.head {
-            crate::app::view::Pick::One(h) => {
-                crate::app::view::Pick::One(h.min(info.query_heads.saturating_sub(1)))
+            crate::attention::Pick::One(h) => {
+                crate::attention::Pick::One(h.min(info.query_heads.saturating_sub(1)))
             }
             all => all,
         };

@@ -5,13 +5,13 @@ use egui::{RichText, Ui};
 use egui_plot::{Line, Plot, VLine};
 use ndarray::Array2;
 
-use crate::app::kept::mask_head;
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::{GridMetric, State};
-use crate::app::view::Pick;
 use crate::app::widgets::heatmap::ColourLut;
 use crate::app::widgets::overview_grid::{GridPick, overview_grid};
+use crate::attention::Pick;
+use crate::attention::mask_head;
 use crate::policy::{PolicyKind, PolicyMetrics};
 
 /// One policy's metric per `[layer, head]` as a query-head grid (KV-head metrics repeated over

@@ -6,8 +6,8 @@ use egui::{ComboBox, RichText, Ui};
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::{HighlightMode, State};
-use crate::app::view::{HeadView, Pick};
 use crate::app::widgets::document_view::{Highlight, span_colour};
+use crate::attention::{HeadView, Pick};
 use crate::session::SpanKind;
 
 /// Draws the document panel.

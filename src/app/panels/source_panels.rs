@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use egui::{Color32, ComboBox, RichText, Sense, Stroke, Ui, vec2};
 
-use crate::app::colour::{ColourScale, format_value};
 use crate::app::lod::Pyramid;
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
-use crate::app::view::HeadView;
 use crate::app::widgets::colour_bar::colour_bar;
 use crate::app::widgets::heatmap::{ColourLut, paint_key_marker};
 use crate::app::widgets::key_strip::{key_ruler, key_strip};
+use crate::attention::HeadView;
 use crate::attention::QuerySource;
+use crate::export::{ColourScale, format_value};
 use crate::policy::PolicyKind;
 use crate::session::SpanKind;
 

@@ -4,9 +4,9 @@
 
 use egui::{ComboBox, DragValue, RichText, Slider, Ui};
 
-use crate::app::colour::{ColourSettings, ScaleMode};
 use crate::app::session_view::min_budget;
-use crate::app::view::{HeadView, Pick, Reduce};
+use crate::attention::{HeadView, Pick, Reduce};
+use crate::export::{ColourSettings, ScaleMode};
 
 /// Shape of the loaded session that the controls need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

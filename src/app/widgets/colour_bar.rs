@@ -2,8 +2,8 @@
 
 use egui::{Align2, FontId, Rect, Response, Sense, Stroke, Ui, pos2, vec2};
 
-use crate::app::colour::ColourScale;
 use crate::app::widgets::heatmap::ColourLut;
+use crate::export::ColourScale;
 
 /// Draws a horizontal colour bar `width` points wide with tick labels under it; hovering it
 /// describes the scale.

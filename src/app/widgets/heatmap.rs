@@ -8,9 +8,9 @@ use egui::{
     Color32, ColorImage, Context, Painter, Rect, Stroke, TextureHandle, TextureOptions, pos2,
 };
 
-use crate::app::colour::ColourScale;
 use crate::app::key_axis::KeyAxis;
 use crate::app::lod::{MAX_TILE_COLUMNS, Pyramid, Tile, level_for, tiles};
+use crate::export::ColourScale;
 
 /// 256 colours sampled from a colormap, indexed by the value's place in the colour range.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 use egui::{Align2, FontId, Rect, Sense, Stroke, Ui, pos2, vec2};
 use ndarray::Array2;
 
-use crate::app::view::Pick;
 use crate::app::widgets::heatmap::ColourLut;
+use crate::attention::Pick;
 
 /// What the user picked in the grid this frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,7 @@
 
 use ndarray::{Axis, s};
 
-use crate::app::view::{HeadView, Pick};
-use crate::attention::KeepMask;
+use crate::attention::{HeadView, KeepMask, Pick};
 
 /// The mask head that owns query head `head`: the same head at query-head granularity, its
 /// GQA group's KV head when the mask has fewer heads.
@@ -63,7 +62,7 @@ pub fn mean_kept(share: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::view::Reduce;
+    use crate::attention::Reduce;
     use ndarray::Array3;
 
     fn mask() -> KeepMask {

@@ -1,4 +1,5 @@
-//! Which layer and head the panels show, and the queries × keys matrix that selection gives.
+//! Which layer and head a view shows (the explorer's panels, exported figures), and the
+//! queries × keys matrix that selection gives.
 
 use ndarray::{Array2, ArrayView4, Axis, Zip};
 use serde::{Deserialize, Serialize};

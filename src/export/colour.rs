@@ -32,6 +32,38 @@ impl ScaleMode {
             ScaleMode::PerRow => "Per row",
         }
     }
+
+    /// Lowercase name, as on the command line (`log`, `linear`, `per-row`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScaleMode::Linear => "linear",
+            ScaleMode::Log => "log",
+            ScaleMode::PerRow => "per-row",
+        }
+    }
+}
+
+impl std::fmt::Display for ScaleMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ScaleMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ScaleMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ScaleMode::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown colour scale {s:?}; choose one of {}",
+                    names.join(", ")
+                )
+            })
+    }
 }
 
 /// The user's colour choices.
@@ -351,6 +383,16 @@ mod tests {
             settings(ScaleMode::Linear, 3),
         );
         assert!((linear[0].as_ref().unwrap().unit(0, 0.1) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scale_names_parse_back() {
+        for mode in ScaleMode::ALL {
+            assert_eq!(mode.name().parse::<ScaleMode>().unwrap(), mode);
+        }
+        assert_eq!("Per-Row".parse::<ScaleMode>().unwrap(), ScaleMode::PerRow);
+        let err = "cubic".parse::<ScaleMode>().unwrap_err();
+        assert!(err.contains("log, linear, per-row"), "{err}");
     }
 
     #[test]
