@@ -5,8 +5,20 @@
 //!
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
+pub mod error;
+mod fit;
+pub mod haystack;
 pub mod model_tokenizer;
+pub mod niah;
+pub mod ruler;
 pub mod sample;
+mod sentences;
+#[cfg(test)]
+mod test_tokenizer;
 
+pub use error::TaskError;
+pub use haystack::Haystack;
 pub use model_tokenizer::ModelTokenizer;
+pub use niah::{NIAH_MAX_NEW_TOKENS, NiahSpec, niah_samples};
+pub use ruler::{RulerSpec, RulerTask, ruler_samples};
 pub use sample::{Metric, TaskSample, TaskTokenizer};
