@@ -6,6 +6,9 @@
 //! Every generator and loader produces [`TaskSample`]s; the runner only sees those.
 
 mod data_error;
+pub mod error;
+mod fit;
+pub mod haystack;
 pub mod journal;
 mod jsonl;
 pub mod leval;
@@ -14,19 +17,28 @@ pub mod longeval;
 pub mod merge;
 pub mod metrics;
 pub mod model_tokenizer;
+pub mod niah;
 pub mod outputs;
+pub mod ruler;
 pub mod run_error;
 pub mod runner;
 pub mod sample;
+mod sentences;
 pub mod tables;
+#[cfg(test)]
+mod test_tokenizer;
 #[cfg(test)]
 mod word_tokenizer;
 
 pub use data_error::DataError;
+pub use error::TaskError;
+pub use haystack::Haystack;
 pub use leval::load_leval;
 pub use longbench::load_longbench;
 pub use longeval::load_longeval;
 pub use metrics::score;
 pub use model_tokenizer::ModelTokenizer;
+pub use niah::{NIAH_MAX_NEW_TOKENS, NiahSpec, niah_samples};
+pub use ruler::{RulerSpec, RulerTask, ruler_samples};
 pub use run_error::RunError;
 pub use sample::{ExamFormat, Metric, TaskSample, TaskTokenizer};
