@@ -11,6 +11,8 @@ mod gui;
 mod inspect;
 mod model_args;
 mod prepare_data;
+mod task_sets;
+mod tasks;
 mod progress_bar;
 mod train;
 mod train_bench;
@@ -51,6 +53,8 @@ enum Command {
     PrepareData(prepare_data::PrepareDataArgs),
     /// Time one soft-token training step against one plain prefill
     TrainBench(train_bench::TrainBenchArgs),
+    /// Task scores of every method at every budget (needle, RULER, LongBench, L-Eval, LongEval)
+    Tasks(tasks::TasksArgs),
 }
 
 /// Parses the command line and runs it.
@@ -68,5 +72,6 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::PrepareData(args)) => prepare_data::run(args),
         Some(Command::TrainBench(args)) => train_bench::run(args),
+        Some(Command::Tasks(args)) => tasks::run_tasks(args),
     }
 }

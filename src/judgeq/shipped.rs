@@ -30,6 +30,12 @@ pub fn shipped() -> Result<SoftTokens, SoftTokenError> {
     })
 }
 
+/// sha256 of the shipped file's bytes, hex.
+pub fn sha256() -> String {
+    use sha2::{Digest, Sha256};
+    crate::model::hashing::hex(&Sha256::digest(BYTES))
+}
+
 /// The shipped soft tokens with their origin when `model` is the model they were trained for
 /// (same architecture, shape and weights), `None` for any other model.
 pub fn for_model(model: &ModelInfo) -> Result<Option<(PathBuf, SoftTokens)>, SoftTokenError> {

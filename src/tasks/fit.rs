@@ -170,7 +170,7 @@ const INTERPOLATIONS: usize = 8;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::test_tokenizer::Whitespace;
+    use crate::tasks::word_tokenizer::{TEMPLATE_TOKENS, WordTokenizer};
 
     fn words(units: usize) -> Result<Draft, TaskError> {
         Ok(Draft {
@@ -185,16 +185,16 @@ mod tests {
     #[test]
     fn finds_the_largest_fitting_size_from_any_start() {
         // Prompt = units + 3 + the test template's tokens.
-        let overhead = 3 + Whitespace::TEMPLATE_TOKENS;
+        let overhead = 3 + TEMPLATE_TOKENS;
         let budget = Budget {
             task: "t",
             length: 1000,
             max_new_tokens: 100,
         };
         for hint in [None, Some(1), Some(5), Some(880), Some(3000), Some(100_000)] {
-            let fitted = fill(&Whitespace, budget, 1, hint, &mut words).unwrap();
+            let fitted = fill(&WordTokenizer, budget, 1, hint, &mut words).unwrap();
             assert_eq!(fitted.units, 900 - overhead, "hint {hint:?}");
-            assert_eq!(prompt_tokens(&Whitespace, &fitted.draft).unwrap(), 900);
+            assert_eq!(prompt_tokens(&WordTokenizer, &fitted.draft).unwrap(), 900);
         }
     }
 
@@ -214,7 +214,7 @@ mod tests {
                 max_new_tokens: 100,
             };
             for hint in [None, Some(1), Some(990), Some(1001), Some(9000)] {
-                let fitted = fill(&Whitespace, budget, 1, hint, &mut stepped).unwrap();
+                let fitted = fill(&WordTokenizer, budget, 1, hint, &mut stepped).unwrap();
                 assert_eq!(fitted.units, expected, "length {length}, hint {hint:?}");
             }
         }
@@ -228,8 +228,8 @@ mod tests {
             max_new_tokens: 100,
         };
         for hint in [None, Some(50)] {
-            let error = fill(&Whitespace, budget, 5, hint, &mut words).unwrap_err();
-            let needed = 5 + 3 + Whitespace::TEMPLATE_TOKENS;
+            let error = fill(&WordTokenizer, budget, 5, hint, &mut words).unwrap_err();
+            let needed = 5 + 3 + TEMPLATE_TOKENS;
             assert!(
                 matches!(error, TaskError::LengthTooSmall { needed: n, length: 110, .. } if n == needed),
                 "{error}"
@@ -240,6 +240,6 @@ mod tests {
             length: 100,
             max_new_tokens: 100,
         };
-        assert!(fill(&Whitespace, none_left, 1, None, &mut words).is_err());
+        assert!(fill(&WordTokenizer, none_left, 1, None, &mut words).is_err());
     }
 }

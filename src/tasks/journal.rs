@@ -214,6 +214,8 @@ pub struct SampleResult {
     pub answer_prefix: String,
     /// Reference answers.
     pub answers: Vec<String>,
+    /// The metric's key ([`crate::tasks::Metric::key`]).
+    pub metric: String,
     /// Prompt tokens (0 when skipped before tokenising).
     pub prompt_tokens: usize,
     /// Tokens of the evidence spans.
@@ -440,6 +442,7 @@ pub(crate) mod tests {
             question: "What?".into(),
             answer_prefix: "It is".into(),
             answers: vec!["7".into()],
+            metric: "string_match".into(),
             prompt_tokens: 100,
             evidence_tokens: 3,
             skipped: None,

@@ -7,6 +7,7 @@
 
 mod data_error;
 pub mod error;
+pub mod figures;
 mod fit;
 pub mod haystack;
 pub mod journal;
@@ -25,8 +26,6 @@ pub mod runner;
 pub mod sample;
 mod sentences;
 pub mod tables;
-#[cfg(test)]
-mod test_tokenizer;
 #[cfg(test)]
 mod word_tokenizer;
 

@@ -176,7 +176,7 @@ fn boundary_at_depth(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::test_tokenizer::Whitespace;
+    use crate::tasks::word_tokenizer::WordTokenizer;
 
     /// Sentences of 2 to 12 words, so that depths fall between boundaries.
     fn made_up_haystack() -> Haystack {
@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn needles_sit_at_the_requested_token_depth_and_prompts_fill_the_length() {
         let spec = spec(5);
-        let samples = niah_samples(&spec, &made_up_haystack(), &Whitespace).unwrap();
+        let samples = niah_samples(&spec, &made_up_haystack(), &WordTokenizer).unwrap();
         assert_eq!(samples.len(), 3 * 8 * 2);
         let intro = "A special magic number is hidden within the following text. Make sure to \
                      memorize it. I will quiz you about the number afterwards.\n";
@@ -216,7 +216,7 @@ mod tests {
             assert_eq!(s.fields[2], ("haystack".to_owned(), "made-up".to_owned()));
 
             // Every word is one token, so whole words fill the budget exactly.
-            let tokens = Whitespace
+            let tokens = WordTokenizer
                 .prompt_tokens(&s.context, &s.question, &s.answer_prefix)
                 .unwrap();
             assert_eq!(tokens, length - NIAH_MAX_NEW_TOKENS, "{}", s.id);
@@ -298,9 +298,9 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_samples() {
         let haystack = made_up_haystack();
-        let a = niah_samples(&spec(1), &haystack, &Whitespace).unwrap();
-        let b = niah_samples(&spec(1), &haystack, &Whitespace).unwrap();
-        let c = niah_samples(&spec(2), &haystack, &Whitespace).unwrap();
+        let a = niah_samples(&spec(1), &haystack, &WordTokenizer).unwrap();
+        let b = niah_samples(&spec(1), &haystack, &WordTokenizer).unwrap();
+        let c = niah_samples(&spec(2), &haystack, &WordTokenizer).unwrap();
         assert_eq!(a, b);
         assert!(
             a.iter()
@@ -314,7 +314,7 @@ mod tests {
             samples: 2,
             seed: 1,
         };
-        let single = niah_samples(&alone, &haystack, &Whitespace).unwrap();
+        let single = niah_samples(&alone, &haystack, &WordTokenizer).unwrap();
         let same = a.iter().find(|s| s.id == "niah/1500/77/1").unwrap();
         assert_eq!(
             (&single[1].context, &single[1].answers),
@@ -330,7 +330,7 @@ mod tests {
             samples: 1,
             seed: 0,
         };
-        let samples = niah_samples(&noise, &Haystack::noise(), &Whitespace).unwrap();
+        let samples = niah_samples(&noise, &Haystack::noise(), &WordTokenizer).unwrap();
         assert!(
             samples[0]
                 .context
@@ -346,7 +346,7 @@ mod tests {
             lengths: vec![NIAH_MAX_NEW_TOKENS + 40],
             ..spec(0)
         };
-        let error = niah_samples(&tiny, &haystack, &Whitespace).unwrap_err();
+        let error = niah_samples(&tiny, &haystack, &WordTokenizer).unwrap_err();
         assert!(
             matches!(error, TaskError::LengthTooSmall { length, .. } if length == NIAH_MAX_NEW_TOKENS + 40),
             "{error}"
@@ -356,7 +356,7 @@ mod tests {
             ..spec(0)
         };
         assert!(
-            niah_samples(&deep, &haystack, &Whitespace)
+            niah_samples(&deep, &haystack, &WordTokenizer)
                 .unwrap_err()
                 .to_string()
                 .contains("101%")
@@ -366,7 +366,7 @@ mod tests {
             ..spec(0)
         };
         assert!(matches!(
-            niah_samples(&empty, &haystack, &Whitespace),
+            niah_samples(&empty, &haystack, &WordTokenizer),
             Err(TaskError::InvalidSpec(_))
         ));
     }

@@ -173,23 +173,29 @@ fn predictions_csv(
     out.into_inner().map_err(|e| RunError::Table(e.to_string()))
 }
 
-/// kvpress's `metrics.json`: `{task: {metric: score × 100}}`.
+/// kvpress's `metrics.json`: `{task: {metric: score × 100, "samples": n}}`.
 fn press_metrics(results: &[&SampleResult], method: &str, budget: Option<usize>) -> serde_json::Value {
     let mut tasks: Vec<&str> = results.iter().map(|r| r.task.as_str()).collect();
     tasks.sort_unstable();
     tasks.dedup();
     let mut map = serde_json::Map::new();
     for task in tasks {
-        let scores: Vec<f64> = results
+        let of_task: Vec<&&SampleResult> = results
             .iter()
             .filter(|r| r.task == task && r.skipped.is_none())
+            .collect();
+        let scores: Vec<f64> = of_task
+            .iter()
             .filter_map(|r| prediction(r, method, budget).map(|(_, s, _)| s))
             .collect();
+        let Some(key) = of_task.first().map(|r| r.metric.as_str()) else {
+            continue;
+        };
         if scores.is_empty() {
             continue;
         }
         let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-        map.insert(task.to_owned(), json!({ "score": mean * 100.0, "samples": scores.len() }));
+        map.insert(task.to_owned(), json!({ key: mean * 100.0, "samples": scores.len() }));
     }
     serde_json::Value::Object(map)
 }

@@ -145,6 +145,7 @@ pub fn evaluate_sample(
         question: sample.question.clone(),
         answer_prefix: sample.answer_prefix.clone(),
         answers: sample.answers.clone(),
+        metric: sample.metric.key().to_owned(),
         prompt_tokens: 0,
         evidence_tokens: 0,
         skipped: None,

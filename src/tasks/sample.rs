@@ -49,6 +49,26 @@ pub enum Metric {
     LastNumber,
 }
 
+impl Metric {
+    /// The metric's key in kvpress's `metrics.json` (`string_match` for RULER's, as kvpress
+    /// writes it) and in the run's tables.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Metric::StringMatchAll | Metric::StringMatchPart => "string_match",
+            Metric::QaF1 => "qa_f1_score",
+            Metric::RougeL => "rouge_score",
+            Metric::Classification { .. } => "classification_score",
+            Metric::Retrieval => "retrieval_score",
+            Metric::Count => "count_score",
+            Metric::CodeSim => "code_sim_score",
+            Metric::FirstLine { metric } => metric.key(),
+            Metric::RougeGeometricMean => "rouge",
+            Metric::Exam { .. } => "exam",
+            Metric::LastNumber => "accuracy",
+        }
+    }
+}
+
 /// How L-Eval's `exam` metric reads an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::template::{CWE_INTRO, FWE_INTRO, VT_INTRO};
 use super::*;
-use crate::tasks::test_tokenizer::Whitespace;
+use crate::tasks::word_tokenizer::WordTokenizer;
 
 const LENGTHS: [usize; 2] = [1500, 4500];
 
@@ -32,11 +32,11 @@ fn spec(tasks: &[RulerTask], seed: u64) -> RulerSpec {
 }
 
 fn generate(task: RulerTask, haystack: &Haystack) -> Vec<TaskSample> {
-    ruler_samples(&spec(&[task], 7), haystack, &Whitespace).unwrap()
+    ruler_samples(&spec(&[task], 7), haystack, &WordTokenizer).unwrap()
 }
 
 fn prompt_tokens(s: &TaskSample) -> usize {
-    Whitespace
+    WordTokenizer
         .prompt_tokens(&s.context, &s.question, &s.answer_prefix)
         .unwrap()
 }
@@ -305,7 +305,7 @@ fn variable_tracking_answers_follow_the_chain() {
             sorted
         );
         assert!(example_answer.iter().all(|a| a.len() == 3));
-        assert!(Whitespace.text_tokens(&example[..answer_at]).unwrap() <= 500);
+        assert!(WordTokenizer.text_tokens(&example[..answer_at]).unwrap() <= 500);
         assert_eq!(s.fields[1].1, "noise");
     }
 }
@@ -386,7 +386,7 @@ fn common_words_switch_to_word_pairs_when_single_words_run_out() {
         samples: 1,
         seed: 3,
     };
-    let s = &ruler_samples(&many, &essay(), &Whitespace).unwrap()[0];
+    let s = &ruler_samples(&many, &essay(), &WordTokenizer).unwrap()[0];
     let list = s
         .context
         .rsplit(&format!("{CWE_INTRO}\n"))
@@ -432,16 +432,16 @@ fn frequent_words_answers_are_the_most_frequent_coded_words() {
 #[test]
 fn the_same_seed_gives_the_same_samples() {
     let haystack = essay();
-    let a = ruler_samples(&spec(&RulerTask::ALL, 1), &haystack, &Whitespace).unwrap();
-    let b = ruler_samples(&spec(&RulerTask::ALL, 1), &haystack, &Whitespace).unwrap();
-    let c = ruler_samples(&spec(&RulerTask::ALL, 2), &haystack, &Whitespace).unwrap();
+    let a = ruler_samples(&spec(&RulerTask::ALL, 1), &haystack, &WordTokenizer).unwrap();
+    let b = ruler_samples(&spec(&RulerTask::ALL, 1), &haystack, &WordTokenizer).unwrap();
+    let c = ruler_samples(&spec(&RulerTask::ALL, 2), &haystack, &WordTokenizer).unwrap();
     assert_eq!(a, b);
     for (a, c) in a.iter().zip(&c) {
         assert_eq!(a.id, c.id);
         assert_ne!(a.context, c.context, "{}", a.id);
     }
     // A sample does not depend on the rest of the grid.
-    let alone = ruler_samples(&spec(&[RulerTask::Vt], 1), &haystack, &Whitespace).unwrap();
+    let alone = ruler_samples(&spec(&[RulerTask::Vt], 1), &haystack, &WordTokenizer).unwrap();
     let same: Vec<TaskSample> = a
         .iter()
         .filter(|s| s.task == "vt")
@@ -456,7 +456,7 @@ fn essay_tasks_fall_back_to_noise() {
     let s = &ruler_samples(
         &spec(&[RulerTask::NiahSingle2], 0),
         &Haystack::noise(),
-        &Whitespace,
+        &WordTokenizer,
     )
     .unwrap()[0];
     assert_eq!(s.fields[1].1, "noise");
@@ -482,7 +482,7 @@ fn names_parse_and_bad_settings_are_errors() {
             samples: 1,
             seed: 0,
         };
-        let error = ruler_samples(&tiny, &essay(), &Whitespace).unwrap_err();
+        let error = ruler_samples(&tiny, &essay(), &WordTokenizer).unwrap_err();
         assert!(
             matches!(error, TaskError::LengthTooSmall { .. }),
             "{task}: {error}"
@@ -494,7 +494,7 @@ fn names_parse_and_bad_settings_are_errors() {
         ..spec(&[RulerTask::Vt], 0)
     };
     assert!(matches!(
-        ruler_samples(&none, &essay(), &Whitespace),
+        ruler_samples(&none, &essay(), &WordTokenizer),
         Err(TaskError::InvalidSpec(_))
     ));
 }
