@@ -43,6 +43,8 @@ pub const DEV_GOV_REPORT_FROM: usize = 11;
 /// Random stream of the retrieval prompts (so that adding them leaves the other prompts as
 /// they were).
 const RETRIEVAL_STREAM: u64 = 7;
+/// Random stream of the held-out prompts (so that they do not depend on the training mix).
+const HELD_STREAM: u64 = 8;
 /// Questions asked after an essay window.
 const ESSAY_QUESTIONS: [&str; 8] = [
     "What is the main argument of the passage above?",
@@ -219,10 +221,11 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
     }
     let held_sets = [quality, held_scientific];
     let mut held = Vec::with_capacity(settings.held);
+    let mut held_rng = SplitMix64::stream(settings.seed, HELD_STREAM);
     for i in 0..settings.held {
         let docs = &held_sets[i % 2];
         let doc = &docs[(i / 2) % docs.len()];
-        held.push(document_prompt(doc, settings, &mut rng));
+        held.push(document_prompt(doc, settings, &mut held_rng));
     }
     let dev_haystack = leval_documents(&shared.join("leval"), "gov_report_summ")?
         .into_iter()
@@ -504,7 +507,7 @@ mod tests {
             ("scientific_qa", 21),
             ("multidoc_qa", 2),
             ("natural_question", 2),
-            ("gov_report_summ", 2),
+            ("gov_report_summ", 13),
             ("quality", 3),
         ] {
             let lines: Vec<String> = (0..docs).map(|i| doc(task, i)).collect();
@@ -521,6 +524,7 @@ mod tests {
             sharegpt: 8,
             leval: 8,
             essays: 3,
+            retrieval: 5,
             held: 6,
             min_window_chars: 300,
             max_window_chars: 600,
@@ -532,8 +536,37 @@ mod tests {
     fn builds_disjoint_reproducible_sets() {
         let shared = shared_folder();
         let corpus = build_corpus(shared.path(), &small()).unwrap();
-        assert_eq!(corpus.train.len(), 8 + 8 + 3);
+        assert_eq!(corpus.train.len(), 8 + 8 + 3 + 5);
         assert_eq!(corpus.held.len(), 6);
+        let retrieval: Vec<&CorpusRecord> = corpus
+            .train
+            .iter()
+            .filter(|r| r.source.starts_with("retrieval/"))
+            .collect();
+        assert_eq!(retrieval.len(), 5);
+        for record in &retrieval {
+            let PromptText::Document { document, .. } = &record.text else {
+                panic!("retrieval prompts are documents with a question")
+            };
+            assert!(document.contains(record.answer.as_deref().unwrap()));
+        }
+        // The development haystack is the gov_report documents from 12 on, which no training
+        // prompt uses.
+        let dev_names: Vec<&str> = corpus.dev_haystack.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(dev_names, ["gov_report_12.txt", "gov_report_13.txt"]);
+        for record in &corpus.train {
+            if let Some(rest) = record.source.split("leval/gov_report_summ#").nth(1) {
+                let n: usize = rest.split('@').next().unwrap().parse().unwrap();
+                assert!(n <= DEV_GOV_REPORT_FROM, "{}", record.source);
+            }
+        }
+        // The held-out prompts do not depend on the training mix.
+        let fewer = CorpusSettings {
+            retrieval: 0,
+            essays: 0,
+            ..small()
+        };
+        assert_eq!(build_corpus(shared.path(), &fewer).unwrap().held, corpus.held);
 
         let chats: Vec<&str> = corpus
             .train
@@ -578,7 +611,8 @@ mod tests {
                 "{}",
                 record.source
             );
-            if let Some(n) = record.source.strip_prefix("leval/scientific_qa#") {
+            let source = record.source.trim_start_matches("retrieval/");
+            if let Some(n) = source.strip_prefix("leval/scientific_qa#") {
                 let n: usize = n.split('@').next().unwrap().parse().unwrap();
                 assert!(n <= HELD_SCIENTIFIC_FROM, "{}", record.source);
             }
