@@ -1,7 +1,7 @@
 //! Frame time of the explorer with an 8,192-token session (the default model's shape: 30
 //! layers × 9 query heads, 32 window rows, 16 soft rows, 16 decoded rows), headless through
 //! egui_kittest: one frame while the budget slider moves to a new value, one frame while the
-//! key axis pans (also with 1,111 find matches and a needle marked on every panel), and the
+//! key axis pans (also with 1,110 find matches and a needle marked on every panel), and the
 //! tessellation of such a frame. The score profiles are shown (the default).
 //!
 //! `cargo bench --bench explorer_frame`. The explorer's own readout (the status bar's frame
@@ -120,7 +120,7 @@ fn frames(c: &mut Criterion) {
     );
     let all_stats = harness.state().frame_stats();
 
-    // " w1" finds w1, w10-w19, w100-w199 and w1000-w1999 of the synthetic document's tokens.
+    // "w1" finds the synthetic document's tokens w10-w19, w100-w199 and w1000-w1999.
     harness.state_mut().set_find_query("w1");
     harness
         .state_mut()
@@ -142,7 +142,7 @@ fn frames(c: &mut Criterion) {
     println!("find matches of \"w1\": {found}");
     harness.state_mut().reset_frame_times();
     c.bench_function(
-        "frame while panning 2048 of 8192 keys with 1111 find matches and a needle",
+        "frame while panning 2048 of 8192 keys with 1110 find matches and a needle",
         |b| {
             b.iter(|| {
                 if let Some(view) = harness.state_mut().view_mut() {

@@ -14,9 +14,14 @@ use crate::app::marks::MarkedSpans;
 /// Narrowest a run is drawn, in points.
 pub const MIN_RUN_WIDTH: f32 = 3.0;
 
+/// Runs closer than this on screen, in points, are drawn as one (a gap this narrow would not
+/// show between two outlines anyway).
+const MERGE_GAP: f32 = 1.0;
+
 /// The horizontal extents (left, right) of `ranges` on screen, for `axis` drawn over
 /// `[left, left + width]`: only those in view, each at least `min_width` wide (centred on the
-/// range), merged when they touch or overlap. `ranges` must be sorted by start.
+/// range), merged when they overlap or less than a point lies between them. `ranges` must be
+/// sorted by start.
 pub fn screen_runs(
     ranges: &[Range<usize>],
     axis: &KeyAxis,
@@ -38,7 +43,7 @@ pub fn screen_runs(
             continue;
         }
         match runs.last_mut() {
-            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            Some(last) if from <= last.1 + MERGE_GAP => last.1 = last.1.max(to),
             _ => runs.push((from, to)),
         }
     }
@@ -125,12 +130,14 @@ mod tests {
     fn runs_that_meet_on_screen_merge_and_those_out_of_view_are_skipped() {
         let mut axis = KeyAxis::new(1000);
         let runs = screen_runs(&[100..101, 102..103, 900..950], &axis, 0.0, 100.0, 3.0);
-        // Keys 100 and 102 are 0.2 points apart: one run.
+        // Keys 100 and 102 are 0.2 points apart: one run. So are runs less than a point apart.
         assert_eq!(runs.len(), 2);
         assert!((runs[0].0 - (10.05 - 1.5)).abs() < 1e-4);
         assert!((runs[0].1 - (10.25 + 1.5)).abs() < 1e-4);
         axis.set_range(0.0, 200.0);
         let runs = screen_runs(&[100..101, 900..950], &axis, 0.0, 200.0, 3.0);
         assert_eq!(runs, vec![(99.0, 102.0)]);
+        let runs = screen_runs(&[10..20, 20..30, 31..40, 42..50], &axis, 0.0, 200.0, 3.0);
+        assert_eq!(runs, vec![(10.0, 40.0), (42.0, 50.0)]);
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The plot (egui_plot) shows no axes of its own, so its x range is exactly the heatmap's;
 //! it zooms and pans with the key axis and takes none of egui_plot's own gestures. Long axes
-//! are drawn as a min/max envelope of at most two points per pixel column, so a frame costs
-//! the same at any prompt length and a single-key peak is never averaged away.
+//! are drawn with one point per pixel column, the largest score under it (as the heatmap's
+//! levels of detail pool keys by their maximum), so a frame costs the same at any prompt
+//! length and a single-key peak is never averaged away.
 
 use egui::{
     Align2, Color32, FontId, Rect, Response, Role, Stroke, StrokeKind, Ui, UiBuilder, Vec2,
@@ -37,8 +38,8 @@ pub struct ProfileInputs<'a> {
 }
 
 /// The points of the line for the visible range of `axis` drawn over `columns` pixel columns:
-/// one point per key (at the key's centre) when keys are wider than a column, otherwise the
-/// minimum and the maximum of the keys under each column.
+/// one point per key (at the key's centre) when keys are wider than a column, otherwise one
+/// per column, at its middle, with the largest score of the keys under it.
 pub fn profile_points(scores: &[f32], axis: &KeyAxis, columns: usize) -> Vec<[f64; 2]> {
     let keys = scores.len().min(axis.keys());
     if keys == 0 {
@@ -53,7 +54,7 @@ pub fn profile_points(scores: &[f32], axis: &KeyAxis, columns: usize) -> Vec<[f6
             .map(|k| [k as f64 + 0.5, f64::from(scores[k])])
             .collect();
     }
-    let mut points = Vec::with_capacity(2 * columns);
+    let mut points = Vec::with_capacity(columns);
     for c in 0..columns {
         let from = axis.start() + axis.span() * c as f64 / columns as f64;
         let to = axis.start() + axis.span() * (c + 1) as f64 / columns as f64;
@@ -62,16 +63,8 @@ pub fn profile_points(scores: &[f32], axis: &KeyAxis, columns: usize) -> Vec<[f6
         let Some(slice) = scores.get(first..last).filter(|s| !s.is_empty()) else {
             continue;
         };
-        let (low, high) = slice
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        let x = (from + to) / 2.0;
-        points.push([x, f64::from(low)]);
-        if high > low {
-            points.push([x, f64::from(high)]);
-        }
+        let high = slice.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        points.push([(from + to) / 2.0, f64::from(high)]);
     }
     points
 }
@@ -183,19 +176,27 @@ mod tests {
     }
 
     #[test]
-    fn zoomed_out_each_column_keeps_its_minimum_and_maximum() {
+    fn zoomed_out_each_column_keeps_its_largest_score() {
         // 1000 keys over 10 columns; one spike at key 437 and a dip at key 905.
         let mut scores = vec![1.0f32; 1000];
         scores[437] = 9.0;
         scores[905] = 0.25;
         let axis = KeyAxis::new(1000);
         let points = profile_points(&scores, &axis, 10);
-        // Flat columns give one point, the two others two.
-        assert_eq!(points.len(), 12);
-        let spike: Vec<&[f64; 2]> = points.iter().filter(|p| p[1] == 9.0).collect();
-        assert_eq!(spike, vec![&[450.0, 9.0]]);
-        let dip: Vec<&[f64; 2]> = points.iter().filter(|p| p[1] == 0.25).collect();
-        assert_eq!(dip, vec![&[950.0, 0.25]]);
+        let expected: Vec<[f64; 2]> = (0..10)
+            .map(|c| [100.0 * c as f64 + 50.0, if c == 4 { 9.0 } else { 1.0 }])
+            .collect();
+        assert_eq!(points, expected);
+        // Zoomed in on keys 400..500 over 10 columns, the spike keeps its own column.
+        let mut axis = KeyAxis::new(1000);
+        axis.set_range(400.0, 500.0);
+        let points = profile_points(&scores, &axis, 10);
+        let spikes: Vec<f64> = points
+            .iter()
+            .filter(|p| p[1] == 9.0)
+            .map(|p| p[0])
+            .collect();
+        assert_eq!(spikes, vec![435.0]);
     }
 
     #[test]
