@@ -10,16 +10,16 @@ use crate::app::key_axis::KeyAxis;
 /// Colour of the find box's matches.
 pub const FIND_COLOUR: Color32 = Color32::from_rgb(255, 200, 0);
 
-/// Colours given to marked lists set without one, in order (none is a policy's colour or
-/// [`FIND_COLOUR`]).
+/// Colours for marked lists, in order: saturated hues that differ from every policy's colour
+/// and from [`FIND_COLOUR`], the first (a needle's) the furthest from all of them.
 pub const MARK_COLOURS: [Color32; 4] = [
-    Color32::from_rgb(255, 80, 20),
-    Color32::from_rgb(0, 215, 255),
+    Color32::from_rgb(255, 0, 255),
     Color32::from_rgb(140, 235, 0),
-    Color32::from_rgb(255, 70, 200),
+    Color32::from_rgb(0, 215, 255),
+    Color32::from_rgb(255, 80, 20),
 ];
 
-/// The default colour of the `index`-th marked list.
+/// The colour for the `index`-th marked list (cycling through [`MARK_COLOURS`]).
 pub fn mark_colour(index: usize) -> Color32 {
     MARK_COLOURS[index % MARK_COLOURS.len()]
 }
