@@ -1,7 +1,8 @@
 //! Frame time of the explorer with an 8,192-token session (the default model's shape: 30
 //! layers × 9 query heads, 32 window rows, 16 soft rows, 16 decoded rows), headless through
 //! egui_kittest: one frame while the budget slider moves to a new value, one frame while the
-//! key axis pans, and the tessellation of such a frame.
+//! key axis pans (also with 1,110 find matches and a needle marked on every panel), and the
+//! tessellation of such a frame. The score profiles are shown (the default).
 //!
 //! `cargo bench --bench explorer_frame`. The explorer's own readout (the status bar's frame
 //! time) is printed at the end.
@@ -12,9 +13,11 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use egui_kittest::Harness;
 use judgeq::app::AppOptions;
+use judgeq::app::command::Command;
 use judgeq::app::demo::{DemoEngine, DemoShape};
 use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
+use judgeq::app::marks::{MarkedSpans, mark_colour};
 use judgeq::policy::PolicyKind;
 use judgeq::session::{SyntheticSpec, synthetic};
 
@@ -117,6 +120,46 @@ fn frames(c: &mut Criterion) {
     );
     let all_stats = harness.state().frame_stats();
 
+    // "w1" finds the synthetic document's tokens w10-w19, w100-w199 and w1000-w1999.
+    harness.state_mut().set_find_query("w1");
+    harness
+        .state_mut()
+        .push_command(Command::SetMarks(vec![MarkedSpans::new(
+            "needle",
+            mark_colour(0),
+            std::iter::once(6000..6024),
+        )]));
+    if let Some(view) = harness.state_mut().view_mut() {
+        view.axis.reset();
+    }
+    harness.step();
+    harness.step();
+    let found = harness
+        .state()
+        .view()
+        .and_then(|v| v.find.matches().map(|m| m.len()))
+        .unwrap_or(0);
+    println!("find matches of \"w1\": {found}");
+    harness.state_mut().reset_frame_times();
+    c.bench_function(
+        "frame while panning 2048 of 8192 keys with 1110 find matches and a needle",
+        |b| {
+            b.iter(|| {
+                if let Some(view) = harness.state_mut().view_mut() {
+                    if view.axis.is_reset() {
+                        view.axis.set_range(1000.0, 3048.0);
+                    }
+                    if view.axis.end() >= KEYS as f64 || view.axis.start() <= 0.0 {
+                        direction = -direction;
+                    }
+                    view.axis.pan(direction * 20.0);
+                }
+                harness.step();
+            });
+        },
+    );
+    let marked_stats = harness.state().frame_stats();
+
     let shapes = harness.output().shapes.clone();
     let ctx = harness.ctx.clone();
     c.bench_function("tessellation of one frame (8192 keys)", |b| {
@@ -127,6 +170,7 @@ fn frames(c: &mut Criterion) {
         ("budget drag", drag_stats),
         ("pan", pan_stats),
         ("budget drag, all ten policies", all_stats),
+        ("pan with find matches and a needle", marked_stats),
     ] {
         if let Some(s) = stats {
             println!(

@@ -9,9 +9,11 @@ use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use judgeq::app::AppOptions;
+use judgeq::app::command::Command;
 use judgeq::app::demo::{DemoEngine, DemoShape};
 use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
+use judgeq::app::marks::{MarkedSpans, mark_colour};
 use judgeq::attention::Pick;
 use judgeq::attention::QuerySource;
 use judgeq::judgeq::shipped::SoftTokenChoice;
@@ -34,6 +36,11 @@ struct Setup {
 
 /// An explorer with the demo engine pausing `step` between units of work.
 fn explorer(step: Duration) -> Setup {
+    explorer_with_marks(step, Vec::new())
+}
+
+/// An explorer that marks `marks` on every session it shows.
+fn explorer_with_marks(step: Duration, marks: Vec<MarkedSpans>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let document = dir.path().join("bridge.md");
     std::fs::write(&document, DOCUMENT).unwrap();
@@ -43,6 +50,7 @@ fn explorer(step: Duration) -> Setup {
         document: Some(document),
         question: Some("When does the bridge reopen?".to_owned()),
         restore_state: false,
+        marks,
         ..AppOptions::new(DemoEngine::new(SHAPE, step))
     };
     let harness = Harness::builder()
@@ -598,4 +606,250 @@ fn state_is_saved_and_restored() {
     eframe::App::save(&mut first, &mut storage);
     let second = Explorer::new(&ctx, Some(&storage), options()).unwrap();
     assert_eq!(second.state(), first.state());
+}
+
+/// Token ranges of every occurrence of `word` (lower case, no spaces) in the joined tokens,
+/// found by scanning every start position: the reference for the find box.
+fn occurrences(tokens: &[String], word: &str) -> Vec<std::ops::Range<usize>> {
+    let text = tokens.concat().to_lowercase();
+    let mut owner = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        owner.extend(std::iter::repeat_n(i, t.len()));
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at + word.len() <= text.len() {
+        if text.get(at..at + word.len()) == Some(word) {
+            found.push(owner[at]..owner[at + word.len() - 1] + 1);
+            at += word.len();
+        } else {
+            at += 1;
+        }
+    }
+    found
+}
+
+#[test]
+fn finding_a_phrase_marks_its_tokens_and_steps_through_the_matches() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let h = &mut setup.harness;
+    let tokens = h.state().session().unwrap().prompt.tokens.clone();
+    let expected = occurrences(&tokens, "bridge");
+    assert_eq!(
+        expected.len(),
+        3,
+        "twice in the document, once in the question"
+    );
+    assert!(shows(h, "type a phrase to mark it on every panel"));
+
+    let find_box = h.get_by_role_and_label(Role::TextInput, "Find in prompt");
+    find_box.focus();
+    find_box.type_text("BRIDGE");
+    h.run();
+    assert_eq!(h.state().find_query(), "BRIDGE");
+    let covered: usize = expected.iter().map(|r| r.len()).sum();
+    assert!(
+        shows(h, &format!("3 matches, {covered} tokens")),
+        "{:?}",
+        texts(h)
+    );
+    let view = h.state().view().unwrap();
+    let lists = view.mark_lists();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0].ranges(), expected.as_slice());
+
+    // Zoomed in, Next and Previous centre the key axis on each match in turn.
+    h.state_mut().view_mut().unwrap().axis.set_range(0.0, 10.0);
+    h.run();
+    for (click, index) in [
+        ("Next", 0),
+        ("Next", 1),
+        ("Next", 2),
+        ("Next", 0),
+        ("Previous", 2),
+    ] {
+        h.get_by_role_and_label(Role::Button, click).click();
+        h.run();
+        let view = h.state().view().unwrap();
+        assert_eq!(view.find.current(), Some(index), "{click}");
+        let middle = (view.axis.start() + view.axis.end()) / 2.0;
+        let range = &expected[index];
+        assert!(
+            (middle - (range.start + range.end) as f64 / 2.0).abs() < 1e-9
+                || view.axis.start() == 0.0
+                || view.axis.end() == tokens.len() as f64,
+            "match {index} {range:?} is centred: view {}..{}",
+            view.axis.start(),
+            view.axis.end()
+        );
+        assert!(view.axis.start() <= range.start as f64 && range.end as f64 <= view.axis.end());
+        assert!(shows(h, &format!("showing {} of 3", index + 1)));
+    }
+
+    // A phrase across tokens, in other case and spacing, marks every token it touches.
+    let find_box = h.get_by_role_and_label(Role::TextInput, "Find in prompt");
+    find_box.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    find_box.type_text("reopens  ON 14");
+    h.run();
+    let reopens = occurrences(&tokens, "reopens on 14");
+    assert_eq!(reopens.len(), 1);
+    let view = h.state().view().unwrap();
+    assert_eq!(view.mark_lists()[0].ranges(), reopens.as_slice());
+    assert_eq!(
+        view.find.current(),
+        None,
+        "a new phrase starts before its first match"
+    );
+
+    // Nothing found: no list is drawn and the buttons are off.
+    let find_box = h.get_by_role_and_label(Role::TextInput, "Find in prompt");
+    find_box.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    find_box.type_text("ferry");
+    h.run();
+    assert!(shows(h, "no matches"));
+    assert!(h.state().view().unwrap().mark_lists().is_empty());
+    assert!(
+        h.get_by_role_and_label(Role::Button, "Next")
+            .accesskit_node()
+            .is_disabled()
+    );
+}
+
+#[test]
+#[expect(
+    clippy::single_range_in_vec_init,
+    reason = "lists of token ranges, some of one range"
+)]
+fn marked_spans_are_drawn_in_the_legend_and_the_legend_pans_to_them() {
+    let needle = MarkedSpans::new("needle", mark_colour(0), vec![20..24]);
+    // A list for a longer prompt: its second range starts past this one's end and is dropped.
+    let long = MarkedSpans::new("late", mark_colour(1), vec![4..6, 5000..5010]);
+    let mut setup = explorer_with_marks(Duration::from_millis(1), vec![needle.clone(), long]);
+    run_session(&mut setup);
+    let h = &mut setup.harness;
+    let keys = h.state().session().unwrap().prompt_len();
+    assert!(keys > 30 && keys < 5000, "{keys} keys");
+    let view = h.state().view().unwrap();
+    assert_eq!(view.marks().len(), 2);
+    assert_eq!(view.marks()[0].ranges(), &[20..24]);
+    assert_eq!(view.marks()[1].ranges(), &[4..6]);
+    assert_eq!(view.mark_lists().len(), 2, "no find list without a query");
+
+    h.state_mut().view_mut().unwrap().axis.set_range(60.0, 70.0);
+    h.run();
+    h.get_by_role_and_label(Role::Button, "needle").click();
+    h.run();
+    let axis = &h.state().view().unwrap().axis;
+    assert_eq!((axis.start(), axis.end()), (17.0, 27.0));
+
+    // Marks set later replace the ones before; an empty list clears them.
+    let other = MarkedSpans::new("evidence", mark_colour(2), vec![8..9, 30..33]);
+    h.state_mut()
+        .push_command(Command::SetMarks(vec![other.clone()]));
+    h.run();
+    h.run();
+    assert_eq!(h.state().marks(), &[other]);
+    assert!(h.query_by_label("needle").is_none());
+    h.get_by_role_and_label(Role::Button, "evidence").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "evidence").click();
+    h.run();
+    let axis = &h.state().view().unwrap().axis;
+    assert!(
+        axis.start() <= 30.0 && 33.0 <= axis.end(),
+        "the second click shows the second range: {}..{}",
+        axis.start(),
+        axis.end()
+    );
+    h.state_mut().push_command(Command::SetMarks(Vec::new()));
+    h.run();
+    h.run();
+    assert!(h.state().view().unwrap().marks().is_empty());
+    assert!(h.query_by_label("evidence").is_none());
+}
+
+#[test]
+fn score_profiles_sum_the_shown_rows_once_per_view_and_can_be_hidden() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let h = &mut setup.harness;
+    let profile_label = "Score profile: Last-window queries (SnapKV)";
+    assert!(h.query_by_label(profile_label).is_some());
+
+    // Reference: the window's rows of layer 0 summed over queries, averaged over the heads.
+    let reference = |h: &Harness<'static, Explorer>, layer: usize| -> Vec<f32> {
+        let session = h.state().session().unwrap();
+        let rows = &session.window;
+        let (_, heads, queries, keys) = rows.dim();
+        (0..keys)
+            .map(|k| {
+                let mut total = 0.0;
+                for head in 0..heads {
+                    for q in 0..queries {
+                        total += rows[[layer, head, q, k]];
+                    }
+                }
+                total / heads as f32
+            })
+            .collect()
+    };
+    let close = |a: &[f32], b: &[f32]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y))
+    };
+    let shown = h
+        .state_mut()
+        .view_mut()
+        .unwrap()
+        .profile(QuerySource::Window)
+        .unwrap();
+    assert!(close(&shown, &reference(h, 0)));
+    let builds = h
+        .state()
+        .view()
+        .unwrap()
+        .profile_builds(QuerySource::Window);
+    assert_eq!(builds, 1);
+
+    // The budget slider and panning reuse the profile.
+    for budget in [8.0, 20.0, 40.0] {
+        h.get_by_role_and_label(Role::Slider, "Budget")
+            .set_value_accesskit(budget);
+        h.run();
+        h.state_mut().view_mut().unwrap().axis.set_range(5.0, 30.0);
+        h.run();
+    }
+    assert_eq!(
+        h.state()
+            .view()
+            .unwrap()
+            .profile_builds(QuerySource::Window),
+        builds
+    );
+
+    // Another layer sums its own rows, once.
+    h.state_mut().state_mut().view.layer = Pick::One(2);
+    h.run();
+    h.run();
+    let view = h.state_mut().view_mut().unwrap();
+    let shown = view.profile(QuerySource::Window).unwrap();
+    assert_eq!(view.profile_builds(QuerySource::Window), builds + 1);
+    assert!(close(&shown, &reference(h, 2)));
+
+    // The switch in the find bar hides and shows them, and is remembered.
+    h.get_by_role_and_label(Role::CheckBox, "Score profiles")
+        .click();
+    h.run();
+    assert!(!h.state().state().show_profiles);
+    assert!(h.query_by_label(profile_label).is_none());
+    h.get_by_role_and_label(Role::CheckBox, "Score profiles")
+        .click();
+    h.run();
+    assert!(h.state().state().show_profiles);
+    assert!(h.query_by_label(profile_label).is_some());
 }

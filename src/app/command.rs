@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::app::marks::MarkedSpans;
+
 /// Something the user asked for that has side effects (dialogs, worker jobs, files).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -33,6 +35,9 @@ pub enum Command {
     ExportData,
     /// Dismiss the error banner.
     DismissError,
+    /// Mark these lists of token ranges on every session shown, replacing the marks before
+    /// (an empty list clears them).
+    SetMarks(Vec<MarkedSpans>),
 }
 
 /// The frame's queue of commands.

@@ -7,9 +7,12 @@
 //! - [`session_view`]: everything derived from a session (matrices, colour scales, textures,
 //!   the policy bank, selections and metrics at the current budget), cached by what it
 //!   depends on, built off the UI thread when it takes longer than a frame;
-//! - [`panels`]: the load panel, toolbar, source panels, document view, policies, comparison,
-//!   answers; [`widgets`]: the heatmap textures with level of detail, key strips and ruler,
-//!   colour bar, document text and the layers × heads grid;
+//! - [`panels`]: the load panel, toolbar, find bar, source panels, document view, policies,
+//!   comparison, answers; [`widgets`]: the heatmap textures with level of detail, key strips
+//!   and ruler, marked-span bands, score profiles, colour bar, document text and the
+//!   layers × heads grid;
+//! - [`marks`] and [`find`]: labelled token ranges drawn on the key axis (a task's needle, the
+//!   find box's matches);
 //! - [`demo`]: a synthetic engine for the hidden `--demo` mode and the tests.
 //!
 //! The UI thread never runs the model: it talks to the compute thread only through
@@ -21,10 +24,12 @@ pub mod demo;
 pub mod explorer;
 pub mod export_flow;
 pub mod files;
+pub mod find;
 pub mod frame_time;
 pub mod jobs;
 pub mod key_axis;
 pub mod lod;
+pub mod marks;
 pub mod palette;
 pub mod panels;
 pub mod session_view;
@@ -37,6 +42,7 @@ use std::time::Duration;
 use crate::app::demo::{DemoEngine, DemoShape, EXAMPLE_DOCUMENT, EXAMPLE_QUESTION};
 use crate::app::explorer::Explorer;
 use crate::app::files::{FilePicker, NativePicker};
+use crate::app::marks::MarkedSpans;
 use crate::worker::protocol::Engine;
 
 /// How to start the explorer.
@@ -61,6 +67,9 @@ pub struct AppOptions {
     pub run_on_start: bool,
     /// Name under which eframe stores the state.
     pub app_id: &'static str,
+    /// Token ranges to mark on the key axis of every session shown (e.g. a task sample's
+    /// needle), each list in its own colour and in the legend.
+    pub marks: Vec<MarkedSpans>,
 }
 
 impl AppOptions {
@@ -77,6 +86,7 @@ impl AppOptions {
             restore_state: true,
             run_on_start: false,
             app_id: "judgeq",
+            marks: Vec::new(),
         }
     }
 

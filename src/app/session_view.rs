@@ -10,13 +10,15 @@ use std::sync::Arc;
 use egui::Context;
 
 use crate::app::background::Computed;
+use crate::app::find::FindResults;
 use crate::app::key_axis::KeyAxis;
 use crate::app::lod::Pyramid;
+use crate::app::marks::{MarkedSpans, show_range};
 use crate::app::widgets::document_view::{DocumentText, DocumentView};
 use crate::app::widgets::heatmap::HeatmapTextures;
 use crate::attention::QuerySource;
 use crate::attention::kept_share;
-use crate::attention::{HeadView, view_matrix};
+use crate::attention::{HeadView, key_scores, view_matrix};
 use crate::export::{ColourScale, ColourSettings};
 use crate::policy::{
     PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs, Selection,
@@ -45,13 +47,17 @@ pub struct CurvePoint {
     pub metrics: Vec<PolicyMetrics>,
 }
 
-/// One query-source panel's cached matrix, colour scale and textures.
+/// One query-source panel's cached matrix, colour scale, textures and score profile.
 #[derive(Default)]
 pub struct PanelCache {
     /// The view's queries × keys matrix and its pooled levels.
     pub matrix: Computed<HeadView, Pyramid>,
     /// Uploaded textures.
     pub textures: HeatmapTextures,
+    /// Per-key scores of the matrix shown, and the view it was computed for.
+    profile: Option<(HeadView, Arc<Vec<f32>>)>,
+    /// How many times the profile was summed.
+    profile_builds: u64,
 }
 
 /// The selection and metrics at one budget, for the current bank.
@@ -97,6 +103,10 @@ pub struct SessionView {
     pub answers: AnswerBook,
     /// A key clicked on a heatmap, for the document view to scroll to.
     pub scroll_document_to: Option<usize>,
+    /// The find box's matches in this prompt.
+    pub find: FindResults,
+    /// Marked spans set by the program (a task's needle), cut to this prompt.
+    marked: Vec<Arc<MarkedSpans>>,
 }
 
 /// The shared scales and what they were fitted to.
@@ -135,7 +145,58 @@ impl SessionView {
             curves: Computed::new(),
             answers: AnswerBook::default(),
             scroll_document_to: None,
+            find: FindResults::default(),
+            marked: Vec::new(),
         }
+    }
+
+    /// Marks `lists` on this prompt (ranges past its end are cut off or dropped).
+    pub fn set_marks(&mut self, lists: &[MarkedSpans]) {
+        let keys = self.keys();
+        self.marked = lists.iter().map(|l| Arc::new(l.clipped(keys))).collect();
+    }
+
+    /// The marked spans set by the program, cut to this prompt.
+    pub fn marks(&self) -> &[Arc<MarkedSpans>] {
+        &self.marked
+    }
+
+    /// Every list drawn on the key axis: the program's marks, then the find box's matches
+    /// when there are any.
+    pub fn mark_lists(&self) -> Vec<Arc<MarkedSpans>> {
+        let found = self.find.matches().filter(|m| !m.is_empty());
+        self.marked.iter().chain(found).cloned().collect()
+    }
+
+    /// Finds `query` in the prompt (again only when it changed).
+    pub fn find(&mut self, query: &str) -> Arc<MarkedSpans> {
+        let tokens = &self.session.prompt.tokens;
+        self.find.update(tokens, query)
+    }
+
+    /// Shows the next (`forward`) or previous find match on the key axis and in the prompt view.
+    pub fn step_find(&mut self, forward: bool) {
+        if let Some(range) = self.find.step(forward) {
+            self.show_tokens(&range);
+        }
+    }
+
+    /// Shows the range of `list` after the one the key axis is centred on (the first one when
+    /// it is centred on none), on the key axis and in the prompt view.
+    pub fn show_next_mark(&mut self, list: &MarkedSpans) {
+        let current = list.centred_in(&self.axis);
+        if let Some(range) = list
+            .step(current, true)
+            .and_then(|i| list.ranges().get(i))
+            .cloned()
+        {
+            self.show_tokens(&range);
+        }
+    }
+
+    fn show_tokens(&mut self, range: &std::ops::Range<usize>) {
+        show_range(&mut self.axis, range);
+        self.scroll_document_to = Some(range.start);
     }
 
     /// Prompt length.
@@ -394,6 +455,31 @@ impl SessionView {
         let index = QuerySource::ALL.iter().position(|&s| s == source)?;
         let (_, pyramid) = self.panels.get(index)?.matrix.latest()?;
         Some(pyramid.base().clone())
+    }
+
+    /// The score of every key under `source`'s shown matrix (its rows summed over queries),
+    /// summed once per matrix: moving the budget, panning or zooming reuse it.
+    pub fn profile(&mut self, source: QuerySource) -> Option<Arc<Vec<f32>>> {
+        let panel = self.panel_mut(source)?;
+        let (view, pyramid) = panel.matrix.latest().map(|(v, p)| (*v, Arc::clone(p)))?;
+        if let Some((cached, scores)) = &panel.profile
+            && *cached == view
+        {
+            return Some(Arc::clone(scores));
+        }
+        let scores = Arc::new(key_scores(pyramid.base()));
+        panel.profile = Some((view, Arc::clone(&scores)));
+        panel.profile_builds += 1;
+        Some(scores)
+    }
+
+    /// How many times `source`'s score profile was summed.
+    pub fn profile_builds(&self, source: QuerySource) -> u64 {
+        QuerySource::ALL
+            .iter()
+            .position(|&s| s == source)
+            .and_then(|i| self.panels.get(i))
+            .map_or(0, |p| p.profile_builds)
     }
 
     /// How many times `source`'s panel uploaded its textures.

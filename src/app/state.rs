@@ -126,6 +126,8 @@ pub struct State {
     pub theme: ThemeChoice,
     /// Show the frame-time readout in the status bar.
     pub show_frame_time: bool,
+    /// Show each source's per-key score profile under its heatmap.
+    pub show_profiles: bool,
 }
 
 impl Default for State {
@@ -158,6 +160,7 @@ impl Default for State {
             decode_max_tokens: 32,
             theme: ThemeChoice::default(),
             show_frame_time: true,
+            show_profiles: true,
         }
     }
 }
@@ -216,6 +219,10 @@ mod tests {
         assert_eq!(partial.question, "Who?");
         assert_eq!(partial.budget, 64);
         assert_eq!(partial.inspect_window, State::default().inspect_window);
+        assert!(
+            partial.show_profiles,
+            "saves from before the profiles show them"
+        );
         let round: State = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
         assert_eq!(round, partial);
     }

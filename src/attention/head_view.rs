@@ -128,6 +128,13 @@ pub fn view_matrix(rows: ArrayView4<f32>, view: HeadView) -> Array2<f32> {
     out
 }
 
+/// The score of every key under a view's `[n_queries, n_prompt]` matrix: its rows summed over
+/// the queries (for one layer and head, the source's scores before pooling, as SnapKV, Judge Q
+/// and the oracle rank them).
+pub fn key_scores(matrix: &Array2<f32>) -> Vec<f32> {
+    matrix.sum_axis(Axis(0)).to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +192,21 @@ mod tests {
         );
         // layers mean 500, heads mean 100
         assert!((mean_all[[1, 3]] - (500.0 + 100.0 + 13.0)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn key_scores_of_one_head_are_the_sources_scores() {
+        let r = rows();
+        let view = HeadView {
+            layer: Pick::One(1),
+            head: Pick::One(2),
+            reduce: Reduce::Mean,
+        };
+        let scores = key_scores(&view_matrix(r.view(), view));
+        let reference = crate::attention::source_scores(r.view(), crate::attention::RowReduce::Sum);
+        assert_eq!(scores, reference.slice(ndarray::s![1, 2, ..]).to_vec());
+        // By hand: queries 0 and 1 of layer 1, head 2 at key 3 are 1203 and 1213.
+        assert_eq!(scores[3], 2416.0);
     }
 
     #[test]

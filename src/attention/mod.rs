@@ -23,7 +23,7 @@ pub mod scores;
 mod tests;
 
 pub use grouping::{Granularity, GroupOrder, GroupReduce, head_scores, owning_head, reduce_groups};
-pub use head_view::{HeadView, Pick, Reduce, view_matrix};
+pub use head_view::{HeadView, Pick, Reduce, key_scores, view_matrix};
 pub use kept::{kept_share, mask_head, mean_kept};
 pub use pooling::Pooling;
 pub use scores::{RowReduce, source_scores};

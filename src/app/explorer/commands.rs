@@ -81,6 +81,12 @@ impl Explorer {
             Command::ExportFigure => self.export_figure(ctx),
             Command::ExportData => self.export_data(ctx),
             Command::DismissError => self.error = None,
+            Command::SetMarks(lists) => {
+                self.marks = lists;
+                if let Some(view) = &mut self.view {
+                    view.set_marks(&self.marks);
+                }
+            }
         }
     }
 

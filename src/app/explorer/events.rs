@@ -109,7 +109,9 @@ impl Explorer {
             }
             all => all,
         };
-        self.view = Some(SessionView::new(session, self.generation));
+        let mut view = SessionView::new(session, self.generation);
+        view.set_marks(&self.marks);
+        self.view = Some(view);
     }
 
     pub(super) fn handle_drops(&mut self, ctx: &Context) {

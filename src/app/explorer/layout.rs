@@ -70,6 +70,10 @@ impl Explorer {
                     &mut self.state.show_frame_time,
                     "Frame time in the status bar",
                 );
+                ui.checkbox(
+                    &mut self.state.show_profiles,
+                    "Score profiles under the heatmaps",
+                );
                 if ui.button("Show the whole key axis").clicked()
                     && let Some(view) = &mut self.view
                 {

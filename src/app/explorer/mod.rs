@@ -17,7 +17,9 @@ use crate::app::export_flow::ExportFlow;
 use crate::app::files::FilePicker;
 use crate::app::frame_time::{FrameStats, FrameTimes};
 use crate::app::jobs::RunningJob;
+use crate::app::marks::MarkedSpans;
 use crate::app::panels::document_panel::document_panel;
+use crate::app::panels::find_bar::find_bar;
 use crate::app::session_view::SessionView;
 use crate::app::state::{ModelChoice, STORAGE_KEY, State, ThemeChoice};
 use crate::app::widgets::heatmap::ColourLut;
@@ -58,6 +60,8 @@ pub struct Explorer {
     lut: (crate::export::Colormap, ColourLut),
     budget_moved_at: Option<f64>,
     persist: bool,
+    marks: Vec<MarkedSpans>,
+    find_query: String,
 }
 
 impl Explorer {
@@ -107,6 +111,8 @@ impl Explorer {
             lut: (colormap, ColourLut::new(|t| colormap.rgb(t))),
             budget_moved_at: None,
             persist: options.restore_state,
+            marks: options.marks,
+            find_query: String::new(),
         };
         if let Some(text) = options.document_text {
             explorer.document = Some(LoadedDocument {
@@ -151,6 +157,21 @@ impl Explorer {
     /// Everything derived from the session shown, mutably (tests and benchmarks pan with it).
     pub fn view_mut(&mut self) -> Option<&mut SessionView> {
         self.view.as_mut()
+    }
+
+    /// The marked spans set by the program (before cutting to the prompt shown).
+    pub fn marks(&self) -> &[MarkedSpans] {
+        &self.marks
+    }
+
+    /// The find box's text.
+    pub fn find_query(&self) -> &str {
+        &self.find_query
+    }
+
+    /// Sets the find box's text, as if typed (scripts and benchmarks).
+    pub fn set_find_query(&mut self, query: impl Into<String>) {
+        self.find_query = query.into();
     }
 
     /// The document loaded, if any.
@@ -207,6 +228,16 @@ impl Explorer {
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
+        if let Some(view) = &mut self.view {
+            egui::Panel::top("find").show(ui, |ui| {
+                find_bar(
+                    ui,
+                    view,
+                    &mut self.find_query,
+                    &mut self.state.show_profiles,
+                );
+            });
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         egui::Panel::left("load")
             .resizable(true)

@@ -1,8 +1,10 @@
 //! The document view with its controls: which policy's kept tokens to highlight, and whether
-//! for the panels' layer and head or as the share of all heads.
+//! for the panels' layer and head or as the share of all heads. Marked spans (find matches, a
+//! needle) are outlined in their colours.
 
 use egui::{ComboBox, RichText, Ui};
 
+use crate::app::marks::MarkedSpans;
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::{HighlightMode, State};
@@ -55,7 +57,11 @@ pub fn document_panel(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
     });
     let marked = view.axis.marked();
     let scroll_to = view.scroll_document_to.take();
-    let response = view.document.ui(ui, highlight.as_ref(), marked, scroll_to);
+    let lists = view.mark_lists();
+    let marks: Vec<&MarkedSpans> = lists.iter().map(AsRef::as_ref).collect();
+    let response = view
+        .document
+        .ui(ui, highlight.as_ref(), &marks, marked, scroll_to);
     if let Some(token) = response.hovered {
         view.axis.hovered = Some(token);
     }

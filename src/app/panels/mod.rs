@@ -4,6 +4,7 @@
 pub mod compare_panel;
 pub mod decode_panel;
 pub mod document_panel;
+pub mod find_bar;
 pub mod load_panel;
 pub mod policy_panel;
 pub mod source_panels;

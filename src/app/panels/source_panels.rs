@@ -1,17 +1,21 @@
-//! The three query-source panels on one key axis: heatmap, kept strip, ruler and the readout
-//! of the hovered key.
+//! The three query-source panels on one key axis: a row of marked-span ticks, the heatmap,
+//! the kept strip and the score profile of each source, then the ruler and the readout of the
+//! hovered key.
 
 use std::sync::Arc;
 
-use egui::{Color32, ComboBox, RichText, Sense, Stroke, Ui, vec2};
+use egui::{Color32, ComboBox, RichText, Role, Sense, Stroke, Ui, WidgetInfo, vec2};
 
 use crate::app::lod::Pyramid;
+use crate::app::marks::MarkedSpans;
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
 use crate::app::widgets::colour_bar::colour_bar;
 use crate::app::widgets::heatmap::{ColourLut, paint_key_marker};
 use crate::app::widgets::key_strip::{key_ruler, key_strip};
+use crate::app::widgets::mark_bands::{paint_outlines, paint_tick_row};
+use crate::app::widgets::score_profile::{ProfileInputs, score_profile};
 use crate::attention::HeadView;
 use crate::attention::QuerySource;
 use crate::export::{ColourScale, format_value};
@@ -22,6 +26,37 @@ use crate::session::SpanKind;
 const STRIP_HEIGHT: f32 = 12.0;
 /// Height of a panel's title row.
 const TITLE_HEIGHT: f32 = 22.0;
+/// Height of the row of marked-span ticks above a heatmap.
+const TICK_ROW_HEIGHT: f32 = 6.0;
+
+/// Heights of a panel's heatmap and score profile (none when the profiles are hidden).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Heights {
+    map: f32,
+    profile: Option<f32>,
+}
+
+impl Heights {
+    /// Shares `height` points among `panels` panels: titles, tick rows and strips first, then
+    /// about a third of the rest to the profile (36 to 72 points), the remainder to the
+    /// heatmap (at least 36).
+    fn fit(height: f32, panels: usize, profiles: bool) -> Self {
+        let panels = panels.max(1) as f32;
+        let overhead = panels * (TITLE_HEIGHT + TICK_ROW_HEIGHT + STRIP_HEIGHT + 12.0) + 70.0;
+        let per_panel = (height - overhead) / panels;
+        if !profiles {
+            return Self {
+                map: per_panel.max(36.0),
+                profile: None,
+            };
+        }
+        let profile = (per_panel * 0.3).clamp(36.0, 72.0);
+        Self {
+            map: (per_panel - profile - 2.0).max(36.0),
+            profile: Some(profile),
+        }
+    }
+}
 
 /// What each panel drew this frame, for the readout and the figure export.
 #[derive(Default)]
@@ -41,8 +76,9 @@ pub fn source_panels(
     height: f32,
 ) {
     let sources = QuerySource::ALL;
-    let overhead = sources.len() as f32 * (TITLE_HEIGHT + STRIP_HEIGHT + 10.0) + 70.0;
-    let map_height = ((height - overhead) / sources.len() as f32).max(36.0);
+    let heights = Heights::fit(height, sources.len(), state.show_profiles);
+    let lists = view.mark_lists();
+    let marks: Vec<&MarkedSpans> = lists.iter().map(AsRef::as_ref).collect();
     let ctx = ui.ctx().clone();
     let mut drawn = Drawn::default();
     let mut current = [true; 3];
@@ -66,7 +102,8 @@ pub fn source_panels(
             state,
             lut,
             source,
-            map_height,
+            heights,
+            &marks,
             index,
             &drawn,
             current[index],
@@ -91,7 +128,8 @@ fn panel(
     state: &mut State,
     lut: &ColourLut,
     source: QuerySource,
-    map_height: f32,
+    heights: Heights,
+    marks: &[&MarkedSpans],
     index: usize,
     drawn: &Drawn,
     current: bool,
@@ -141,11 +179,22 @@ fn panel(
         *slot = strip_policy;
     }
 
+    let (tick_rect, ticks) = ui.allocate_exact_size(
+        vec2(ui.available_width(), TICK_ROW_HEIGHT),
+        Sense::click_and_drag(),
+    );
+    view.axis.interact(ui, &ticks);
+    paint_tick_row(&ui.painter_at(tick_rect), tick_rect, &view.axis, marks);
+    let ticks_name = format!("Marked keys: {}", source.title());
+    ticks.widget_info(|| WidgetInfo::labeled(Role::Image, true, &ticks_name));
+
     let (rect, response) = ui.allocate_exact_size(
-        vec2(ui.available_width(), map_height),
+        vec2(ui.available_width(), heights.map),
         Sense::click_and_drag(),
     );
     view.axis.interact(ui, &response);
+    let map_name = format!("Heatmap: {}", source.title());
+    response.widget_info(|| WidgetInfo::labeled(Role::Image, true, &map_name));
     if response.clicked() {
         view.scroll_document_to = view.axis.hovered;
     }
@@ -195,6 +244,7 @@ fn panel(
             );
         }
     }
+    paint_outlines(&painter, rect, &view.axis, marks);
     if let Some(key) = view.axis.marked() {
         paint_key_marker(
             &painter,
@@ -214,17 +264,42 @@ fn panel(
     let share = view.kept_share(strip_policy, budget, state.view);
     let empty = Vec::new();
     let kept = share.as_deref().unwrap_or(&empty);
-    key_strip(
+    let strip = key_strip(
         ui,
         &mut view.axis,
         kept,
         policy_colour(strip_policy),
         STRIP_HEIGHT,
-    )
-    .on_hover_text(format!(
+    );
+    paint_outlines(&ui.painter_at(strip.rect), strip.rect, &view.axis, marks);
+    strip.on_hover_text(format!(
         "Entries {} keeps (coloured) and evicts (grey) at budget {budget}",
         strip_policy.label()
     ));
+
+    if let Some(profile_height) = heights.profile
+        && let Some(scores) = view.profile(source)
+    {
+        ui.add_space(2.0);
+        let inputs = ProfileInputs {
+            label: source.title(),
+            scores: &scores,
+            kept,
+            kept_colour: policy_colour(strip_policy),
+            marks,
+            skip_first: state.colour.skip_sinks,
+        };
+        let response = score_profile(
+            ui,
+            ("score_profile", index),
+            &mut view.axis,
+            &inputs,
+            profile_height,
+        );
+        if response.clicked() {
+            view.scroll_document_to = view.axis.hovered;
+        }
+    }
 }
 
 /// A key identifying one panel's matrix: the session, the source and the view.

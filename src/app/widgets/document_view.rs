@@ -1,4 +1,5 @@
-//! The prompt as text, token by token, with the tokens a policy keeps highlighted.
+//! The prompt as text, token by token, with the tokens a policy keeps highlighted and the
+//! marked spans (a needle, find matches) outlined in their colours.
 //!
 //! The text is laid out once per session and width; each frame only the highlights of the
 //! tokens in view are painted behind it, so moving the budget slider costs a few rectangles.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use egui::text::{LayoutJob, TextFormat};
 use egui::{Align, Color32, FontId, Galley, Pos2, Rect, Sense, Stroke, Ui, Vec2, pos2, vec2};
 
+use crate::app::marks::MarkedSpans;
 use crate::session::{PromptLayout, SpanKind};
 
 /// The prompt's tokens joined into one displayable string.
@@ -219,11 +221,13 @@ impl DocumentView {
     }
 
     /// Lays out (when the width or theme changed) and shows the text, with `highlight` behind
-    /// the kept tokens, a frame around `marked`, scrolled to `scroll_to` when given.
+    /// the kept tokens, the tokens of `marks` underlined and outlined in each list's colour, a
+    /// frame around `marked`, scrolled to `scroll_to` when given.
     pub fn ui(
         &mut self,
         ui: &mut Ui,
         highlight: Option<&Highlight<'_>>,
+        marks: &[&MarkedSpans],
         marked: Option<usize>,
         scroll_to: Option<usize>,
     ) -> DocumentResponse {
@@ -255,6 +259,11 @@ impl DocumentView {
                     }
                 }
                 painter.galley(origin, Arc::clone(&laid.galley), ui.visuals().text_color());
+                for r in in_view {
+                    for list in marks.iter().filter(|list| list.contains(r.token)) {
+                        paint_mark(&painter, r.rect.translate(origin.to_vec2()), list.colour);
+                    }
+                }
                 if let Some(marked) = marked {
                     let stroke = Stroke::new(1.5, ui.visuals().strong_text_color());
                     for r in laid.rects.iter().filter(|r| r.token == marked) {
@@ -295,6 +304,18 @@ impl DocumentView {
         };
         self.laid.insert(laid)
     }
+}
+
+/// A marked token: a thin outline and a bold underline in the list's colour.
+fn paint_mark(painter: &egui::Painter, rect: Rect, colour: Color32) {
+    painter.rect_stroke(
+        rect.expand(0.5),
+        2.0,
+        Stroke::new(1.0, colour),
+        egui::StrokeKind::Outside,
+    );
+    let underline = Rect::from_x_y_ranges(rect.x_range(), rect.bottom() - 2.5..=rect.bottom());
+    painter.rect_filled(underline, 0.0, colour);
 }
 
 /// The token whose rectangle holds `pos` (galley-relative).

@@ -47,9 +47,23 @@ pub fn key_strip(
         Color32::from_gray(215)
     };
     painter.rect_filled(rect, 0.0, evicted);
+    for (band, share) in share_bands(kept, axis, rect) {
+        painter.rect_filled(band, 0.0, lerp_colour(evicted, colour, share));
+    }
+    if let Some(key) = axis.marked() {
+        paint_key_marker(&painter, rect, axis, key, ui.visuals().strong_text_color());
+    }
+    response
+}
+
+/// The rectangles of `rect` where `shares` (one per key) is above zero under the visible range
+/// of `axis`, each with the share of its pixel columns in sixteen steps: neighbouring columns
+/// of the same step merge into one rectangle, so a strip costs a few shapes at any zoom.
+pub fn share_bands(shares: &[f32], axis: &KeyAxis, rect: Rect) -> Vec<(Rect, f32)> {
     let columns = (rect.width().max(1.0)).round() as usize;
-    let means = column_means(kept, axis, columns);
+    let means = column_means(shares, axis, columns);
     let column_width = rect.width() / columns as f32;
+    let mut bands = Vec::new();
     let mut run_start = 0;
     while run_start < means.len() {
         let level = quantise(means[run_start]);
@@ -57,20 +71,16 @@ pub fn key_strip(
             .find(|&c| quantise(means[c]) != level)
             .unwrap_or(means.len());
         if level > 0 {
-            let fill = lerp_colour(evicted, colour, f32::from(level) / 16.0);
             let band = Rect::from_x_y_ranges(
                 rect.left() + run_start as f32 * column_width
                     ..=rect.left() + run_end as f32 * column_width,
                 rect.y_range(),
             );
-            painter.rect_filled(band, 0.0, fill);
+            bands.push((band, f32::from(level) / 16.0));
         }
         run_start = run_end;
     }
-    if let Some(key) = axis.marked() {
-        paint_key_marker(&painter, rect, axis, key, ui.visuals().strong_text_color());
-    }
-    response
+    bands
 }
 
 /// Sixteen steps of a share, so runs of similar columns merge into one rectangle.
@@ -177,6 +187,25 @@ mod tests {
         assert_eq!(means.len(), 20);
         assert_eq!(means[9], 1.0);
         assert_eq!(means[10], 0.0);
+    }
+
+    #[test]
+    fn share_bands_merge_columns_of_one_step() {
+        // Keys 0..50 kept by every head, 50..75 by half of them, the rest evicted.
+        let shares: Vec<f32> = (0..100)
+            .map(|k| match k {
+                0..50 => 1.0,
+                50..75 => 0.5,
+                _ => 0.0,
+            })
+            .collect();
+        let rect = Rect::from_min_size(egui::pos2(10.0, 0.0), vec2(8.0, 4.0));
+        let bands = share_bands(&shares, &KeyAxis::new(100), rect);
+        assert_eq!(bands.len(), 2);
+        assert_eq!(bands[0].0.x_range(), egui::Rangef::new(10.0, 14.0));
+        assert_eq!(bands[0].1, 1.0);
+        assert_eq!(bands[1].0.x_range(), egui::Rangef::new(14.0, 16.0));
+        assert_eq!(bands[1].1, 0.5);
     }
 
     #[test]

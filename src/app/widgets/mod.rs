@@ -4,4 +4,6 @@ pub mod colour_bar;
 pub mod document_view;
 pub mod heatmap;
 pub mod key_strip;
+pub mod mark_bands;
 pub mod overview_grid;
+pub mod score_profile;
