@@ -42,7 +42,7 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
 fn cuda_device(ordinal: usize) -> Result<Device> {
     Err(ModelError::InvalidArgument(format!(
         "device cuda:{ordinal} was asked for, but this judgeq was built without GPU support; \
-         rebuild with `cargo build --release --features cuda` (needs the CUDA toolkit) or use --device cpu"
+         rebuild with `cargo build --release --features cuda` (see the README's GPU section) or use --device cpu"
     )))
 }
 
