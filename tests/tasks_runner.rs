@@ -142,10 +142,22 @@ fn a_sweep_costs_one_prefill_per_sample() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::create(dir.path(), header(&model, &settings), false).unwrap();
     let counting = Counting::new(None);
-    let outcome = run(&model, &samples(), None, &settings, &mut journal, &counting, &|_, _| {})
-        .unwrap();
+    let outcome = run(
+        &model,
+        &samples(),
+        None,
+        &settings,
+        &mut journal,
+        &counting,
+        &|_, _| {},
+    )
+    .unwrap();
     assert_eq!((outcome.evaluated, outcome.cancelled), (4, false));
-    assert_eq!(counting.prefills(), 4, "2 policies x 2 budgets must share one prefill");
+    assert_eq!(
+        counting.prefills(),
+        4,
+        "2 policies x 2 budgets must share one prefill"
+    );
     let (_, results) = journal::read(dir.path()).unwrap();
     for result in &results {
         assert!(result.skipped.is_none(), "{:?}", result.skipped);
@@ -167,7 +179,16 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
 
     let whole = tempfile::tempdir().unwrap();
     let mut journal = Journal::create(whole.path(), header(&model, &settings), false).unwrap();
-    run(&model, &samples, None, &settings, &mut journal, &Silent, &|_, _| {}).unwrap();
+    run(
+        &model,
+        &samples,
+        None,
+        &settings,
+        &mut journal,
+        &Silent,
+        &|_, _| {},
+    )
+    .unwrap();
     let (h, results) = journal::read(whole.path()).unwrap();
     write_outputs(whole.path(), &h, &results).unwrap();
 
@@ -188,7 +209,16 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
     assert_eq!(outcome.evaluated, 1);
     drop(journal);
     let mut journal = Journal::resume(stopped.path(), header(&model, &settings)).unwrap();
-    let outcome = run(&model, &samples, None, &settings, &mut journal, &Silent, &|_, _| {}).unwrap();
+    let outcome = run(
+        &model,
+        &samples,
+        None,
+        &settings,
+        &mut journal,
+        &Silent,
+        &|_, _| {},
+    )
+    .unwrap();
     assert_eq!((outcome.resumed, outcome.evaluated), (1, 3));
     let (h, results) = journal::read(stopped.path()).unwrap();
     write_outputs(stopped.path(), &h, &results).unwrap();
@@ -197,7 +227,11 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
     assert_eq!(a, b);
     let folder = press_folder_name(&h, "snapkv", Some(8));
     for file in ["predictions.csv", "metrics.json", "config.yaml"] {
-        assert!(a.contains_key(&format!("{folder}/{file}")), "{folder}/{file} in {:?}", a.keys());
+        assert!(
+            a.contains_key(&format!("{folder}/{file}")),
+            "{folder}/{file} in {:?}",
+            a.keys()
+        );
     }
     let predictions = String::from_utf8(a[&format!("{folder}/predictions.csv")].clone()).unwrap();
     assert!(predictions.starts_with("index,id,task,depth,question,answer_prefix,answer,predicted_answer,score,compression_ratio,budget"));

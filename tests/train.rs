@@ -911,5 +911,8 @@ fn weighted_targets_lean_on_the_first_answer_tokens() {
     };
     assert!(max_diff(&steep, &first_only) < 1e-6);
     assert!(max_diff(&flat, &plain) < 1e-6);
-    assert!(max_diff(&plain, &first_only) > 1e-4, "the test needs rows that differ");
+    assert!(
+        max_diff(&plain, &first_only) > 1e-4,
+        "the test needs rows that differ"
+    );
 }

@@ -85,6 +85,7 @@ impl GridMetric {
 #[serde(default)]
 pub struct State {
     /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions.
+    #[serde(default = "unversioned")]
     pub format: u32,
     /// Model to load.
     pub model: ModelChoice,
@@ -205,6 +206,11 @@ impl State {
 
 /// The storage key.
 pub const STORAGE_KEY: &str = "judgeq-explorer";
+
+/// The format of saves written before [`State::format`] existed.
+fn unversioned() -> u32 {
+    0
+}
 
 /// The current [`State::format`].
 pub const STATE_FORMAT: u32 = 1;

@@ -46,8 +46,14 @@ fn haystack_id(dir: &Option<PathBuf>) -> anyhow::Result<serde_json::Value> {
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {
-        hasher.update(file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        hasher.update(std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?);
+        hasher.update(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        hasher.update(
+            std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?,
+        );
     }
     Ok(json!({"dir": dir.display().to_string(), "sha256": hex(&hasher.finalize())}))
 }
@@ -188,10 +194,18 @@ impl TaskSet for RulerArgs {
             samples: self.samples,
             seed: self.seed,
         };
-        Ok(ruler_samples(&spec, &haystack(&self.haystack)?, &ModelTokenizer::new(model))?)
+        Ok(ruler_samples(
+            &spec,
+            &haystack(&self.haystack)?,
+            &ModelTokenizer::new(model),
+        )?)
     }
     fn notes(&self, _samples: &[TaskSample]) -> Vec<String> {
-        let essays = self.tasks().unwrap_or_default().iter().any(|t| t.uses_essay());
+        let essays = self
+            .tasks()
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.uses_essay());
         if essays && self.haystack.is_none() {
             vec!["the essay tasks use RULER's noise sentences: pass --haystack DIR for essays (their `haystack` column says which)".into()]
         } else {
@@ -219,7 +233,9 @@ impl DataArgs {
             .iter()
             .map(|name| {
                 let path = self.data.join(format!("{name}.jsonl"));
-                let sha = std::fs::read(&path).map(|b| hex(&Sha256::digest(&b))).unwrap_or_default();
+                let sha = std::fs::read(&path)
+                    .map(|b| hex(&Sha256::digest(&b)))
+                    .unwrap_or_default();
                 json!({"name": name, "sha256": sha})
             })
             .collect();
@@ -271,9 +287,8 @@ impl TaskSet for LongBenchArgs {
     }
     fn samples(&self, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
         let tok = ModelTokenizer::new(model);
-        self.data.load_all(|dir, name| {
-            Ok(load_longbench(dir, name, &tok, model.info.max_context)?)
-        })
+        self.data
+            .load_all(|dir, name| Ok(load_longbench(dir, name, &tok, model.info.max_context)?))
     }
 }
 
@@ -325,7 +340,8 @@ impl TaskSet for LongEvalArgs {
         self.data.check()
     }
     fn samples(&self, _model: &Model) -> anyhow::Result<Vec<TaskSample>> {
-        self.data.load_all(|dir, name| Ok(load_longeval(dir, name)?))
+        self.data
+            .load_all(|dir, name| Ok(load_longeval(dir, name)?))
     }
 }
 
@@ -342,7 +358,10 @@ fn lengths_label(lengths: &[usize]) -> String {
 fn check_lengths(lengths: &[usize], model: &Model) -> anyhow::Result<()> {
     let max = model.info.max_context;
     if let Some(bad) = lengths.iter().find(|&&l| l > max) {
-        anyhow::bail!("a length of {bad} tokens does not fit {}'s context of {max}", model.info.id);
+        anyhow::bail!(
+            "a length of {bad} tokens does not fit {}'s context of {max}",
+            model.info.id
+        );
     }
     Ok(())
 }

@@ -13,13 +13,13 @@ use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
 use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
     self, JOURNAL_FILE, JOURNAL_FORMAT, Journal, RunHeader, RunModel, RunSoftTokens, Shard,
     method_records,
 };
 use judgeq::tasks::merge::merge;
 use judgeq::tasks::outputs::write_outputs;
-use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::runner::{RunSettings, run};
 use judgeq::tasks::{TaskSample, tables::FULL_KV};
 use sha2::{Digest, Sha256};
@@ -230,7 +230,8 @@ fn soft_tokens(
     }
     match &args.soft {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
             let tokens = SoftTokens::read(path)?;
             tokens.check_model(path, &model.info)?;
             let record = RunSoftTokens {
@@ -268,10 +269,17 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("the set has no samples");
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let mut samples: Vec<TaskSample> = all.iter().filter(|s| shard.holds(s.index)).cloned().collect();
+    let mut samples: Vec<TaskSample> = all
+        .iter()
+        .filter(|s| shard.holds(s.index))
+        .cloned()
+        .collect();
     samples.truncate(args.limit.unwrap_or(usize::MAX));
     if samples.is_empty() {
-        anyhow::bail!("shard {shard} holds none of the set's {} samples", all.len());
+        anyhow::bail!(
+            "shard {shard} holds none of the set's {} samples",
+            all.len()
+        );
     }
     for note in set.notes(&samples) {
         eprintln!("note: {note}");
@@ -317,8 +325,18 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
             per * (total - done) as f64 / 60.0
         );
     };
-    let soft_ref = soft.as_ref().map(|(path, tokens, _)| (tokens, path.as_path()));
-    let outcome = run(&model, &samples, soft_ref, &settings, &mut journal, &progress, &on_sample)?;
+    let soft_ref = soft
+        .as_ref()
+        .map(|(path, tokens, _)| (tokens, path.as_path()));
+    let outcome = run(
+        &model,
+        &samples,
+        soft_ref,
+        &settings,
+        &mut journal,
+        &progress,
+        &on_sample,
+    )?;
     progress.finish();
     let header = journal.header().clone();
     drop(journal);
@@ -375,7 +393,10 @@ fn run_merge(args: &MergeArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(run.join("samples.jsonl")).unwrap_or_default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             samples.push(serde_json::from_str(line).with_context(|| {
-                format!("{}: a line is not a sample", run.join("samples.jsonl").display())
+                format!(
+                    "{}: a line is not a sample",
+                    run.join("samples.jsonl").display()
+                )
             })?);
         }
     }

@@ -70,7 +70,7 @@ pub struct TrainArgs {
     /// (default: the plain mean over the answer, the paper's)
     #[arg(long, value_name = "N")]
     pub target_half_life: Option<f64>,
-    /// Loss: mse (the paper's) or kl.
+    /// Loss: mse (the paper's), kl, or topk (cross-entropy on the answer's --loss-top-k keys)
     #[arg(long, default_value_t = LossKind::default())]
     pub loss: LossKind,
     /// Layers in the loss: all, or a list such as 0-9,20.
@@ -83,6 +83,9 @@ pub struct TrainArgs {
     /// paper's); with --renormalise the rows are renormalised over the keys that remain
     #[arg(long, default_value_t = ObjectiveSettings::default().skip_first_keys, value_name = "N")]
     pub loss_skip_first: usize,
+    /// Keys per head the topk loss asks the soft tokens for
+    #[arg(long, default_value_t = ObjectiveSettings::default().top_k, value_name = "K")]
+    pub loss_top_k: usize,
     /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
     /// that short and long prompts weigh alike; `--length-normalised false` is the paper's
     /// plain MSE.
@@ -130,6 +133,7 @@ impl TrainArgs {
                 renormalise: self.renormalise,
                 length_normalised: self.length_normalised,
                 skip_first_keys: self.loss_skip_first,
+                top_k: self.loss_top_k,
             },
             checkpoint_every: self.checkpoint_every,
         }

@@ -93,8 +93,19 @@ fn unpooled(settings: &PolicySettings) -> PolicySettings {
 /// window), and the Oracle
 /// (its answers are the best any kept set of that size can do).
 pub fn paper_methods(base: &PolicySettings, with_soft: bool) -> Vec<Method> {
-    let baselines = ["streamingllm", "snapkv-nopool", "snapkv", "pyramidkv", "adakv"];
-    let judgeq = ["judgeq", "judgeq-window", "judgeq-nopool", "judgeq-layer0-window"];
+    let baselines = [
+        "streamingllm",
+        "snapkv-nopool",
+        "snapkv",
+        "pyramidkv",
+        "adakv",
+    ];
+    let judgeq = [
+        "judgeq",
+        "judgeq-window",
+        "judgeq-nopool",
+        "judgeq-layer0-window",
+    ];
     let soft_rows: &[&str] = if with_soft { &judgeq } else { &[] };
     baselines
         .iter()

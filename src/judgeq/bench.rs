@@ -10,10 +10,10 @@ use ndarray::Array3;
 use crate::judgeq::error::Result;
 use crate::judgeq::objective::ObjectiveSettings;
 use crate::judgeq::optimizer::{Adam, AdamSettings, AdamState};
-use crate::rng::SplitMix64;
 use crate::judgeq::step::{loss_and_gradient, prefill_prompt, target_tensor};
 use crate::model::Transformer;
 use crate::progress::Progress;
+use crate::rng::SplitMix64;
 
 /// Timings at one prompt length (medians over the repeats).
 #[derive(Clone, Debug, PartialEq)]

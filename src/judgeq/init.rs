@@ -8,8 +8,8 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::judgeq::error::{Result, TrainError};
-use crate::rng::SplitMix64;
 use crate::model::Transformer;
+use crate::rng::SplitMix64;
 
 /// Random stream of the initialisation (see [`SplitMix64::stream`]).
 const INIT_STREAM: u64 = 1;

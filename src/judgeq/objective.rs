@@ -3,8 +3,10 @@
 //! per layer and query head, averaged.
 //!
 //! The paper leaves three choices open (`research/judgeq.md` §1.4); they are settings here:
-//! - **loss**: MSE over the prompt keys (the paper's), or KL(target ‖ soft) of the rows
-//!   renormalised over the prompt keys;
+//! - **loss**: MSE over the prompt keys (the paper's), KL(target ‖ soft) of the rows
+//!   renormalised over the prompt keys, or the cross-entropy of the soft rows (renormalised) on
+//!   the target's `top_k` keys, which asks the soft tokens for exactly what eviction keeps: the
+//!   entries the answer attends to most, whatever their share of the attention;
 //! - **layers**: every layer (default) or a chosen subset; every query head of a chosen layer
 //!   enters (GQA needs no special case: each query head has its own rows);
 //! - **renormalisation**: rows are probabilities over every key the query saw, restricted to
@@ -37,6 +39,9 @@ pub enum LossKind {
     Mse,
     /// KL(target ‖ soft) of the rows renormalised over the prompt keys.
     Kl,
+    /// Cross-entropy of the renormalised soft rows on the target's top keys: the mean of
+    /// `−log q_j` over the target's `top_k` keys of each head.
+    TopK,
 }
 
 impl FromStr for LossKind {
@@ -45,7 +50,8 @@ impl FromStr for LossKind {
         match s {
             "mse" => Ok(Self::Mse),
             "kl" => Ok(Self::Kl),
-            other => Err(format!("`{other}`: expected mse or kl")),
+            "topk" => Ok(Self::TopK),
+            other => Err(format!("`{other}`: expected mse, kl or topk")),
         }
     }
 }
@@ -56,6 +62,7 @@ impl LossKind {
         match self {
             Self::Mse => "mse",
             Self::Kl => "kl",
+            Self::TopK => "topk",
         }
     }
 }
@@ -166,6 +173,8 @@ pub struct ObjectiveSettings {
     /// error, and every method keeps them anyway; leaving them out (with `renormalise`, over
     /// the keys that remain) makes the loss about which content entries the answer reads.
     pub skip_first_keys: usize,
+    /// Keys per head the `topk` loss asks for (default 64; other losses ignore it).
+    pub top_k: usize,
 }
 
 impl Default for ObjectiveSettings {
@@ -176,6 +185,7 @@ impl Default for ObjectiveSettings {
             renormalise: false,
             length_normalised: true,
             skip_first_keys: 0,
+            top_k: 64,
         }
     }
 }
@@ -229,6 +239,11 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
                     (p.clamp(LOG_FLOOR, 1.0)?.log()? - q.clamp(LOG_FLOOR, 1.0)?.log()?)?;
                 (p * log_ratio)?.sum(D::Minus1)?
             }
+            LossKind::TopK => {
+                let p = top_keys(&wanted, settings.top_k)?;
+                let log_q = renormalised(&soft)?.clamp(LOG_FLOOR, 1.0)?.log()?;
+                (p * log_q)?.sum(D::Minus1)?.neg()?
+            }
         };
         terms.push(term);
     }
@@ -238,6 +253,23 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
 /// The objective: the mean of [`loss_grid`].
 pub fn objective(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings) -> Result<Tensor> {
     Ok(loss_grid(rows, target, settings)?.mean_all()?)
+}
+
+/// For each row of `target` (`[heads, keys]`, no graph needed), `1/k` at its `k` largest keys
+/// (equal values go to the earlier key) and 0 elsewhere, `k` at most the row's length.
+fn top_keys(target: &Tensor, k: usize) -> Result<Tensor> {
+    let rows = target.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+    let keys = rows.first().map_or(0, Vec::len);
+    let k = k.clamp(1, keys.max(1));
+    let mut weights = vec![0f64; rows.len() * keys];
+    for (r, row) in rows.iter().enumerate() {
+        let mut order: Vec<usize> = (0..keys).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+        for &j in &order[..k] {
+            weights[r * keys + j] = 1.0 / k as f64;
+        }
+    }
+    Ok(Tensor::from_vec(weights, (rows.len(), keys), target.device())?.to_dtype(target.dtype())?)
 }
 
 /// Rows `[heads, keys]` divided by their sums.
@@ -340,6 +372,7 @@ mod tests {
             renormalise: false,
             length_normalised: true,
             skip_first_keys: 0,
+            top_k: 64,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
         let want: f64 = p.iter().map(|&pi| pi * (pi / (1.0 / 3.0)).ln()).sum();
@@ -383,6 +416,37 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - 4.0 * want).abs() < 1e-12, "{total}");
+    }
+
+    /// The top-k loss on layer 1: the target (0.1, 0.1, 0.4) has its top two keys at 2, then 0
+    /// (the tie goes to the earlier key); the soft rows' mean (0.1, 0.2, 0.3) renormalised is
+    /// (1/6, 1/3, 1/2), so the loss is −(ln(1/2) + ln(1/6)) / 2.
+    #[test]
+    fn the_top_k_loss_reads_the_targets_top_keys() {
+        let dev = Device::Cpu;
+        let rows = vec![
+            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
+            Tensor::new(&[[[0.1f64, 0.2, 0.4], [0.1, 0.2, 0.2]]], &dev).unwrap(),
+        ];
+        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let settings = ObjectiveSettings {
+            loss: LossKind::TopK,
+            layers: LayerSet::Only(vec![1]),
+            top_k: 2,
+            ..ObjectiveSettings::default()
+        };
+        let mask = top_keys(&target.get(1).unwrap(), 2)
+            .unwrap()
+            .to_vec2::<f64>()
+            .unwrap();
+        assert_eq!(mask, vec![vec![0.5, 0.0, 0.5]]);
+        // Soft mean row of layer 1: (0.1, 0.2, 0.3) renormalised = (1/6, 1/3, 1/2).
+        let want = -((1.0f64 / 6.0).ln() + 0.5f64.ln()) / 2.0;
+        let total = objective(&rows, &target, &settings)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - want).abs() < 1e-12, "{total} vs {want}");
     }
 
     #[test]

@@ -13,12 +13,12 @@ use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::fitting::{Fitted, fit_prompt};
 use crate::judgeq::init::initial_embeddings;
 use crate::judgeq::optimizer::{Adam, AdamState, to_array, to_tensor};
-use crate::rng::SplitMix64;
 use crate::judgeq::settings::{DataSummary, EpochRecord, TrainSettings};
 use crate::judgeq::step::{loss_and_gradient, prefill_prompt, soft_loss, target_tensor};
 use crate::judgeq::targets::{Target, TargetCache, TargetKey};
 use crate::model::Model;
 use crate::progress::Progress;
+use crate::rng::SplitMix64;
 
 /// Random stream of the train/validation split.
 const SPLIT_STREAM: u64 = 2;

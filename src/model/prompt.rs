@@ -86,7 +86,12 @@ impl Model {
         )?;
         let marked = marks
             .iter()
-            .map(|m| built.tokens_over(built.message_start + m.start - lead, built.message_start + m.end - lead))
+            .map(|m| {
+                built.tokens_over(
+                    built.message_start + m.start - lead,
+                    built.message_start + m.end - lead,
+                )
+            })
             .collect();
         self.check_fits(built.layout.len(), 0)?;
         Ok((built.layout, marked))

@@ -101,9 +101,16 @@ fn score_curves(header: &RunHeader, results: &[SampleResult]) -> TaskFigure {
         .collect();
     let mut budgets = header.budgets.clone();
     budgets.sort_unstable();
-    let full = summary.rows.first().filter(|r| r.samples > 0).map(|r| r.score);
+    let full = summary
+        .rows
+        .first()
+        .filter(|r| r.samples > 0)
+        .map(|r| r.score);
     TaskFigure::BudgetCurves(BudgetCurves {
-        title: format!("{} {} on {}", header.task_set, header.data_dir, header.model.id),
+        title: format!(
+            "{} {} on {}",
+            header.task_set, header.data_dir, header.model.id
+        ),
         metric: "score (mean over tasks)".into(),
         budgets: header.budgets.clone(),
         methods,
@@ -135,8 +142,18 @@ fn needle_grids(header: &RunHeader, results: &[SampleResult]) -> Vec<NeedleGrid>
     if placed.is_empty() {
         return Vec::new();
     }
-    let lengths: Vec<usize> = placed.iter().map(|p| p.1).collect::<BTreeSet<_>>().into_iter().collect();
-    let depths: Vec<u32> = placed.iter().map(|p| p.2).collect::<BTreeSet<_>>().into_iter().collect();
+    let lengths: Vec<usize> = placed
+        .iter()
+        .map(|p| p.1)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let depths: Vec<u32> = placed
+        .iter()
+        .map(|p| p.2)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let grid = |method: &str, budget: Option<usize>| {
         let mut scores = vec![vec![None; depths.len()]; lengths.len()];
         let mut ids = vec![vec![Vec::new(); depths.len()]; lengths.len()];

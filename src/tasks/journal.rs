@@ -269,7 +269,8 @@ impl Journal {
             .write(true)
             .open(&path)
             .map_err(|e| RunError::io(&path, e))?;
-        file.set_len(whole_len).map_err(|e| RunError::io(&path, e))?;
+        file.set_len(whole_len)
+            .map_err(|e| RunError::io(&path, e))?;
         let mut file = file;
         use std::io::Seek;
         file.seek(std::io::SeekFrom::End(0))
@@ -468,7 +469,10 @@ pub(crate) mod tests {
         std::fs::write(&path, text).unwrap();
 
         let mut resumed = Journal::resume(dir.path(), header(Shard::WHOLE)).unwrap();
-        assert_eq!(resumed.done().keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(
+            resumed.done().keys().copied().collect::<Vec<_>>(),
+            vec![0, 1]
+        );
         resumed.append(result(2)).unwrap();
         let (read_header, results) = read(dir.path()).unwrap();
         assert_eq!(read_header, header(Shard::WHOLE));
@@ -511,6 +515,9 @@ pub(crate) mod tests {
         text.push_str("not json\n");
         std::fs::write(&path, text).unwrap();
         let err = read(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("line 2") && err.contains(JOURNAL_FILE), "{err}");
+        assert!(
+            err.contains("line 2") && err.contains(JOURNAL_FILE),
+            "{err}"
+        );
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::export::{Overwrite, write_new};
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
-use crate::tasks::tables::{FULL_KV, Summary, summarize, summary_markdown};
+use crate::tasks::tables::{FULL_KV, Summary, by_length_markdown, summarize, summary_markdown};
 
 /// Summary file names, besides the per-method folders.
 pub const SUMMARY_FILES: [&str; 4] = [
@@ -32,11 +32,8 @@ pub fn write_outputs(
     let mut sorted: Vec<&SampleResult> = results.iter().collect();
     sorted.sort_by_key(|r| r.index);
     let replace = Overwrite::Replace;
-    write_new(
-        &dir.join("summary.md"),
-        summary_markdown(header, &summary).as_bytes(),
-        replace,
-    )?;
+    let markdown = summary_markdown(header, &summary) + &by_length_markdown(header, results);
+    write_new(&dir.join("summary.md"), markdown.as_bytes(), replace)?;
     write_new(&dir.join("summary.csv"), &summary_csv(&summary)?, replace)?;
     write_new(&dir.join("samples.csv"), &samples_csv(&sorted)?, replace)?;
     write_new(
@@ -89,7 +86,8 @@ fn write_press_folder(
         replace,
     )?;
     let metrics = press_metrics(results, &method.id, budget);
-    let metrics = serde_json::to_vec_pretty(&metrics).map_err(|e| RunError::Table(e.to_string()))?;
+    let metrics =
+        serde_json::to_vec_pretty(&metrics).map_err(|e| RunError::Table(e.to_string()))?;
     write_new(&folder.join("metrics.json"), &metrics, replace)?;
     write_new(
         &folder.join("config.yaml"),
@@ -147,7 +145,11 @@ fn predictions_csv(
         let Some((predicted, score, cell)) = prediction(result, method, budget) else {
             continue;
         };
-        let mut record = vec![result.index.to_string(), result.id.clone(), result.task.clone()];
+        let mut record = vec![
+            result.index.to_string(),
+            result.id.clone(),
+            result.task.clone(),
+        ];
         for name in &field_names {
             let value = result
                 .fields
@@ -174,7 +176,11 @@ fn predictions_csv(
 }
 
 /// kvpress's `metrics.json`: `{task: {metric: score × 100, "samples": n}}`.
-fn press_metrics(results: &[&SampleResult], method: &str, budget: Option<usize>) -> serde_json::Value {
+fn press_metrics(
+    results: &[&SampleResult],
+    method: &str,
+    budget: Option<usize>,
+) -> serde_json::Value {
     let mut tasks: Vec<&str> = results.iter().map(|r| r.task.as_str()).collect();
     tasks.sort_unstable();
     tasks.dedup();
@@ -195,7 +201,10 @@ fn press_metrics(results: &[&SampleResult], method: &str, budget: Option<usize>)
             continue;
         }
         let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-        map.insert(task.to_owned(), json!({ key: mean * 100.0, "samples": scores.len() }));
+        map.insert(
+            task.to_owned(),
+            json!({ key: mean * 100.0, "samples": scores.len() }),
+        );
     }
     serde_json::Value::Object(map)
 }
@@ -223,7 +232,10 @@ fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<usize>)
             header
                 .soft_tokens
                 .as_ref()
-                .map_or("null".into(), |s| quote(&format!("{} (sha256 {})", s.source, s.sha256)))
+                .map_or("null".into(), |s| quote(&format!(
+                    "{} (sha256 {})",
+                    s.source, s.sha256
+                )))
         ),
         format!("samples: {}", header.samples),
         format!("shard: {}", quote(&header.shard.to_string())),
@@ -308,16 +320,41 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
     ])
     .map_err(csv_error)?;
     for r in results {
-        let base = [r.index.to_string(), r.id.clone(), r.task.clone(), r.prompt_tokens.to_string()];
+        let base = [
+            r.index.to_string(),
+            r.id.clone(),
+            r.task.clone(),
+            r.prompt_tokens.to_string(),
+        ];
         if let Some(why) = &r.skipped {
             let mut record = base.to_vec();
-            record.extend(["".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into(), why.clone()]);
+            record.extend([
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                why.clone(),
+            ]);
             out.write_record(&record).map_err(csv_error)?;
             continue;
         }
         if let Some(full) = &r.full {
             let mut record = base.to_vec();
-            record.extend([FULL_KV.into(), "".into(), full.score.to_string(), "".into(), "".into(), "".into(), "".into(), "".into(), "".into()]);
+            record.extend([
+                FULL_KV.into(),
+                "".into(),
+                full.score.to_string(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+                "".into(),
+            ]);
             out.write_record(&record).map_err(csv_error)?;
         }
         for c in &r.cells {

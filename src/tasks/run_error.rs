@@ -20,15 +20,15 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// A journal is already there and the run was not asked to continue or replace it.
-    #[error(
-        "{path} holds a run already: pass --resume to continue it or --force to start over"
-    )]
+    #[error("{path} holds a run already: pass --resume to continue it or --force to start over")]
     JournalExists {
         /// The journal.
         path: PathBuf,
     },
     /// `--resume` found the journal of another run.
-    #[error("{path} is the journal of another run ({differs} differ): resume with the same settings, or use another --out")]
+    #[error(
+        "{path} is the journal of another run ({differs} differ): resume with the same settings, or use another --out"
+    )]
     OtherRun {
         /// The journal.
         path: PathBuf,

@@ -93,7 +93,8 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
             })
             .collect()
     };
-    let average = |per_task: &BTreeMap<String, f64>| mean(per_task.values().copied()).unwrap_or(0.0);
+    let average =
+        |per_task: &BTreeMap<String, f64>| mean(per_task.values().copied()).unwrap_or(0.0);
 
     let mut rows = Vec::new();
     let full_by_task = by_task(&|r| r.full.as_ref().map(|p| p.score));
@@ -135,8 +136,12 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
             let layers = with_evidence.first().map_or(0, |(_, l)| l.len());
             let evidence_kept_by_layer = (0..layers)
                 .map(|l| {
-                    mean(with_evidence.iter().filter_map(|(_, by)| by.get(l).map(|&v| f64::from(v))))
-                        .unwrap_or(0.0)
+                    mean(
+                        with_evidence
+                            .iter()
+                            .filter_map(|(_, by)| by.get(l).map(|&v| f64::from(v))),
+                    )
+                    .unwrap_or(0.0)
                 })
                 .collect();
             rows.push(SummaryRow {
@@ -147,7 +152,9 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
                 by_task: per_task,
                 hit_rate: mean(cells.iter().map(|(_, c)| f64::from(c.hit_rate))),
                 hit_rate_pooled_oracle: mean(
-                    cells.iter().map(|(_, c)| f64::from(c.hit_rate_pooled_oracle)),
+                    cells
+                        .iter()
+                        .map(|(_, c)| f64::from(c.hit_rate_pooled_oracle)),
                 ),
                 mass_kept: mean(cells.iter().map(|(_, c)| f64::from(c.mass_kept))),
                 evidence_kept: mean(with_evidence.iter().map(|(e, _)| f64::from(*e))),
@@ -163,6 +170,62 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
         tasks,
         rows,
     }
+}
+
+/// The scores of runs whose samples have several `length` values, one table per length (rows
+/// methods, columns budgets, Full KV first); empty otherwise.
+pub fn by_length_markdown(header: &RunHeader, results: &[SampleResult]) -> String {
+    let length_of = |r: &SampleResult| {
+        r.fields
+            .iter()
+            .find(|(k, _)| k == "length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    let mut lengths: Vec<usize> = results.iter().filter_map(length_of).collect();
+    lengths.sort_unstable();
+    lengths.dedup();
+    if lengths.len() < 2 {
+        return String::new();
+    }
+    let mut out = String::from("## Score by context length (×100)\n\n");
+    for length in lengths {
+        let subset: Vec<SampleResult> = results
+            .iter()
+            .filter(|r| length_of(r) == Some(length))
+            .cloned()
+            .collect();
+        let summary = summarize(header, &subset);
+        out.push_str(&format!(
+            "### {length} tokens ({} samples)\n\n| method |",
+            summary.evaluated
+        ));
+        for b in &header.budgets {
+            out.push_str(&format!(" {b} |"));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(header.budgets.len()));
+        out.push('\n');
+        if let Some(full) = summary.rows.first() {
+            out.push_str(&format!("| {} |", full.label));
+            for _ in &header.budgets {
+                out.push_str(&format!(" {} |", percent(Some(full.score))));
+            }
+            out.push('\n');
+        }
+        for method in &header.methods {
+            out.push_str(&format!("| {} |", method.label));
+            for &b in &header.budgets {
+                let row = summary
+                    .rows
+                    .iter()
+                    .find(|r| r.method == method.id && r.budget == b);
+                out.push_str(&format!(" {} |", percent(row.map(|r| r.score))));
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// A value in `[0, 1]` as a percentage with one decimal, or a dash.
@@ -295,11 +358,45 @@ mod tests {
         assert!((at(8).hit_rate.unwrap() - 0.3).abs() < 1e-9);
         assert_eq!(at(16).evidence_kept_by_layer, vec![0.25, 0.75]);
         let full = &summary.rows[0];
-        assert_eq!((full.method.as_str(), full.score, full.samples), (FULL_KV, 1.0, 5));
+        assert_eq!(
+            (full.method.as_str(), full.score, full.samples),
+            (FULL_KV, 1.0, 5)
+        );
 
         let markdown = summary_markdown(&header(Shard::WHOLE), &summary);
-        assert!(markdown.contains("| Full KV (upper bound) | 100.0 | 100.0 |"), "{markdown}");
+        assert!(
+            markdown.contains("| Full KV (upper bound) | 100.0 | 100.0 |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("| SnapKV | 50.0 | 50.0 |"), "{markdown}");
+    }
+
+    #[test]
+    fn runs_over_several_lengths_get_a_table_per_length() {
+        let with_length = |index: usize, length: &str| {
+            let mut r = result(index);
+            r.fields.push(("length".into(), length.into()));
+            r
+        };
+        // Length 1024: samples 0 and 1 (budget 8 scores 1 and 0); 2048: sample 2 (scores 1).
+        let results = [
+            with_length(0, "1024"),
+            with_length(1, "1024"),
+            with_length(2, "2048"),
+        ];
+        let markdown = by_length_markdown(&header(Shard::WHOLE), &results);
+        assert!(
+            markdown.contains("### 1024 tokens (2 samples)"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("### 2048 tokens (1 samples)"),
+            "{markdown}"
+        );
+        // Per task (a: sample 0 → 1; b: sample 1 → 0) then averaged: 50.
+        let first = markdown.split("### 2048").next().unwrap();
+        assert!(first.contains("| SnapKV | 50.0 | 50.0 |"), "{markdown}");
+        assert!(by_length_markdown(&header(Shard::WHOLE), &results[..2]).is_empty());
     }
 
     #[test]
@@ -310,7 +407,10 @@ mod tests {
         skipped.cells.clear();
         let summary = summarize(&header(Shard::WHOLE), &[result(0), skipped]);
         assert_eq!(summary.evaluated, 1);
-        assert_eq!(summary.skipped, vec![("niah/1024/1".to_owned(), "too long".to_owned())]);
+        assert_eq!(
+            summary.skipped,
+            vec![("niah/1024/1".to_owned(), "too long".to_owned())]
+        );
         assert_eq!(summary.tasks, vec!["a".to_owned()]);
     }
 }

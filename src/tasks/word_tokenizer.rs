@@ -4,7 +4,7 @@
 use crate::tasks::TaskTokenizer;
 
 /// Tokens the pretend chat template adds around a prompt.
-pub const TEMPLATE_TOKENS: usize = 5;
+pub const TEMPLATE_TOKENS: usize = 7;
 
 /// Counts words as tokens.
 pub struct WordTokenizer;

@@ -13,12 +13,12 @@ use egui::{
 };
 use egui_plot::{Line, Plot};
 
-use crate::export::format_value;
 use crate::app::key_axis::KeyAxis;
 use crate::app::marks::MarkedSpans;
 use crate::app::widgets::heatmap::paint_key_marker;
 use crate::app::widgets::key_strip::share_bands;
 use crate::app::widgets::mark_bands::paint_bands;
+use crate::export::format_value;
 
 /// What one profile shows.
 pub struct ProfileInputs<'a> {

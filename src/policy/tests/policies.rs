@@ -292,16 +292,21 @@ fn oracle_uses_decoded_scores_unpooled_over_the_whole_prompt_when_asked() {
 }
 
 #[test]
-fn oracle_pools_like_the_other_methods_by_default() {
-    // Max-pool 7 over [0, 1, 0, 0, 0, 0, 0, 2] gives [1, 1, 1, 1, 2, 2, 2, 2]: the four 2s tie
-    // and the earlier positions win.
+fn oracle_is_raw_by_default_and_pools_when_asked() {
+    // Raw decoded attention [0, 1, 0, 0, 0, 0, 0, 2] keeps positions 7 and 1 at budget 2.
+    // Max-pool 7 gives [1, 1, 1, 1, 2, 2, 2, 2]: the four 2s tie and the earlier positions win.
     let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
     let zeros = Array3::zeros((1, 1, 8));
     let f = Fixture::from_scores(zeros.clone(), None, decoded, zeros, 1);
-    let settings = PolicySettings::default();
-    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &settings), vec![4, 5]);
+    let raw = PolicySettings::default();
+    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &raw), vec![1, 7]);
+    let pooled = PolicySettings {
+        oracle_pooling: true,
+        ..PolicySettings::default()
+    };
+    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &pooled), vec![4, 5]);
     assert_eq!(
-        keeps(PolicyKind::Oracle, &f, 5, &settings),
+        keeps(PolicyKind::Oracle, &f, 5, &pooled),
         vec![0, 4, 5, 6, 7]
     );
 }

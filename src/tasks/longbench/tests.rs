@@ -192,7 +192,7 @@ fn longbench_e_files_add_the_length_bucket() {
 fn long_contexts_lose_their_middle() {
     // hotpotqa: max_new_tokens 32. The template's context part has 45 words around the
     // record's context; the question "Question: Q?" 2 words; the prefix "Answer:" 1; the
-    // template 5. With 100 context words the prompt takes 45 + 100 + 2 + 1 + 5 = 153 tokens.
+    // template 7. With 100 context words the prompt takes 45 + 100 + 2 + 1 + 7 = 155 tokens.
     let dir = tempfile::tempdir().unwrap();
     let words: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
     write_set(
@@ -206,19 +206,19 @@ fn long_contexts_lose_their_middle() {
             .prompt_tokens(&s.context, &s.question, &s.answer_prefix)
             .unwrap()
     };
-    assert_eq!(prompt(full), 153);
+    assert_eq!(prompt(full), 155);
     assert_eq!(WordTokenizer.text_tokens(&full.context).unwrap(), 145);
-    // Context 132 → limit 132 - 32 = 100 prompt tokens: the context keeps 100 - 8 = 92 of
-    // its 145 words, 46 from each end: 25 template words and w0..=w20, then w74..=w99 and
+    // Context 132 → limit 132 - 32 = 100 prompt tokens: the context keeps 100 - 10 = 90 of
+    // its 145 words, 45 from each end: 25 template words and w0..=w19, then w75..=w99 and
     // 20 template words.
     let cut = &load_longbench(dir.path(), "hotpotqa", &WordTokenizer, 132).unwrap()[0];
     assert_eq!(prompt(cut), 100);
     let kept: Vec<&str> = cut.context.split_whitespace().collect();
     let original: Vec<&str> = full.context.split_whitespace().collect();
-    assert_eq!(kept.len(), 92);
-    assert_eq!(kept[..46], original[..46]);
-    assert_eq!(kept[46..], original[145 - 46..]);
-    assert!(cut.context.contains("w20 w74"));
+    assert_eq!(kept.len(), 90);
+    assert_eq!(kept[..45], original[..45]);
+    assert_eq!(kept[45..], original[145 - 45..]);
+    assert!(cut.context.contains("w19 w75"));
     assert!(
         cut.context
             .starts_with("Answer the question based on the given passages.")
@@ -246,7 +246,7 @@ fn a_prompt_that_cannot_fit_is_refused() {
         matches!(err, DataError::DoesNotFit { ref id, .. } if id == "h"),
         "{err}"
     );
-    // 32 + the question, prefix and template (8 tokens) leave no room for any context word.
+    // 32 + the question, prefix and template (10 tokens) leave no room for any context word.
     let err = load_longbench(
         dir.path(),
         "hotpotqa",
@@ -256,7 +256,7 @@ fn a_prompt_that_cannot_fit_is_refused() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("the prompt without its context takes 8 tokens"),
+            .contains("the prompt without its context takes 10 tokens"),
         "{err}"
     );
 }
