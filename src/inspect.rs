@@ -8,7 +8,9 @@ use candle_core::Tensor;
 
 use crate::attention::KeepMask;
 use crate::judgeq::SoftTokens;
-use crate::model::{Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result};
+use crate::model::{
+    BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result,
+};
 use crate::progress::{Progress, Stage};
 use crate::session::{Answer, InspectSettings, PromptLayout, Session};
 
@@ -199,6 +201,49 @@ impl PrefilledPrompt {
                 .generate(&mut self.cache, &self.first_logits, &options, progress);
         self.cache.truncate(self.prompt_len)?;
         answer(model, generation?.ids)
+    }
+
+    /// The greedy answers under many keep masks, decoded as one batch (the weights are read
+    /// once per step for all masks): for each labelled mask, in order, the answer
+    /// [`PrefilledPrompt::decode_under`] gives. Progress names the labels and counts tokens
+    /// done of `max_tokens`.
+    pub fn decode_batch(
+        &mut self,
+        model: &Model,
+        masks: &[(String, KeepMask)],
+        max_tokens: usize,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Answer>> {
+        if masks.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.cache.truncate(self.prompt_len)?;
+        // The same limit as one decode, which writes its tokens into this cache.
+        self.cache.ensure_room(max_tokens)?;
+        let labels: Vec<&str> = masks.iter().map(|(label, _)| label.as_str()).collect();
+        let options = BatchOptions {
+            max_tokens,
+            stop_ids: model.stop_ids.clone(),
+            stage: Stage::DecodingUnderEviction(batch_label(&labels)),
+            ..BatchOptions::default()
+        };
+        let keeps: Vec<&KeepMask> = masks.iter().map(|(_, mask)| mask).collect();
+        model
+            .transformer
+            .generate_batch(&self.cache, &self.first_logits, &keeps, &options, progress)?
+            .into_iter()
+            .map(|generation| answer(model, generation.ids))
+            .collect()
+    }
+}
+
+/// The progress label of a batch: its labels when few, else the first two and a count.
+fn batch_label(labels: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    if labels.len() <= SHOWN {
+        labels.join(", ")
+    } else {
+        format!("{}, {} and {} more", labels[0], labels[1], labels.len() - 2)
     }
 }
 

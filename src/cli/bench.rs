@@ -1,8 +1,12 @@
-//! `judgeq bench`: prefill throughput and peak memory of a model, with and without capture.
+//! `judgeq bench`: prefill throughput and peak memory of a model, with and without capture;
+//! with `--decode-masks`, decoding under many keep masks batched against one by one.
 
 use clap::Args;
 use judgeq::model::Transformer;
-use judgeq::model::bench::{BenchRow, default_model_shape, prefill_benchmark};
+use judgeq::model::bench::{
+    BENCH_DECODE_TOKENS, BenchRow, DecodeBenchRow, decode_masks_benchmark, default_model_shape,
+    prefill_benchmark,
+};
 
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
@@ -26,11 +30,16 @@ pub struct BenchArgs {
     /// Random weights in the default model's shape instead of a checkpoint (same speed, no download)
     #[arg(long, conflicts_with = "model")]
     pub random_weights: bool,
+    /// Instead of prefills, time decoding 32 tokens under this many keep masks after one
+    /// prefill per length: one decode per mask, then all masks as one batch
+    #[arg(long, value_name = "MASKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub decode_masks: Option<u64>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
-/// Times one prefill per length, plain then with capture, and prints a table.
+/// Times one prefill per length, plain then with capture, or the decode benchmark, and prints a
+/// table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
     let (name, transformer) = if args.random_weights {
@@ -48,6 +57,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let limit = transformer.config.max_position_embeddings;
     if let Some(too_long) = args.lengths.iter().find(|&&n| n == 0 || n > limit) {
         anyhow::bail!("cannot time a prefill of {too_long} tokens: lengths must be 1 to {limit}");
+    }
+    if let Some(masks) = args.decode_masks {
+        if let Some(too_long) = args
+            .lengths
+            .iter()
+            .find(|&&n| n + BENCH_DECODE_TOKENS > limit)
+        {
+            anyhow::bail!(
+                "cannot decode {BENCH_DECODE_TOKENS} tokens after {too_long}: the model's context is {limit}"
+            );
+        }
+        let rows = decode_masks_benchmark(&transformer, &args.lengths, masks as usize, &progress)?;
+        progress.finish();
+        print_decode_table(&name, &transformer, &rows);
+        return Ok(());
     }
     let plain = prefill_benchmark(&transformer, &args.lengths, false, &progress)?;
     let captured = prefill_benchmark(&transformer, &args.lengths, true, &progress)?;
@@ -77,6 +101,41 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The decode benchmark's table: wall and CPU times both ways, the speed-ups, and whether the
+/// answers agree.
+fn print_decode_table(name: &str, transformer: &Transformer, rows: &[DecodeBenchRow]) {
+    println!(
+        "{name} on {:?}, {:?}: {BENCH_DECODE_TOKENS} tokens per mask",
+        transformer.device, transformer.dtype
+    );
+    println!(
+        "{:>7}  {:>5}  {:>16}  {:>16}  {:>8}  {:>12}  {:>13}",
+        "tokens",
+        "masks",
+        "one by one wall",
+        "batched wall",
+        "speed-up",
+        "CPU speed-up",
+        "equal answers"
+    );
+    for row in rows {
+        let cpu = row
+            .sequential_cpu_seconds
+            .zip(row.batched_cpu_seconds)
+            .map_or("-".into(), |(one, batch)| format!("{:.1}x", one / batch));
+        println!(
+            "{:>7}  {:>5}  {:>15.2}s  {:>15.2}s  {:>7.1}x  {:>12}  {:>13}",
+            row.tokens,
+            row.masks,
+            row.sequential_seconds,
+            row.batched_seconds,
+            row.sequential_seconds / row.batched_seconds,
+            cpu,
+            format!("{} of {}", row.equal_answers, row.masks),
+        );
+    }
 }
 
 /// Peak resident memory of a row, in GB.

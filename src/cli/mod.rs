@@ -43,7 +43,7 @@ enum Command {
     Evict(evict::EvictArgs),
     /// Draw the explorer's three-panel figure (SVG, 300-dpi PNG, JSON sidecar) from an export folder
     Figure(figure::FigureArgs),
-    /// Time prefill with and without attention capture
+    /// Time prefill with and without attention capture, or decoding under many masks batched
     Bench(bench::BenchArgs),
     /// Train Judge Q soft tokens on a prompt file
     Train(train::TrainArgs),

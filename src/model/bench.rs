@@ -1,12 +1,17 @@
-//! Prefill throughput and memory, for `judgeq bench` (issue 2's benchmark).
+//! Prefill throughput and memory, and decoding under many keep masks batched against one by
+//! one, for `judgeq bench`.
 
 use std::time::Instant;
 
+use super::batch_decode::BatchOptions;
 use super::capture::Capture;
 use super::config::{Architecture, ModelConfig};
 use super::error::Result;
+use super::generate::GenerateOptions;
 use super::transformer::Transformer;
-use crate::progress::Progress;
+use crate::attention::KeepMask;
+use crate::progress::{Progress, Stage};
+use crate::rng::SplitMix64;
 
 /// Window rows a benchmark with capture records (SnapKV's and Judge Q's 32).
 pub const BENCH_WINDOW: usize = 32;
@@ -61,12 +66,7 @@ pub fn prefill_benchmark(
     capture: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<BenchRow>> {
-    let vocab = transformer.config.vocab_size as u64;
-    let ids_of = |n: usize| -> Vec<u32> {
-        (0..n as u64)
-            .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
-            .collect()
-    };
+    let ids_of = |n: usize| bench_ids(n, transformer.config.vocab_size);
     let warm_up = transformer.embed(&ids_of(16))?;
     let mut cache = transformer.new_cache(16)?;
     transformer.forward(&warm_up, &mut cache, &Capture::NONE, progress)?;
@@ -100,6 +100,122 @@ pub fn prefill_benchmark(
         });
     }
     Ok(rows)
+}
+
+/// Tokens every answer of the decode benchmark produces.
+pub const BENCH_DECODE_TOKENS: usize = 32;
+
+/// One prompt length of the decode benchmark: the same masks decoded one by one and batched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeBenchRow {
+    /// Prompt length.
+    pub tokens: usize,
+    /// Keep masks decoded.
+    pub masks: usize,
+    /// Wall time of one decode per mask, one after the other.
+    pub sequential_seconds: f64,
+    /// Wall time of all masks decoded as one batch.
+    pub batched_seconds: f64,
+    /// CPU time of the process (all threads) during the one-by-one decodes, if known (Linux).
+    pub sequential_cpu_seconds: Option<f64>,
+    /// CPU time of the process during the batched decode, if known.
+    pub batched_cpu_seconds: Option<f64>,
+    /// Masks whose batched answer equals the one-by-one answer.
+    pub equal_answers: usize,
+}
+
+/// For each length, prefills one prompt (deterministic ids), then times decoding
+/// [`BENCH_DECODE_TOKENS`] tokens under `masks` seeded keep masks (a quarter of the entries of
+/// each layer and query head): one decode per mask, then all masks as one batch. No token
+/// stops an answer, so both do the same number of steps. A short warm-up runs both first.
+pub fn decode_masks_benchmark(
+    transformer: &Transformer,
+    lengths: &[usize],
+    masks: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<DecodeBenchRow>> {
+    decode_both_ways(transformer, 16, masks.min(2), 2, progress)?;
+    lengths
+        .iter()
+        .map(|&n| decode_both_ways(transformer, n, masks, BENCH_DECODE_TOKENS, progress))
+        .collect()
+}
+
+/// Prefills `n` tokens and decodes `tokens` under `count` masks one by one, then batched.
+fn decode_both_ways(
+    transformer: &Transformer,
+    n: usize,
+    count: usize,
+    tokens: usize,
+    progress: &dyn Progress,
+) -> Result<DecodeBenchRow> {
+    let c = &transformer.config;
+    let ids = bench_ids(n, c.vocab_size);
+    let mut cache = transformer.new_cache(n + tokens)?;
+    let prefill = transformer.forward(
+        &transformer.embed(&ids)?,
+        &mut cache,
+        &Capture::NONE,
+        progress,
+    )?;
+    let masks: Vec<KeepMask> = (0..count as u64)
+        .map(|stream| {
+            let mut rng = SplitMix64::stream(n as u64, stream);
+            KeepMask::from_shape_fn((c.num_layers, c.num_heads, n), |_| rng.below(4) == 0)
+        })
+        .collect();
+
+    let cpu_before = process_cpu_seconds();
+    let start = Instant::now();
+    let mut sequential = Vec::with_capacity(count);
+    for (index, mask) in masks.iter().enumerate() {
+        let options = GenerateOptions {
+            max_tokens: tokens,
+            keep: Some(mask.clone()),
+            stage: Stage::DecodingUnderEviction(format!("mask {} of {count}", index + 1)),
+            ..GenerateOptions::default()
+        };
+        let generation = transformer.generate(&mut cache, &prefill.last_logits, &options, progress);
+        cache.truncate(n)?;
+        sequential.push(generation?.ids);
+    }
+    let sequential_seconds = start.elapsed().as_secs_f64();
+    let cpu_between = process_cpu_seconds();
+
+    let options = BatchOptions {
+        max_tokens: tokens,
+        stage: Stage::DecodingUnderEviction(format!("{count} masks batched")),
+        ..BatchOptions::default()
+    };
+    let refs: Vec<&KeepMask> = masks.iter().collect();
+    let start = Instant::now();
+    let batched =
+        transformer.generate_batch(&cache, &prefill.last_logits, &refs, &options, progress)?;
+    let batched_seconds = start.elapsed().as_secs_f64();
+    let cpu_after = process_cpu_seconds();
+    let cpu_spent = |from: Option<f64>, to: Option<f64>| to.zip(from).map(|(t, f)| t - f);
+    let equal_answers = sequential
+        .iter()
+        .zip(&batched)
+        .filter(|(one, batch)| **one == batch.ids)
+        .count();
+    Ok(DecodeBenchRow {
+        tokens: n,
+        masks: count,
+        sequential_seconds,
+        batched_seconds,
+        sequential_cpu_seconds: cpu_spent(cpu_before, cpu_between),
+        batched_cpu_seconds: cpu_spent(cpu_between, cpu_after),
+        equal_answers,
+    })
+}
+
+/// Deterministic token ids spread over the vocabulary.
+fn bench_ids(n: usize, vocab: usize) -> Vec<u32> {
+    let vocab = vocab as u64;
+    (0..n as u64)
+        .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
+        .collect()
 }
 
 /// Asks Linux to restart `VmHWM` from the current resident size (`clear_refs` value 5); where

@@ -293,7 +293,7 @@ impl Transformer {
     }
 
     /// Whether the fused kernel runs, given the requested kernel and the model's device/dtype.
-    fn use_fused(&self, kernel: AttentionKernel) -> Result<bool> {
+    pub(crate) fn use_fused(&self, kernel: AttentionKernel) -> Result<bool> {
         let fits = self.device.is_cpu() && self.dtype == DType::F32;
         match kernel {
             AttentionKernel::Auto => Ok(fits),
@@ -316,7 +316,7 @@ impl Transformer {
     }
 
     /// Checks that `cache` was made by this model.
-    fn check_cache(&self, cache: &KvCache) -> Result<()> {
+    pub(crate) fn check_cache(&self, cache: &KvCache) -> Result<()> {
         let c = &self.config;
         let expected = [c.num_kv_heads, cache.capacity(), c.head_dim];
         let fits = cache.layers.len() == c.num_layers
@@ -367,7 +367,7 @@ fn zeroed(shape: &[usize], what: &str) -> Result<Vec<f32>> {
 }
 
 /// RMSNorm with candle's fused kernel, or the composed one for f64 (which the kernel lacks).
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+pub(crate) fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     if x.dtype() == DType::F64 {
         Ok(candle_nn::ops::rms_norm_slow(x, weight, eps as f32)?)
     } else {

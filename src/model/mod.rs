@@ -2,6 +2,11 @@
 //! attention. The only room that runs candle.
 
 mod attention;
+mod batch_attention;
+pub mod batch_decode;
+mod batch_fused;
+mod batch_rows;
+mod batch_step;
 pub mod bench;
 pub mod cache;
 pub mod capture;
@@ -36,6 +41,7 @@ pub mod transformer;
 mod weight_loader;
 pub mod weights;
 
+pub use batch_decode::{BatchOptions, MaskedGeneration};
 pub use cache::KvCache;
 pub use capture::{AttentionKernel, Capture, ForwardOptions, ForwardOutput};
 pub use chat::{ChatMessage, ChatTemplate};
