@@ -10,7 +10,7 @@ use ndarray::Axis;
 use crate::attention::KeepMask;
 use crate::eval::Method;
 use crate::export::AnswerAgreement;
-use crate::inspect::{InspectRequest, PrefilledPrompt, inspect_prompt};
+use crate::inspect::{InspectRequest, inspect_prompt};
 use crate::judgeq::SoftTokens;
 use crate::model::{Model, ModelError};
 use crate::policy::{PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs};
@@ -193,13 +193,8 @@ pub fn evaluate_sample(
         .iter()
         .map(|cell| (cell.label.clone(), cell.mask.clone()))
         .collect();
-    let answers = decode_all(
-        model,
-        &mut prefilled,
-        &masks,
-        sample.max_new_tokens,
-        progress,
-    )?;
+    // Every mask's answer in one batch over the shared prompt cache.
+    let answers = prefilled.decode_batch(model, &masks, sample.max_new_tokens, progress)?;
     for (cell, answer) in planned.into_iter().zip(answers) {
         let agreement = AnswerAgreement::between(&session.answer, &answer);
         let (evidence_kept, evidence_kept_by_layer) = evidence_share(&cell.mask, &evidence);
@@ -293,24 +288,6 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
     }
     cells.sort_by_key(|(index, cell)| (*index, cell.budget));
     Ok(cells.into_iter().map(|(_, cell)| cell).collect())
-}
-
-/// The answers under every mask, from the one prefilled prompt.
-fn decode_all(
-    model: &Model,
-    prefilled: &mut PrefilledPrompt,
-    masks: &[(String, KeepMask)],
-    max_tokens: usize,
-    progress: &dyn Progress,
-) -> Result<Vec<crate::session::Answer>, RunError> {
-    masks
-        .iter()
-        .map(|(label, mask)| {
-            prefilled
-                .decode_under(model, mask, max_tokens, label, progress)
-                .map_err(RunError::from)
-        })
-        .collect()
 }
 
 /// Sorted distinct token positions covered by `ranges`.
