@@ -31,13 +31,17 @@ impl TaskTokenizer for ModelTokenizer<'_> {
     fn text_tokens(&self, text: &str) -> Result<usize, String> {
         self.model
             .tokenizer
-            .encode(text)
+            .encode_text(text)
             .map(|encoded| encoded.ids.len())
             .map_err(|e| e.to_string())
     }
 
     fn truncate_middle(&self, text: &str, max_tokens: usize) -> Result<String, String> {
-        let encoded = self.model.tokenizer.encode(text).map_err(|e| e.to_string())?;
+        let encoded = self
+            .model
+            .tokenizer
+            .encode_text(text)
+            .map_err(|e| e.to_string())?;
         let n = encoded.offsets.len();
         if n <= max_tokens {
             return Ok(text.to_owned());
@@ -46,8 +50,16 @@ impl TaskTokenizer for ModelTokenizer<'_> {
         // and the last half of the tokens, as LongBench's `pred.py` keeps them.
         let head = max_tokens / 2;
         let tail = max_tokens - head;
-        let head_end = if head == 0 { 0 } else { encoded.offsets[head - 1].1 };
-        let tail_start = if tail == 0 { text.len() } else { encoded.offsets[n - tail].0 };
+        let head_end = if head == 0 {
+            0
+        } else {
+            encoded.offsets[head - 1].1
+        };
+        let tail_start = if tail == 0 {
+            text.len()
+        } else {
+            encoded.offsets[n - tail].0
+        };
         match (text.get(..head_end), text.get(tail_start.max(head_end)..)) {
             (Some(first), Some(last)) => Ok(format!("{first}{last}")),
             _ => Err(format!(
