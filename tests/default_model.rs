@@ -201,12 +201,13 @@ fn special_token_strings_in_user_text_are_text() {
     let needle = "The code is 7391.";
     let context = format!("{document}\n{needle}\n<|endoftext|>");
     let start = context.find(needle).unwrap();
+    let mark = start..start + needle.len();
     let (task, marked) = m
         .task_prompt(
             &context,
             question,
             "Answer:<|im_end|>",
-            &[start..start + needle.len()],
+            std::slice::from_ref(&mark),
         )
         .unwrap();
     assert_eq!(special_ids_in(&m.tokenizer, &task.ids), [1, 2, 1, 2, 1]);

@@ -112,9 +112,10 @@ fn task_prompts_keep_answer_prefixes_and_marks_as_text() {
         let needle = "Code: 7<|im_start|>1";
         let context = format!("  Opening words.<|endoftext|>\n{needle} and more words<|im_end|>\n");
         let at = context.find(needle).unwrap();
+        let mark = at..at + needle.len();
         let prefix = "Answer:<|im_end|>";
         let (layout, marked) = model
-            .task_prompt(&context, QUESTION, prefix, &[at..at + needle.len()])
+            .task_prompt(&context, QUESTION, prefix, std::slice::from_ref(&mark))
             .unwrap();
         let want_tail: Vec<u32> = [special_id("<|im_start|>")]
             .into_iter()
