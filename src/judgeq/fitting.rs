@@ -128,7 +128,7 @@ pub fn fit_prompt(
             }),
         ),
     };
-    let encoded = model.tokenizer.encode(body)?;
+    let encoded = model.tokenizer.encode_text(body)?;
     let body_tokens = encoded.ids.len();
     let mut margin = 0;
     for _ in 0..8 {

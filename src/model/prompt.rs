@@ -157,6 +157,8 @@ impl Model {
 
 /// Renders one user turn made of `pieces` (concatenated), tokenises it, and labels every
 /// token with the kind of the piece it overlaps (chat-template text is [`SpanKind::Scaffold`]).
+/// Special tokens come from the chat template only: the user turn's text is tokenised as
+/// text (see [`TextTokenizer::encode_prompt`]).
 pub fn build_layout(
     tokenizer: &TextTokenizer,
     chat: &ChatTemplate,
@@ -195,7 +197,7 @@ impl MarkedLayout {
 }
 
 /// [`build_layout`] with `suffix` appended after the rendered turn (an answer prefix,
-/// labelled [`SpanKind::Question`]), keeping the token offsets.
+/// labelled [`SpanKind::Question`] and tokenised as text), keeping the token offsets.
 fn build_layout_marked(
     tokenizer: &TextTokenizer,
     chat: &ChatTemplate,
@@ -214,12 +216,15 @@ fn build_layout_marked(
         }
         at += piece.len();
     }
+    let message = start..start + content.len();
+    let mut user_text = vec![message];
     if !suffix.is_empty() {
         ranges.push((SpanKind::Question, text.len(), text.len() + suffix.len()));
+        user_text.push(text.len()..text.len() + suffix.len());
         text.push_str(suffix);
     }
 
-    let encoded = tokenizer.encode(&text)?;
+    let encoded = tokenizer.encode_prompt(&text, &user_text)?;
     let kinds: Vec<SpanKind> = encoded
         .offsets
         .iter()

@@ -31,7 +31,7 @@ impl TaskTokenizer for ModelTokenizer<'_> {
     fn text_tokens(&self, text: &str) -> Result<usize, String> {
         self.model
             .tokenizer
-            .encode(text)
+            .encode_text(text)
             .map(|encoded| encoded.ids.len())
             .map_err(|e| e.to_string())
     }
@@ -40,7 +40,7 @@ impl TaskTokenizer for ModelTokenizer<'_> {
         let encoded = self
             .model
             .tokenizer
-            .encode(text)
+            .encode_text(text)
             .map_err(|e| e.to_string())?;
         let n = encoded.offsets.len();
         if n <= max_tokens {

@@ -2,3 +2,4 @@
 
 pub mod naive;
 pub mod tiny_checkpoint;
+pub mod user_text;
