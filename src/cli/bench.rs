@@ -4,6 +4,7 @@ use clap::Args;
 use judgeq::model::Transformer;
 use judgeq::model::bench::{BenchRow, default_model_shape, prefill_benchmark};
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -33,6 +34,8 @@ pub struct BenchArgs {
 /// Times one prefill per length, plain then with capture, and prints a table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
+    checks::lengths(&args.lengths)?;
+    args.model.check()?;
     let (name, transformer) = if args.random_weights {
         let options = args.model.load_options()?;
         let shape = default_model_shape();

@@ -2,6 +2,7 @@
 //! headless, with progress on stderr and results on stdout or in files.
 
 mod bench;
+mod checks;
 mod eval;
 mod evict;
 mod fetch;
@@ -11,9 +12,10 @@ mod gui;
 mod inspect;
 mod model_args;
 mod prepare_data;
+mod progress_bar;
+mod signals;
 mod task_sets;
 mod tasks;
-mod progress_bar;
 mod train;
 mod train_bench;
 mod train_progress;

@@ -13,17 +13,18 @@ use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
 use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
     self, JOURNAL_FILE, JOURNAL_FORMAT, Journal, RunHeader, RunModel, RunSoftTokens, Shard,
     method_records,
 };
 use judgeq::tasks::merge::merge;
 use judgeq::tasks::outputs::write_outputs;
-use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::runner::{RunSettings, run};
 use judgeq::tasks::{TaskSample, tables::FULL_KV};
 use sha2::{Digest, Sha256};
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 use super::task_sets::TaskSet;
@@ -188,9 +189,24 @@ impl RunArgs {
         Ok(methods)
     }
 
-    /// Checks the output folder before any model work: a new or empty folder, or an earlier
-    /// run with --resume or --force.
-    fn check_out(&self) -> anyhow::Result<()> {
+    /// Checks the options and the output folder before any model work: budgets, window,
+    /// limit and method names; a writable new or empty folder, or an earlier run with --resume
+    /// or --force.
+    fn check(&self) -> anyhow::Result<()> {
+        checks::budgets(&self.budgets)?;
+        checks::at_least_one(
+            self.window,
+            "--window",
+            "the window methods score with the last window's queries",
+        )?;
+        if self.limit == Some(0) {
+            anyhow::bail!("--limit 0 evaluates nothing; give at least 1 (or leave it out)");
+        }
+        let methods = self.methods(true)?;
+        let ids: Vec<&str> = methods.iter().map(|m| m.id.as_str()).collect();
+        checks::no_repeats(&ids, "--policies")?;
+        checks::output_folder(&self.out, "--out")?;
+        checks::clean_temporaries(&self.out)?;
         check_out_dir(&self.out, self.resume, self.force)
     }
 }
@@ -230,7 +246,8 @@ fn soft_tokens(
     }
     match &args.soft {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
             let tokens = SoftTokens::read(path)?;
             tokens.check_model(path, &model.info)?;
             let record = RunSoftTokens {
@@ -251,9 +268,10 @@ fn soft_tokens(
 
 /// Generates or loads the set, then runs (or resumes) it and writes every file.
 fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
-    args.check_out()?;
-    set.check()?;
     let progress = StderrProgress::with_ctrl_c()?;
+    args.check()?;
+    set.check()?;
+    args.model.check()?;
     let model = args.model.load(&progress)?;
     let soft = soft_tokens(args, &model)?;
     let settings = RunSettings {
@@ -265,13 +283,20 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
 
     let all = set.samples(&model)?;
     if all.is_empty() {
-        anyhow::bail!("the set has no samples");
+        anyhow::bail!("the {} set has no samples ({})", set.name(), set.data_dir());
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let mut samples: Vec<TaskSample> = all.iter().filter(|s| shard.holds(s.index)).cloned().collect();
+    let mut samples: Vec<TaskSample> = all
+        .iter()
+        .filter(|s| shard.holds(s.index))
+        .cloned()
+        .collect();
     samples.truncate(args.limit.unwrap_or(usize::MAX));
     if samples.is_empty() {
-        anyhow::bail!("shard {shard} holds none of the set's {} samples", all.len());
+        anyhow::bail!(
+            "shard {shard} holds none of the set's {} samples",
+            all.len()
+        );
     }
     for note in set.notes(&samples) {
         eprintln!("note: {note}");
@@ -317,8 +342,18 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
             per * (total - done) as f64 / 60.0
         );
     };
-    let soft_ref = soft.as_ref().map(|(path, tokens, _)| (tokens, path.as_path()));
-    let outcome = run(&model, &samples, soft_ref, &settings, &mut journal, &progress, &on_sample)?;
+    let soft_ref = soft
+        .as_ref()
+        .map(|(path, tokens, _)| (tokens, path.as_path()));
+    let outcome = run(
+        &model,
+        &samples,
+        soft_ref,
+        &settings,
+        &mut journal,
+        &progress,
+        &on_sample,
+    )?;
     progress.finish();
     let header = journal.header().clone();
     drop(journal);
@@ -333,14 +368,28 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the tables and figures of the run in `dir` and prints its summary.
+/// Writes the tables and figures of the run in `dir` and prints its summary; an error when
+/// every sample of the run was skipped (nothing was evaluated).
 fn finish(dir: &Path, header: &RunHeader) -> anyhow::Result<()> {
     let (_, results) = journal::read(dir)?;
     write_outputs(dir, header, &results)?;
     write_run_figures(dir, header, &results)?;
-    let summary = std::fs::read_to_string(dir.join("summary.md"))?;
+    let summary_path = dir.join("summary.md");
+    let summary = std::fs::read_to_string(&summary_path)
+        .with_context(|| format!("could not read back {}", summary_path.display()))?;
     print!("{summary}");
     println!("wrote the run to {}", dir.display());
+    if let Some(reason) = results
+        .iter()
+        .map(|r| r.skipped.as_deref())
+        .collect::<Option<Vec<&str>>>()
+        .and_then(|reasons| reasons.first().copied())
+    {
+        anyhow::bail!(
+            "none of the run's {} samples was evaluated; every one was skipped (the first because {reason})",
+            results.len()
+        );
+    }
     Ok(())
 }
 
@@ -362,9 +411,22 @@ fn write_samples(dir: &Path, samples: &[TaskSample]) -> anyhow::Result<()> {
 
 /// Joins shard folders into one run.
 fn run_merge(args: &MergeArgs) -> anyhow::Result<()> {
+    super::signals::install(None)?;
+    checks::output_folder(&args.out, "--out")?;
     check_out_dir(&args.out, false, args.force)?;
+    if let Some(missing) = args
+        .runs
+        .iter()
+        .find(|run| !run.join(JOURNAL_FILE).is_file())
+    {
+        anyhow::bail!(
+            "{} holds no run of judgeq tasks (no {JOURNAL_FILE})",
+            missing.display()
+        );
+    }
     let merged = merge(&args.runs)?;
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("could not create {}", args.out.display()))?;
     let mut journal = Journal::create(&args.out, merged.header.clone(), args.force)?;
     for result in &merged.results {
         journal.append(result.clone())?;
@@ -375,7 +437,10 @@ fn run_merge(args: &MergeArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(run.join("samples.jsonl")).unwrap_or_default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             samples.push(serde_json::from_str(line).with_context(|| {
-                format!("{}: a line is not a sample", run.join("samples.jsonl").display())
+                format!(
+                    "{}: a line is not a sample",
+                    run.join("samples.jsonl").display()
+                )
             })?);
         }
     }

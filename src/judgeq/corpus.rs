@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use crate::export::{Overwrite, write_new};
 use crate::judgeq::data::PromptText;
-use crate::judgeq::retrieval::retrieval_prompt;
 use crate::judgeq::error::{Result, TrainError};
+use crate::judgeq::retrieval::retrieval_prompt;
 use crate::rng::SplitMix64;
 
 /// L-Eval tasks whose documents training may use, and how many leading documents of each.
@@ -231,7 +231,12 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         .into_iter()
         .skip(DEV_GOV_REPORT_FROM)
         .enumerate()
-        .map(|(i, doc)| (format!("gov_report_{:02}.txt", DEV_GOV_REPORT_FROM + i + 1), doc.text))
+        .map(|(i, doc)| {
+            (
+                format!("gov_report_{:02}.txt", DEV_GOV_REPORT_FROM + i + 1),
+                doc.text,
+            )
+        })
         .collect();
     Ok(Corpus {
         train,
@@ -300,7 +305,12 @@ fn document_prompt(
 /// A window of `text` of a random length in the settings' range, starting and ending at
 /// whitespace; returns it and its byte offset.
 fn window(text: &str, settings: &CorpusSettings, rng: &mut SplitMix64) -> (String, usize) {
-    window_of(text, settings.min_window_chars, settings.max_window_chars, rng)
+    window_of(
+        text,
+        settings.min_window_chars,
+        settings.max_window_chars,
+        rng,
+    )
 }
 
 /// A window of `text` of `min_chars..=max_chars` bytes (as a random draw), starting and ending
@@ -352,7 +362,7 @@ fn sharegpt_prompts(dir: &Path, settings: &CorpusSettings) -> Result<Vec<CorpusR
     let mut out = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| TrainError::io(&file, e))?;
-        let records: Vec<Value> = serde_json::from_str(&text)
+        let records: Vec<Value> = serde_json::from_str(crate::bom::strip_bom_str(&text))
             .map_err(|e| TrainError::bad_file(&file, format!("not a JSON array: {e}")))?;
         let name = file
             .file_name()
@@ -392,7 +402,7 @@ fn leval_documents(dir: &Path, task: &str) -> Result<Vec<Document>> {
     let path = dir.join(format!("{task}.jsonl"));
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
     let mut docs = Vec::new();
-    for (index, line) in text
+    for (index, line) in crate::bom::strip_bom_str(&text)
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -552,7 +562,11 @@ mod tests {
         }
         // The development haystack is the gov_report documents from 12 on, which no training
         // prompt uses.
-        let dev_names: Vec<&str> = corpus.dev_haystack.iter().map(|(n, _)| n.as_str()).collect();
+        let dev_names: Vec<&str> = corpus
+            .dev_haystack
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
         assert_eq!(dev_names, ["gov_report_12.txt", "gov_report_13.txt"]);
         for record in &corpus.train {
             if let Some(rest) = record.source.split("leval/gov_report_summ#").nth(1) {
@@ -566,7 +580,10 @@ mod tests {
             essays: 0,
             ..small()
         };
-        assert_eq!(build_corpus(shared.path(), &fewer).unwrap().held, corpus.held);
+        assert_eq!(
+            build_corpus(shared.path(), &fewer).unwrap().held,
+            corpus.held
+        );
 
         let chats: Vec<&str> = corpus
             .train

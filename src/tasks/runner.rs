@@ -16,10 +16,10 @@ use crate::model::{Model, ModelError};
 use crate::policy::{PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs};
 use crate::progress::Progress;
 use crate::session::Session;
+use crate::tasks::TaskSample;
 use crate::tasks::journal::{CellResult, Journal, Prediction, SampleResult};
 use crate::tasks::metrics::score;
 use crate::tasks::run_error::RunError;
-use crate::tasks::TaskSample;
 
 /// How a run evaluates its samples.
 #[derive(Clone, Debug)]
@@ -59,7 +59,9 @@ impl RunSettings {
             method.settings.validate()?;
         }
         if self.window == 0 {
-            return Err(RunError::InvalidSetting("the window must hold at least 1 token".into()));
+            return Err(RunError::InvalidSetting(
+                "the window must hold at least 1 token".into(),
+            ));
         }
         Ok(())
     }
@@ -164,6 +166,20 @@ pub fn evaluate_sample(
         Err(reason) => return Ok(skipped(result, reason.to_string())),
     };
     result.prompt_tokens = prompt.len();
+    let widest = settings
+        .methods
+        .iter()
+        .map(|m| m.settings.pooling.kernel())
+        .max();
+    if let Some(kernel) = widest.filter(|&k| k > prompt.len()) {
+        return Ok(skipped(
+            result,
+            format!(
+                "the prompt's {} tokens are fewer than the pooling kernel's {kernel}",
+                prompt.len()
+            ),
+        ));
+    }
     let evidence: Vec<usize> = merged_positions(&evidence);
     result.evidence_tokens = evidence.len();
     let request = InspectRequest {
@@ -191,7 +207,13 @@ pub fn evaluate_sample(
         .iter()
         .map(|cell| (cell.label.clone(), cell.mask.clone()))
         .collect();
-    let answers = decode_all(model, &mut prefilled, &masks, sample.max_new_tokens, progress)?;
+    let answers = decode_all(
+        model,
+        &mut prefilled,
+        &masks,
+        sample.max_new_tokens,
+        progress,
+    )?;
     for (cell, answer) in planned.into_iter().zip(answers) {
         let agreement = AnswerAgreement::between(&session.answer, &answer);
         let (evidence_kept, evidence_kept_by_layer) = evidence_share(&cell.mask, &evidence);
@@ -242,7 +264,10 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
     }
     let mut cells = Vec::new();
     for (group_settings, members) in &groups {
-        let policies: Vec<PolicyKind> = members.iter().map(|&i| settings.methods[i].policy).collect();
+        let policies: Vec<PolicyKind> = members
+            .iter()
+            .map(|&i| settings.methods[i].policy)
+            .collect();
         let raw = PolicySettings {
             oracle_pooling: false,
             ..group_settings.clone()
