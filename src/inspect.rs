@@ -57,7 +57,10 @@ pub fn inspect_prompt(
 ) -> Result<(Session, PrefilledPrompt)> {
     let prompt_len = prompt.len();
     let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
-    model.check_fits(prompt_len, soft_count + request.decode_tokens)?;
+    // The soft tokens and the decoded answer take the same positions after the prompt in turn
+    // (the cache is cut back to the prompt between them), so the larger of the two must fit.
+    let after_prompt = soft_count.max(request.decode_tokens);
+    model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
             "the window must hold between 1 and {prompt_len} tokens (the prompt's length), not {}",
@@ -75,7 +78,7 @@ pub fn inspect_prompt(
     }
 
     let transformer = &model.transformer;
-    let mut cache = transformer.new_cache(prompt_len + soft_count + request.decode_tokens)?;
+    let mut cache = transformer.new_cache(prompt_len + after_prompt)?;
     let window_capture = Capture::rows(prompt_len - request.window, prompt_len).with_accumulation();
     let prefill = transformer.forward(
         &transformer.embed(&prompt.ids)?,

@@ -12,12 +12,14 @@
 //!   their metrics, and the runner behind `judgeq tasks`;
 //! - [`progress`]: progress reporting and cancellation of long jobs;
 //! - [`rng`]: the one seeded random generator (reproducible on every platform);
+//! - [`bom`]: the byte-order mark every reader of JSON and JSON Lines drops;
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
 
 pub mod app;
 pub mod attention;
+pub mod bom;
 pub mod eval;
 pub mod export;
 pub mod inspect;

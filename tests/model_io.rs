@@ -746,11 +746,11 @@ fn documents_must_be_non_empty_utf8_text() {
     );
     assert!(matches!(
         read_document(&file("empty.txt", b"")),
-        Err(ModelError::EmptyInput { what: "document" })
+        Err(ModelError::EmptyDocument { path }) if path.ends_with("empty.txt")
     ));
     assert!(matches!(
         read_document(&file("blank.txt", b" \n\n\t")),
-        Err(ModelError::EmptyInput { .. })
+        Err(ModelError::EmptyDocument { path }) if path.ends_with("blank.txt")
     ));
     assert!(matches!(
         check_document_text("\u{7}\u{8}\u{1b}"),

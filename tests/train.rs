@@ -371,12 +371,16 @@ impl Recorder {
 }
 
 impl TrainObserver for Recorder {
+    /// Cancels once `cancel_after` steps are taken (0: as soon as training starts).
     fn event(&self, event: &TrainEvent) {
-        if let TrainEvent::Step {
-            optimizer_steps, ..
-        } = event
-            && Some(*optimizer_steps) == self.cancel_after
-        {
+        let steps = match event {
+            TrainEvent::Step {
+                optimizer_steps, ..
+            } => Some(*optimizer_steps),
+            TrainEvent::Started { .. } => Some(0),
+            _ => None,
+        };
+        if steps.is_some() && steps == self.cancel_after {
             self.cancel.cancel();
         }
         self.events.lock().unwrap().push(event.clone());
@@ -868,6 +872,73 @@ fn zero_steps_write_the_initialisation() {
         embed.contains(&row),
         "vocab initialisation copies a token embedding"
     );
+}
+
+#[test]
+fn a_run_stopped_before_its_first_step_writes_nothing_and_blocks_nothing() {
+    let ck = tiny_checkpoint(40);
+    let model = load(&ck.path);
+    let ws = workspace();
+    let out = ws.dir.path().join("soft.safetensors");
+    let state = state_path(&out);
+    let recorder = Recorder::new(Some(0));
+    let summary = run(
+        &model,
+        &ws,
+        &out,
+        small_settings(),
+        Start::Fresh { force: false },
+        &recorder,
+    )
+    .unwrap();
+    assert!(summary.cancelled);
+    assert!(!summary.saved);
+    assert_eq!(summary.optimizer_steps, 0);
+    assert!(!out.exists() && !state.exists());
+    assert_eq!(recorder.steps(), 0);
+
+    // With --force, an earlier run's files stay as they were until a step is taken.
+    std::fs::write(&out, b"an earlier run").unwrap();
+    std::fs::write(&state, b"its state").unwrap();
+    let summary = run(
+        &model,
+        &ws,
+        &out,
+        small_settings(),
+        Start::Fresh { force: true },
+        &Recorder::new(Some(0)),
+    )
+    .unwrap();
+    assert!(!summary.saved);
+    assert_eq!(std::fs::read(&out).unwrap(), b"an earlier run");
+    assert_eq!(std::fs::read(&state).unwrap(), b"its state");
+    std::fs::remove_file(&out).unwrap();
+    std::fs::remove_file(&state).unwrap();
+
+    // The rerun is not blocked, and its first checkpoint follows its first step.
+    let recorder = Recorder::new(Some(1));
+    let summary = run(
+        &model,
+        &ws,
+        &out,
+        small_settings(),
+        Start::Fresh { force: false },
+        &recorder,
+    )
+    .unwrap();
+    assert!(summary.saved);
+    assert_eq!(summary.optimizer_steps, 1);
+    let events = recorder.events.lock().unwrap();
+    let first_checkpoint = events
+        .iter()
+        .position(|e| matches!(e, TrainEvent::Checkpoint(_)))
+        .unwrap();
+    let first_step = events
+        .iter()
+        .position(|e| matches!(e, TrainEvent::Step { .. }))
+        .unwrap();
+    assert!(first_step < first_checkpoint);
+    assert_eq!(TrainState::load(&out).unwrap().progress.optimizer_steps, 1);
 }
 
 #[test]

@@ -8,6 +8,7 @@ use judgeq::model::bench::{
     prefill_benchmark,
 };
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -42,6 +43,8 @@ pub struct BenchArgs {
 /// table.
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
+    checks::lengths(&args.lengths)?;
+    args.model.check()?;
     let (name, transformer) = if args.random_weights {
         let options = args.model.load_options()?;
         let shape = default_model_shape();

@@ -3,17 +3,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use judgeq::attention::{Granularity, Pooling};
+use judgeq::eval::report::REPORT_FILES;
 use judgeq::eval::report::{summarize, summary_table, write_report};
-use judgeq::eval::{EvalSettings, evaluate, paper_methods};
+use judgeq::eval::{EvalError, EvalRun, EvalSettings, evaluate, paper_methods};
 use judgeq::export::Overwrite;
+use judgeq::export::check_outputs;
 use judgeq::judgeq::SoftTokens;
-use judgeq::judgeq::data::read_prompts;
+use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::policy::PolicySettings;
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -65,7 +67,7 @@ pub struct EvalArgs {
 }
 
 /// Runs `judgeq eval`; the first Ctrl-C stops after the current prompt and writes what is
-/// done.
+/// done. Exits with an error, writing nothing, when no prompt was evaluated.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
     let overwrite = if args.force {
@@ -73,16 +75,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         Overwrite::Refuse
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    judgeq::export::check_outputs(&args.out, &judgeq::eval::report::REPORT_FILES, overwrite)?;
-    let data = read_prompts(&args.data)?;
-    let soft = args
-        .soft
-        .as_ref()
-        .map(|p| SoftTokens::read(p))
-        .transpose()?;
-    let model = args.model.load(&progress)?;
     let base = PolicySettings {
         window: args.window,
         pooling: args.pooling,
@@ -90,6 +82,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         ..PolicySettings::default()
     };
     base.validate()?;
+    check_numbers(args)?;
+    args.model.check()?;
+    checks::output_folder(&args.out, "--out")?;
+    checks::clean_temporaries(&args.out)?;
+    if args.out.is_dir() {
+        check_outputs(&args.out, &REPORT_FILES, overwrite)
+            .map_err(|e| checks::write_error(e, args.force))?;
+    }
+    let data = read_prompts(&args.data)?;
+    check_data(&data)?;
+    let soft = args
+        .soft
+        .as_ref()
+        .map(|p| SoftTokens::read(p))
+        .transpose()?;
+    let model = args.model.load(&progress)?;
     let methods = paper_methods(&base, soft.is_some());
     let settings = EvalSettings {
         budgets: args.budgets.clone(),
@@ -111,8 +119,18 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         &|done, total| eprintln!("prompt {done}/{total} done"),
     )?;
     progress.finish();
+    if run.prompts.is_empty() {
+        anyhow::bail!(
+            "no prompt of {} was evaluated{}; nothing was written",
+            args.data.display(),
+            nothing_evaluated_because(&run, args.max_prompt_tokens)
+        );
+    }
     println!("{}", summary_table(&summarize(&run)));
-    let written = write_report(&run, &args.out, overwrite)?;
+    let written = write_report(&run, &args.out, overwrite).map_err(|e| match e {
+        EvalError::Export(e) => checks::write_error(e, args.force),
+        other => other.into(),
+    })?;
     eprintln!(
         "{} prompts evaluated{}{}{}; wrote {}",
         run.prompts.len(),
@@ -146,4 +164,88 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// Numbers that make the evaluation empty or degenerate, refused before any work.
+fn check_numbers(args: &EvalArgs) -> anyhow::Result<()> {
+    checks::budgets(&args.budgets)?;
+    checks::at_least_one(
+        args.window,
+        "--window",
+        "the window methods score with the last window's queries",
+    )?;
+    checks::at_least_one(
+        args.decode,
+        "--decode",
+        "the oracle scores the cache with the decoded tokens",
+    )?;
+    if args.limit == Some(0) {
+        anyhow::bail!(
+            "--limit 0 evaluates nothing; give at least 1 (or leave it out for every prompt)"
+        );
+    }
+    if args.max_prompt_tokens < args.window {
+        anyhow::bail!(
+            "--max-prompt-tokens {} is shorter than the window of {} tokens",
+            args.max_prompt_tokens,
+            args.window
+        );
+    }
+    let kernel = args.pooling.kernel();
+    if kernel > args.max_prompt_tokens {
+        anyhow::bail!(
+            "--pooling {}: the kernel spans {kernel} keys, more than the longest prompt (--max-prompt-tokens {})",
+            args.pooling.label(),
+            args.max_prompt_tokens
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a prompt file without a single document with a question (the only prompts `eval`
+/// can score), naming the file.
+fn check_data(data: &PromptFile) -> anyhow::Result<()> {
+    if data.records.is_empty() {
+        anyhow::bail!(
+            "{} holds no usable prompt ({} record(s) skipped as empty or without a human turn)",
+            data.path.display(),
+            data.skipped.len()
+        );
+    }
+    let documents = data
+        .records
+        .iter()
+        .filter(|r| matches!(r.text, PromptText::Document { .. }))
+        .count();
+    if documents == 0 {
+        anyhow::bail!(
+            "{} holds {} prompt(s) but no {{\"document\", \"question\"}} record: eval scores eviction on documents with a question",
+            data.path.display(),
+            data.records.len()
+        );
+    }
+    Ok(())
+}
+
+/// Why an evaluation came out empty, for the error message.
+fn nothing_evaluated_because(run: &EvalRun, max_prompt_tokens: usize) -> String {
+    if run.cancelled {
+        return " (stopped by Ctrl-C before the first prompt was done)".into();
+    }
+    let mut reasons: Vec<String> = run
+        .skipped
+        .iter()
+        .map(|(line, why)| format!("line {line}: {why}"))
+        .collect();
+    if run.skipped_too_long > 0 {
+        reasons.push(format!(
+            "{} longer than --max-prompt-tokens {max_prompt_tokens}",
+            run.skipped_too_long
+        ));
+    }
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": every prompt was skipped ({})", reasons.join("; "))
+    }
 }

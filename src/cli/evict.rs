@@ -5,14 +5,15 @@ use clap::Args;
 use judgeq::attention::{Granularity, Pooling, QuerySource, RowReduce, source_scores};
 use judgeq::export::{
     AnswerAgreement, DataExtras, EvictionSettings, HeadAxis, MetricsRow, PolicyKeep, SourceScores,
-    metrics_table, write_session_data,
+    export_file_names, metrics_table, write_session_data,
 };
-use judgeq::inspect::{PrefilledPrompt, inspect};
+use judgeq::inspect::{PrefilledPrompt, inspect_prompt};
 use judgeq::model::Model;
 use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
 use judgeq::session::Session;
 
-use super::inspect::{DocumentArgs, OutputArgs, force_hint, print_summary};
+use super::checks;
+use super::inspect::{DocumentArgs, OutputArgs, print_summary};
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -90,21 +91,41 @@ impl EvictArgs {
 
 /// Runs the inspection, every policy at every budget, and writes arrays, masks and metrics.
 pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
+    let progress = StderrProgress::with_ctrl_c()?;
     let settings = args.settings();
     settings.validate()?;
-    if let Some(bad) = args.budgets.iter().find(|&&b| b == 0) {
-        anyhow::bail!(
-            "a budget of {bad} keeps nothing: budgets are KV entries per layer and head, at least 1"
-        );
-    }
+    checks::budgets(&args.budgets)?;
+    let policy_ids: Vec<&str> = args.policies.iter().map(|p| p.id()).collect();
+    checks::no_repeats(&policy_ids, "--policies")?;
+    args.model.check()?;
     let mut request = args.document.request()?;
     let overwrite = args.output.overwrite()?;
-    let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
     let policies = args.policies(request.soft.is_some())?;
-    let (session, mut prefilled) = inspect(&model, &request, &progress)?;
+    let layers = model.info.layers;
+    if settings.judgeq_window_layers > layers {
+        anyhow::bail!(
+            "--judgeq-window-layers {} is more than the model's {layers} layers (0 to {layers}; 0 is the paper's method)",
+            settings.judgeq_window_layers
+        );
+    }
+    let prompt = model.prompt(&request.document, &request.question)?;
+    let kernel = settings.pooling.kernel();
+    if kernel > prompt.len() {
+        anyhow::bail!(
+            "--pooling {}: the kernel spans {kernel} keys but the prompt has only {} tokens; use a smaller kernel or --pooling none",
+            settings.pooling.label(),
+            prompt.len()
+        );
+    }
+    args.output.check_names(&planned_files(
+        &policies,
+        &args.budgets,
+        request.soft.is_some(),
+    ))?;
+    let (session, mut prefilled) = inspect_prompt(&model, prompt, &request, &progress)?;
 
     let inputs = ScoreInputs::from_session(&session);
     let bank = PolicyBank::new(&inputs, &settings, &policies)?;
@@ -150,7 +171,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
 
     args.output.create()?;
     write_session_data(&args.output.out, &session, &extras, overwrite)
-        .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
+        .map_err(|e| checks::write_error(e, args.output.force))?;
     print_summary(&session);
     println!(
         "settings: window {}, pooling {}, {}, sinks {}; hit rate against {}",
@@ -167,6 +188,20 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     print!("{}", metrics_table(&extras.metrics));
     println!("wrote results to {}", args.output.out.display());
     Ok(())
+}
+
+/// The files the run will write: every query source's rows and scores, a keep mask per policy
+/// and budget, the answer, the metrics and the manifest.
+fn planned_files(policies: &[PolicyKind], budgets: &[usize], soft: bool) -> Vec<String> {
+    let sources: Vec<QuerySource> = QuerySource::ALL
+        .into_iter()
+        .filter(|&s| soft || s != QuerySource::Soft)
+        .collect();
+    let keeps: Vec<(&str, usize)> = budgets
+        .iter()
+        .flat_map(|&budget| policies.iter().map(move |p| (p.id(), budget)))
+        .collect();
+    export_file_names(soft, &sources, &keeps, true)
 }
 
 /// Each query source's scores (rows summed, per query head), for `scores_<source>.npy`.

@@ -12,8 +12,11 @@ pub struct FetchArgs {}
 /// Fetches the default model into the per-user cache (or `$JUDGEQ_MODEL_DIR`) and prints its path.
 pub fn run(_args: &FetchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
-    let path = fetch::default_model_path(&progress)?;
+    let fetched = fetch::default_model(&progress)?;
     progress.finish();
-    println!("{}", path.display());
+    if let Some(note) = fetched.note() {
+        eprintln!("note: {note}");
+    }
+    println!("{}", fetched.path.display());
     Ok(())
 }

@@ -10,12 +10,13 @@ use anyhow::Context;
 use clap::Args;
 use judgeq::attention::{HeadView, KeepMask, Pick, QuerySource, Reduce, kept_share};
 use judgeq::export::{
-    Colormap, ColourSettings, ExportFolder, Overwrite, PRINT_DPI, PanelInput, ScaleMode, Selector,
-    SessionFigureOptions, read_session_data, session_figure_spec, view_matrices, write_figure,
+    Colormap, ColourSettings, ExportFolder, FigurePaths, Overwrite, PRINT_DPI, PanelInput,
+    ScaleMode, Selector, SessionFigureOptions, read_session_data, session_figure_spec,
+    view_matrices, write_figure,
 };
 use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
 
-use super::inspect::force_hint;
+use super::checks;
 
 /// The explorer's budget before the user moves the slider, for exports without one.
 const DEFAULT_BUDGET: usize = 256;
@@ -87,11 +88,16 @@ fn parse_key_range(text: &str) -> Result<Range<usize>, String> {
 
 /// Writes the figure of the export in `args.export`.
 pub fn run(args: &FigureArgs) -> anyhow::Result<()> {
+    super::signals::install(None)?;
     let overwrite = if args.force {
         Overwrite::Replace
     } else {
         Overwrite::Refuse
     };
+    check_out(args)?;
+    if args.decades == 0 {
+        anyhow::bail!("--decades 0: the log scale shows at least one decade");
+    }
     let export = read_session_data(&args.export)?;
     let session = &export.session;
     let info = &session.model;
@@ -136,13 +142,37 @@ pub fn run(args: &FigureArgs) -> anyhow::Result<()> {
             .with_context(|| format!("could not create {}", parent.display()))?;
     }
     let paths = write_figure(&args.out, &spec, PRINT_DPI, overwrite)
-        .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.force)))?;
+        .map_err(|e| checks::write_error(e, args.force))?;
     println!(
         "wrote {}, {} and {}",
         paths.svg.display(),
         paths.png.display(),
         paths.sidecar.display()
     );
+    Ok(())
+}
+
+/// The three figure files, before any drawing: none of them a folder, their folder writable
+/// (or creatable), and without `--force` none of them there already.
+fn check_out(args: &FigureArgs) -> anyhow::Result<()> {
+    checks::output_file(&args.out, "--out", true)?;
+    checks::clean_temporaries(&checks::folder(&args.out))?;
+    let paths = FigurePaths::for_path(&args.out)?;
+    for path in [&paths.svg, &paths.png, &paths.sidecar] {
+        checks::output_file(path, "--out", true)?;
+    }
+    let existing: Vec<String> = [&paths.svg, &paths.png, &paths.sidecar]
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !args.force && !existing.is_empty() {
+        anyhow::bail!(
+            "{} already exist{}; nothing was written (pass --force to replace them)",
+            existing.join(", "),
+            if existing.len() == 1 { "s" } else { "" }
+        );
+    }
     Ok(())
 }
 

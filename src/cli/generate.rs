@@ -3,6 +3,7 @@
 use clap::Args;
 use judgeq::model::{Capture, GenerateOptions};
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -22,6 +23,11 @@ pub struct GenerateArgs {
 /// Renders the chat prompt, prefills it and prints the greedy answer.
 pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
+    if args.prompt.trim().is_empty() {
+        anyhow::bail!("--prompt is empty: give the user message to answer");
+    }
+    checks::at_least_one(args.max_tokens, "--max-tokens", "there would be no answer")?;
+    args.model.check()?;
     let model = args.model.load(&progress)?;
     let prompt = model.chat_prompt(&args.prompt)?;
     model.check_fits(prompt.len(), args.max_tokens)?;

@@ -4,12 +4,17 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use judgeq::export::{DataExtras, Overwrite, write_session_data};
+use judgeq::export::{
+    DataExtras, ExistingExport, Overwrite, check_outputs, existing_export, export_file_names,
+    write_session_data,
+};
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::document::read_document;
 use judgeq::session::{ModelInfo, Session};
+use judgeq::tasks::journal::JOURNAL_FILE;
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -38,9 +43,23 @@ pub struct DocumentArgs {
 }
 
 impl DocumentArgs {
-    /// Reads the document and the `--soft` file into a request (before any model work, so that
-    /// bad input fails at once); [`DocumentArgs::add_shipped_soft_tokens`] completes it.
+    /// Checks the numbers and reads the document and the `--soft` file into a request (before
+    /// any model work, so that bad input fails at once);
+    /// [`DocumentArgs::add_shipped_soft_tokens`] completes it.
     pub fn request(&self) -> anyhow::Result<InspectRequest> {
+        checks::at_least_one(
+            self.window,
+            "--window",
+            "the window methods score with the last window's queries",
+        )?;
+        checks::at_least_one(
+            self.decode,
+            "--decode",
+            "the oracle scores the cache with the decoded tokens",
+        )?;
+        if self.question.trim().is_empty() {
+            anyhow::bail!("--question: the question is empty");
+        }
         let document = read_document(&self.doc)?;
         let soft = match &self.soft {
             Some(path) => Some((path.clone(), SoftTokens::read(path)?)),
@@ -81,19 +100,45 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// The overwrite mode the flags ask for. Refuses at once, before any model work, when the
-    /// directory already holds an export and `--force` is absent.
+    /// The overwrite mode the flags ask for, after checking `--out` before any model work: a
+    /// folder judgeq can write into (or create), not a file or a folder of another kind (a task
+    /// run, a `manifest.json` judgeq did not write), and without `--force` not holding an
+    /// export already. Temporaries a killed run left there are removed.
     pub fn overwrite(&self) -> anyhow::Result<Overwrite> {
-        if self.force {
-            return Ok(Overwrite::Replace);
-        }
-        if self.out.join("manifest.json").exists() {
+        checks::output_folder(&self.out, "--out")?;
+        checks::clean_temporaries(&self.out)?;
+        if self.out.join(JOURNAL_FILE).is_file() {
             anyhow::bail!(
-                "{} already holds an export (manifest.json); choose another --out or pass --force to replace it",
+                "{} holds a task run (judgeq tasks), not an export; choose another --out",
                 self.out.display()
             );
         }
-        Ok(Overwrite::Refuse)
+        match existing_export(&self.out) {
+            ExistingExport::Foreign(reason) => anyhow::bail!(
+                "{} is not a judgeq export folder: {reason}; choose another --out",
+                self.out.display()
+            ),
+            ExistingExport::Judgeq(_) if !self.force => anyhow::bail!(
+                "{} already holds an export (manifest.json); choose another --out or pass --force to replace it",
+                self.out.display()
+            ),
+            _ => {}
+        }
+        Ok(if self.force {
+            Overwrite::Replace
+        } else {
+            Overwrite::Refuse
+        })
+    }
+
+    /// Refuses, before the long work and unless `--force` was given, the files of `names` that
+    /// exist in `--out`.
+    pub fn check_names(&self, names: &[String]) -> anyhow::Result<()> {
+        if self.force || !self.out.is_dir() {
+            return Ok(());
+        }
+        check_outputs(&self.out, names, Overwrite::Refuse)
+            .map_err(|e| checks::write_error(e, self.force))
     }
 
     /// Creates the directory when it is missing.
@@ -116,12 +161,15 @@ pub struct InspectArgs {
 
 /// Runs the inspection and writes the design's data contract into `--out`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let progress = StderrProgress::with_ctrl_c()?;
+    args.model.check()?;
     let mut request = args.document.request()?;
     let overwrite = args.output.overwrite()?;
-    let progress = StderrProgress::with_ctrl_c()?;
     let model = args.model.load(&progress)?;
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
+    args.output
+        .check_names(&export_file_names(request.soft.is_some(), &[], &[], false))?;
     let (session, _) = inspect(&model, &request, &progress)?;
     progress.finish();
     args.output.create()?;
@@ -131,7 +179,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         &DataExtras::default(),
         overwrite,
     )
-    .map_err(|e| anyhow::anyhow!("{e}{}", force_hint(args.output.force)))?;
+    .map_err(|e| checks::write_error(e, args.output.force))?;
     print_summary(&session);
     println!(
         "wrote {} files to {}",
@@ -139,15 +187,6 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         args.output.out.display()
     );
     Ok(())
-}
-
-/// A hint appended to refusals to overwrite.
-pub fn force_hint(force: bool) -> &'static str {
-    if force {
-        ""
-    } else {
-        " (pass --force to replace them)"
-    }
 }
 
 /// The prompt's make-up and the answer, for stdout.

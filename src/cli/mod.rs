@@ -2,6 +2,7 @@
 //! headless, with progress on stderr and results on stdout or in files.
 
 mod bench;
+mod checks;
 mod eval;
 mod evict;
 mod fetch;
@@ -12,6 +13,7 @@ mod inspect;
 mod model_args;
 mod prepare_data;
 mod progress_bar;
+mod signals;
 mod task_sets;
 mod tasks;
 mod train;

@@ -22,11 +22,34 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model path, fetching the default model when none was given.
+    /// Checks what can be checked before the model loads: the device and dtype parse, and
+    /// `--model` exists.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.load_options()?;
+        if let Some(path) = &self.model
+            && !path.exists()
+        {
+            anyhow::bail!(
+                "--model {} does not exist: give a GGUF file or a Hugging Face model folder",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The model path, fetching the default model when none was given (and saying so when a
+    /// corrupt cached copy had to be downloaded again).
     pub fn model_path(&self, progress: &dyn Progress) -> anyhow::Result<PathBuf> {
         match &self.model {
             Some(path) => Ok(path.clone()),
-            None => fetch::default_model_path(progress).context("could not get the default model"),
+            None => {
+                let fetched =
+                    fetch::default_model(progress).context("could not get the default model")?;
+                if let Some(note) = fetched.note() {
+                    eprintln!("note: {note}");
+                }
+                Ok(fetched.path)
+            }
         }
     }
 

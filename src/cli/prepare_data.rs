@@ -1,12 +1,15 @@
 //! `judgeq prepare-data`: training and held-out prompt files from the shared data folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
-use judgeq::export::{Overwrite, write_new};
+use judgeq::export::{Overwrite, check_outputs, write_new};
 use judgeq::judgeq::corpus::{CorpusSettings, build_corpus, write_records};
 use judgeq::model::hashing::hex;
 use sha2::{Digest, Sha256};
+
+use super::checks;
 
 /// Arguments of `judgeq prepare-data`.
 #[derive(Args, Debug, Clone)]
@@ -48,8 +51,36 @@ pub struct PrepareDataArgs {
     pub force: bool,
 }
 
-/// Runs `judgeq prepare-data`.
+/// The training and held-out files `prepare-data` writes into `--out-dir`.
+const RECORD_FILES: [&str; 2] = ["train.jsonl", "held.jsonl"];
+/// The folder of development documents inside `--out-dir`.
+const DEV_HAYSTACK: &str = "dev-haystack";
+
+/// Runs `judgeq prepare-data`. Every output is checked before the first is written, so a
+/// refusal leaves `--out-dir` as it was.
 pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
+    super::signals::install(None)?;
+    if !args.shared.is_dir() {
+        anyhow::bail!(
+            "--shared {} is not a folder: give the shared data folder (it holds prompts/, leval/ and haystack/)",
+            args.shared.display()
+        );
+    }
+    checks::output_folder(&args.out_dir, "--out-dir")?;
+    checks::clean_temporaries(&args.out_dir)?;
+    let overwrite = if args.force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Refuse
+    };
+    let dev = args.out_dir.join(DEV_HAYSTACK);
+    if dev.exists() && !dev.is_dir() {
+        anyhow::bail!(
+            "{} is a file; prepare-data writes a folder there",
+            dev.display()
+        );
+    }
+    refuse_existing(&args.out_dir, &RECORD_FILES, args.force)?;
     let settings = CorpusSettings {
         seed: args.seed,
         sharegpt: args.sharegpt,
@@ -62,24 +93,29 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
         ..CorpusSettings::default()
     };
     let corpus = build_corpus(&args.shared, &settings)?;
-    std::fs::create_dir_all(&args.out_dir)?;
-    for (name, records) in [("train.jsonl", &corpus.train), ("held.jsonl", &corpus.held)] {
+    let dev_names: Vec<&str> = corpus
+        .dev_haystack
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    checks::clean_temporaries(&dev)?;
+    refuse_existing(&dev, &dev_names, args.force)?;
+
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("could not create {}", args.out_dir.display()))?;
+    for (name, records) in RECORD_FILES.into_iter().zip([&corpus.train, &corpus.held]) {
         let path = args.out_dir.join(name);
         write_records(&path, records, args.force)?;
-        let digest = hex(&Sha256::digest(std::fs::read(&path)?));
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("could not read back {}", path.display()))?;
         println!(
-            "{}: {} prompts, sha256 {digest}",
+            "{}: {} prompts, sha256 {}",
             path.display(),
-            records.len()
+            records.len(),
+            hex(&Sha256::digest(bytes))
         );
     }
-    let dev = args.out_dir.join("dev-haystack");
-    std::fs::create_dir_all(&dev)?;
-    let overwrite = if args.force {
-        Overwrite::Replace
-    } else {
-        Overwrite::Refuse
-    };
+    std::fs::create_dir_all(&dev).with_context(|| format!("could not create {}", dev.display()))?;
     for (name, text) in &corpus.dev_haystack {
         write_new(&dev.join(name), text.as_bytes(), overwrite)?;
     }
@@ -89,4 +125,12 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
         corpus.dev_haystack.len()
     );
     Ok(())
+}
+
+/// Without `--force`, refuses the files of `names` that exist in `dir` (all listed at once).
+fn refuse_existing(dir: &Path, names: &[&str], force: bool) -> anyhow::Result<()> {
+    if force || !dir.is_dir() {
+        return Ok(());
+    }
+    check_outputs(dir, names, Overwrite::Refuse).map_err(|e| checks::write_error(e, force))
 }

@@ -1,4 +1,4 @@
-//! Progress on stderr for the CLI, and Ctrl-C as cancellation.
+//! Progress on stderr for the CLI, and Ctrl-C (or SIGTERM) as cancellation.
 
 use std::sync::Mutex;
 
@@ -12,18 +12,11 @@ pub struct StderrProgress {
 }
 
 impl StderrProgress {
-    /// A progress display whose cancel flag Ctrl-C sets.
+    /// A progress display whose cancel flag Ctrl-C (or SIGTERM, SIGHUP) sets; a second signal
+    /// ends the process (see [`signals`](super::signals)).
     pub fn with_ctrl_c() -> anyhow::Result<Self> {
         let cancel = CancelFlag::new();
-        let flag = cancel.clone();
-        ctrlc::set_handler(move || {
-            if flag.is_cancelled() {
-                // A second Ctrl-C while the job winds down: leave at once.
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping after the current step (press Ctrl-C again to quit at once)");
-            flag.cancel();
-        })?;
+        super::signals::install(Some(cancel.clone()))?;
         Ok(Self {
             current: Mutex::new(None),
             cancel,

@@ -24,6 +24,7 @@ use judgeq::tasks::runner::{RunSettings, run};
 use judgeq::tasks::{TaskSample, tables::FULL_KV};
 use sha2::{Digest, Sha256};
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 use super::task_sets::TaskSet;
@@ -188,9 +189,24 @@ impl RunArgs {
         Ok(methods)
     }
 
-    /// Checks the output folder before any model work: a new or empty folder, or an earlier
-    /// run with --resume or --force.
-    fn check_out(&self) -> anyhow::Result<()> {
+    /// Checks the options and the output folder before any model work: budgets, window,
+    /// limit and method names; a writable new or empty folder, or an earlier run with --resume
+    /// or --force.
+    fn check(&self) -> anyhow::Result<()> {
+        checks::budgets(&self.budgets)?;
+        checks::at_least_one(
+            self.window,
+            "--window",
+            "the window methods score with the last window's queries",
+        )?;
+        if self.limit == Some(0) {
+            anyhow::bail!("--limit 0 evaluates nothing; give at least 1 (or leave it out)");
+        }
+        let methods = self.methods(true)?;
+        let ids: Vec<&str> = methods.iter().map(|m| m.id.as_str()).collect();
+        checks::no_repeats(&ids, "--policies")?;
+        checks::output_folder(&self.out, "--out")?;
+        checks::clean_temporaries(&self.out)?;
         check_out_dir(&self.out, self.resume, self.force)
     }
 }
@@ -252,9 +268,10 @@ fn soft_tokens(
 
 /// Generates or loads the set, then runs (or resumes) it and writes every file.
 fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
-    args.check_out()?;
-    set.check()?;
     let progress = StderrProgress::with_ctrl_c()?;
+    args.check()?;
+    set.check()?;
+    args.model.check()?;
     let model = args.model.load(&progress)?;
     let soft = soft_tokens(args, &model)?;
     let settings = RunSettings {
@@ -266,7 +283,7 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
 
     let all = set.samples(&model)?;
     if all.is_empty() {
-        anyhow::bail!("the set has no samples");
+        anyhow::bail!("the {} set has no samples ({})", set.name(), set.data_dir());
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let mut samples: Vec<TaskSample> = all
@@ -351,14 +368,28 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the tables and figures of the run in `dir` and prints its summary.
+/// Writes the tables and figures of the run in `dir` and prints its summary; an error when
+/// every sample of the run was skipped (nothing was evaluated).
 fn finish(dir: &Path, header: &RunHeader) -> anyhow::Result<()> {
     let (_, results) = journal::read(dir)?;
     write_outputs(dir, header, &results)?;
     write_run_figures(dir, header, &results)?;
-    let summary = std::fs::read_to_string(dir.join("summary.md"))?;
+    let summary_path = dir.join("summary.md");
+    let summary = std::fs::read_to_string(&summary_path)
+        .with_context(|| format!("could not read back {}", summary_path.display()))?;
     print!("{summary}");
     println!("wrote the run to {}", dir.display());
+    if let Some(reason) = results
+        .iter()
+        .map(|r| r.skipped.as_deref())
+        .collect::<Option<Vec<&str>>>()
+        .and_then(|reasons| reasons.first().copied())
+    {
+        anyhow::bail!(
+            "none of the run's {} samples was evaluated; every one was skipped (the first because {reason})",
+            results.len()
+        );
+    }
     Ok(())
 }
 
@@ -380,9 +411,22 @@ fn write_samples(dir: &Path, samples: &[TaskSample]) -> anyhow::Result<()> {
 
 /// Joins shard folders into one run.
 fn run_merge(args: &MergeArgs) -> anyhow::Result<()> {
+    super::signals::install(None)?;
+    checks::output_folder(&args.out, "--out")?;
     check_out_dir(&args.out, false, args.force)?;
+    if let Some(missing) = args
+        .runs
+        .iter()
+        .find(|run| !run.join(JOURNAL_FILE).is_file())
+    {
+        anyhow::bail!(
+            "{} holds no run of judgeq tasks (no {JOURNAL_FILE})",
+            missing.display()
+        );
+    }
     let merged = merge(&args.runs)?;
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("could not create {}", args.out.display()))?;
     let mut journal = Journal::create(&args.out, merged.header.clone(), args.force)?;
     for result in &merged.results {
         journal.append(result.clone())?;

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::train_progress::TrainProgress;
-use judgeq::judgeq::data::read_prompts;
+use judgeq::judgeq::checkpoint::state_path;
+use judgeq::judgeq::data::{PromptFile, SkipReason, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::judgeq::init::SoftInit;
 use judgeq::judgeq::objective::{LayerSet, LossKind, ObjectiveSettings};
@@ -141,18 +143,29 @@ impl TrainArgs {
 }
 
 /// Runs `judgeq train`; the first Ctrl-C stops at the next step boundary and keeps the
-/// checkpoint.
+/// checkpoint (once there is one: nothing is written before the first optimizer step).
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let progress = TrainProgress::with_ctrl_c()?;
+    args.settings().validate(usize::MAX)?;
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        anyhow::bail!(
+            "--lr {} must be a positive number (the default is {})",
+            args.lr,
+            AdamSettings::default().learning_rate
+        );
+    }
+    args.model.check()?;
+    check_out(args)?;
     let data = read_prompts(&args.data)?;
-    let model = args.model.load(&progress)?;
-    progress.finish();
+    check_data(&data)?;
     let cache_dir = match &args.target_cache {
         Some(dir) => dir.clone(),
         None => TargetCache::default_dir()
             .context("there is no per-user cache directory; pass --target-cache DIR")?,
     };
     let cache = TargetCache::new(&cache_dir)?;
+    let model = args.model.load(&progress)?;
+    progress.finish();
     let job = TrainJob {
         model: &model,
         data: &data,
@@ -175,6 +188,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         progress: &progress,
     };
     match train(&job, &observer, &progress) {
+        Ok(summary) if !summary.saved => {
+            progress.finish();
+            anyhow::bail!(
+                "stopped before the first optimizer step; nothing was written to {} (cached targets are kept for the next run)",
+                summary.out.display()
+            )
+        }
         Ok(summary) => {
             progress.finish();
             println!("{}", history_table(&summary.history));
@@ -196,14 +216,61 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         Err(TrainError::Cancelled) => {
             progress.finish();
-            eprintln!("stopped before training began; cached targets are kept for the next run");
-            Ok(())
+            anyhow::bail!(
+                "stopped before training began; nothing was written to {} (cached targets are kept for the next run)",
+                args.out.display()
+            )
         }
         Err(error) => {
             progress.finish();
             Err(error.into())
         }
     }
+}
+
+/// `--out` and its training state, before any model work: a file (not a folder) in a writable
+/// folder; existing files only with `--resume` (which needs the state) or `--force`.
+fn check_out(args: &TrainArgs) -> anyhow::Result<()> {
+    checks::output_file(&args.out, "--out", false)?;
+    let state = state_path(&args.out);
+    if args.resume {
+        if !state.is_file() {
+            anyhow::bail!(
+                "--resume: there is no training state {} to continue (start without --resume)",
+                state.display()
+            );
+        }
+        return Ok(());
+    }
+    if !args.force
+        && let Some(existing) = [&args.out, &state].into_iter().find(|p| p.exists())
+    {
+        anyhow::bail!(
+            "{} exists; pass --resume to continue that run or --force to start over and replace it",
+            existing.display()
+        );
+    }
+    if state.is_dir() {
+        anyhow::bail!(
+            "the training state {} would replace a folder; choose another --out",
+            state.display()
+        );
+    }
+    checks::clean_temporaries(&checks::folder(&args.out))
+}
+
+/// Refuses a prompt file with nothing to train on, naming it and what was skipped.
+fn check_data(data: &PromptFile) -> anyhow::Result<()> {
+    if data.records.is_empty() {
+        anyhow::bail!(
+            "{} holds no usable prompt ({} record(s) skipped: {} without a human turn, {} empty)",
+            data.path.display(),
+            data.skipped.len(),
+            data.skipped_for(SkipReason::NoHumanTurn),
+            data.skipped_for(SkipReason::Empty)
+        );
+    }
+    Ok(())
 }
 
 /// The first 12 hex digits of a hash.

@@ -2,9 +2,11 @@
 
 use clap::Args;
 use judgeq::judgeq::bench::step_benchmark;
+use judgeq::judgeq::soft_tokens::{MAX_COUNT, MIN_COUNT};
 use judgeq::model::Transformer;
 use judgeq::model::bench::default_model_shape;
 
+use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -31,6 +33,15 @@ pub struct TrainBenchArgs {
 /// Runs the benchmark and prints a Markdown table.
 pub fn run(args: &TrainBenchArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
+    checks::lengths(&args.lengths)?;
+    checks::at_least_one(args.repeats, "--repeats", "nothing would be timed")?;
+    if !(MIN_COUNT..=MAX_COUNT).contains(&args.soft_tokens) {
+        anyhow::bail!(
+            "--soft-tokens {} is out of range: use {MIN_COUNT} to {MAX_COUNT}",
+            args.soft_tokens
+        );
+    }
+    args.model.check()?;
     let transformer = if args.random_weights {
         let options = args.model.load_options()?;
         Transformer::random(default_model_shape(), 1, options.device, options.dtype)?
@@ -38,6 +49,13 @@ pub fn run(args: &TrainBenchArgs) -> anyhow::Result<()> {
         args.model.load(&progress)?.transformer
     };
     progress.finish();
+    let limit = transformer.config.max_position_embeddings;
+    if let Some(too_long) = args.lengths.iter().find(|&&n| n + args.soft_tokens > limit) {
+        anyhow::bail!(
+            "a prompt of {too_long} tokens and {} soft tokens does not fit the model's context of {limit}",
+            args.soft_tokens
+        );
+    }
     let rows = step_benchmark(
         &transformer,
         &args.lengths,

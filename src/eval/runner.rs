@@ -106,7 +106,8 @@ pub struct EvalRun {
     /// Prompts left out for their length.
     pub skipped_too_long: usize,
     /// Prompts left out for another reason (an empty full-cache answer, a prompt that is not
-    /// a document with a question, a window longer than the prompt), with their line.
+    /// a document with a question, a window or pooling kernel longer than the prompt), with
+    /// their line.
     pub skipped: Vec<(usize, String)>,
     /// Whether the run was cancelled before the end (the results cover the prompts done).
     pub cancelled: bool,
@@ -162,9 +163,9 @@ pub fn evaluate(
             settings.max_prompt_tokens,
             settings.too_long,
         )?;
-        let text = match fitted {
-            Fitted::Whole(_) => record.text.clone(),
-            Fitted::Truncated { text, .. } => text,
+        let (text, prompt_len) = match fitted {
+            Fitted::Whole(layout) => (record.text.clone(), layout.len()),
+            Fitted::Truncated { text, layout, .. } => (text, layout.len()),
             Fitted::Skipped { .. } => {
                 run.skipped_too_long += 1;
                 continue;
@@ -175,6 +176,15 @@ pub fn evaluate(
                 .push((record.line, "not a document with a question".into()));
             continue;
         };
+        if let Some(kernel) = widest_kernel(methods).filter(|&k| k > prompt_len) {
+            run.skipped.push((
+                record.line,
+                format!(
+                    "the prompt's {prompt_len} tokens are fewer than the pooling kernel's {kernel}"
+                ),
+            ));
+            continue;
+        }
         let request = InspectRequest {
             document,
             question,
@@ -213,6 +223,12 @@ pub fn evaluate(
         on_prompt(done + 1, records.len());
     }
     Ok(run)
+}
+
+/// The widest pooling kernel of `methods` (a prompt shorter than it would pool every key
+/// together).
+fn widest_kernel(methods: &[Method]) -> Option<usize> {
+    methods.iter().map(|m| m.settings.pooling.kernel()).max()
 }
 
 /// The prompt text an inspection request renders.

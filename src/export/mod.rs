@@ -2,8 +2,10 @@
 //!
 //! - Safe writes: [`write_new`] is atomic and never replaces a file unless asked
 //!   ([`Overwrite`]); [`check_outputs`] and [`existing_files`] check a multi-file export
-//!   before anything is written.
-//! - Data: [`write_session_data`] writes a [`Session`](crate::session::Session) as NumPy
+//!   before anything is written; [`check_writable`] probes a folder before long work;
+//!   temporaries of killed runs are removed ([`remove_stale_temporaries`]) and a signal
+//!   handler removes the process's own ([`abandon_writes`]).
+//! - Data: [`write_session_data`] writes (or replaces whole) a [`Session`](crate::session::Session) as NumPy
 //!   `.npy` arrays ([`write_array`], [`write_mask`]), a [`Manifest`], `answer.txt` and, after
 //!   an eviction run, scores, keep masks and `metrics.csv` ([`metrics_csv`];
 //!   [`metrics_table`] prints the same rows for a terminal).
@@ -57,9 +59,12 @@ pub use npy::{write_array, write_mask};
 pub use png::{DPI_RANGE, PRINT_DPI, figure_pixels, render_png};
 pub use read::{ExportFolder, read_session_data};
 pub use session_data::{
-    DataExtras, HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores, session_file_names,
-    write_session_data,
+    DataExtras, ExistingExport, HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores, existing_export,
+    export_file_names, session_file_names, write_session_data,
 };
 pub use session_figure::{PanelInput, SessionFigureOptions, session_figure_spec, view_matrices};
 pub use svg::render_svg;
-pub use write::{Overwrite, check_outputs, existing_files, write_new, write_new_with};
+pub use write::{
+    Overwrite, abandon_writes, check_outputs, check_writable, existing_files,
+    remove_stale_temporaries, write_new, write_new_with,
+};

@@ -179,8 +179,8 @@ fn read_manifest(dir: &Path) -> Result<Manifest, ExportError> {
         }
         Err(source) => return Err(ExportError::Read { path, source }),
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(crate::bom::strip_bom(&bytes))
+        .map_err(|e| corrupt(&path, e.to_string()))?;
     if manifest.format > MANIFEST_FORMAT {
         return Err(corrupt(
             &path,

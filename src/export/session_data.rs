@@ -1,5 +1,8 @@
 //! A session written as a directory of `.npy` arrays, `manifest.json`, `answer.txt` and,
 //! after an `evict` run, scores, keep masks and `metrics.csv`.
+//!
+//! Replacing an export replaces all of it: the files the earlier manifest listed and the new
+//! export does not write are removed, never other files of the folder.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -74,6 +77,12 @@ pub struct DataExtras {
 
 /// Name of the manifest inside an export directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The accumulated (H2O) scores.
+const ACCUMULATED_FILE: &str = "accumulated.npy";
+/// The full-cache answer.
+const ANSWER_FILE: &str = "answer.txt";
+/// The metrics of an eviction run.
+const METRICS_FILE: &str = "metrics.csv";
 
 /// The file names [`write_session_data`] would write for these inputs, manifest included, so
 /// that a caller can ask about existing files once before writing.
@@ -88,6 +97,49 @@ pub fn session_file_names(
         .collect())
 }
 
+/// The file names an export will have, manifest included, known before the session exists
+/// (to refuse existing files before the long work): `soft` whether the session has soft-token
+/// rows, `scores` the query sources whose scores are exported, `keeps` the keep masks as
+/// (policy id, budget), `metrics` whether `metrics.csv` is written. Equal to
+/// [`session_file_names`] of the finished export.
+pub fn export_file_names(
+    soft: bool,
+    scores: &[QuerySource],
+    keeps: &[(&str, usize)],
+    metrics: bool,
+) -> Vec<String> {
+    let rows = QuerySource::ALL
+        .into_iter()
+        .filter(|&source| soft || source != QuerySource::Soft)
+        .map(rows_file_name);
+    rows.chain([ACCUMULATED_FILE.to_owned()])
+        .chain(scores.iter().map(|&source| scores_file_name(source)))
+        .chain(
+            keeps
+                .iter()
+                .map(|(policy, budget)| keep_file_name(policy, *budget)),
+        )
+        .chain([ANSWER_FILE.to_owned()])
+        .chain(metrics.then(|| METRICS_FILE.to_owned()))
+        .chain([MANIFEST_FILE.to_owned()])
+        .collect()
+}
+
+/// `window.npy`, `soft.npy`, `decoded.npy`.
+fn rows_file_name(source: QuerySource) -> String {
+    format!("{}.npy", source.file_stem())
+}
+
+/// `scores_<source>.npy`.
+fn scores_file_name(source: QuerySource) -> String {
+    format!("scores_{}.npy", source.file_stem())
+}
+
+/// `keep_<policy>_<budget>.npy`.
+fn keep_file_name(policy: &str, budget: usize) -> String {
+    format!("keep_{policy}_{budget}.npy")
+}
+
 /// Writes `session` and `extras` into the existing directory `dir` and returns the paths
 /// written, manifest last.
 ///
@@ -95,6 +147,11 @@ pub fn session_file_names(
 /// is checked for an existing file *before* anything is written: a refusal
 /// ([`ExportError::WouldOverwrite`]) leaves the directory untouched. Each file is written
 /// atomically; the manifest goes last, so a directory with a manifest is complete.
+///
+/// With [`Overwrite::Replace`] an earlier export in `dir` is replaced whole: the files its
+/// manifest lists that this export does not write are removed, then its manifest, before the
+/// new files are written. A `manifest.json` that judgeq did not write is replaced like any
+/// other file the caller agreed to replace, but nothing it lists is removed.
 pub fn write_session_data(
     dir: &Path,
     session: &Session,
@@ -108,6 +165,9 @@ pub fn write_session_data(
         .chain([MANIFEST_FILE])
         .collect();
     check_outputs(dir, &names, overwrite)?;
+    if overwrite == Overwrite::Replace {
+        remove_earlier_export(dir, &names)?;
+    }
 
     let mut written = Vec::with_capacity(names.len());
     for item in &items {
@@ -151,6 +211,81 @@ pub fn write_session_data(
     Ok(written)
 }
 
+/// What a folder's `manifest.json` says about the export in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExistingExport {
+    /// The folder has no `manifest.json`.
+    Absent,
+    /// judgeq wrote the manifest; these are the files it lists (plain file names only).
+    Judgeq(Vec<String>),
+    /// There is a `manifest.json`, but not one judgeq wrote (or it cannot be read); why.
+    Foreign(String),
+}
+
+/// Reads `dir/manifest.json` just far enough to tell whose it is and which files it lists. A
+/// listed name that is not a plain file name of the folder (`../x`, `a/b`) is left out.
+pub fn existing_export(dir: &Path) -> ExistingExport {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return ExistingExport::Absent,
+        Err(e) => {
+            return ExistingExport::Foreign(format!("its {MANIFEST_FILE} cannot be read ({e})"));
+        }
+    };
+    let json: serde_json::Value = match serde_json::from_slice(crate::bom::strip_bom(&bytes)) {
+        Ok(json) => json,
+        Err(e) => {
+            return ExistingExport::Foreign(format!("its {MANIFEST_FILE} is not JSON ({e})"));
+        }
+    };
+    let program = json
+        .pointer("/program/name")
+        .and_then(serde_json::Value::as_str);
+    let files = json.get("files").and_then(serde_json::Value::as_array);
+    match (program, files) {
+        (Some(env!("CARGO_PKG_NAME")), Some(files)) => ExistingExport::Judgeq(
+            files
+                .iter()
+                .filter_map(|entry| entry.get("name").and_then(serde_json::Value::as_str))
+                .filter(|name| is_plain_file_name(name))
+                .map(str::to_owned)
+                .collect(),
+        ),
+        _ => ExistingExport::Foreign(format!("its {MANIFEST_FILE} was not written by judgeq")),
+    }
+}
+
+/// Before an export replaces the one in `dir`: removes the files the earlier manifest lists
+/// that are not among `names` (regular files only), then the earlier manifest, so that a crash
+/// from here on leaves a folder without a manifest (no export) rather than a mixed one.
+fn remove_earlier_export(dir: &Path, names: &[&str]) -> Result<(), ExportError> {
+    let ExistingExport::Judgeq(listed) = existing_export(dir) else {
+        return Ok(());
+    };
+    let stale = listed.iter().filter(|name| !names.contains(&name.as_str()));
+    for path in stale
+        .map(|name| dir.join(name))
+        .chain([dir.join(MANIFEST_FILE)])
+    {
+        let is_file = path.symlink_metadata().is_ok_and(|m| m.is_file());
+        if is_file {
+            std::fs::remove_file(&path).map_err(|e| ExportError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A name that stays inside the folder: no separators, not `.` or `..`, not the manifest.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name != MANIFEST_FILE
+        && !name.contains(['/', '\\'])
+        && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
+}
+
 /// Where the bytes of one planned file come from.
 enum Content {
     Rows(QuerySource),
@@ -188,7 +323,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
         let Some(rows) = session.rows(source) else {
             continue;
         };
-        let name = format!("{}.npy", source.file_stem());
+        let name = rows_file_name(source);
         let (layers, heads, queries, keys) = rows.dim();
         expect_shape(
             &name,
@@ -210,7 +345,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
         });
     }
 
-    let name = "accumulated.npy".to_owned();
+    let name = ACCUMULATED_FILE.to_owned();
     let (layers, heads, keys) = session.accumulated.dim();
     expect_shape(
         &name,
@@ -233,7 +368,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
 
     let mut seen_sources = HashSet::new();
     for (i, scores) in extras.scores.iter().enumerate() {
-        let name = format!("scores_{}.npy", scores.source.file_stem());
+        let name = scores_file_name(scores.source);
         if !seen_sources.insert(scores.source) {
             return Err(ExportError::InvalidData(format!("{name} is given twice")));
         }
@@ -262,7 +397,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
     let mut seen_keeps = HashSet::new();
     for (i, keep) in extras.keeps.iter().enumerate() {
         check_policy_id(&keep.policy)?;
-        let name = format!("keep_{}_{}.npy", keep.policy, keep.budget);
+        let name = keep_file_name(&keep.policy, keep.budget);
         if !seen_keeps.insert(name.clone()) {
             return Err(ExportError::InvalidData(format!("{name} is given twice")));
         }
@@ -292,7 +427,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
 
     items.push(Planned {
         entry: FileEntry {
-            name: "answer.txt".into(),
+            name: ANSWER_FILE.into(),
             description: "the model's greedy answer with the full cache, UTF-8".into(),
             array: None,
         },
@@ -301,7 +436,7 @@ fn plan(session: &Session, extras: &DataExtras) -> Result<Vec<Planned>, ExportEr
     if !extras.metrics.is_empty() {
         items.push(Planned {
             entry: FileEntry {
-                name: "metrics.csv".into(),
+                name: METRICS_FILE.into(),
                 description: "one row per policy and budget: mean hit rate against the oracle, mean share of \
                               the decoded tokens' attention mass kept, KV bytes kept, and agreement with the \
                               full-cache answer when decoding under eviction ran"
@@ -608,6 +743,133 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read_f32_4(&dir.path().join("decoded.npy")), session.decoded);
+    }
+
+    #[test]
+    fn replacing_an_export_removes_what_the_earlier_manifest_listed_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(true);
+        write_session_data(dir.path(), &session, &extras(&session), Overwrite::Refuse).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"the user's").unwrap();
+        std::fs::write(dir.path().join("keep_mine_4.npy"), b"the user's too").unwrap();
+
+        let plain = tiny_session(false);
+        let written = write_session_data(
+            dir.path(),
+            &plain,
+            &DataExtras::default(),
+            Overwrite::Replace,
+        )
+        .unwrap();
+        let mut expected: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .chain(["notes.txt".to_owned(), "keep_mine_4.npy".to_owned()])
+            .collect();
+        expected.sort();
+        let mut present: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        present.sort();
+        assert_eq!(present, expected);
+        assert!(!dir.path().join("soft.npy").exists());
+        assert!(!dir.path().join("keep_snapkv_4.npy").exists());
+        assert_eq!(
+            std::fs::read(dir.path().join("notes.txt")).unwrap(),
+            b"the user's"
+        );
+        assert_eq!(
+            existing_export(dir.path()),
+            ExistingExport::Judgeq(
+                written[..written.len() - 1]
+                    .iter()
+                    .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                    .collect()
+            )
+        );
+    }
+
+    #[test]
+    fn what_a_foreign_manifest_lists_is_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = tiny_session(false);
+        let foreign = br#"{"program": {"name": "other"}, "files": [{"name": "data.bin"}]}"#;
+        std::fs::write(dir.path().join(MANIFEST_FILE), foreign).unwrap();
+        std::fs::write(dir.path().join("data.bin"), b"theirs").unwrap();
+        assert!(matches!(
+            existing_export(dir.path()),
+            ExistingExport::Foreign(r) if r.contains("was not written by judgeq")
+        ));
+        write_session_data(
+            dir.path(),
+            &session,
+            &DataExtras::default(),
+            Overwrite::Replace,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("data.bin")).unwrap(),
+            b"theirs"
+        );
+        assert!(matches!(
+            existing_export(dir.path()),
+            ExistingExport::Judgeq(_)
+        ));
+
+        std::fs::write(dir.path().join(MANIFEST_FILE), b"\xEF\xBB\xBFnot json").unwrap();
+        assert!(
+            matches!(existing_export(dir.path()), ExistingExport::Foreign(r) if r.contains("not JSON"))
+        );
+        std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        assert_eq!(existing_export(dir.path()), ExistingExport::Absent);
+    }
+
+    #[test]
+    fn names_outside_the_folder_are_never_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("export");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(parent.path().join("precious.txt"), b"keep").unwrap();
+        let manifest = serde_json::json!({
+            "program": {"name": "judgeq"},
+            "files": [{"name": "../precious.txt"}, {"name": "a/b"}, {"name": ".."},
+                      {"name": "manifest.json"}, {"name": "old.npy"}]
+        });
+        std::fs::write(dir.join(MANIFEST_FILE), manifest.to_string()).unwrap();
+        std::fs::write(dir.join("old.npy"), b"old").unwrap();
+        assert_eq!(
+            existing_export(&dir),
+            ExistingExport::Judgeq(vec!["old.npy".into()])
+        );
+        let session = tiny_session(false);
+        write_session_data(&dir, &session, &DataExtras::default(), Overwrite::Replace).unwrap();
+        assert!(!dir.join("old.npy").exists());
+        assert_eq!(
+            std::fs::read(parent.path().join("precious.txt")).unwrap(),
+            b"keep"
+        );
+    }
+
+    #[test]
+    fn planned_names_are_the_names_written() {
+        let session = tiny_session(true);
+        let extras = extras(&session);
+        let keeps: Vec<(&str, usize)> = extras
+            .keeps
+            .iter()
+            .map(|k| (k.policy.as_str(), k.budget))
+            .collect();
+        let sources: Vec<QuerySource> = extras.scores.iter().map(|s| s.source).collect();
+        assert_eq!(
+            export_file_names(true, &sources, &keeps, true),
+            session_file_names(&session, &extras).unwrap()
+        );
+        let plain = tiny_session(false);
+        assert_eq!(
+            export_file_names(false, &[], &[], false),
+            session_file_names(&plain, &DataExtras::default()).unwrap()
+        );
     }
 
     #[test]

@@ -4,12 +4,36 @@
 //! temporary file in the target's directory, which is flushed to disk and then renamed over the
 //! target in one step. A reader never sees a half-written file, and a failed write leaves
 //! nothing behind.
+//!
+//! Temporary files are named `.TARGET.judgeq-PID-XXXXXX.tmp` (PID: the writing process). A
+//! process that is killed mid-write cannot remove its own: [`remove_stale_temporaries`] removes
+//! those of processes that no longer run (every multi-file export calls it through
+//! [`check_outputs`]), and [`abandon_writes`] lets a signal handler remove the ones of the
+//! process it is about to end.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::export::ExportError;
+
+/// Marks judgeq's temporary files: `.TARGET` + this + `PID-XXXXXX.tmp`.
+const TEMP_MARK: &str = ".judgeq-";
+/// Extension of judgeq's temporary files.
+const TEMP_SUFFIX: &str = ".tmp";
+/// Random characters in a temporary file's name.
+const TEMP_RANDOM_CHARS: usize = 6;
+/// Where the owner of a temporary file cannot be asked whether it still runs, a temporary
+/// older than this is taken for a leftover.
+#[cfg(not(target_os = "linux"))]
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Temporary files this process is writing, so that a signal handler can remove them.
+static LIVE_TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Set by [`abandon_writes`]: no new temporary file may be created.
+static WRITES_ABANDONED: AtomicBool = AtomicBool::new(false);
 
 /// What to do when the target file exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,27 +73,21 @@ where
             path: path.to_path_buf(),
         });
     }
-    let temp = create_temp(path, dir).map_err(|e| ExportError::io(dir, e))?;
+    let temp = Temporary::create(path, dir).map_err(|e| ExportError::io(dir, e))?;
     {
-        let mut out = BufWriter::new(temp.as_file());
+        let file = temp.as_file().map_err(|e| ExportError::io(path, e))?;
+        let mut out = BufWriter::new(file);
         fill(&mut out)?;
         out.flush().map_err(|e| ExportError::io(path, e))?;
+        file.sync_all().map_err(|e| ExportError::io(path, e))?;
     }
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| ExportError::io(path, e))?;
-    let persisted = match overwrite {
-        Overwrite::Replace => temp.persist(path),
-        Overwrite::Refuse => temp.persist_noclobber(path),
-    };
-    // On failure the temporary file travels inside the error and is removed when it drops.
-    persisted.map(drop).map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+    temp.persist(path, overwrite).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
             ExportError::Exists {
                 path: path.to_path_buf(),
             }
         } else {
-            ExportError::io(path, e.error)
+            ExportError::io(path, e)
         }
     })
 }
@@ -87,7 +105,9 @@ pub fn existing_files<S: AsRef<str>>(dir: &Path, names: &[S]) -> Vec<PathBuf> {
 }
 
 /// Checks before a multi-file export: `dir` must be a directory, and with
-/// [`Overwrite::Refuse`] none of `names` may exist in it. Nothing is written either way.
+/// [`Overwrite::Refuse`] none of `names` may exist in it. Nothing of the export is written
+/// either way; judgeq's temporary files left in `dir` by a killed run are removed
+/// ([`remove_stale_temporaries`]).
 pub fn check_outputs<S: AsRef<str>>(
     dir: &Path,
     names: &[S],
@@ -98,6 +118,7 @@ pub fn check_outputs<S: AsRef<str>>(
             path: dir.to_path_buf(),
         });
     }
+    remove_stale_temporaries(dir)?;
     if overwrite == Overwrite::Replace {
         return Ok(());
     }
@@ -125,16 +146,83 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Creates the temporary file next to `path`, hidden and named after its target so that a
-/// crash leaves an obvious name.
-fn create_temp(path: &Path, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{stem}.");
+/// A temporary file registered in [`LIVE_TEMPORARIES`] until it is persisted or removed.
+struct Temporary {
+    file: Option<tempfile::NamedTempFile>,
+    path: PathBuf,
+}
+
+impl Temporary {
+    /// Creates the temporary file next to `path`, hidden and named after its target so that a
+    /// crash leaves an obvious name, and registers it.
+    fn create(path: &Path, dir: &Path) -> std::io::Result<Self> {
+        let stem = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut live = live_temporaries();
+        if WRITES_ABANDONED.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other(
+                "judgeq is stopping and writes no more files",
+            ));
+        }
+        let file = new_temp_file(&stem, dir)?;
+        let path = file.path().to_path_buf();
+        live.push(path.clone());
+        Ok(Self {
+            file: Some(file),
+            path,
+        })
+    }
+
+    /// The open file.
+    fn as_file(&self) -> std::io::Result<&File> {
+        self.file
+            .as_ref()
+            .map(tempfile::NamedTempFile::as_file)
+            .ok_or_else(|| std::io::Error::other("the temporary file is gone"))
+    }
+
+    /// Renames the file to `target` (replacing it, or failing with
+    /// [`std::io::ErrorKind::AlreadyExists`] when it exists and `overwrite` refuses).
+    fn persist(mut self, target: &Path, overwrite: Overwrite) -> std::io::Result<()> {
+        let Some(file) = self.file.take() else {
+            return Err(std::io::Error::other("the temporary file is gone"));
+        };
+        let persisted = match overwrite {
+            Overwrite::Replace => file.persist(target),
+            Overwrite::Refuse => file.persist_noclobber(target),
+        };
+        // On failure the temporary file travels inside the error and is removed here, while
+        // it is still registered.
+        persisted.map(drop).map_err(|e| e.error)
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        // Remove (or give up) the file first, then forget it: a signal in between finds a
+        // path that no longer exists, never an unregistered file.
+        drop(self.file.take());
+        live_temporaries().retain(|p| p != &self.path);
+    }
+}
+
+/// The registry, also after a panic elsewhere held its lock.
+fn live_temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
+    LIVE_TEMPORARIES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Creates `.{stem}.judgeq-PID-XXXXXX.tmp` in `dir`.
+fn new_temp_file(stem: &str, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!(".{stem}{TEMP_MARK}{}-", std::process::id());
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
+    builder
+        .prefix(&prefix)
+        .suffix(TEMP_SUFFIX)
+        .rand_bytes(TEMP_RANDOM_CHARS);
     // tempfile creates files readable by the owner only; exported data is meant to be shared,
     // so ask for the usual mode and let the umask decide as for any other new file.
     #[cfg(unix)]
@@ -143,6 +231,98 @@ fn create_temp(path: &Path, dir: &Path) -> std::io::Result<tempfile::NamedTempFi
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder.tempfile_in(dir)
+}
+
+/// Removes the temporary files this process is writing and refuses new ones; returns how many
+/// were removed. For a handler that ends the process right after (Ctrl-C, SIGTERM): the writes
+/// in progress then fail, and nothing half-written is left behind.
+pub fn abandon_writes() -> usize {
+    let mut live = live_temporaries();
+    WRITES_ABANDONED.store(true, Ordering::SeqCst);
+    let removed = live
+        .iter()
+        .filter(|path| std::fs::remove_file(path).is_ok())
+        .count();
+    live.clear();
+    removed
+}
+
+/// Removes judgeq's temporary files in `dir` whose writer no longer runs (a run killed
+/// mid-write) and returns their paths. Only names of the form `.TARGET.judgeq-PID-XXXXXX.tmp`
+/// are touched; a missing `dir` holds none.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ExportError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_owner) else {
+            continue;
+        };
+        let path = entry.path();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && !writer_may_run(pid, &path) {
+            std::fs::remove_file(&path).map_err(|e| ExportError::io(&path, e))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// The writing process of a judgeq temporary file name, `None` for any other name.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(TEMP_SUFFIX)?;
+    let (target, tail) = inner.rsplit_once(TEMP_MARK)?;
+    let (pid, random) = tail.split_once('-')?;
+    let random_ok =
+        random.len() == TEMP_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    let pid_ok = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if target.is_empty() || !random_ok || !pid_ok {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` may still be writing `path`.
+fn writer_may_run(pid: u32, path: &Path) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let _ = path;
+        Path::new("/proc").join(pid.to_string()).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < STALE_AFTER)
+    }
+}
+
+/// Checks that files can be created in the existing directory `dir` by creating and removing
+/// an empty temporary file there.
+pub fn check_writable(dir: &Path) -> Result<(), ExportError> {
+    if !dir.is_dir() {
+        return Err(ExportError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    new_temp_file("judgeq-probe", dir)
+        .map(drop)
+        .map_err(|e| ExportError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -288,6 +468,82 @@ mod tests {
         write_new(&path, b"x", Overwrite::Refuse).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_ne!(mode & 0o044, 0, "mode {mode:o}: group/other cannot read");
+    }
+
+    #[test]
+    fn temporaries_carry_the_writers_pid_and_are_gone_after_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npy");
+        let mut seen = Vec::new();
+        write_new_with(&path, Overwrite::Refuse, |out| {
+            seen = entries(dir.path());
+            out.write_all(b"data")
+                .map_err(|e| ExportError::io(&path, e))
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let name = &seen[0];
+        let prefix = format!(".big.npy.judgeq-{}-", std::process::id());
+        assert!(
+            name.starts_with(&prefix) && name.ends_with(".tmp"),
+            "{name}"
+        );
+        assert_eq!(name.len(), prefix.len() + TEMP_RANDOM_CHARS + ".tmp".len());
+        assert_eq!(temporary_owner(name), Some(std::process::id()));
+        assert!(live_temporaries().iter().all(|p| !p.ends_with(name)));
+        assert_eq!(entries(dir.path()), ["big.npy"]);
+    }
+
+    #[test]
+    fn only_temporaries_of_writers_that_are_gone_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = ".window.npy.judgeq-4000000000-Ab12Cd.tmp";
+        let running = format!(".window.npy.judgeq-{}-Ab12Cd.tmp", std::process::id());
+        let lookalikes = [
+            ".notes.tmp",
+            ".window.npy.judgeq-4000000000-Ab12C.tmp",
+            ".window.npy.judgeq-4000000000-Ab1-Cd.tmp",
+            ".window.npy.judgeq-x4000000000-Ab12Cd.tmp",
+            "window.npy.judgeq-4000000000-Ab12Cd.tmp",
+            ".judgeq-4000000000-Ab12Cd.tmp",
+            "results.csv",
+        ];
+        for name in lookalikes.iter().copied().chain([gone, running.as_str()]) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".d.judgeq-4000000000-Ab12Cd.tmp")).unwrap();
+        let removed = remove_stale_temporaries(dir.path()).unwrap();
+        assert_eq!(removed, [dir.path().join(gone)]);
+        let mut expected: Vec<String> = lookalikes.iter().map(|n| n.to_string()).collect();
+        expected.push(running);
+        expected.push(".d.judgeq-4000000000-Ab12Cd.tmp".into());
+        expected.sort();
+        assert_eq!(entries(dir.path()), expected);
+        assert!(
+            remove_stale_temporaries(&dir.path().join("missing"))
+                .unwrap()
+                .is_empty()
+        );
+        // A multi-file export cleans up before it checks.
+        std::fs::write(dir.path().join(gone), b"x").unwrap();
+        check_outputs(dir.path(), &["a.npy"], Overwrite::Refuse).unwrap();
+        assert!(!dir.path().join(gone).exists());
+    }
+
+    #[test]
+    fn check_writable_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(dir.path()).unwrap();
+        assert!(entries(dir.path()).is_empty());
+        assert!(matches!(
+            check_writable(&dir.path().join("missing")),
+            Err(ExportError::NotADirectory { .. })
+        ));
+        #[cfg(target_os = "linux")]
+        assert!(matches!(
+            check_writable(Path::new("/sys/kernel")),
+            Err(ExportError::Io { .. })
+        ));
     }
 
     #[test]

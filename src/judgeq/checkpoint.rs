@@ -101,16 +101,12 @@ impl TrainState {
         }
     }
 
-    /// Writes the state file, then the soft-token file `out`, each replaced atomically (the
-    /// run owns them: [`crate::judgeq::trainer::train`] refuses to start over existing ones
-    /// unless asked to).
-    pub fn save(&self, out: &Path, model: &ModelInfo) -> Result<()> {
-        write_new(&state_path(out), &self.to_bytes()?, Overwrite::Replace)?;
-        write_new(
-            out,
-            &self.soft_tokens(model).to_bytes()?,
-            Overwrite::Replace,
-        )?;
+    /// Writes the state file, then the soft-token file `out`, each atomically; `overwrite`
+    /// says whether existing files are replaced (the run's own checkpoints are:
+    /// [`crate::judgeq::trainer::train`] refuses to start over existing ones unless asked to).
+    pub fn save(&self, out: &Path, model: &ModelInfo, overwrite: Overwrite) -> Result<()> {
+        write_new(&state_path(out), &self.to_bytes()?, overwrite)?;
+        write_new(out, &self.soft_tokens(model).to_bytes()?, overwrite)?;
         Ok(())
     }
 

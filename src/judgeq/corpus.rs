@@ -362,7 +362,7 @@ fn sharegpt_prompts(dir: &Path, settings: &CorpusSettings) -> Result<Vec<CorpusR
     let mut out = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| TrainError::io(&file, e))?;
-        let records: Vec<Value> = serde_json::from_str(&text)
+        let records: Vec<Value> = serde_json::from_str(crate::bom::strip_bom_str(&text))
             .map_err(|e| TrainError::bad_file(&file, format!("not a JSON array: {e}")))?;
         let name = file
             .file_name()
@@ -402,7 +402,7 @@ fn leval_documents(dir: &Path, task: &str) -> Result<Vec<Document>> {
     let path = dir.join(format!("{task}.jsonl"));
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
     let mut docs = Vec::new();
-    for (index, line) in text
+    for (index, line) in crate::bom::strip_bom_str(&text)
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

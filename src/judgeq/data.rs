@@ -92,9 +92,10 @@ pub fn read_prompts(path: &Path) -> Result<PromptFile> {
 /// Usable records and skipped ones.
 type Parsed = (Vec<PromptRecord>, Vec<(usize, SkipReason)>);
 
-/// Parses JSON Lines, or a JSON array when the text starts with `[`. On failure returns every
-/// malformed line (or record) with what is wrong.
+/// Parses JSON Lines, or a JSON array when the text starts with `[` (a leading byte-order mark
+/// is dropped). On failure returns every malformed line (or record) with what is wrong.
 pub fn parse_prompts(text: &str) -> std::result::Result<Parsed, Vec<(usize, String)>> {
+    let text = crate::bom::strip_bom_str(text);
     let entries: Vec<(usize, std::result::Result<Value, String>)> =
         if text.trim_start().starts_with('[') {
             match serde_json::from_str::<Vec<Value>>(text) {
@@ -292,6 +293,21 @@ mod tests {
             "{message}"
         );
         assert!(message.ends_with("and 1 more"), "{message}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past() {
+        let lines = "\u{feff}{\"prompt\": \"Hi\"}\n{\"prompt\": \"Bye\"}\n";
+        let (records, _) = parse_prompts(lines).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].line, 1);
+        assert_eq!(records[0].text, PromptText::Chat("Hi".into()));
+        let array = "\u{feff}[{\"prompt\": \"Hi\"}]";
+        assert_eq!(parse_prompts(array).unwrap().0.len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.jsonl");
+        std::fs::write(&path, b"\xEF\xBB\xBF{\"prompt\": \"abc\"}\n").unwrap();
+        assert_eq!(read_prompts(&path).unwrap().records.len(), 1);
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! The training run: prompts → targets (cached) → Adam on the soft embeddings, with a
 //! validation loss every epoch, checkpoints, `--resume`, and a clean stop on cancellation that
 //! leaves a loadable checkpoint.
+//!
+//! A fresh run writes nothing until it has something worth keeping: its first checkpoint
+//! follows the first optimizer step (or the end of a run asked for zero steps). A run that
+//! fails or is stopped before then leaves `--out` as it was, so the corrected rerun is not
+//! blocked by an untrained file.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
 
+use crate::export::Overwrite;
 use crate::judgeq::checkpoint::{RunProgress, TrainState, state_path};
 use crate::judgeq::data::{PromptFile, SkipReason};
 use crate::judgeq::error::{Result, TrainError};
@@ -122,6 +128,9 @@ pub struct TrainSummary {
     pub optimizer_steps: usize,
     /// Whether the run stopped early on cancellation (the checkpoint is the last state).
     pub cancelled: bool,
+    /// Whether the soft-token and state files were written: not when a fresh run stopped
+    /// before its first optimizer step.
+    pub saved: bool,
 }
 
 /// One prompt ready for training.
@@ -131,7 +140,8 @@ struct Example {
 }
 
 /// Runs (or resumes) a training job to its end, or until `progress` is cancelled; in both
-/// cases the soft-token file and the training state on disk are the last state reached.
+/// cases the soft-token file and the training state on disk are the last state reached, once
+/// there is one worth keeping (see the module documentation).
 pub fn train(
     job: &TrainJob,
     observer: &dyn TrainObserver,
@@ -182,6 +192,17 @@ pub fn train(
         },
         None => fresh_state(model, settings, data)?,
     };
+    let (overwrite, keep_untrained) = match job.start {
+        Start::Resume => (Overwrite::Replace, true),
+        Start::Fresh { force } => (
+            if force {
+                Overwrite::Replace
+            } else {
+                Overwrite::Refuse
+            },
+            settings.max_steps == Some(0),
+        ),
+    };
     let mut run = Run {
         job,
         observer,
@@ -192,8 +213,10 @@ pub fn train(
         adam: Adam::new(settings.adam, &state.adam, &transformer.device)?,
         tokens: 0,
         busy: Duration::ZERO,
+        overwrite,
+        keep_untrained,
+        saved: false,
     };
-    run.checkpoint(&mut state)?;
     let cancelled = run.train_epochs(&mut state)?;
     Ok(TrainSummary {
         out: job.out.clone(),
@@ -202,6 +225,7 @@ pub fn train(
         history: state.progress.history,
         optimizer_steps: state.progress.optimizer_steps,
         cancelled,
+        saved: run.saved,
     })
 }
 
@@ -423,6 +447,14 @@ struct Run<'a> {
     tokens: usize,
     /// Time this process spent in optimizer steps.
     busy: Duration,
+    /// How the next checkpoint treats existing files: a fresh run without `force` refuses to
+    /// replace a file that appeared meanwhile; later checkpoints replace the run's own.
+    overwrite: Overwrite,
+    /// Whether a state without optimizer steps is worth a checkpoint (a resumed run, or one
+    /// asked for zero steps).
+    keep_untrained: bool,
+    /// Whether a checkpoint was written.
+    saved: bool,
 }
 
 impl Run<'_> {
@@ -624,11 +656,17 @@ impl Run<'_> {
         Ok(Some(sum / self.val.len() as f64))
     }
 
-    /// Writes the soft-token file and the training state.
-    fn checkpoint(&self, state: &mut TrainState) -> Result<()> {
+    /// Writes the soft-token file and the training state, once they are worth keeping: after
+    /// the first optimizer step, or at once when untrained tokens are.
+    fn checkpoint(&mut self, state: &mut TrainState) -> Result<()> {
+        if state.progress.optimizer_steps == 0 && !self.keep_untrained {
+            return Ok(());
+        }
         state.embeddings = to_array(self.soft.as_tensor())?;
         state.adam = self.adam.state()?;
-        state.save(&self.job.out, &self.job.model.info)?;
+        state.save(&self.job.out, &self.job.model.info, self.overwrite)?;
+        self.overwrite = Overwrite::Replace;
+        self.saved = true;
         self.observer
             .event(&TrainEvent::Checkpoint(self.job.out.clone()));
         Ok(())

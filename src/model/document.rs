@@ -30,7 +30,7 @@ pub fn read_document(path: &Path) -> Result<String> {
         )));
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let bytes = crate::bom::strip_bom(&bytes);
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         return Err(not_text(
             path,
@@ -57,7 +57,9 @@ fn check_text(text: &str, path: &Path) -> Result<()> {
         ));
     }
     if text.trim().is_empty() {
-        return Err(ModelError::EmptyInput { what: "document" });
+        return Err(ModelError::EmptyDocument {
+            path: path.to_path_buf(),
+        });
     }
     let (mut chars, mut control) = (0usize, 0usize);
     for c in text.chars() {
@@ -138,14 +140,22 @@ mod tests {
     fn empty_and_blank_documents_are_refused() {
         for bytes in [&b""[..], b"   \n\t\r\n", b"\xEF\xBB\xBF\n"] {
             let (_d, path) = write(bytes);
-            assert!(matches!(
-                read_document(&path),
-                Err(ModelError::EmptyInput { what: "document" })
-            ));
+            let err = read_document(&path).unwrap_err();
+            assert!(
+                matches!(&err, ModelError::EmptyDocument { path: p } if p == &path),
+                "{err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{}: the document is empty (it holds nothing but whitespace)",
+                    path.display()
+                )
+            );
         }
         assert!(matches!(
             check_document_text(" \n"),
-            Err(ModelError::EmptyInput { .. })
+            Err(ModelError::EmptyDocument { path }) if path == Path::new(PASTED)
         ));
     }
 

@@ -82,14 +82,22 @@ pub enum ModelError {
         /// `document` or `question`.
         what: &'static str,
     },
+    /// A document file (or pasted text) is empty or only whitespace.
+    #[error("{path}: the document is empty (it holds nothing but whitespace)")]
+    EmptyDocument {
+        /// The document, or `(pasted text)`.
+        path: PathBuf,
+    },
     /// The prompt plus what must follow it does not fit the model's context.
     #[error(
-        "the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context}"
+        "the prompt is {prompt_tokens} tokens and {extra_tokens} more are needed after it, but {model} accepts at most {max_context} ({} too many)",
+        excess(*.prompt_tokens, *.extra_tokens, *.max_context)
     )]
     PromptTooLong {
         /// Tokens in the rendered prompt.
         prompt_tokens: usize,
-        /// Soft tokens plus tokens to decode.
+        /// Positions needed after the prompt: the soft tokens or the tokens to decode,
+        /// whichever is more (they take the same positions in turn).
         extra_tokens: usize,
         /// Context length of the model.
         max_context: usize,
@@ -124,3 +132,10 @@ pub enum ModelError {
 
 /// Result with [`ModelError`].
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// Tokens by which a prompt and what follows it exceed the context.
+fn excess(prompt_tokens: usize, extra_tokens: usize, max_context: usize) -> usize {
+    prompt_tokens
+        .saturating_add(extra_tokens)
+        .saturating_sub(max_context)
+}

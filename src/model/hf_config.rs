@@ -31,8 +31,8 @@ pub(crate) fn read_config(path: &Path) -> Result<HfConfig> {
         path,
         map: &Map::new(),
     };
-    let json: Value =
-        serde_json::from_slice(&bytes).map_err(|e| fields.malformed(e.to_string()))?;
+    let json: Value = serde_json::from_slice(crate::bom::strip_bom(&bytes))
+        .map_err(|e| fields.malformed(e.to_string()))?;
     let map = json
         .as_object()
         .ok_or_else(|| fields.malformed("the top level is not a JSON object".into()))?;
@@ -126,8 +126,8 @@ pub(crate) fn read_generation_eos(path: &Path) -> Result<Vec<u32>> {
         path,
         map: &Map::new(),
     };
-    let json: Value =
-        serde_json::from_slice(&bytes).map_err(|e| fields.malformed(e.to_string()))?;
+    let json: Value = serde_json::from_slice(crate::bom::strip_bom(&bytes))
+        .map_err(|e| fields.malformed(e.to_string()))?;
     let map = json
         .as_object()
         .ok_or_else(|| fields.malformed("the top level is not a JSON object".into()))?;

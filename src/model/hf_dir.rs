@@ -39,7 +39,8 @@ pub(crate) fn read_chat_files(dir: &Path) -> Result<ChatFiles> {
             path: config_path.clone(),
             source,
         })?;
-        let json: Value = serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+        let json: Value = serde_json::from_slice(crate::bom::strip_bom(&bytes))
+            .map_err(|e| malformed(e.to_string()))?;
         let token = |key: &str| -> Result<Option<String>> {
             match json.get(key) {
                 None | Some(Value::Null) => Ok(None),

@@ -58,8 +58,8 @@ fn read_index(index: &Path) -> Result<(Vec<PathBuf>, HashMap<String, usize>)> {
         path: index.to_path_buf(),
         source,
     })?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+    let json: serde_json::Value = serde_json::from_slice(crate::bom::strip_bom(&bytes))
+        .map_err(|e| malformed(e.to_string()))?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())

@@ -21,14 +21,18 @@ pub(crate) fn set_file(dir: &Path, name: &str, hint: &str) -> Result<PathBuf, Da
     }
 }
 
-/// Every record of `path` with its line number; blank lines are skipped.
+/// Every record of `path` with its line number; blank lines are skipped, and so is a
+/// byte-order mark at the start of the file.
 pub(crate) fn read_records<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_owned(),
         source,
     })?;
     let mut records = Vec::new();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in crate::bom::strip_bom(&bytes)
+        .split(|&b| b == b'\n')
+        .enumerate()
+    {
         let line = index + 1;
         let bad = |reason: String| DataError::BadLine {
             path: path.to_owned(),
@@ -70,6 +74,15 @@ mod tests {
         std::fs::write(&path, "{\"x\": 1}\n\n  \n{\"x\": 2}\r\n").unwrap();
         let records: Vec<(usize, Record)> = read_records(&path).unwrap();
         assert_eq!(records, vec![(1, Record { x: 1 }), (4, Record { x: 2 })]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("set.jsonl");
+        std::fs::write(&path, b"\xEF\xBB\xBF{\"x\": 1}\n{\"x\": 2}\n").unwrap();
+        let records: Vec<(usize, Record)> = read_records(&path).unwrap();
+        assert_eq!(records, vec![(1, Record { x: 1 }), (2, Record { x: 2 })]);
     }
 
     #[test]

@@ -166,6 +166,20 @@ pub fn evaluate_sample(
         Err(reason) => return Ok(skipped(result, reason.to_string())),
     };
     result.prompt_tokens = prompt.len();
+    let widest = settings
+        .methods
+        .iter()
+        .map(|m| m.settings.pooling.kernel())
+        .max();
+    if let Some(kernel) = widest.filter(|&k| k > prompt.len()) {
+        return Ok(skipped(
+            result,
+            format!(
+                "the prompt's {} tokens are fewer than the pooling kernel's {kernel}",
+                prompt.len()
+            ),
+        ));
+    }
     let evidence: Vec<usize> = merged_positions(&evidence);
     result.evidence_tokens = evidence.len();
     let request = InspectRequest {
