@@ -37,7 +37,7 @@ fn samples() -> Vec<TaskSample> {
                 index: i,
                 id: format!("toy/{i}"),
                 task: if i % 2 == 0 { "even" } else { "odd" }.into(),
-                evidence: vec![start..start + needle.len()],
+                evidence: std::iter::once(start..start + needle.len()).collect(),
                 context,
                 question: "what is the code?".into(),
                 answer_prefix: "the code is".into(),
