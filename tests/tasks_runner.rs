@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use common::tiny_checkpoint::{TinySpec, write_hf};
 use judgeq::eval::Method;
 use judgeq::model::{LoadOptions, Model};
-use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::policy::{PolicyId, PolicySettings};
 use judgeq::progress::{Progress, Silent, Stage};
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
@@ -37,7 +37,7 @@ fn samples() -> Vec<TaskSample> {
                 index: i,
                 id: format!("toy/{i}"),
                 task: if i % 2 == 0 { "even" } else { "odd" }.into(),
-                evidence: vec![start..start + needle.len()],
+                evidence: std::iter::once(start..start + needle.len()).collect(),
                 context,
                 question: "what is the code?".into(),
                 answer_prefix: "the code is".into(),
@@ -55,14 +55,14 @@ fn settings() -> RunSettings {
         window: 4,
         ..PolicySettings::default()
     };
-    let method = |policy: PolicyKind| Method {
+    let method = |policy: PolicyId| Method {
         id: policy.id().into(),
         label: policy.label().into(),
         policy,
         settings: base.clone(),
     };
     RunSettings {
-        methods: vec![method(PolicyKind::SnapKv), method(PolicyKind::StreamingLlm)],
+        methods: vec![method(PolicyId::SNAPKV), method(PolicyId::STREAMING_LLM)],
         budgets: vec![8, 16],
         window: 4,
     }

@@ -10,6 +10,7 @@ mod generate;
 mod gui;
 mod inspect;
 mod model_args;
+mod policy_help;
 mod prepare_data;
 mod task_sets;
 mod tasks;

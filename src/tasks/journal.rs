@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{PolicyKind, PolicySettings};
+use crate::policy::{PolicyId, PolicySettings};
 use crate::tasks::run_error::RunError;
 
 /// File name of the journal in a run's folder.
@@ -46,7 +46,7 @@ pub struct MethodRecord {
     /// Name for people.
     pub label: String,
     /// The policy.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// Its settings.
     pub settings: PolicySettings,
 }
@@ -408,7 +408,7 @@ pub(crate) mod tests {
             methods: vec![MethodRecord {
                 id: "snapkv".into(),
                 label: "SnapKV".into(),
-                policy: PolicyKind::SnapKv,
+                policy: PolicyId::SNAPKV,
                 settings: PolicySettings::default(),
             }],
             budgets: vec![8, 16],
@@ -424,7 +424,11 @@ pub(crate) mod tests {
             method: "snapkv".into(),
             budget,
             predicted_answer: format!("answer {index}, at {budget}"),
-            score: if (index + budget) % 2 == 0 { 1.0 } else { 0.0 },
+            score: if (index + budget).is_multiple_of(2) {
+                1.0
+            } else {
+                0.0
+            },
             hit_rate: 0.25 * (index % 4) as f32,
             hit_rate_pooled_oracle: 0.5,
             mass_kept: 0.75,
@@ -437,7 +441,7 @@ pub(crate) mod tests {
         SampleResult {
             index,
             id: format!("niah/1024/{index}"),
-            task: if index % 2 == 0 { "a" } else { "b" }.into(),
+            task: if index.is_multiple_of(2) { "a" } else { "b" }.into(),
             fields: vec![("depth".into(), (index * 10).to_string())],
             question: "What?".into(),
             answer_prefix: "It is".into(),
