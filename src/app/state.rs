@@ -85,7 +85,9 @@ impl GridMetric {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct State {
-    /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions.
+    /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions
+    /// (a save without the field reads as 0, not as the current format).
+    #[serde(default)]
     pub format: u32,
     /// Model to load.
     pub model: ModelChoice,

@@ -86,14 +86,6 @@ impl PolicySettings {
         self
     }
 
-    /// The value of `param`, whatever its type.
-    pub fn value(&self, param: Param) -> ParamValue {
-        self.params
-            .get(param.key())
-            .filter(|&v| param.accepts(v))
-            .unwrap_or(param.default_value())
-    }
-
     /// Sets `param` to `value`, which must have the parameter's type.
     pub fn set_value(&mut self, param: Param, value: ParamValue) -> Result<(), PolicyError> {
         if !param.accepts(value) {

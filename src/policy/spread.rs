@@ -40,13 +40,6 @@ pub enum Spread {
     Global,
 }
 
-impl Spread {
-    /// Whether the spread shares the budget by score (the order must be scored).
-    pub fn by_score(self) -> bool {
-        matches!(self, Spread::HeadAdaptive { .. } | Spread::Global)
-    }
-}
-
 /// A spread made ready for one order: the score tables it needs, built once.
 #[derive(Debug)]
 pub(crate) enum Spreader {

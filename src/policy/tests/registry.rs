@@ -161,10 +161,7 @@ fn parameters_are_set_by_key_and_checked() {
     settings.assign("pyramid_beta=12.5").unwrap();
     assert_eq!(settings.get(&SINKS), 8);
     assert!(settings.get(&KEEP_WINDOW));
-    assert_eq!(
-        settings.value(Param::Number(&BETA)),
-        ParamValue::Number(12.5)
-    );
+    assert_eq!(settings.get(&BETA), 12.5);
     assert_eq!(
         settings.assign("sinkz=8"),
         Err(PolicyError::UnknownParam("sinkz".into()))
