@@ -18,7 +18,7 @@ use judgeq::app::demo::{DemoEngine, DemoShape};
 use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
 use judgeq::app::marks::{MarkedSpans, mark_colour};
-use judgeq::policy::PolicyKind;
+use judgeq::policy::PolicyId;
 use judgeq::session::{SyntheticSpec, synthetic};
 
 const KEYS: usize = 8192;
@@ -105,7 +105,7 @@ fn frames(c: &mut Criterion) {
     let pan_stats = harness.state().frame_stats();
 
     // Every policy compared: PyramidKV's and Ada-KV's metrics cost more per budget change.
-    harness.state_mut().state_mut().compared = PolicyKind::ALL.to_vec();
+    harness.state_mut().state_mut().compared = PolicyId::all();
     wait_for_bank(&mut harness);
     harness.state_mut().reset_frame_times();
     c.bench_function(

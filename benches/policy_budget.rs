@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use judgeq::attention::{Granularity, GroupReduce};
-use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::policy::{PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 use judgeq::session::{Session, SyntheticSpec, synthetic};
 
 fn session() -> Session {
@@ -29,6 +29,7 @@ fn session() -> Session {
 
 /// One budget change: every policy's mask and the metrics of every policy.
 fn budget_change(bank: &PolicyBank, budget: usize) {
+    let budget = bank.budget(budget).expect("a budget of at least 1");
     for &policy in bank.policies() {
         black_box(bank.select(policy, budget).expect("selection"));
     }
@@ -51,7 +52,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     for (name, settings) in &granularities {
         let inputs = ScoreInputs::from_session(&session);
-        let bank = PolicyBank::new(&inputs, settings, &PolicyKind::ALL).expect("bank");
+        let bank = PolicyBank::new(&inputs, settings, &PolicyId::all()).expect("bank");
         for budget in [128, 512, 2048, 4096] {
             group.bench_with_input(BenchmarkId::new(*name, budget), &budget, |b, &budget| {
                 b.iter(|| budget_change(&bank, budget));
@@ -67,7 +68,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 // Fresh inputs: the source sums are part of the construction.
                 let inputs = ScoreInputs::from_session(&session);
-                black_box(PolicyBank::new(&inputs, settings, &PolicyKind::ALL).expect("bank"))
+                black_box(PolicyBank::new(&inputs, settings, &PolicyId::all()).expect("bank"))
             });
         });
     }

@@ -6,7 +6,7 @@ use judgeq::attention::{Granularity, GroupReduce, KeepMask};
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::model::fetch::default_model_path;
 use judgeq::model::{LoadOptions, Model};
-use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::policy::{PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 use judgeq::progress::Silent;
 
 /// An invented harbour log of about 1,000 tokens: which ship came in on which day, at which
@@ -69,20 +69,23 @@ fn batched_answers_under_eight_policies_equal_one_by_one_decodes() {
         ..PolicySettings::default()
     };
     let choices = [
-        (&per_query_head, PolicyKind::SnapKv, 64),
-        (&per_query_head, PolicyKind::H2o, 128),
-        (&per_query_head, PolicyKind::StreamingLlm, 96),
-        (&per_query_head, PolicyKind::PyramidKv, 128),
-        (&per_kv_head, PolicyKind::AdaKv, 96),
-        (&per_kv_head, PolicyKind::H2oWindow, 64),
-        (&per_kv_head, PolicyKind::Random, 256),
-        (&per_kv_head, PolicyKind::Oracle, 48),
+        (&per_query_head, PolicyId::SNAPKV, 64),
+        (&per_query_head, PolicyId::H2O, 128),
+        (&per_query_head, PolicyId::STREAMING_LLM, 96),
+        (&per_query_head, PolicyId::PYRAMIDKV, 128),
+        (&per_kv_head, PolicyId::ADAKV, 96),
+        (&per_kv_head, PolicyId::H2O_WINDOW, 64),
+        (&per_kv_head, PolicyId::RANDOM, 256),
+        (&per_kv_head, PolicyId::ORACLE, 48),
     ];
     let masks: Vec<(String, KeepMask)> = choices
         .iter()
         .map(|&(settings, policy, budget)| {
             let bank = PolicyBank::new(&inputs, settings, &[policy]).unwrap();
-            let mask = bank.select(policy, budget).unwrap().mask;
+            let mask = bank
+                .select(policy, bank.budget(budget).unwrap())
+                .unwrap()
+                .mask;
             (format!("{} @ {budget}", policy.label()), mask)
         })
         .collect();

@@ -11,7 +11,7 @@ use judgeq::export::Overwrite;
 use judgeq::judgeq::data::read_prompts;
 use judgeq::judgeq::{SoftTokenMeta, SoftTokens};
 use judgeq::model::{Capture, GenerateOptions, LoadOptions, Model};
-use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::policy::{Budget, PolicyId, PolicySettings};
 use judgeq::progress::Silent;
 use ndarray::Array2;
 
@@ -89,7 +89,7 @@ fn every_method_at_every_budget_with_sound_numbers() {
                 assert_eq!(cell.hit_rate, 1.0);
                 assert!(agreement.exact_match, "{} at {}", method.id, cell.budget);
             }
-            if method.policy == PolicyKind::Oracle {
+            if method.policy == PolicyId::ORACLE {
                 assert_eq!(cell.hit_rate, 1.0);
             }
             if method.settings.pooling == Pooling::None {
@@ -201,7 +201,8 @@ fn answers_under_eviction_match_the_model_run_by_hand() {
         model.info.kv_heads,
         model.info.kv_entry_bytes,
     );
-    let mask = judgeq::policy::select(PolicyKind::SnapKv, &inputs, 8, &base)
+    let budget = Budget::new(8, inputs.prompt_len()).unwrap();
+    let mask = judgeq::policy::select(PolicyId::SNAPKV, &inputs, budget, &base)
         .unwrap()
         .mask;
     let evicted = t
@@ -251,7 +252,7 @@ fn results_are_written_once_and_soft_tokens_of_another_model_refused() {
     )
     .unwrap();
     assert!(run.prompts[0].cells.iter().all(|c| c.agreement.is_none()));
-    assert!(!methods.iter().any(|m| m.policy == PolicyKind::JudgeQ));
+    assert!(!methods.iter().any(|m| m.policy == PolicyId::JUDGEQ));
 
     let out = dir.path().join("results");
     let written = write_report(&run, &out, Overwrite::Refuse).unwrap();

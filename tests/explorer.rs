@@ -17,7 +17,7 @@ use judgeq::app::marks::{MarkedSpans, mark_colour};
 use judgeq::attention::Pick;
 use judgeq::attention::QuerySource;
 use judgeq::judgeq::shipped::SoftTokenChoice;
-use judgeq::policy::PolicyKind;
+use judgeq::policy::{Budget, PolicyId, PolicySettings};
 
 const DOCUMENT: &str = "The Harlow Street bridge closed on 9 October after two corroded bearings were found.\n\nReplacement bearings take eleven weeks to make. Work starts on 27 January and the bridge reopens on 14 March if the load test passes.\n";
 
@@ -156,7 +156,11 @@ fn moving_the_budget_slider_changes_the_kept_counts_shown() {
     assert!(shows(&setup.harness, "Metrics at budget 16"));
     let view = setup.harness.state().view().unwrap();
     let share = view
-        .cached_kept_share(PolicyKind::SnapKv, 16, setup.harness.state().state().view)
+        .cached_kept_share(
+            PolicyId::SNAPKV,
+            Budget::clamped(16, view.keys()),
+            setup.harness.state().state().view,
+        )
         .unwrap();
     assert!(
         (share.iter().sum::<f32>() - 16.0).abs() < 1e-3,
@@ -213,19 +217,20 @@ fn switching_layer_head_aggregation_and_policy_changes_what_is_drawn() {
     h.state_mut().state_mut().budget = budget;
     h.run();
     let view_sel = h.state().state().view;
+    let budget = Budget::clamped(budget, h.state().view().unwrap().keys());
     let snap = h
         .state()
         .view()
         .unwrap()
-        .cached_kept_share(PolicyKind::SnapKv, budget, view_sel)
+        .cached_kept_share(PolicyId::SNAPKV, budget, view_sel)
         .unwrap();
-    h.state_mut().state_mut().strip_policies[0] = PolicyKind::StreamingLlm;
+    h.state_mut().state_mut().strip_policies[0] = PolicyId::STREAMING_LLM;
     h.run();
     let streaming = h
         .state()
         .view()
         .unwrap()
-        .cached_kept_share(PolicyKind::StreamingLlm, budget, view_sel)
+        .cached_kept_share(PolicyId::STREAMING_LLM, budget, view_sel)
         .unwrap();
     assert_ne!(snap, streaming);
     assert_eq!(
@@ -490,7 +495,7 @@ fn answers_under_eviction_come_from_the_worker() {
     });
     let view = setup.harness.state().view().unwrap();
     let full = view.session.answer.text.clone();
-    for policy in [PolicyKind::SnapKv, PolicyKind::Oracle] {
+    for policy in [PolicyId::SNAPKV, PolicyId::ORACLE] {
         let answer = &view.answers.answers[&policy];
         assert_eq!(answer.budget, keys);
         assert_eq!(
@@ -509,11 +514,11 @@ fn answers_under_eviction_come_from_the_worker() {
         e.view().is_some_and(|v| {
             v.answers
                 .answers
-                .get(&PolicyKind::StreamingLlm)
+                .get(&PolicyId::STREAMING_LLM)
                 .is_some_and(|a| a.budget == 4)
         })
     });
-    let answer = &setup.harness.state().view().unwrap().answers.answers[&PolicyKind::StreamingLlm];
+    let answer = &setup.harness.state().view().unwrap().answers.answers[&PolicyId::STREAMING_LLM];
     assert_ne!(answer.answer.text, full);
 }
 
@@ -542,7 +547,7 @@ fn answers_are_requested_when_the_budget_slider_rests() {
         e.view().is_some_and(|v| {
             v.answers
                 .answers
-                .get(&PolicyKind::SnapKv)
+                .get(&PolicyId::SNAPKV)
                 .is_some_and(|a| a.budget == 24)
         })
     });
@@ -569,7 +574,11 @@ fn a_session_without_soft_tokens_says_so_and_ranks_the_rest() {
     setup.harness.run();
     assert!(shows(&setup.harness, "No soft tokens in this session"));
     let view = setup.harness.state().view().unwrap();
-    assert!(!view.available_policies().contains(&PolicyKind::JudgeQ));
+    assert!(
+        !view
+            .available_policies(&PolicySettings::default())
+            .contains(&PolicyId::JUDGEQ)
+    );
     assert!(view.shown_matrix(QuerySource::Soft).is_none());
     assert!(view.shown_matrix(QuerySource::Window).is_some());
     // The other strips still show what their policies keep.

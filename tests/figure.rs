@@ -17,7 +17,7 @@ use judgeq::app::explorer::Explorer;
 use judgeq::app::files::QueuedPicker;
 use judgeq::attention::{HeadView, Pick, Reduce};
 use judgeq::export::{Colormap, DataExtras, Overwrite, ScaleMode, write_session_data};
-use judgeq::policy::PolicyKind;
+use judgeq::policy::PolicyId;
 use judgeq::session::{SyntheticSpec, synthetic};
 
 const DOCUMENT: &str = "The Harlow Street bridge closed on 9 October after two corroded bearings were found.\n\nReplacement bearings take eleven weeks to make. Work starts on 27 January and the bridge reopens on 14 March if the load test passes.\n";
@@ -166,11 +166,7 @@ fn the_cli_draws_exactly_the_explorers_figure() {
         state.colour.mode = ScaleMode::PerRow;
         state.colour.colormap = Colormap::Magma;
         state.colour.skip_sinks = 2;
-        state.strip_policies = [
-            PolicyKind::H2o,
-            PolicyKind::SnapKv,
-            PolicyKind::StreamingLlm,
-        ];
+        state.strip_policies = [PolicyId::H2O, PolicyId::SNAPKV, PolicyId::STREAMING_LLM];
         state.budget = 16;
     }
     setup

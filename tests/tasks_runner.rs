@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use common::tiny_checkpoint::{TinySpec, write_hf};
 use judgeq::eval::Method;
 use judgeq::model::{LoadOptions, Model};
-use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::policy::{PolicyId, PolicySettings};
 use judgeq::progress::{Progress, Silent, Stage};
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
@@ -55,14 +55,14 @@ fn settings() -> RunSettings {
         window: 4,
         ..PolicySettings::default()
     };
-    let method = |policy: PolicyKind| Method {
+    let method = |policy: PolicyId| Method {
         id: policy.id().into(),
         label: policy.label().into(),
         policy,
         settings: base.clone(),
     };
     RunSettings {
-        methods: vec![method(PolicyKind::SnapKv), method(PolicyKind::StreamingLlm)],
+        methods: vec![method(PolicyId::SNAPKV), method(PolicyId::STREAMING_LLM)],
         budgets: vec![8, 16],
         window: 4,
     }

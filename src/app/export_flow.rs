@@ -16,7 +16,7 @@ use crate::export::{
     Overwrite, PRINT_DPI, PanelInput, PolicyKeep, SessionFigureOptions, SourceScores,
     session_figure_spec, session_file_names, write_figure, write_session_data,
 };
-use crate::policy::PolicyKind;
+use crate::policy::PolicyId;
 use crate::session::Session;
 
 /// An export ready to write.
@@ -158,7 +158,7 @@ pub fn figure_spec(
         return Err("there are no keys in view to export".to_owned());
     }
     let options = figure_options(state, start..end);
-    let budget = options.budget_for(keys);
+    let budget = view.budget();
     let shares = QuerySource::ALL
         .map(|source| view.kept_share(state.strip_policy(source), budget, state.view));
     let mut panels: [PanelInput<'_>; 3] = Default::default();
@@ -186,7 +186,7 @@ pub fn figure_file_name(state: &State, layers: usize, heads: usize) -> String {
 /// Scores, keep masks and metrics of the compared policies at the current budget.
 pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
     let session = Arc::clone(&view.session);
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     let scores = QuerySource::ALL
         .into_iter()
         .filter_map(|source| {
@@ -197,8 +197,8 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
             })
         })
         .collect();
-    let policies: Vec<PolicyKind> = view
-        .available_policies()
+    let policies: Vec<PolicyId> = view
+        .available_policies(&state.policy)
         .into_iter()
         .filter(|p| state.compared.contains(p))
         .collect();
@@ -212,7 +212,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
             };
             keeps.push(PolicyKeep {
                 policy: policy.id().to_owned(),
-                budget,
+                budget: budget.asked(),
                 heads,
                 mask: selection.mask.clone(),
             });
@@ -226,7 +226,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
                 .answers
                 .answers
                 .get(&m.policy)
-                .filter(|a| a.budget == budget)
+                .filter(|a| a.budget == budget.asked())
                 .map(|a| AnswerAgreement::between(full, &a.answer));
             metrics.push(MetricsRow::new(m, agreement));
         }
@@ -237,7 +237,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
         metrics,
         eviction: Some(EvictionSettings {
             policies: policies.iter().map(|p| p.id().to_owned()).collect(),
-            budgets: vec![budget],
+            budgets: vec![budget.asked()],
             settings: serde_json::to_value(&state.policy).unwrap_or_default(),
         }),
     }

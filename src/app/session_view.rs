@@ -21,7 +21,7 @@ use crate::attention::kept_share;
 use crate::attention::{HeadView, key_scores, view_matrix};
 use crate::export::{ColourScale, ColourSettings};
 use crate::policy::{
-    PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs, Selection,
+    Budget, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, ScoreInputs, Selection,
 };
 use crate::session::Session;
 use crate::worker::protocol::{EvictionAnswer, JobId};
@@ -32,7 +32,7 @@ pub struct BankKey {
     /// Policy settings.
     pub settings: PolicySettings,
     /// Policies ranked.
-    pub policies: Vec<PolicyKind>,
+    pub policies: Vec<PolicyId>,
 }
 
 /// The policy bank, or why it could not be built.
@@ -63,11 +63,11 @@ pub struct PanelCache {
 /// The selection and metrics at one budget, for the current bank.
 #[derive(Default)]
 struct AtBudget {
-    budget: usize,
+    budget: Option<Budget>,
     bank_version: u64,
-    selections: BTreeMap<PolicyKind, Result<Arc<Selection>, String>>,
+    selections: BTreeMap<PolicyId, Result<Arc<Selection>, String>>,
     metrics: Option<Result<Arc<Vec<PolicyMetrics>>, String>>,
-    shares: BTreeMap<(PolicyKind, HeadView), Arc<Vec<f32>>>,
+    shares: BTreeMap<(PolicyId, HeadView), Arc<Vec<f32>>>,
 }
 
 /// Answers under eviction received for this session.
@@ -76,7 +76,7 @@ pub struct AnswerBook {
     /// The decode job running, and the budget it was asked at.
     pub pending: Option<(JobId, usize)>,
     /// Latest answer per policy.
-    pub answers: BTreeMap<PolicyKind, EvictionAnswer>,
+    pub answers: BTreeMap<PolicyId, EvictionAnswer>,
     /// Why the last request failed, if it did.
     pub error: Option<String>,
 }
@@ -93,6 +93,7 @@ pub struct SessionView {
     pub document: DocumentView,
     /// One cache per query source, in [`QuerySource::ALL`] order.
     pub panels: [PanelCache; 3],
+    budget: Budget,
     scales: Option<ScalesKey>,
     bank: Computed<BankKey, BankResult>,
     wanted_bank: Option<BankKey>,
@@ -127,8 +128,8 @@ pub enum BankStatus {
 }
 
 impl SessionView {
-    /// A fresh view of `session`.
-    pub fn new(session: Arc<Session>, generation: u64) -> Self {
+    /// A fresh view of `session` at `budget` entries per head (see [`SessionView::set_budget`]).
+    pub fn new(session: Arc<Session>, generation: u64, budget: usize) -> Self {
         let keys = session.prompt_len();
         let document = DocumentView::new(Arc::new(DocumentText::new(&session.prompt)));
         Self {
@@ -137,6 +138,7 @@ impl SessionView {
             axis: KeyAxis::new(keys),
             document,
             panels: Default::default(),
+            budget: Budget::clamped(budget, keys),
             scales: None,
             bank: Computed::new(),
             wanted_bank: None,
@@ -204,11 +206,24 @@ impl SessionView {
         self.session.prompt_len()
     }
 
-    /// The policies this session can rank (Judge Q needs soft tokens).
-    pub fn available_policies(&self) -> Vec<PolicyKind> {
-        PolicyKind::ALL
+    /// Sets the budget every panel shows: `asked` entries per head (the slider's value), brought
+    /// within the prompt once per frame, before any panel draws.
+    pub fn set_budget(&mut self, asked: usize) {
+        self.budget = Budget::clamped(asked, self.keys());
+    }
+
+    /// The budget every panel shows this frame.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// The policies this session can rank under `settings`: those whose inputs it has (Judge Q
+    /// needs soft tokens).
+    pub fn available_policies(&self, settings: &PolicySettings) -> Vec<PolicyId> {
+        let inputs = ScoreInputs::from_session(&self.session);
+        PolicyId::all()
             .into_iter()
-            .filter(|&p| p != PolicyKind::JudgeQ || self.session.soft.is_some())
+            .filter(|p| p.needs(settings).into_iter().all(|input| inputs.has(input)))
             .collect()
     }
 
@@ -218,11 +233,11 @@ impl SessionView {
     pub fn sync_bank(
         &mut self,
         settings: &PolicySettings,
-        wanted: &[PolicyKind],
+        wanted: &[PolicyId],
         ctx: &Context,
     ) -> BankStatus {
         let policies = self
-            .available_policies()
+            .available_policies(settings)
             .into_iter()
             .filter(|p| wanted.contains(p))
             .collect();
@@ -268,10 +283,11 @@ impl SessionView {
     }
 
     /// Resets the per-budget cache when the budget or the bank changed.
-    fn at(&mut self, budget: usize) -> &mut AtBudget {
-        if self.at_budget.budget != budget || self.at_budget.bank_version != self.bank_version {
+    fn at(&mut self, budget: Budget) -> &mut AtBudget {
+        if self.at_budget.budget != Some(budget) || self.at_budget.bank_version != self.bank_version
+        {
             self.at_budget = AtBudget {
-                budget,
+                budget: Some(budget),
                 bank_version: self.bank_version,
                 ..AtBudget::default()
             };
@@ -282,8 +298,8 @@ impl SessionView {
     /// What `policy` keeps at `budget`; `None` while the bank is being built.
     pub fn selection(
         &mut self,
-        policy: PolicyKind,
-        budget: usize,
+        policy: PolicyId,
+        budget: Budget,
     ) -> Option<Result<Arc<Selection>, String>> {
         self.bank()?;
         if let Some(found) = self.at(budget).selections.get(&policy) {
@@ -299,7 +315,7 @@ impl SessionView {
     }
 
     /// Metrics of every ranked policy at `budget`; `None` while the bank is being built.
-    pub fn metrics(&mut self, budget: usize) -> Option<Result<Arc<Vec<PolicyMetrics>>, String>> {
+    pub fn metrics(&mut self, budget: Budget) -> Option<Result<Arc<Vec<PolicyMetrics>>, String>> {
         self.bank()?;
         if let Some(found) = &self.at(budget).metrics {
             return Some(found.clone());
@@ -316,8 +332,8 @@ impl SessionView {
     /// For every key, the share of the viewed heads whose `policy` mask keeps it at `budget`.
     pub fn kept_share(
         &mut self,
-        policy: PolicyKind,
-        budget: usize,
+        policy: PolicyId,
+        budget: Budget,
         view: HeadView,
     ) -> Option<Arc<Vec<f32>>> {
         if let Some(found) = self.at(budget).shares.get(&(policy, view)) {
@@ -356,7 +372,8 @@ impl SessionView {
                 budgets
                     .into_iter()
                     .map(|budget| {
-                        bank.evaluate(budget)
+                        bank.budget(budget)
+                            .and_then(|b| bank.evaluate(b))
                             .map(|metrics| CurvePoint { budget, metrics })
                             .map_err(|e| e.to_string())
                     })
@@ -441,11 +458,11 @@ impl SessionView {
     /// The kept shares already computed for `policy` at `budget` under `view` (no computation).
     pub fn cached_kept_share(
         &self,
-        policy: PolicyKind,
-        budget: usize,
+        policy: PolicyId,
+        budget: Budget,
         view: HeadView,
     ) -> Option<Arc<Vec<f32>>> {
-        (self.at_budget.budget == budget && self.at_budget.bank_version == self.bank_version)
+        (self.at_budget.budget == Some(budget) && self.at_budget.bank_version == self.bank_version)
             .then(|| self.at_budget.shares.get(&(policy, view)).cloned())
             .flatten()
     }

@@ -9,7 +9,8 @@ use crate::attention::HeadView;
 use crate::attention::QuerySource;
 use crate::export::ColourSettings;
 use crate::judgeq::shipped::SoftTokenChoice;
-use crate::policy::{PolicyKind, PolicySettings};
+use crate::policy::policies::oracle;
+use crate::policy::{PolicyId, PolicySettings};
 
 /// Which model to load.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,8 +85,9 @@ impl GridMetric {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct State {
-    /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions.
-    #[serde(default = "unversioned")]
+    /// Version of the saved settings (see [`State::migrated`]); 0 for saves before versions
+    /// (a save without the field reads as 0, not as the current format).
+    #[serde(default)]
     pub format: u32,
     /// Model to load.
     pub model: ModelChoice,
@@ -102,11 +104,11 @@ pub struct State {
     /// Policy settings (window, pooling, granularity, sinks…).
     pub policy: PolicySettings,
     /// Policies compared in the metrics, curves and decode panels.
-    pub compared: Vec<PolicyKind>,
+    pub compared: Vec<PolicyId>,
     /// The policy whose kept entries each panel's strip shows, in [`QuerySource::ALL`] order.
-    pub strip_policies: [PolicyKind; 3],
+    pub strip_policies: [PolicyId; 3],
     /// The policy the document view and the overview grid show.
-    pub focus_policy: PolicyKind,
+    pub focus_policy: PolicyId,
     /// Entries kept per head.
     pub budget: usize,
     /// Layer, head and aggregation of the panels.
@@ -143,14 +145,14 @@ impl Default for State {
             decode_tokens: 32,
             policy: PolicySettings::default(),
             compared: vec![
-                PolicyKind::StreamingLlm,
-                PolicyKind::H2o,
-                PolicyKind::SnapKv,
-                PolicyKind::JudgeQ,
-                PolicyKind::Oracle,
+                PolicyId::STREAMING_LLM,
+                PolicyId::H2O,
+                PolicyId::SNAPKV,
+                PolicyId::JUDGEQ,
+                PolicyId::ORACLE,
             ],
-            strip_policies: [PolicyKind::SnapKv, PolicyKind::JudgeQ, PolicyKind::Oracle],
-            focus_policy: PolicyKind::SnapKv,
+            strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
+            focus_policy: PolicyId::SNAPKV,
             budget: 256,
             view: HeadView::default(),
             colour: ColourSettings::default(),
@@ -172,14 +174,14 @@ impl State {
     /// hit rate, today's default).
     pub fn migrated(mut self) -> Self {
         if self.format < 1 {
-            self.policy.oracle_pooling = false;
+            self.policy.set(&oracle::POOLED, false);
         }
         self.format = STATE_FORMAT;
         self
     }
 
     /// The policy a panel's strip shows.
-    pub fn strip_policy(&self, source: QuerySource) -> PolicyKind {
+    pub fn strip_policy(&self, source: QuerySource) -> PolicyId {
         let index = QuerySource::ALL
             .iter()
             .position(|&s| s == source)
@@ -187,13 +189,13 @@ impl State {
         self.strip_policies
             .get(index)
             .copied()
-            .unwrap_or(PolicyKind::SnapKv)
+            .unwrap_or(PolicyId::SNAPKV)
     }
 
     /// Every policy the current frame needs a selection of: the compared ones, the strips' and
     /// the focus policy, without repeats, in display order.
-    pub fn needed_policies(&self) -> Vec<PolicyKind> {
-        PolicyKind::ALL
+    pub fn needed_policies(&self) -> Vec<PolicyId> {
+        PolicyId::all()
             .into_iter()
             .filter(|p| {
                 self.compared.contains(p)
@@ -206,11 +208,6 @@ impl State {
 
 /// The storage key.
 pub const STORAGE_KEY: &str = "judgeq-explorer";
-
-/// The format of saves written before [`State::format`] existed.
-fn unversioned() -> u32 {
-    0
-}
 
 /// The current [`State::format`].
 pub const STATE_FORMAT: u32 = 1;
@@ -238,35 +235,109 @@ mod tests {
         let old: State =
             serde_json::from_str(r#"{"policy": {"oracle_pooling": true}, "budget": 64}"#).unwrap();
         let migrated = old.migrated();
-        assert!(!migrated.policy.oracle_pooling);
+        assert!(!migrated.policy.get(&oracle::POOLED));
         assert_eq!((migrated.format, migrated.budget), (STATE_FORMAT, 64));
         // A choice made under the current format is kept.
         let chosen = State {
-            policy: PolicySettings {
-                oracle_pooling: true,
-                ..PolicySettings::default()
-            },
+            policy: PolicySettings::default().with(&oracle::POOLED, true),
             ..State::default()
         };
-        assert!(chosen.migrated().policy.oracle_pooling);
+        assert!(chosen.migrated().policy.get(&oracle::POOLED));
+    }
+
+    /// eframe's storage in memory: saves read and written as the explorer's (RON).
+    struct Memory(std::collections::HashMap<String, String>);
+
+    impl eframe::Storage for Memory {
+        fn get_string(&self, key: &str) -> Option<String> {
+            self.0.get(key).cloned()
+        }
+        fn set_string(&mut self, key: &str, value: String) {
+            self.0.insert(key.to_owned(), value);
+        }
+        fn remove_string(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+        fn flush(&mut self) {}
+    }
+
+    #[test]
+    fn saves_from_before_the_policy_registry_load() {
+        use crate::policy::policies::{
+            adakv::FLOOR_ALPHA, judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, pyramidkv::BETA,
+            random::SEED, streaming_llm::SINKS,
+        };
+        // Written by the explorer when policies were an enum with their settings in one struct.
+        let old = "(format:1,model:Default,document:None,soft_token_choice:Shipped,question:\"\",\
+            inspect_window:32,decode_tokens:32,policy:(window:16,pooling:max(kernel:7),\
+            granularity:query_head,group_order:before_pooling,sinks:2,judgeq_keep_window:true,\
+            judgeq_window_layers:3,pyramid_beta:8.5,ada_floor_alpha:0.35,\
+            random_seed:12345678901234567890,oracle_pooling:true),\
+            compared:[r#h2o-window,adakv,random,full],\
+            strip_policies:(r#h2o-window,pyramidkv,streamingllm),focus_policy:oracle,budget:77,\
+            view:(layer:One(0),head:All,reduce:Mean),\
+            colour:(mode:Log,skip_sinks:4,decades:3,colormap:viridis),highlight:SelectedHead,\
+            grid_metric:HitRate,curves_per_layer:false,auto_decode:false,decode_max_tokens:32,\
+            theme:System,show_frame_time:true,show_profiles:true)";
+        let mut storage = Memory([(STORAGE_KEY.to_owned(), old.to_owned())].into());
+        let state: State = eframe::get_value(&storage, STORAGE_KEY).expect("the old save loads");
+        assert_eq!(
+            state.compared,
+            vec![
+                PolicyId::H2O_WINDOW,
+                PolicyId::ADAKV,
+                PolicyId::RANDOM,
+                PolicyId::FULL_KV
+            ]
+        );
+        assert_eq!(
+            state.strip_policies,
+            [
+                PolicyId::H2O_WINDOW,
+                PolicyId::PYRAMIDKV,
+                PolicyId::STREAMING_LLM
+            ]
+        );
+        assert_eq!((state.focus_policy, state.budget), (PolicyId::ORACLE, 77));
+        let settings = PolicySettings {
+            window: 16,
+            ..PolicySettings::default()
+        }
+        .with(&SINKS, 2)
+        .with(&KEEP_WINDOW, true)
+        .with(&WINDOW_LAYERS, 3)
+        .with(&BETA, 8.5)
+        .with(&FLOOR_ALPHA, 0.35)
+        .with(&SEED, 12_345_678_901_234_567_890)
+        .with(&oracle::POOLED, true);
+        assert_eq!(state.policy, settings);
+        // Saved again, it reads back the same.
+        eframe::set_value(&mut storage, STORAGE_KEY, &state);
+        let again: State = eframe::get_value(&storage, STORAGE_KEY).expect("the new save loads");
+        assert_eq!(again, state);
+        let saved = storage.0.get(STORAGE_KEY).cloned().unwrap_or_default();
+        assert!(
+            saved.contains("compared:[r#h2o-window,adakv,random,full]"),
+            "ids are saved as before: {saved}"
+        );
     }
 
     #[test]
     fn needed_policies_merge_every_use_once() {
         let state = State {
-            compared: vec![PolicyKind::H2o],
-            focus_policy: PolicyKind::H2o,
+            compared: vec![PolicyId::H2O],
+            focus_policy: PolicyId::H2O,
             ..State::default()
         };
         assert_eq!(
             state.needed_policies(),
             vec![
-                PolicyKind::H2o,
-                PolicyKind::SnapKv,
-                PolicyKind::JudgeQ,
-                PolicyKind::Oracle
+                PolicyId::H2O,
+                PolicyId::SNAPKV,
+                PolicyId::JUDGEQ,
+                PolicyId::ORACLE
             ]
         );
-        assert_eq!(state.strip_policy(QuerySource::Soft), PolicyKind::JudgeQ);
+        assert_eq!(state.strip_policy(QuerySource::Soft), PolicyId::JUDGEQ);
     }
 }

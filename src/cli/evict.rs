@@ -1,6 +1,7 @@
 //! `judgeq evict`: every policy at every budget over one document, with metrics, keep masks
 //! and the answers decoded under eviction.
 
+use anyhow::Context;
 use clap::Args;
 use judgeq::attention::{Granularity, Pooling, QuerySource, RowReduce, source_scores};
 use judgeq::export::{
@@ -9,7 +10,10 @@ use judgeq::export::{
 };
 use judgeq::inspect::{PrefilledPrompt, inspect_prompt};
 use judgeq::model::Model;
-use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::policy::policies::{
+    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED, streaming_llm::SINKS,
+};
+use judgeq::policy::{Input, PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 use judgeq::session::Session;
 
 use super::checks;
@@ -22,10 +26,9 @@ use super::progress_bar::StderrProgress;
 pub struct EvictArgs {
     #[command(flatten)]
     pub document: DocumentArgs,
-    /// Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv,
-    /// pyramidkv, adakv, judgeq, oracle, random) [default: all but random; judgeq only with soft tokens]
-    #[arg(long, value_delimiter = ',')]
-    pub policies: Vec<PolicyKind>,
+    /// Policies to compare, comma-separated (the registry's ids; see `--help`)
+    #[arg(long, value_delimiter = ',', help = super::policy_help::policies_help())]
+    pub policies: Vec<PolicyId>,
     /// KV entries kept per layer and head, window included, comma-separated
     #[arg(long, value_delimiter = ',', default_values_t = [64, 128, 256])]
     pub budgets: Vec<usize>,
@@ -48,6 +51,9 @@ pub struct EvictArgs {
     /// Oracle ranks the decoded tokens' raw attention, the Judge Q paper's definition)
     #[arg(long)]
     pub oracle_pooled: bool,
+    /// A policy parameter, KEY=VALUE, repeatable (the registry's parameters; see `--help`)
+    #[arg(long = "param", value_name = "KEY=VALUE", help = super::policy_help::params_help())]
+    pub params: Vec<String>,
     /// Skip decoding under eviction (metrics only)
     #[arg(long)]
     pub no_answers: bool,
@@ -58,31 +64,44 @@ pub struct EvictArgs {
 }
 
 impl EvictArgs {
-    /// The policy settings the flags describe.
-    fn settings(&self) -> PolicySettings {
-        PolicySettings {
+    /// The policy settings the flags describe: the named flags, then each `--param`.
+    fn settings(&self) -> anyhow::Result<PolicySettings> {
+        let mut settings = PolicySettings {
             window: self.document.window,
             pooling: self.pooling,
             granularity: self.granularity,
-            sinks: self.sinks,
-            judgeq_keep_window: self.judgeq_keep_window,
-            judgeq_window_layers: self.judgeq_window_layers,
-            oracle_pooling: self.oracle_pooled,
             ..PolicySettings::default()
         }
+        .with(&SINKS, self.sinks as u64)
+        .with(&KEEP_WINDOW, self.judgeq_keep_window)
+        .with(&WINDOW_LAYERS, self.judgeq_window_layers as u64)
+        .with(&POOLED, self.oracle_pooled);
+        for assignment in &self.params {
+            settings
+                .assign(assignment)
+                .with_context(|| format!("--param {assignment}"))?;
+        }
+        Ok(settings)
     }
 
-    /// The policies asked for, or the default set.
-    fn policies(&self, has_soft: bool) -> anyhow::Result<Vec<PolicyKind>> {
+    /// The policies asked for, or the default set (the registry's, those the session can rank).
+    fn policies(&self, has_soft: bool, settings: &PolicySettings) -> anyhow::Result<Vec<PolicyId>> {
+        let needs_soft = |p: &PolicyId| p.needs(settings).contains(&Input::Soft);
         if self.policies.is_empty() {
-            return Ok(PolicyKind::ALL
+            return Ok(PolicyId::all()
                 .into_iter()
-                .filter(|&p| p != PolicyKind::Random && (has_soft || p != PolicyKind::JudgeQ))
+                .filter(|p| p.compared_by_default() && (has_soft || !needs_soft(p)))
                 .collect());
         }
-        if self.policies.contains(&PolicyKind::JudgeQ) && !has_soft {
+        if let Some(policy) = self
+            .policies
+            .iter()
+            .find(|p| needs_soft(p))
+            .filter(|_| !has_soft)
+        {
             anyhow::bail!(
-                "the judgeq policy needs soft tokens: pass --soft FILE (the shipped ones are for the default model only)"
+                "the {} policy needs soft tokens: pass --soft FILE (the shipped ones are for the default model only)",
+                policy.id()
             );
         }
         Ok(self.policies.clone())
@@ -92,7 +111,7 @@ impl EvictArgs {
 /// Runs the inspection, every policy at every budget, and writes arrays, masks and metrics.
 pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     let progress = StderrProgress::with_ctrl_c()?;
-    let settings = args.settings();
+    let settings = args.settings()?;
     settings.validate()?;
     checks::budgets(&args.budgets)?;
     let policy_ids: Vec<&str> = args.policies.iter().map(|p| p.id()).collect();
@@ -103,12 +122,12 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     let model = args.model.load(&progress)?;
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
-    let policies = args.policies(request.soft.is_some())?;
+    let policies = args.policies(request.soft.is_some(), &settings)?;
     let layers = model.info.layers;
-    if settings.judgeq_window_layers > layers {
+    if args.judgeq_window_layers > layers {
         anyhow::bail!(
             "--judgeq-window-layers {} is more than the model's {layers} layers (0 to {layers}; 0 is the paper's method)",
-            settings.judgeq_window_layers
+            args.judgeq_window_layers
         );
     }
     let prompt = model.prompt(&request.document, &request.question)?;
@@ -142,7 +161,8 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
         Granularity::QueryHead => HeadAxis::QueryHeads,
         Granularity::KvHead(_) => HeadAxis::KvHeads,
     };
-    for &budget in &args.budgets {
+    for &asked in &args.budgets {
+        let budget = bank.budget(asked)?;
         for metrics in bank.evaluate(budget)? {
             let selection = bank.select(metrics.policy, budget)?;
             let agreement = if args.no_answers {
@@ -154,14 +174,14 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
                     &session,
                     &selection.mask,
                     metrics.policy,
-                    budget,
+                    asked,
                     &progress,
                 )?)
             };
             extras.metrics.push(MetricsRow::new(&metrics, agreement));
             extras.keeps.push(PolicyKeep {
                 policy: metrics.policy.id().to_string(),
-                budget,
+                budget: asked,
                 heads,
                 mask: selection.mask,
             });
@@ -178,8 +198,8 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
         settings.window,
         settings.pooling.label(),
         settings.granularity.label(),
-        settings.sinks,
-        if settings.oracle_pooling {
+        settings.get(&SINKS),
+        if settings.get(&POOLED) {
             "the pooled oracle (--oracle-pooled, a variant)"
         } else {
             "the raw oracle (the paper's definition)"
@@ -192,7 +212,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
 
 /// The files the run will write: every query source's rows and scores, a keep mask per policy
 /// and budget, the answer, the metrics and the manifest.
-fn planned_files(policies: &[PolicyKind], budgets: &[usize], soft: bool) -> Vec<String> {
+fn planned_files(policies: &[PolicyId], budgets: &[usize], soft: bool) -> Vec<String> {
     let sources: Vec<QuerySource> = QuerySource::ALL
         .into_iter()
         .filter(|&s| soft || s != QuerySource::Soft)
@@ -225,7 +245,7 @@ fn answer_under(
     prefilled: &mut PrefilledPrompt,
     session: &Session,
     mask: &judgeq::attention::KeepMask,
-    policy: PolicyKind,
+    policy: PolicyId,
     budget: usize,
     progress: &StderrProgress,
 ) -> anyhow::Result<AnswerAgreement> {

@@ -14,7 +14,7 @@ use judgeq::export::{
     ScaleMode, Selector, SessionFigureOptions, read_session_data, session_figure_spec,
     view_matrices, write_figure,
 };
-use judgeq::policy::{PolicyBank, PolicyKind, PolicySettings, ScoreInputs};
+use judgeq::policy::{PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 
 use super::checks;
 
@@ -43,9 +43,9 @@ pub struct FigureArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_values_t = [PolicyKind::SnapKv, PolicyKind::JudgeQ, PolicyKind::Oracle]
+        default_values_t = [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE]
     )]
-    pub policies: Vec<PolicyKind>,
+    pub policies: Vec<PolicyId>,
     /// Colormap: viridis, magma, inferno or greys
     #[arg(long, default_value_t = Colormap::Viridis)]
     pub colormap: Colormap,
@@ -250,7 +250,7 @@ fn budget(asked: Option<usize>, export: &ExportFolder) -> anyhow::Result<usize> 
 }
 
 /// One strip policy per panel from `--policies` (one name for all, or three).
-fn strip_policies(policies: &[PolicyKind]) -> anyhow::Result<[PolicyKind; 3]> {
+fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; 3]> {
     match policies {
         [one] => Ok([*one; 3]),
         [window, soft, decoded] => Ok([*window, *soft, *decoded]),
@@ -270,15 +270,24 @@ fn strip_masks(
     options: &SessionFigureOptions,
 ) -> anyhow::Result<[Option<KeepMask>; 3]> {
     let budget = options.budget_for(export.session.prompt_len());
-    let missing: Vec<PolicyKind> = PolicyKind::ALL
+    let inputs = ScoreInputs::from_session(&export.session);
+    let absent = |p: PolicyId| -> Vec<&'static str> {
+        p.needs(&options.policy)
+            .into_iter()
+            .filter(|&input| !inputs.has(input))
+            .map(|input| input.describe())
+            .collect()
+    };
+    let missing: Vec<PolicyId> = PolicyId::all()
         .into_iter()
-        .filter(|p| options.strip_policies.contains(p) && export.keep(p.id(), budget).is_none())
-        .filter(|&p| p != PolicyKind::JudgeQ || export.session.soft.is_some())
+        .filter(|p| {
+            options.strip_policies.contains(p) && export.keep(p.id(), budget.asked()).is_none()
+        })
+        .filter(|&p| absent(p).is_empty())
         .collect();
     let bank = if missing.is_empty() {
         None
     } else {
-        let inputs = ScoreInputs::from_session(&export.session);
         Some(PolicyBank::new(&inputs, &options.policy, &missing)?)
     };
     let mut masks: [Option<KeepMask>; 3] = Default::default();
@@ -288,11 +297,16 @@ fn strip_masks(
         .zip(QuerySource::ALL)
     {
         let panel = source.file_stem();
-        if policy == PolicyKind::JudgeQ && export.session.soft.is_none() {
-            eprintln!("{panel} panel: no Judge Q strip: the session has no soft tokens");
+        let lacking = absent(policy);
+        if !lacking.is_empty() {
+            eprintln!(
+                "{panel} panel: no {} strip: the session has no {}",
+                policy.label(),
+                lacking.join(" or ")
+            );
             continue;
         }
-        if let Some(keep) = export.keep(policy.id(), budget) {
+        if let Some(keep) = export.keep(policy.id(), budget.asked()) {
             eprintln!(
                 "{panel} panel: {} at budget {budget} from keep_{}_{budget}.npy",
                 policy.label(),

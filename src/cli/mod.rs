@@ -11,6 +11,7 @@ mod generate;
 mod gui;
 mod inspect;
 mod model_args;
+mod policy_help;
 mod prepare_data;
 mod progress_bar;
 mod signals;

@@ -8,11 +8,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use judgeq::attention::{Granularity, Pooling};
-use judgeq::eval::{Method, VARIANT_IDS, method_by_id};
+use judgeq::eval::{Method, method_by_id, variant_ids};
 use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
-use judgeq::policy::{PolicyKind, PolicySettings};
+use judgeq::policy::{Input, PolicyId, PolicySettings};
 use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
     self, JOURNAL_FILE, JOURNAL_FORMAT, Journal, RunHeader, RunModel, RunSoftTokens, Shard,
@@ -76,11 +76,9 @@ pub struct SetArgs<T: Args> {
 /// Options every task run shares.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Methods, comma-separated: policy ids (streamingllm, h2o, h2o-window, snapkv, pyramidkv,
-    /// adakv, judgeq, oracle, random) or variants (snapkv-nopool, judgeq-window, judgeq-nopool,
-    /// judgeq-layer0-window); Full KV is always reported [default: the Judge Q paper's
-    /// comparison, judgeq only with soft tokens]
-    #[arg(long, value_delimiter = ',')]
+    /// Methods, comma-separated: policy ids or their named variants (the registry's; see
+    /// `--help`); Full KV is always reported
+    #[arg(long, value_delimiter = ',', help = super::policy_help::methods_help())]
     pub policies: Vec<String>,
     /// KV entries kept per layer and head, window included, comma-separated
     #[arg(long, value_delimiter = ',', default_values_t = [64, 128, 256, 512])]
@@ -94,6 +92,9 @@ pub struct RunArgs {
     /// Which heads own a keep set: query-head, kv-head-mean or kv-head-max
     #[arg(long, default_value = "query-head")]
     pub granularity: Granularity,
+    /// A policy parameter, KEY=VALUE, repeatable (the registry's parameters; see `--help`)
+    #[arg(long = "param", value_name = "KEY=VALUE", help = super::policy_help::params_help())]
+    pub params: Vec<String>,
     /// Soft-token file for the Judge Q rows [default: the shipped ones, for the default model]
     #[arg(long, value_name = "FILE")]
     pub soft: Option<PathBuf>,
@@ -147,18 +148,24 @@ pub fn run_tasks(args: &TasksArgs) -> anyhow::Result<()> {
 
 impl RunArgs {
     /// The settings every method starts from.
-    fn base_settings(&self) -> PolicySettings {
-        PolicySettings {
+    fn base_settings(&self) -> anyhow::Result<PolicySettings> {
+        let mut settings = PolicySettings {
             window: self.window,
             pooling: self.pooling,
             granularity: self.granularity,
             ..PolicySettings::default()
+        };
+        for assignment in &self.params {
+            settings
+                .assign(assignment)
+                .with_context(|| format!("--param {assignment}"))?;
         }
+        Ok(settings)
     }
 
     /// The methods asked for (Full KV left out: it is always reported).
     fn methods(&self, with_soft: bool) -> anyhow::Result<Vec<Method>> {
-        let base = self.base_settings();
+        let base = self.base_settings()?;
         let ids: Vec<String> = if self.policies.is_empty() {
             DEFAULT_METHODS
                 .iter()
@@ -173,13 +180,13 @@ impl RunArgs {
             let method = method_by_id(id, &base).with_context(|| {
                 format!(
                     "unknown method `{id}`: use a policy id or one of {}",
-                    VARIANT_IDS.join(", ")
+                    variant_ids().join(", ")
                 )
             })?;
-            if method.policy == PolicyKind::FullKv {
+            if method.policy == PolicyId::FULL_KV {
                 continue;
             }
-            if method.policy == PolicyKind::JudgeQ && !with_soft {
+            if method.policy.needs(&method.settings).contains(&Input::Soft) && !with_soft {
                 anyhow::bail!(
                     "the `{id}` rows need soft tokens: pass --soft FILE (the shipped ones are for the default model only)"
                 );

@@ -1,8 +1,7 @@
 //! The methods an evaluation compares: a policy under one setting of the policy room's
 //! [`PolicySettings`], with a row name of its own.
 
-use crate::attention::Pooling;
-use crate::policy::{PolicyKind, PolicySettings};
+use crate::policy::{PolicyId, PolicySettings, policies};
 
 /// One row of the evaluation table.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,78 +11,39 @@ pub struct Method {
     /// Name for people.
     pub label: String,
     /// The policy.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// Its settings (window, pooling, granularity, Judge Q variant...).
     pub settings: PolicySettings,
 }
 
-impl Method {
-    fn new(policy: PolicyKind, settings: &PolicySettings) -> Self {
-        Self {
-            id: policy.id().to_string(),
-            label: policy.label().to_string(),
-            policy,
-            settings: settings.clone(),
-        }
-    }
-
-    fn named(mut self, id: &str, label: &str) -> Self {
-        self.id = id.to_string();
-        self.label = label.to_string();
-        self
-    }
+/// Ids of the named variants [`method_by_id`] knows besides the policies' own ids: every
+/// registered policy's variants (`snapkv-nopool`, `judgeq-window`, `judgeq-nopool`,
+/// `judgeq-layer0-window`), in registry order.
+pub fn variant_ids() -> Vec<&'static str> {
+    policies::variants().iter().map(|(_, v)| v.id).collect()
 }
 
-/// Ids of the named variants [`method_by_id`] knows besides the policies' own ids.
-pub const VARIANT_IDS: [&str; 4] = [
-    "snapkv-nopool",
-    "judgeq-window",
-    "judgeq-nopool",
-    "judgeq-layer0-window",
-];
-
-/// The method with `id` at the settings `base`: a policy's own id (`snapkv`, `judgeq`, ...) or
-/// one of the named variants ([`VARIANT_IDS`]): `snapkv-nopool` (SnapKV without pooling, the
-/// H2O of the Judge Q authors' code), `judgeq-window` (Judge Q keeping the last window too,
-/// variant b), `judgeq-nopool`, `judgeq-layer0-window` (layer 0 ranked by the window).
+/// The method with `id` at the settings `base`: a policy's own id (`snapkv`, `judgeq`, ...) at
+/// `base`, or a registered policy's named variant ([`variant_ids`]) at the variant's settings
+/// made from `base`: `snapkv-nopool` (SnapKV without pooling, the H2O of the Judge Q authors'
+/// code), `judgeq-window` (Judge Q keeping the last window too, variant b), `judgeq-nopool`,
+/// `judgeq-layer0-window` (layer 0 ranked by the window).
 pub fn method_by_id(id: &str, base: &PolicySettings) -> Option<Method> {
-    let judgeq = || PolicySettings {
-        judgeq_keep_window: false,
-        judgeq_window_layers: 0,
-        ..base.clone()
-    };
-    let method = match id {
-        "snapkv-nopool" => Method::new(PolicyKind::H2oWindow, &unpooled(base))
-            .named("snapkv-nopool", "SnapKV, no pooling"),
-        "judgeq-window" => Method::new(
-            PolicyKind::JudgeQ,
-            &PolicySettings {
-                judgeq_keep_window: true,
-                ..judgeq()
-            },
-        )
-        .named("judgeq-window", "Judge Q, window kept"),
-        "judgeq-nopool" => Method::new(PolicyKind::JudgeQ, &unpooled(&judgeq()))
-            .named("judgeq-nopool", "Judge Q, no pooling"),
-        "judgeq-layer0-window" => Method::new(
-            PolicyKind::JudgeQ,
-            &PolicySettings {
-                judgeq_window_layers: 1,
-                ..judgeq()
-            },
-        )
-        .named("judgeq-layer0-window", "Judge Q, layer 0 by the window"),
-        other => Method::new(other.parse::<PolicyKind>().ok()?, base),
-    };
-    Some(method)
-}
-
-/// `settings` without pooling (methods and pooled oracle alike).
-fn unpooled(settings: &PolicySettings) -> PolicySettings {
-    PolicySettings {
-        pooling: Pooling::None,
-        ..settings.clone()
+    if let Some((policy, variant)) = policies::variants().into_iter().find(|(_, v)| v.id == id) {
+        return Some(Method {
+            id: variant.id.to_string(),
+            label: variant.label.to_string(),
+            policy,
+            settings: (variant.settings)(base),
+        });
     }
+    let policy = id.parse::<PolicyId>().ok()?;
+    Some(Method {
+        id: policy.id().to_string(),
+        label: policy.label().to_string(),
+        policy,
+        settings: base.clone(),
+    })
 }
 
 /// The comparison of the Judge Q paper, at the policy settings `base` (window, pooling,

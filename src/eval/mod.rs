@@ -9,5 +9,5 @@ pub mod report;
 pub mod runner;
 
 pub use error::EvalError;
-pub use methods::{Method, VARIANT_IDS, method_by_id, paper_methods};
+pub use methods::{Method, method_by_id, paper_methods, variant_ids};
 pub use runner::{EvalRun, EvalSettings, evaluate};

@@ -18,6 +18,7 @@ use crate::judgeq::SoftTokens;
 use crate::judgeq::data::{PromptFile, PromptText};
 use crate::judgeq::fitting::{Fitted, TooLong, fit_prompt};
 use crate::model::{Model, ModelError};
+use crate::policy::policies::oracle;
 use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs};
 use crate::progress::Progress;
 use crate::session::Session;
@@ -261,17 +262,12 @@ fn evaluate_prompt(
     let mut cells = Vec::new();
     for (policy_settings, members) in &groups {
         let policies: Vec<_> = members.iter().map(|&i| methods[i].policy).collect();
-        let unpooled_oracle = PolicySettings {
-            oracle_pooling: false,
-            ..policy_settings.clone()
-        };
-        let pooled_oracle = PolicySettings {
-            oracle_pooling: true,
-            ..policy_settings.clone()
-        };
+        let unpooled_oracle = policy_settings.clone().with(&oracle::POOLED, false);
+        let pooled_oracle = policy_settings.clone().with(&oracle::POOLED, true);
         let bank = PolicyBank::new(&inputs, &unpooled_oracle, &policies)?;
         let pooled_bank = PolicyBank::new(&inputs, &pooled_oracle, &policies)?;
-        for &budget in &settings.budgets {
+        for &asked in &settings.budgets {
+            let budget = bank.budget(asked)?;
             let plain = bank.evaluate(budget)?;
             let pooled = pooled_bank.evaluate(budget)?;
             for &index in members {
@@ -299,7 +295,7 @@ fn evaluate_prompt(
                 };
                 cells.push(Cell {
                     method: index,
-                    budget,
+                    budget: asked,
                     hit_rate: metrics.mean_hit_rate,
                     hit_rate_pooled_oracle: against_pooled.mean_hit_rate,
                     mass_kept: metrics.mean_mass_kept,

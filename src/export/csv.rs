@@ -63,7 +63,7 @@ impl MetricsRow {
         Self {
             policy: metrics.policy.id().to_owned(),
             label: metrics.policy.label().to_owned(),
-            budget: metrics.budget,
+            budget: metrics.budget.asked(),
             hit_rate: metrics.mean_hit_rate,
             mass_kept: metrics.mean_mass_kept,
             kv_bytes: metrics.kv_bytes,

@@ -15,7 +15,7 @@ use crate::export::{
     ColourScale, ColourSettings, ExportError, FigureSpec, KeptStrip, KeyAxis, Panel, PanelData,
     Provenance, QueryAxis, Selector,
 };
-use crate::policy::{PolicyKind, PolicySettings};
+use crate::policy::{Budget, PolicyId, PolicySettings};
 use crate::session::Session;
 
 /// Key labels are put under the axis when the figure shows at most this many keys.
@@ -33,15 +33,15 @@ pub struct SessionFigureOptions {
     /// The key range shown; clamped to the prompt.
     pub keys: Range<usize>,
     /// The policy of each panel's kept strip, in [`QuerySource::ALL`] order.
-    pub strip_policies: [PolicyKind; 3],
+    pub strip_policies: [PolicyId; 3],
     /// The policy settings the strips were selected with.
     pub policy: PolicySettings,
 }
 
 impl SessionFigureOptions {
     /// The budget the figure is drawn at: `budget` within `1..=prompt_len`.
-    pub fn budget_for(&self, prompt_len: usize) -> usize {
-        self.budget.clamp(1, prompt_len.max(1))
+    pub fn budget_for(&self, prompt_len: usize) -> Budget {
+        Budget::clamped(self.budget, prompt_len)
     }
 }
 
@@ -190,7 +190,7 @@ pub fn session_figure_spec(
         keys: KeyAxis { start, end, tokens },
         scale,
         value_label,
-        budget: Some(budget),
+        budget: Some(budget.asked()),
         width_mm: FigureSpec::DEFAULT_WIDTH_MM,
         provenance: Provenance {
             model_id: info.id.clone(),
@@ -217,7 +217,7 @@ mod tests {
             colour: ColourSettings::default(),
             budget: 4,
             keys: 2..9,
-            strip_policies: [PolicyKind::SnapKv, PolicyKind::JudgeQ, PolicyKind::Oracle],
+            strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
             policy: PolicySettings::default(),
         }
     }

@@ -1,68 +1,39 @@
-//! [`PolicyBank`]: rankings precomputed once per session and settings, so that a budget change
-//! re-derives every policy's mask and metrics without rescoring.
+//! [`PolicyBank`]: every policy's order prepared once per session and settings, so that a
+//! budget change re-derives every policy's mask and metrics without rescoring.
 //!
-//! Every policy's kept set at budget `B` is a prefix of one fixed ordering of the positions of
-//! each `[layer, head]` row (window first for window policies, then the scored range by score,
-//! earlier position first among equals). The bank stores, per ordering:
-//! - the ordering itself (`O(n log n)` per row, once);
+//! Every policy's kept set at budget `B` is a prefix of its order in each `[layer, head]` row
+//! ([`super::Order`]), at the counts its spread gives ([`super::Spread`]). The bank prepares each
+//! policy through the [`super::Policy`] trait only, and stores, per distinct order (policies
+//! that order alike share one):
 //! - `|first c ∩ oracle's first c|` for every `c`, so the hit rate of a uniform budget is one
 //!   lookup;
 //! - the prefix sums of each query head's decoded attention along its row's ordering, so the
 //!   attention mass kept is one lookup.
 //!
 //! A budget change then costs `O(1)` per row for uniform budgets, `O(min(c, n − c))` per row for
-//! PyramidKV's and Ada-KV's off-diagonal hit counts, `O(H log² n)` per layer for Ada-KV's
-//! global top-k, and `O(n)` per row to write a mask.
+//! non-uniform counts' off-diagonal hits, `O(H log² n)` per layer for a spread by score, and
+//! `O(n)` per row to write a mask.
 
-use std::sync::{Mutex, PoisonError};
-
-use ndarray::{Array2, Array3, ArrayView3, Axis, Zip};
+use ndarray::{Array2, ArrayView3, Axis, Zip};
 use rayon::prelude::*;
 
+use super::interface::OrderContext;
 use super::metrics::{PolicyMetrics, mean};
-use super::ranking::{Rankings, rank_desc};
-use super::selection::{note, require_sources};
-use super::{PolicyError, PolicyKind, PolicySettings, ScoreInputs, Selection};
-use super::{adakv, h2o, judgeq, oracle, pyramidkv, random, snapkv, streaming_llm};
-use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid, owning_head};
+use super::policies::oracle::Oracle;
+use super::prepared::{Prepared, require};
+use super::ranking::Rankings;
+use super::{Budget, Order, PolicyError, PolicyId, PolicySettings, ScoreInputs, Selection};
+use crate::attention::{QuerySource, ScoreGrid, owning_head};
 
-/// Which ordering a policy's kept sets are prefixes of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OrderKind {
-    Streaming,
-    Accumulated,
-    Window { pooled: bool },
-    Soft,
-    Decoded,
-    Random,
-}
-
-impl OrderKind {
-    fn of(policy: PolicyKind) -> Option<OrderKind> {
-        match policy {
-            PolicyKind::FullKv => None,
-            PolicyKind::StreamingLlm => Some(OrderKind::Streaming),
-            PolicyKind::H2o => Some(OrderKind::Accumulated),
-            PolicyKind::H2oWindow => Some(OrderKind::Window { pooled: false }),
-            PolicyKind::SnapKv | PolicyKind::PyramidKv | PolicyKind::AdaKv => {
-                Some(OrderKind::Window { pooled: true })
-            }
-            PolicyKind::JudgeQ => Some(OrderKind::Soft),
-            PolicyKind::Oracle => Some(OrderKind::Decoded),
-            PolicyKind::Random => Some(OrderKind::Random),
-        }
-    }
-}
-
-/// One ordering and its metric tables.
-struct Order {
-    kind: OrderKind,
-    rankings: Rankings,
-    /// Present when the session has decoded rows.
+/// One distinct order and its metric tables.
+struct OrderTables {
+    order: Order,
+    /// Absent when no policy of the bank selects a proper prefix of it (Full KV), or when the
+    /// session has no decoded rows.
     tables: Option<MetricTables>,
 }
 
-/// Per-ordering tables for hit rate and attention mass.
+/// Per-order tables for hit rate and attention mass.
 struct MetricTables {
     /// `rows × (n + 1)`: `|first c of this ordering ∩ first c of the oracle's|`.
     diagonal_hits: Vec<u32>,
@@ -77,42 +48,61 @@ struct OracleData {
     rank_of: Vec<u32>,
 }
 
-/// Rankings of every requested policy for one session and settings, for live budgets.
+/// Every requested policy prepared for one session and settings, for live budgets.
 pub struct PolicyBank {
-    policies: Vec<PolicyKind>,
+    policies: Vec<PolicyId>,
+    prepared: Vec<Prepared>,
     settings: PolicySettings,
     layers: usize,
     heads: usize,
     query_heads: usize,
     group: usize,
     n: usize,
-    window: usize,
     kv_entry_bytes: usize,
-    orders: Vec<Order>,
-    ada: Option<adakv::AdaTables>,
-    /// Ada-KV's per-head budgets at the last budget asked for (a budget change asks twice:
-    /// masks and metrics).
-    ada_last: Mutex<Option<(usize, Array2<usize>)>>,
+    orders: Vec<OrderTables>,
     /// The oracle's ranks, or why there are none (no decoded rows).
     oracle: Result<OracleData, PolicyError>,
 }
 
 impl PolicyBank {
-    /// Scores and ranks once everything `policies` need (the Oracle's ordering is always built
-    /// when the session has decoded rows: the hit rate needs it). `O(n log n)` per row and
-    /// ordering; run it off the UI thread.
+    /// Orders once everything `policies` need (the Oracle's order is always built when the
+    /// session has decoded rows: the hit rate needs it). `O(n log n)` per row and distinct
+    /// order; run it off the UI thread.
     pub fn new(
         inputs: &ScoreInputs,
         settings: &PolicySettings,
-        policies: &[PolicyKind],
+        policies: &[PolicyId],
     ) -> Result<Self, PolicyError> {
         settings.validate()?;
         inputs.check()?;
-        let mut unique: Vec<PolicyKind> = Vec::new();
+        let mut unique: Vec<PolicyId> = Vec::new();
         for &policy in policies {
-            require_sources(policy, inputs)?;
+            require(policy, inputs, settings)?;
             if !unique.contains(&policy) {
                 unique.push(policy);
+            }
+        }
+        let ctx = OrderContext::new(inputs, settings);
+        let prepared = unique
+            .iter()
+            .map(|&policy| Prepared::new(policy, &ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+        let decoded = inputs.source_sums(
+            QuerySource::Decoded,
+            "the hit rate and the attention mass kept",
+        );
+        let oracle_order = match decoded {
+            Ok(_) => Some(ctx.order_of(&Oracle)?),
+            Err(_) => None,
+        };
+        let mut orders: Vec<OrderTables> = Vec::new();
+        let candidates = prepared.iter().map(|p| &p.order).chain(&oracle_order);
+        for order in candidates {
+            if !orders.iter().any(|o| o.order.same(order)) {
+                orders.push(OrderTables {
+                    order: order.clone(),
+                    tables: None,
+                });
             }
         }
         let (layers, heads, query_heads, n) = (
@@ -121,52 +111,36 @@ impl PolicyBank {
             inputs.query_heads(),
             inputs.prompt_len(),
         );
-        let window = inputs.window(settings);
-        let decoded = inputs.source_sums(
-            QuerySource::Decoded,
-            "the hit rate and the attention mass kept",
-        );
-        let mut kinds: Vec<OrderKind> = Vec::new();
-        let wanted = unique.iter().filter_map(|&p| OrderKind::of(p));
-        for kind in wanted.chain(decoded.is_ok().then_some(OrderKind::Decoded)) {
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-        let with_ada = unique.contains(&PolicyKind::AdaKv);
-        let mut orders = Vec::with_capacity(kinds.len());
-        let mut ada = None;
-        for kind in kinds {
-            let (rankings, tables) = build_order(kind, inputs, settings, with_ada)?;
-            ada = ada.or(tables);
-            orders.push(Order {
-                kind,
-                rankings,
-                tables: None,
-            });
-        }
         let group = query_heads / inputs.kv_heads().max(1);
-        let oracle =
-            decoded.and_then(|decoded| attach_metric_tables(&mut orders, decoded, settings, group));
+        let oracle = match (decoded, &oracle_order) {
+            (Ok(decoded), Some(oracle_order)) => Ok(attach_metric_tables(
+                &mut orders,
+                &prepared,
+                oracle_order,
+                decoded,
+                settings,
+                group,
+            )),
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(PolicyError::NotInBank(PolicyId::ORACLE)),
+        };
         Ok(Self {
             policies: unique,
+            prepared,
             settings: settings.clone(),
             layers,
             heads,
             query_heads,
             group,
             n,
-            window,
             kv_entry_bytes: inputs.kv_entry_bytes(),
             orders,
-            ada,
-            ada_last: Mutex::new(None),
             oracle,
         })
     }
 
     /// The policies this bank answers for, in the order given (duplicates removed).
-    pub fn policies(&self) -> &[PolicyKind] {
+    pub fn policies(&self) -> &[PolicyId] {
         &self.policies
     }
 
@@ -180,100 +154,52 @@ impl PolicyBank {
         self.n
     }
 
+    /// `asked` entries per layer and head as a [`Budget`] over this bank's prompt.
+    pub fn budget(&self, asked: usize) -> Result<Budget, PolicyError> {
+        Budget::new(asked, self.n)
+    }
+
     /// What `policy` keeps at `budget`: exactly [`super::select`]'s answer, in `O(n)` per row.
-    pub fn select(&self, policy: PolicyKind, budget: usize) -> Result<Selection, PolicyError> {
-        let kept = self.kept(policy, budget)?;
-        let mask = match self.order(policy) {
-            Some(order) => prefix_mask(&order.rankings, &kept, self.n),
-            None => Array3::from_elem((self.layers, self.heads, self.n), true),
-        };
-        let note = note(policy, budget, self.n, &self.settings, &kept);
-        Ok(Selection {
-            policy,
-            budget,
-            mask,
-            kept,
-            note,
-        })
+    pub fn select(&self, policy: PolicyId, budget: Budget) -> Result<Selection, PolicyError> {
+        budget.check_prompt(self.n)?;
+        Ok(self.prepared(policy)?.select(budget, &self.settings))
     }
 
     /// Hit rate, attention mass kept and KV bytes of every policy of the bank at `budget`.
     /// Needs decoded rows (the Oracle's kept set is the hit rate's reference).
-    pub fn evaluate(&self, budget: usize) -> Result<Vec<PolicyMetrics>, PolicyError> {
-        if budget == 0 {
-            return Err(PolicyError::ZeroBudget);
-        }
+    pub fn evaluate(&self, budget: Budget) -> Result<Vec<PolicyMetrics>, PolicyError> {
+        budget.check_prompt(self.n)?;
         let oracle = self.oracle.as_ref().map_err(Clone::clone)?;
-        self.policies
+        Ok(self
+            .prepared
             .par_iter()
-            .map(|&policy| self.metrics(policy, budget, oracle))
-            .collect()
+            .map(|prepared| self.metrics(prepared, budget, oracle))
+            .collect())
     }
 
-    fn order(&self, policy: PolicyKind) -> Option<&Order> {
-        let kind = OrderKind::of(policy)?;
-        self.orders.iter().find(|o| o.kind == kind)
+    fn prepared(&self, policy: PolicyId) -> Result<&Prepared, PolicyError> {
+        self.prepared
+            .iter()
+            .find(|p| p.policy == policy)
+            .ok_or(PolicyError::NotInBank(policy))
     }
 
-    /// Entries kept per `[layer, head]`.
-    fn kept(&self, policy: PolicyKind, budget: usize) -> Result<Array2<usize>, PolicyError> {
-        if budget == 0 {
-            return Err(PolicyError::ZeroBudget);
-        }
-        if !self.policies.contains(&policy) {
-            return Err(PolicyError::NotInBank(policy));
-        }
-        let (n, w) = (self.n, self.window);
-        let uniform = |c: usize| Array2::from_elem((self.layers, self.heads), c);
-        if budget >= n || policy == PolicyKind::FullKv {
-            return Ok(uniform(n));
-        }
-        if policy.keeps_window(self.settings.judgeq_keep_window) && budget <= w {
-            return Ok(uniform(budget));
-        }
-        Ok(match policy {
-            PolicyKind::PyramidKv => {
-                let (per_layer, _) =
-                    pyramidkv::layer_budgets(n, budget, w, self.layers, self.settings.pyramid_beta);
-                Array2::from_shape_fn((self.layers, self.heads), |(l, _)| per_layer[l])
-            }
-            PolicyKind::AdaKv => match &self.ada {
-                Some(tables) => self.ada_budgets(tables, budget),
-                None => return Err(PolicyError::NotInBank(policy)),
-            },
-            _ => uniform(budget),
-        })
-    }
-
-    /// Ada-KV's per-head budgets at `budget` (`w < budget < n`), reusing the last answer.
-    fn ada_budgets(&self, tables: &adakv::AdaTables, budget: usize) -> Array2<usize> {
-        let mut last = self.ada_last.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*last {
-            Some((cached, kept)) if *cached == budget => kept.clone(),
-            _ => {
-                let kept = tables.head_budgets(budget, self.window, self.settings.ada_floor_alpha);
-                *last = Some((budget, kept.clone()));
-                kept
-            }
-        }
-    }
-
-    fn metrics(
-        &self,
-        policy: PolicyKind,
-        budget: usize,
-        oracle: &OracleData,
-    ) -> Result<PolicyMetrics, PolicyError> {
-        let kept = self.kept(policy, budget)?;
-        let target = budget.min(self.n);
-        let order = self.order(policy);
+    fn metrics(&self, prepared: &Prepared, budget: Budget, oracle: &OracleData) -> PolicyMetrics {
+        let kept = prepared.kept(budget);
+        let target = budget.entries();
+        let tables = self
+            .orders
+            .iter()
+            .find(|o| o.order.same(&prepared.order))
+            .and_then(|o| o.tables.as_ref());
         let mut hit_rate = Array2::<f32>::ones((self.layers, self.heads));
         let mut mass_kept = Array2::<f32>::ones((self.layers, self.query_heads));
-        if let Some((order, tables)) = order.and_then(|o| o.tables.as_ref().map(|t| (o, t))) {
+        if let Some(tables) = tables {
             let n = self.n;
+            let rankings = prepared.order.rankings();
             Zip::indexed(&mut hit_rate).par_for_each(|(l, h), rate| {
                 let row = l * self.heads + h;
-                let ranking = order.rankings.row(l, h);
+                let ranking = rankings.row(l, h);
                 let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
                 let diagonal = tables.diagonal_hits[row * (n + 1) + target] as usize;
                 *rate =
@@ -289,81 +215,50 @@ impl PolicyBank {
                 };
             }
         }
-        Ok(PolicyMetrics {
-            policy,
+        PolicyMetrics {
+            policy: prepared.policy,
             budget,
             mean_hit_rate: mean(hit_rate.view()),
             mean_mass_kept: mean(mass_kept.view()),
             hit_rate,
             mass_kept,
             kv_bytes: kept.sum() * self.kv_entry_bytes,
-            note: note(policy, budget, self.n, &self.settings, &kept),
-        })
+            note: prepared.note(budget, &kept, &self.settings),
+        }
     }
 }
 
-/// The ordering of `kind`, and Ada-KV's tables when `with_ada` and the ordering is SnapKV's.
-fn build_order(
-    kind: OrderKind,
-    inputs: &ScoreInputs,
-    settings: &PolicySettings,
-    with_ada: bool,
-) -> Result<(Rankings, Option<adakv::AdaTables>), PolicyError> {
-    let (layers, heads, n) = (inputs.layers(), inputs.heads(settings), inputs.prompt_len());
-    let window = inputs.window(settings);
-    let rankings = match kind {
-        OrderKind::Streaming => repeated(layers, heads, &streaming_llm::ranking(n, settings.sinks)),
-        OrderKind::Accumulated => window_first(&h2o::scores(inputs, settings)?, n, window),
-        OrderKind::Window { pooled } => {
-            let pooling = if pooled {
-                settings.pooling
-            } else {
-                Pooling::None
-            };
-            let scores = snapkv::scores(inputs, settings, pooling, "SnapKV")?;
-            let rankings = window_first(&scores, n, window);
-            let tables =
-                (pooled && with_ada).then(|| adakv::AdaTables::new(&scores, &rankings, window));
-            return Ok((rankings, tables));
-        }
-        OrderKind::Soft => {
-            let scores = judgeq::scores(inputs, settings)?;
-            if settings.judgeq_keep_window {
-                window_first(&scores, n, window)
-            } else {
-                whole(&scores)
-            }
-        }
-        OrderKind::Decoded => whole(&oracle::scores(inputs, settings)?),
-        OrderKind::Random => random_rankings(layers, heads, n, settings.random_seed),
-    };
-    Ok((rankings, None))
-}
-
-/// Gives every ordering its hit-rate and mass tables against the Oracle's ordering.
+/// Gives every order some policy selects proper prefixes of its hit-rate and mass tables
+/// against the Oracle's order.
 fn attach_metric_tables(
-    orders: &mut [Order],
+    orders: &mut [OrderTables],
+    prepared: &[Prepared],
+    oracle: &Order,
     decoded: &ScoreGrid,
     settings: &PolicySettings,
     group: usize,
-) -> Result<OracleData, PolicyError> {
-    let oracle_rankings = orders
-        .iter()
-        .find(|o| o.kind == OrderKind::Decoded)
-        .map(|o| &o.rankings)
-        .ok_or(PolicyError::NotInBank(PolicyKind::Oracle))?;
+) -> OracleData {
+    let oracle_rankings = oracle.rankings();
     let rank_of = inverse(oracle_rankings);
-    let tables: Vec<MetricTables> = orders
+    let needed = |order: &Order| {
+        prepared
+            .iter()
+            .any(|p| p.order.same(order) && !p.keeps_everything())
+            || order.same(oracle)
+    };
+    let tables: Vec<Option<MetricTables>> = orders
         .iter()
-        .map(|order| MetricTables {
-            diagonal_hits: diagonal_hits(&order.rankings, oracle_rankings, &rank_of),
-            mass_prefix: mass_prefix(&order.rankings, decoded.view(), settings, group),
+        .map(|o| {
+            needed(&o.order).then(|| MetricTables {
+                diagonal_hits: diagonal_hits(o.order.rankings(), oracle_rankings, &rank_of),
+                mass_prefix: mass_prefix(o.order.rankings(), decoded.view(), settings, group),
+            })
         })
         .collect();
     for (order, tables) in orders.iter_mut().zip(tables) {
-        order.tables = Some(tables);
+        order.tables = tables;
     }
-    Ok(OracleData { rank_of })
+    OracleData { rank_of }
 }
 
 /// `|first c of ranking ∩ first target of the oracle's|`, given `diagonal` = the same with
@@ -388,49 +283,6 @@ fn hits(ranking: &[u32], rank_of: &[u32], c: usize, target: usize, diagonal: usi
     } else {
         target - in_oracle(&ranking[c..])
     }
-}
-
-/// The same ordering in every row.
-fn repeated(layers: usize, heads: usize, order: &[u32]) -> Rankings {
-    Rankings {
-        n: order.len(),
-        heads,
-        data: order.repeat(layers * heads),
-    }
-}
-
-/// Window positions from the most recent back, then the scored range `[0, n − w)` by score.
-/// `scores` is `[layers, heads, n − w]`.
-fn window_first(scores: &ScoreGrid, n: usize, window: usize) -> Rankings {
-    let (layers, heads, _) = scores.dim();
-    let mut data = vec![0u32; layers * heads * n];
-    data.par_chunks_mut(n.max(1))
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (l, h) = (row / heads, row % heads);
-            let recent = (n - window..n).rev().map(|p| p as u32);
-            let ranked = rank_desc(scores.index_axis(Axis(0), l).index_axis(Axis(0), h));
-            for (slot, pos) in out.iter_mut().zip(recent.chain(ranked)) {
-                *slot = pos;
-            }
-        });
-    Rankings { n, heads, data }
-}
-
-/// Every position by score; `scores` is `[layers, heads, n]`.
-fn whole(scores: &ScoreGrid) -> Rankings {
-    let n = scores.dim().2;
-    window_first(scores, n, 0)
-}
-
-fn random_rankings(layers: usize, heads: usize, n: usize, seed: u64) -> Rankings {
-    let mut data = vec![0u32; layers * heads * n];
-    data.par_chunks_mut(n.max(1))
-        .enumerate()
-        .for_each(|(row, out)| {
-            out.copy_from_slice(&random::permutation(n, seed, row / heads, row % heads));
-        });
-    Rankings { n, heads, data }
 }
 
 /// Rank of every position in every row.
@@ -496,32 +348,4 @@ fn mass_prefix(
             }
         });
     prefix
-}
-
-/// Mask keeping the first `kept[l, h]` positions of every row's ordering.
-fn prefix_mask(rankings: &Rankings, kept: &Array2<usize>, n: usize) -> KeepMask {
-    let (layers, heads) = kept.dim();
-    let mut mask = Array3::from_elem((layers, heads, n), false);
-    mask.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(l, mut layer)| {
-            for (h, mut row) in layer.outer_iter_mut().enumerate() {
-                let c = kept[[l, h]].min(n);
-                let order = rankings.row(l, h);
-                if let Some(slice) = row.as_slice_mut() {
-                    if c <= n / 2 {
-                        for &p in &order[..c] {
-                            slice[p as usize] = true;
-                        }
-                    } else {
-                        slice.fill(true);
-                        for &p in &order[c..] {
-                            slice[p as usize] = false;
-                        }
-                    }
-                }
-            }
-        });
-    mask
 }

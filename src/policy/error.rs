@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::PolicyKind;
+use super::PolicyId;
 
 /// Why a selection or a metric could not be computed.
 #[derive(Clone, Debug, Error, PartialEq)]
@@ -43,9 +43,46 @@ pub enum PolicyError {
     #[error("invalid policy settings: {0}")]
     Settings(String),
     /// A policy name that names no policy.
-    #[error("unknown policy `{0}` (known: {known})", known = super::PolicyKind::ALL.map(|p| p.id()).join(", "))]
+    #[error("unknown policy `{0}` (known: {known})", known = known_policies())]
     UnknownPolicy(String),
+    /// A parameter name that names no policy's parameter.
+    #[error("unknown policy parameter `{0}` (known: {known})", known = known_params())]
+    UnknownParam(String),
     /// A [`super::PolicyBank`] was asked for a policy it was not built with.
     #[error("{0} was not precomputed in this policy bank")]
-    NotInBank(PolicyKind),
+    NotInBank(PolicyId),
+    /// A budget was used with another prompt than the one it was set against.
+    #[error(
+        "the budget {budget} was set for a prompt of {set_for} tokens, not this one of {prompt}"
+    )]
+    OtherPrompt {
+        /// Entries asked for.
+        budget: usize,
+        /// The prompt length the budget was made for.
+        set_for: usize,
+        /// The prompt length it was used with.
+        prompt: usize,
+    },
+    /// A policy gave an order that is not one (a position missing or repeated, scores over
+    /// protected positions, a spread by score over a fixed order).
+    #[error("invalid policy order: {0}")]
+    InvalidOrder(String),
+}
+
+/// Every registered policy id, for messages.
+fn known_policies() -> String {
+    PolicyId::all()
+        .iter()
+        .map(|p| p.id())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every registered parameter key, for messages.
+fn known_params() -> String {
+    super::policies::params()
+        .iter()
+        .map(|p| p.key())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use ndarray::{ArrayView3, ArrayView4, s};
 
-use super::{PolicyError, PolicySettings};
+use super::{Input, PolicyError, PolicySettings};
 use crate::attention::{Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores};
 use crate::session::Session;
 
@@ -84,6 +84,27 @@ impl<'a> ScoreInputs<'a> {
     /// Whether soft-token rows are present.
     pub fn has_soft(&self) -> bool {
         self.soft.is_some()
+    }
+
+    /// Whether the session has `input` at all (it may still have no rows of it).
+    pub fn has(&self, input: Input) -> bool {
+        match input {
+            Input::Soft => self.soft.is_some(),
+            Input::Window | Input::Decoded | Input::Accumulated => true,
+        }
+    }
+
+    /// Errors when `input` is absent, has no rows or holds non-finite values; `needed_by` names
+    /// what needs it in the message.
+    pub(crate) fn require(&self, input: Input, needed_by: &str) -> Result<(), PolicyError> {
+        match input {
+            Input::Window => self.source_sums(QuerySource::Window, needed_by).map(|_| ()),
+            Input::Soft => self.source_sums(QuerySource::Soft, needed_by).map(|_| ()),
+            Input::Decoded => self
+                .source_sums(QuerySource::Decoded, needed_by)
+                .map(|_| ()),
+            Input::Accumulated => self.accumulated().map(|_| ()),
+        }
     }
 
     /// Checks that every array agrees on layers, query heads and prompt length, that the KV

@@ -15,16 +15,16 @@
 
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 
-use super::{PolicyError, PolicyKind, PolicySettings, ScoreInputs, Selection, select};
+use super::{Budget, PolicyError, PolicyId, PolicySettings, ScoreInputs, Selection, select};
 use crate::attention::{KeepMask, QuerySource, owning_head};
 
 /// Metrics of one policy at one budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyMetrics {
     /// The policy.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// The budget.
-    pub budget: usize,
+    pub budget: Budget,
     /// `[layers, heads]` (heads as the granularity says): share of the Oracle's kept set kept.
     pub hit_rate: Array2<f32>,
     /// `[layers, query_heads]`: share of the decoded tokens' prompt attention on kept entries.
@@ -103,7 +103,7 @@ pub fn evaluate_selection(
     inputs: &ScoreInputs,
     settings: &PolicySettings,
 ) -> Result<PolicyMetrics, PolicyError> {
-    let oracle = select(PolicyKind::Oracle, inputs, selection.budget, settings)?;
+    let oracle = select(PolicyId::ORACLE, inputs, selection.budget, settings)?;
     same_shape(&oracle.mask, &selection.mask)?;
     let decoded = inputs.source_sums(QuerySource::Decoded, "the attention mass kept")?;
     let (layers, heads, _) = selection.mask.dim();

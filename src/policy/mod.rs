@@ -1,17 +1,27 @@
-//! KV-cache eviction policies: pure functions from scores and a budget to keep masks, the
-//! [`PolicyBank`] that makes budget changes live, and the metrics that judge a kept set.
+//! KV-cache eviction policies: one file each behind one trait, the registry every other room
+//! reads, the [`PolicyBank`] that makes budget changes live, and the metrics that judge a kept
+//! set.
 //!
 //! No model runs here: policies read the attention rows and H2O's accumulated scores of a
 //! [`crate::session::Session`] through [`ScoreInputs`] and return [`Selection`]s.
 //!
+//! # The seam
+//! A policy is a type implementing [`Policy`] in its own file under `policies/`, registered by
+//! one line in `policies/mod.rs` (the registry: ids, labels, colours, parameters, variants).
+//! It says what it needs ([`Input`]s), how it orders each `[layer, head]` row ([`Order`]: scores
+//! over a key range after the entries it always keeps, or a fixed order) and how it spreads a
+//! budget over layers and heads ([`Spread`]). [`select`] and [`PolicyBank`] select through
+//! those three answers only; [`PolicyId`] is the handle the CLI, the explorer, `eval`,
+//! `judgeq tasks` and the exports pass around and save.
+//!
 //! # Budget
-//! The budget `B` is the number of KV entries kept **per layer per head, window included**
-//! (KVCache-Factory's `max_capacity_prompt`). `B = 0` is an error; `B ≥ n` (prompt length)
-//! keeps everything; a budget below what a policy must keep (window `w`, StreamingLLM's sinks)
-//! is clamped: the policy keeps only the most recent `B` entries (the first `B` for
-//! StreamingLLM), and [`Selection::note`] says so. A cache is never silently empty.
-//! PyramidKV and Ada-KV redistribute the budget over layers or heads; [`Selection::kept`]
-//! has the actual counts.
+//! The budget `B` ([`Budget`]) is the number of KV entries kept **per layer per head, window
+//! included** (KVCache-Factory's `max_capacity_prompt`), set against the prompt once. `B = 0` is
+//! an error; `B ≥ n` (prompt length) keeps everything; a budget below what a policy must keep
+//! (window `w`, StreamingLLM's sinks) is clamped: the policy keeps only the most recent `B`
+//! entries (the first `B` for StreamingLLM), and [`Selection::note`] says so. A cache is never
+//! silently empty. PyramidKV and Ada-KV redistribute the budget over layers or heads;
+//! [`Selection::kept`] has the actual counts.
 //!
 //! # Sources
 //! Window policies score with every window row the session captured
@@ -21,9 +31,9 @@
 //!
 //! # Ties
 //! Scores are ranked highest first and **equal scores go to the earlier position** (then to the
-//! lower head in Ada-KV's global top-k), everywhere: the plain [`select`], the
-//! [`PolicyBank`], the CLI and the GUI keep exactly the same entries, as would any reference
-//! implementation with the same rule. (PyTorch's `topk` leaves the order of ties unspecified.)
+//! lower head in Ada-KV's global top-k), everywhere: [`select`], the [`PolicyBank`], the CLI and
+//! the GUI keep exactly the same entries, as would any reference implementation with the same
+//! rule. (PyTorch's `topk` leaves the order of ties unspecified.)
 //!
 //! # Defaults ([`PolicySettings::default`])
 //! Window 32, max-pooling kernel 7, granularity per query head (each query head keeps its own
@@ -33,46 +43,48 @@
 //! (SnapKV); a mean would rank identically.
 //!
 //! # Policies
-//! | policy | scores | pooled | always kept |
-//! |---|---|---|---|
-//! | Full KV | – | – | everything |
-//! | StreamingLLM | position | – | first `sinks` + most recent |
-//! | H2O | attention from every prompt query (accumulated at prefill) | no | window |
-//! | H2O (window) | last-window rows | no | window |
-//! | SnapKV | last-window rows over `[0, n − w)` | yes | window |
-//! | PyramidKV | as SnapKV, per-layer budgets | yes | window |
-//! | Ada-KV | as SnapKV, per-head budgets | yes | window |
-//! | Judge Q | soft-token rows, whole prompt (a) or `[0, n − w)` + window (b) | yes | (b): window |
-//! | Oracle | decoded-token rows, whole prompt | no | – |
-//! | Random | seeded permutation | – | – |
+//! | policy | scores | pooled | always kept | spread |
+//! |---|---|---|---|---|
+//! | Full KV | – | – | everything | everything |
+//! | StreamingLLM | position | – | first `sinks` + most recent | per head |
+//! | H2O | attention from every prompt query (accumulated at prefill) | no | window | per head |
+//! | H2O (window) | last-window rows | no | window | per head |
+//! | SnapKV | last-window rows over `[0, n − w)` | yes | window | per head |
+//! | PyramidKV | as SnapKV | yes | window | per layer |
+//! | Ada-KV | as SnapKV | yes | window | per head within a layer, by score |
+//! | Judge Q | soft-token rows, whole prompt (a) or `[0, n − w)` + window (b) | yes | (b): window | per head |
+//! | Oracle | decoded-token rows, whole prompt | no | – | per head |
+//! | Random | seeded permutation | – | – | per head |
 
-mod adakv;
 mod bank;
+mod budget;
 mod error;
-mod full_kv;
-mod h2o;
-mod h2o_window;
+mod head_shares;
+mod id;
 mod inputs;
-mod judgeq;
-mod keep;
-mod kind;
+mod interface;
+mod layer_schedule;
 pub mod metrics;
-mod oracle;
-mod pyramidkv;
-mod random;
+mod order;
+pub mod params;
+pub mod policies;
+mod prepared;
 mod ranking;
 mod selection;
 mod settings;
-mod snapkv;
-mod streaming_llm;
+mod spread;
 
 #[cfg(test)]
 mod tests;
 
 pub use bank::PolicyBank;
+pub use budget::Budget;
 pub use error::PolicyError;
+pub use id::PolicyId;
 pub use inputs::ScoreInputs;
-pub use kind::PolicyKind;
+pub use interface::{Input, OrderContext, Policy, Variant};
 pub use metrics::{PolicyMetrics, evaluate_selection, overlap, overlap_by_head};
+pub use order::{Order, Protected};
 pub use selection::{Selection, select};
 pub use settings::PolicySettings;
+pub use spread::Spread;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{PolicyKind, PolicySettings};
+use crate::policy::{PolicyId, PolicySettings};
 use crate::tasks::run_error::RunError;
 
 /// File name of the journal in a run's folder.
@@ -46,7 +46,7 @@ pub struct MethodRecord {
     /// Name for people.
     pub label: String,
     /// The policy.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// Its settings.
     pub settings: PolicySettings,
 }
@@ -409,7 +409,7 @@ pub(crate) mod tests {
             methods: vec![MethodRecord {
                 id: "snapkv".into(),
                 label: "SnapKV".into(),
-                policy: PolicyKind::SnapKv,
+                policy: PolicyId::SNAPKV,
                 settings: PolicySettings::default(),
             }],
             budgets: vec![8, 16],

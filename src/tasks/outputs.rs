@@ -44,7 +44,7 @@ pub fn write_outputs(
     let full = MethodRecord {
         id: FULL_KV.into(),
         label: "Full KV".into(),
-        policy: crate::policy::PolicyKind::FullKv,
+        policy: crate::policy::PolicyId::FULL_KV,
         settings: crate::policy::PolicySettings::default(),
     };
     write_press_folder(dir, header, &sorted, &full, None)?;

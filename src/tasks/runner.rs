@@ -13,7 +13,8 @@ use crate::export::AnswerAgreement;
 use crate::inspect::{InspectRequest, inspect_prompt};
 use crate::judgeq::SoftTokens;
 use crate::model::{Model, ModelError};
-use crate::policy::{PolicyBank, PolicyKind, PolicyMetrics, PolicySettings, ScoreInputs};
+use crate::policy::policies::oracle;
+use crate::policy::{Input, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, ScoreInputs};
 use crate::progress::Progress;
 use crate::session::Session;
 use crate::tasks::TaskSample;
@@ -68,7 +69,9 @@ impl RunSettings {
 
     /// Whether any method scores with soft tokens.
     pub fn needs_soft_tokens(&self) -> bool {
-        self.methods.iter().any(|m| m.policy == PolicyKind::JudgeQ)
+        self.methods
+            .iter()
+            .any(|m| m.policy.needs(&m.settings).contains(&Input::Soft))
     }
 }
 
@@ -259,21 +262,16 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
     }
     let mut cells = Vec::new();
     for (group_settings, members) in &groups {
-        let policies: Vec<PolicyKind> = members
+        let policies: Vec<PolicyId> = members
             .iter()
             .map(|&i| settings.methods[i].policy)
             .collect();
-        let raw = PolicySettings {
-            oracle_pooling: false,
-            ..group_settings.clone()
-        };
-        let pooled = PolicySettings {
-            oracle_pooling: true,
-            ..group_settings.clone()
-        };
+        let raw = group_settings.clone().with(&oracle::POOLED, false);
+        let pooled = group_settings.clone().with(&oracle::POOLED, true);
         let bank = PolicyBank::new(&inputs, &raw, &policies)?;
         let pooled_bank = PolicyBank::new(&inputs, &pooled, &policies)?;
-        for &budget in &settings.budgets {
+        for &asked in &settings.budgets {
+            let budget = bank.budget(asked)?;
             let against_raw = bank.evaluate(budget)?;
             let against_pooled = pooled_bank.evaluate(budget)?;
             for &index in members {
@@ -291,7 +289,7 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
                     PlannedCell {
                         method: method.id.clone(),
                         label: format!("{} at {budget}", method.label),
-                        budget,
+                        budget: asked,
                         mask: bank.select(method.policy, budget)?.mask,
                         metrics,
                         pooled_hit_rate,

@@ -28,7 +28,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use crate::attention::KeepMask;
 use crate::judgeq::shipped::SoftTokenChoice;
-use crate::policy::PolicyKind;
+use crate::policy::PolicyId;
 use crate::progress::{CancelFlag, Progress, Stage};
 use crate::session::{Answer, ModelInfo, Session};
 
@@ -74,7 +74,7 @@ pub struct InspectRequest {
 #[derive(Clone, Debug)]
 pub struct EvictionCase {
     /// The policy that chose the mask.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// Entries kept per head.
     pub budget: usize,
     /// `[layers, heads, n_prompt]`, heads being query heads or KV heads.
@@ -129,7 +129,7 @@ impl Request {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvictionAnswer {
     /// The policy.
-    pub policy: PolicyKind,
+    pub policy: PolicyId,
     /// Entries kept per head.
     pub budget: usize,
     /// What the model decoded with only the kept entries.

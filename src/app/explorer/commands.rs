@@ -14,7 +14,7 @@ use crate::app::state::{ModelChoice, file_label};
 use crate::attention::QuerySource;
 use crate::export::Overwrite;
 use crate::judgeq::shipped::SoftTokenChoice;
-use crate::policy::PolicyKind;
+use crate::policy::PolicyId;
 use crate::worker::protocol::{EvictionCase, InspectRequest, ModelSource, Request};
 
 impl Explorer {
@@ -162,16 +162,16 @@ impl Explorer {
         if view.answers.pending.is_some() {
             return;
         }
-        let budget = self.state.budget.clamp(1, view.keys().max(1));
+        let budget = view.budget();
         let mut cases = Vec::new();
-        for policy in PolicyKind::ALL
+        for policy in PolicyId::all()
             .into_iter()
-            .filter(|p| self.state.compared.contains(p) && *p != PolicyKind::FullKv)
+            .filter(|p| self.state.compared.contains(p) && *p != PolicyId::FULL_KV)
         {
             if let Some(Ok(selection)) = view.selection(policy, budget) {
                 cases.push(EvictionCase {
                     policy,
-                    budget,
+                    budget: budget.asked(),
                     mask: selection.mask.clone(),
                 });
             }
@@ -188,7 +188,7 @@ impl Explorer {
             cases,
             max_tokens,
         });
-        view.answers.pending = Some((id, budget));
+        view.answers.pending = Some((id, budget.asked()));
     }
 
     pub(super) fn export_figure(&mut self, ctx: &Context) {

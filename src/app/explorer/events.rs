@@ -109,7 +109,7 @@ impl Explorer {
             }
             all => all,
         };
-        let mut view = SessionView::new(session, self.generation);
+        let mut view = SessionView::new(session, self.generation, self.state.budget);
         view.set_marks(&self.marks);
         self.view = Some(view);
     }

@@ -103,7 +103,7 @@ impl Explorer {
     }
 
     pub(super) fn toolbar(&mut self, ui: &mut Ui) {
-        let Some(view) = &self.view else {
+        let Some(view) = &mut self.view else {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("judgeq").strong());
                 ui.weak("KV-cache eviction explorer: what SnapKV's window, Judge Q's soft tokens and the decoded answer attend to, and what each policy keeps");
@@ -121,6 +121,7 @@ impl Explorer {
             if budget_slider(ui, &mut self.state.budget, shape) || before != self.state.budget {
                 self.budget_moved_at = Some(ui.input(|i| i.time));
             }
+            view.set_budget(self.state.budget);
             ui.separator();
             head_picker(ui, &mut self.state.view, shape);
             ui.separator();
@@ -163,7 +164,7 @@ impl Explorer {
         let ctx = ui.ctx().clone();
         let (available, bank) = match &mut self.view {
             Some(view) => (
-                view.available_policies(),
+                view.available_policies(&self.state.policy),
                 Some(view.sync_bank(&self.state.policy, &self.state.needed_policies(), &ctx)),
             ),
             None => (Vec::new(), None),

@@ -12,7 +12,8 @@ use crate::app::widgets::heatmap::ColourLut;
 use crate::app::widgets::overview_grid::{GridPick, overview_grid};
 use crate::attention::Pick;
 use crate::attention::mask_head;
-use crate::policy::{PolicyKind, PolicyMetrics};
+use crate::policy::policies::oracle;
+use crate::policy::{PolicyId, PolicyMetrics};
 
 /// One policy's metric per `[layer, head]` as a query-head grid (KV-head metrics repeated over
 /// their group).
@@ -37,7 +38,7 @@ fn metric_grid(
 
 /// The overview grid of the focus policy's metric per head; clicking picks the panels' head.
 pub fn overview_section(ui: &mut Ui, view: &mut SessionView, state: &mut State, lut: &ColourLut) {
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     ui.horizontal_wrapped(|ui| {
         let label = ui.label(RichText::new("Heads").strong());
         egui::ComboBox::from_id_salt("grid_metric")
@@ -106,7 +107,7 @@ fn format_bytes(bytes: usize) -> String {
 
 /// The metrics table at the current budget for the compared policies.
 pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     ui.label(RichText::new(format!("Metrics at budget {budget}")).strong());
     let metrics = match view.metrics(budget) {
         Some(Ok(all)) => all,
@@ -124,7 +125,7 @@ pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
     };
     egui::Grid::new("metrics_table").striped(true).num_columns(4).show(ui, |ui| {
         ui.label("Policy").on_hover_text("Hover a policy for how its budget was applied, when that needs saying");
-        let (hit_rate, oracle) = if state.policy.oracle_pooling {
+        let (hit_rate, oracle) = if state.policy.get(&oracle::POOLED) {
             ("Hit rate (pooled oracle)", "the oracle's kept entries, its scores pooled like the others' (a variant)")
         } else {
             ("Hit rate", "the oracle's kept entries (the decoded tokens' raw attention, the Judge Q paper's definition)")
@@ -133,7 +134,7 @@ pub fn metrics_table(ui: &mut Ui, view: &mut SessionView, state: &State) {
         ui.label("Mass kept").on_hover_text("Share of the decoded tokens' attention that falls on kept entries");
         ui.label("KV kept").on_hover_text("Cache size of the kept entries");
         ui.end_row();
-        for policy in PolicyKind::ALL.into_iter().filter(|p| state.compared.contains(p)) {
+        for policy in PolicyId::all().into_iter().filter(|p| state.compared.contains(p)) {
             let Some(m) = metrics.iter().find(|m| m.policy == policy) else {
                 continue;
             };
@@ -190,9 +191,9 @@ pub fn curves(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
     } else {
         None
     };
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     let metric = state.grid_metric;
-    let compared: Vec<PolicyKind> = PolicyKind::ALL
+    let compared: Vec<PolicyId> = PolicyId::all()
         .into_iter()
         .filter(|p| state.compared.contains(p))
         .collect();
@@ -226,7 +227,7 @@ pub fn curves(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
                         .width(2.0),
                 );
             }
-            plot.vline(VLine::new("", (budget as f64).log2()).color(marker));
+            plot.vline(VLine::new("", (budget.asked() as f64).log2()).color(marker));
         });
 }
 

@@ -8,7 +8,7 @@ use crate::app::command::{Command, CommandQueue};
 use crate::app::palette::policy_colour;
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
-use crate::policy::PolicyKind;
+use crate::policy::PolicyId;
 
 /// Draws the answers panel.
 pub fn decode_panel(
@@ -17,7 +17,7 @@ pub fn decode_panel(
     state: &mut State,
     commands: &mut CommandQueue,
 ) {
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     ui.label(RichText::new("Answers under eviction").strong());
     ui.horizontal_wrapped(|ui| {
         let pending = view.answers.pending.is_some();
@@ -53,9 +53,9 @@ pub fn decode_panel(
             ui.label(RichText::new("Full cache").strong());
             ui.add(egui::Label::new(full.trim()).wrap());
             ui.end_row();
-            for policy in PolicyKind::ALL
+            for policy in PolicyId::all()
                 .into_iter()
-                .filter(|p| state.compared.contains(p) && *p != PolicyKind::FullKv)
+                .filter(|p| state.compared.contains(p) && *p != PolicyId::FULL_KV)
             {
                 ui.label(RichText::new(policy.label()).color(policy_colour(policy)));
                 match view.answers.answers.get(&policy) {
@@ -63,7 +63,7 @@ pub fn decode_panel(
                         let text = answer.answer.text.trim();
                         let same = text == full.trim();
                         let mut line = RichText::new(text);
-                        if answer.budget != budget {
+                        if answer.budget != budget.asked() {
                             line = line.weak();
                         }
                         let response = ui.add(egui::Label::new(line).wrap());
@@ -72,7 +72,7 @@ pub fn decode_panel(
                         } else {
                             "differs from the full cache"
                         };
-                        let hint = if answer.budget == budget {
+                        let hint = if answer.budget == budget.asked() {
                             format!("At budget {}: {verdict}", answer.budget)
                         } else {
                             format!(

@@ -14,8 +14,7 @@ use crate::session::SpanKind;
 
 /// Draws the document panel.
 pub fn document_panel(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
-    let keys = view.keys();
-    let budget = state.budget.clamp(1, keys.max(1));
+    let budget = view.budget();
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Prompt").strong());
         ui.label(RichText::new("document").color(span_colour(ui, SpanKind::Document)));
@@ -28,7 +27,7 @@ pub fn document_panel(ui: &mut Ui, view: &mut SessionView, state: &mut State) {
             .selected_text(RichText::new(focus.label()).color(policy_colour(focus)))
             .width(110.0)
             .show_ui(ui, |ui| {
-                for policy in view.available_policies() {
+                for policy in view.available_policies(&state.policy) {
                     ui.selectable_value(&mut focus, policy, RichText::new(policy.label()).color(policy_colour(policy)));
                 }
             })

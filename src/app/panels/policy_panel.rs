@@ -6,43 +6,33 @@ use crate::app::palette::policy_colour;
 use crate::app::session_view::BankStatus;
 use crate::app::state::State;
 use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
-use crate::policy::{PolicyKind, PolicySettings};
-
-/// One line about what a policy keeps, for tooltips.
-fn describe(policy: PolicyKind) -> &'static str {
-    match policy {
-        PolicyKind::FullKv => "Keeps everything (the reference answer)",
-        PolicyKind::StreamingLlm => "The first sink tokens and the most recent ones",
-        PolicyKind::H2o => "The window plus the keys every prompt query attended to most",
-        PolicyKind::H2oWindow => "The window plus the top keys by unpooled window attention",
-        PolicyKind::SnapKv => "The window plus the top keys by pooled window attention",
-        PolicyKind::PyramidKv => "SnapKV with larger budgets in early layers",
-        PolicyKind::AdaKv => "SnapKV scores with budgets shared out between the heads of a layer",
-        PolicyKind::JudgeQ => "The top keys by the soft tokens' attention (needs soft tokens)",
-        PolicyKind::Oracle => "The top keys by the decoded answer's attention: the upper bound",
-        PolicyKind::Random => "A seeded random subset",
-    }
-}
+use crate::policy::params::Param;
+use crate::policy::{PolicyId, PolicySettings, policies};
 
 /// Draws the policy list and settings. `available` are the policies the session can rank.
 pub fn policy_panel(
     ui: &mut Ui,
     state: &mut State,
-    available: &[PolicyKind],
+    available: &[PolicyId],
     bank: Option<&BankStatus>,
 ) {
     ui.heading("Policies");
     ui.weak("Ticked policies are compared in the metrics, curves and answers");
-    for policy in PolicyKind::ALL {
+    for policy in PolicyId::all() {
         let enabled = available.is_empty() || available.contains(&policy);
+        let needs: Vec<&str> = policy
+            .needs(&state.policy)
+            .into_iter()
+            .map(|input| input.describe())
+            .collect();
         ui.horizontal(|ui| {
             let (swatch, _) = ui.allocate_exact_size(vec2(12.0, 12.0), Sense::hover());
             ui.painter().rect_filled(swatch, 2.0, policy_colour(policy));
             let mut on = state.compared.contains(&policy);
             let response = ui
                 .add_enabled(enabled, egui::Checkbox::new(&mut on, policy.label()))
-                .on_hover_text(describe(policy))
-                .on_disabled_hover_text("This session has no soft tokens");
+                .on_hover_text(policy.summary())
+                .on_disabled_hover_text(format!("This session has no {}", needs.join(" or ")));
             if response.changed() {
                 if on {
                     state.compared.push(policy);
@@ -154,54 +144,46 @@ fn settings_ui(ui: &mut Ui, settings: &mut PolicySettings) {
                 ui.end_row();
             }
 
-            let label = ui.label("Sinks");
-            ui.add(DragValue::new(&mut settings.sinks).range(0..=64))
-                .labelled_by(label.id)
-                .on_hover_text("First tokens StreamingLLM always keeps");
-            ui.end_row();
-
-            let label = ui.label("Judge Q");
-            ui.checkbox(&mut settings.judgeq_keep_window, "keeps the window too")
-                .labelled_by(label.id);
-            ui.end_row();
-
-            let label = ui.label("Judge Q window layers");
-            ui.add(DragValue::new(&mut settings.judgeq_window_layers).range(0..=128))
-                .labelled_by(label.id)
-                .on_hover_text("The first this many layers rank keys by the last window's attention instead of the soft tokens' (0: the paper's method)");
-            ui.end_row();
-
-            let label = ui.label("Oracle");
-        ui.checkbox(&mut settings.oracle_pooling, "pooled (variant)")
-            .labelled_by(label.id)
-            .on_hover_text("Off (the Judge Q paper's hit rate): the oracle ranks the decoded tokens' raw attention. On: it is smoothed with the same pooling as the other methods first, so pooling itself does not count as a miss");
-        ui.end_row();
-
-        let label = ui.label("PyramidKV β");
-            ui.add(
-                DragValue::new(&mut settings.pyramid_beta)
-                    .range(1.0..=100.0)
-                    .speed(0.5),
-            )
-            .labelled_by(label.id);
-            ui.end_row();
-
-            let label = ui.label("Ada-KV floor α");
-            ui.add(
-                DragValue::new(&mut settings.ada_floor_alpha)
-                    .range(0.0..=1.0)
-                    .speed(0.01),
-            )
-            .labelled_by(label.id);
-            ui.end_row();
-
-            let label = ui.label("Random seed");
-            ui.add(DragValue::new(&mut settings.random_seed))
-                .labelled_by(label.id);
-            ui.end_row();
+            for &param in policies::params() {
+                let label = ui.label(param.label());
+                param_control(ui, settings, param)
+                    .labelled_by(label.id)
+                    .on_hover_text(param.help());
+                ui.end_row();
+            }
         });
     if ui.button("Reset to defaults").clicked() {
         *settings = PolicySettings::default();
+    }
+}
+
+/// The control of one policy parameter: a checkbox, or a drag value within its range.
+fn param_control(ui: &mut Ui, settings: &mut PolicySettings, param: Param) -> egui::Response {
+    match param {
+        Param::Switch(p) => {
+            let mut on = settings.get(p);
+            let response = ui.checkbox(&mut on, "");
+            if response.changed() {
+                settings.set(p, on);
+            }
+            response
+        }
+        Param::Count(p) => {
+            let mut n = settings.get(p);
+            let response = ui.add(DragValue::new(&mut n));
+            if response.changed() {
+                settings.set(p, n);
+            }
+            response
+        }
+        Param::Number(p) => {
+            let mut x = settings.get(p);
+            let response = ui.add(DragValue::new(&mut x).range(p.min..=p.max).speed(p.step));
+            if response.changed() {
+                settings.set(p, x);
+            }
+            response
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::app::widgets::score_profile::{ProfileInputs, score_profile};
 use crate::attention::HeadView;
 use crate::attention::QuerySource;
 use crate::export::{ColourScale, format_value};
-use crate::policy::PolicyKind;
+use crate::policy::PolicyId;
 use crate::session::SpanKind;
 
 /// Height of a kept strip.
@@ -135,7 +135,7 @@ fn panel(
     current: bool,
 ) {
     let keys = view.keys();
-    let budget = state.budget.clamp(1, keys.max(1));
+    let budget = view.budget();
     let queries = view.session.rows(source).map(|rows| rows.dim().2);
     let mut strip_policy = state.strip_policy(source);
     ui.horizontal(|ui| {
@@ -154,7 +154,7 @@ fn panel(
             .selected_text(RichText::new(strip_policy.label()).color(policy_colour(strip_policy)))
             .width(110.0)
             .show_ui(ui, |ui| {
-                for policy in view.available_policies() {
+                for policy in view.available_policies(&state.policy) {
                     ui.selectable_value(
                         &mut strip_policy,
                         policy,
@@ -351,9 +351,9 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
             parts.push(format!("{short} {}", format_value(score)));
         }
     }
-    let budget = state.budget.clamp(1, view.keys().max(1));
+    let budget = view.budget();
     let mut kept_by: Vec<String> = Vec::new();
-    let mut seen: Vec<PolicyKind> = Vec::new();
+    let mut seen: Vec<PolicyId> = Vec::new();
     for policy in state.strip_policies {
         if seen.contains(&policy) {
             continue;

@@ -1,9 +1,22 @@
-//! The bank gives exactly what the plain path gives, for every policy and many budgets.
+//! The trait's selection, plain ([`select`]) and banked ([`PolicyBank`]), equals the per-policy
+//! reference for every registered policy at every budget, and the bank's metrics equal the ones
+//! computed from the masks.
 
+use super::reference::reference_select;
 use super::{Fixture, Rng};
 use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
+use crate::policy::policies::{
+    adakv::{AdaKv, FLOOR_ALPHA},
+    judgeq::{KEEP_WINDOW, WINDOW_LAYERS},
+    oracle::POOLED,
+    pyramidkv::{BETA, PyramidKv},
+    random::SEED,
+    snapkv::SnapKv,
+    streaming_llm::SINKS,
+};
 use crate::policy::{
-    PolicyBank, PolicyError, PolicyKind, PolicySettings, ScoreInputs, evaluate_selection, select,
+    Budget, OrderContext, PolicyBank, PolicyError, PolicyId, PolicySettings, ScoreInputs,
+    evaluate_selection, select,
 };
 use crate::session::{SyntheticSpec, synthetic};
 
@@ -21,7 +34,7 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
     ];
     let mut variants = vec![PolicySettings::default()];
     for i in 0..6 {
-        variants.push(PolicySettings {
+        let shared = PolicySettings {
             window: rng.below(10),
             pooling: poolings[rng.below(poolings.len())],
             granularity: granularities[i % 3],
@@ -30,50 +43,64 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
             } else {
                 GroupOrder::AfterPooling
             },
-            sinks: rng.below(6),
-            judgeq_keep_window: i % 2 == 1,
-            judgeq_window_layers: rng.below(3),
-            pyramid_beta: [1.0, 5.0, 20.0][rng.below(3)],
-            ada_floor_alpha: [0.0, 0.2, 0.5, 1.0][rng.below(4)],
-            random_seed: rng.next(),
-            oracle_pooling: i % 3 != 0,
-        });
+            ..PolicySettings::default()
+        };
+        variants.push(
+            shared
+                .with(&SINKS, rng.below(6) as u64)
+                .with(&KEEP_WINDOW, i % 2 == 1)
+                .with(&WINDOW_LAYERS, rng.below(3) as u64)
+                .with(&BETA, [1.0, 5.0, 20.0][rng.below(3)])
+                .with(&FLOOR_ALPHA, [0.0, 0.2, 0.5, 1.0][rng.below(4)])
+                .with(&SEED, rng.next())
+                .with(&POOLED, i % 3 != 0),
+        );
     }
     variants
 }
 
-/// Bank and plain path agree on selections and metrics at every budget in `budgets`.
+/// The plain selection, the bank's and the reference agree, and the bank's metrics equal the
+/// masks', for every registered policy at every budget in `budgets`.
 fn check_agreement(
     inputs: &ScoreInputs,
     settings: &PolicySettings,
     budgets: impl Iterator<Item = usize> + Clone,
 ) {
-    let bank = PolicyBank::new(inputs, settings, &PolicyKind::ALL).unwrap();
-    for budget in budgets {
+    let policies = PolicyId::all();
+    let bank = PolicyBank::new(inputs, settings, &policies).unwrap();
+    for asked in budgets {
+        let budget = bank.budget(asked).unwrap();
         let metrics = bank.evaluate(budget).unwrap();
-        assert_eq!(metrics.len(), PolicyKind::ALL.len());
-        for (policy, fast) in PolicyKind::ALL.into_iter().zip(metrics) {
+        assert_eq!(metrics.len(), policies.len());
+        for (&policy, fast) in policies.iter().zip(metrics) {
+            let reference = reference_select(policy, inputs, asked, settings).unwrap();
             let plain = select(policy, inputs, budget, settings).unwrap();
+            assert_eq!(
+                (&plain.mask, &plain.kept, &plain.note),
+                (&reference.mask, &reference.kept, &reference.note),
+                "{policy} at budget {asked}, {settings:?}"
+            );
+            assert_eq!((plain.policy, plain.budget), (policy, budget));
             let live = bank.select(policy, budget).unwrap();
-            assert_eq!(live, plain, "{policy} at budget {budget}, {settings:?}");
-            let reference = evaluate_selection(&plain, inputs, settings).unwrap();
+            assert_eq!(live, plain, "{policy} at budget {asked}, {settings:?}");
+            let from_masks = evaluate_selection(&plain, inputs, settings).unwrap();
             assert_eq!(fast.policy, policy);
             assert_eq!(
-                fast.hit_rate, reference.hit_rate,
-                "{policy} hit rate at {budget}"
+                fast.hit_rate, from_masks.hit_rate,
+                "{policy} hit rate at {asked}"
             );
-            assert_eq!(fast.kv_bytes, reference.kv_bytes);
-            assert_eq!(fast.note, reference.note);
-            for (a, b) in fast.mass_kept.iter().zip(reference.mass_kept.iter()) {
-                assert!((a - b).abs() < 1e-5, "{policy} mass {a} vs {b} at {budget}");
+            assert_eq!(fast.kv_bytes, from_masks.kv_bytes);
+            assert_eq!(fast.note, from_masks.note);
+            for (a, b) in fast.mass_kept.iter().zip(from_masks.mass_kept.iter()) {
+                assert!((a - b).abs() < 1e-5, "{policy} mass {a} vs {b} at {asked}");
             }
-            assert!((fast.mean_hit_rate - reference.mean_hit_rate).abs() < 1e-6);
+            assert!((fast.mean_hit_rate - from_masks.mean_hit_rate).abs() < 1e-6);
         }
     }
 }
 
 #[test]
-fn bank_equals_select_on_random_scores_with_ties() {
+fn every_policy_equals_its_reference_on_random_scores_with_ties() {
     let mut rng = Rng(77);
     for case in 0..8 {
         let kv_heads = 1 + rng.below(2);
@@ -93,7 +120,7 @@ fn bank_equals_select_on_random_scores_with_ties() {
 }
 
 #[test]
-fn bank_equals_select_on_a_synthetic_session() {
+fn every_policy_equals_its_reference_on_a_synthetic_session() {
     let spec = SyntheticSpec {
         seed: 3,
         layers: 4,
@@ -120,32 +147,51 @@ fn bank_equals_select_on_a_synthetic_session() {
 }
 
 #[test]
+fn policies_that_order_alike_share_one_order() {
+    let fixture = Fixture::random(2, (2, 4, 2, 30), 2, 0);
+    let inputs = fixture.inputs();
+    let settings = PolicySettings::default();
+    let ctx = OrderContext::new(&inputs, &settings);
+    let snap = ctx.order_of(&SnapKv).unwrap();
+    assert!(ctx.order_of(&PyramidKv).unwrap().same(&snap));
+    assert!(ctx.order_of(&AdaKv).unwrap().same(&snap));
+    let other = OrderContext::new(&inputs, &settings);
+    assert!(!other.order_of(&SnapKv).unwrap().same(&snap));
+}
+
+#[test]
 fn bank_errors() {
     let fixture = Fixture::random(1, (1, 2, 1, 20), 2, 0);
     let inputs = fixture.inputs();
     let bank = PolicyBank::new(
         &inputs,
         &PolicySettings::default(),
-        &[PolicyKind::SnapKv, PolicyKind::SnapKv],
+        &[PolicyId::SNAPKV, PolicyId::SNAPKV],
     )
     .unwrap();
-    assert_eq!(bank.policies(), &[PolicyKind::SnapKv]);
+    assert_eq!(bank.policies(), &[PolicyId::SNAPKV]);
+    assert_eq!(bank.budget(0), Err(PolicyError::ZeroBudget));
+    let four = bank.budget(4).unwrap();
     assert_eq!(
-        bank.select(PolicyKind::SnapKv, 0),
-        Err(PolicyError::ZeroBudget)
+        bank.select(PolicyId::H2O, four),
+        Err(PolicyError::NotInBank(PolicyId::H2O))
     );
-    assert_eq!(bank.evaluate(0), Err(PolicyError::ZeroBudget));
-    assert_eq!(
-        bank.select(PolicyKind::H2o, 4),
-        Err(PolicyError::NotInBank(PolicyKind::H2o))
-    );
+    let elsewhere = Budget::new(4, 21).unwrap();
+    assert!(matches!(
+        bank.select(PolicyId::SNAPKV, elsewhere),
+        Err(PolicyError::OtherPrompt { .. })
+    ));
+    assert!(matches!(
+        bank.evaluate(elsewhere),
+        Err(PolicyError::OtherPrompt { .. })
+    ));
     let mut no_soft = Fixture::random(1, (1, 2, 1, 20), 2, 0);
     no_soft.soft = None;
     assert!(matches!(
         PolicyBank::new(
             &no_soft.inputs(),
             &PolicySettings::default(),
-            &PolicyKind::ALL
+            &PolicyId::all()
         ),
         Err(PolicyError::NoSoftRows)
     ));
@@ -155,12 +201,16 @@ fn bank_errors() {
     let bank = PolicyBank::new(
         &no_answer.inputs(),
         &PolicySettings::default(),
-        &[PolicyKind::SnapKv],
+        &[PolicyId::SNAPKV],
     )
     .unwrap();
-    assert_eq!(bank.select(PolicyKind::SnapKv, 8).unwrap().kept[[0, 0]], 8);
+    let eight = bank.budget(8).unwrap();
+    assert_eq!(
+        bank.select(PolicyId::SNAPKV, eight).unwrap().kept[[0, 0]],
+        8
+    );
     assert!(matches!(
-        bank.evaluate(8),
+        bank.evaluate(eight),
         Err(PolicyError::EmptySource {
             which: "decoded",
             ..

@@ -2,11 +2,11 @@
 
 use ndarray::{Array3, array};
 
-use super::Fixture;
+use super::{Fixture, choose};
 use crate::attention::{Granularity, GroupReduce, Pooling};
 use crate::policy::{
-    PolicyBank, PolicyError, PolicyKind, PolicySettings, evaluate_selection, overlap,
-    overlap_by_head, select,
+    Budget, PolicyBank, PolicyError, PolicyId, PolicySettings, evaluate_selection, overlap,
+    overlap_by_head,
 };
 
 /// Two query heads in one KV group, n = 6, window 1, no pooling.
@@ -37,7 +37,7 @@ fn hit_rate_and_mass_per_query_head() {
     let f = fixture();
     let inputs = f.inputs();
     // Budget 3: SnapKV keeps {1, 3, 5} and {0, 2, 5}; the Oracle keeps {1, 4, 5} and {2, 5, 0|3 → 0}.
-    let snap = select(PolicyKind::SnapKv, &inputs, 3, &settings()).unwrap();
+    let snap = choose(PolicyId::SNAPKV, &inputs, 3, &settings()).unwrap();
     let metrics = evaluate_selection(&snap, &inputs, &settings()).unwrap();
     // Head 0: {1, 3, 5} ∩ {1, 4, 5} = 2 of 3; head 1: {0, 2, 5} ∩ {0, 2, 5} = 3 of 3.
     assert_eq!(metrics.hit_rate, array![[2.0 / 3.0, 1.0]]);
@@ -47,7 +47,7 @@ fn hit_rate_and_mass_per_query_head() {
     assert!((metrics.mass_kept[[0, 1]] - 0.9).abs() < 1e-6);
     assert_eq!(metrics.kv_bytes, 6 * 100);
     let oracle = evaluate_selection(
-        &select(PolicyKind::Oracle, &inputs, 3, &settings()).unwrap(),
+        &choose(PolicyId::ORACLE, &inputs, 3, &settings()).unwrap(),
         &inputs,
         &settings(),
     )
@@ -64,7 +64,7 @@ fn mass_at_kv_head_granularity_uses_the_group_mask() {
         ..settings()
     };
     // Group mean of the window scores: [0.1, 0.25, 0.35, 0.15, 0.05, 0.1] → keep 5, then 2.
-    let snap = select(PolicyKind::SnapKv, &inputs, 2, &s).unwrap();
+    let snap = choose(PolicyId::SNAPKV, &inputs, 2, &s).unwrap();
     assert_eq!(
         snap.mask,
         array![[[false, false, true, false, false, true]]]
@@ -76,8 +76,8 @@ fn mass_at_kv_head_granularity_uses_the_group_mask() {
     assert!((metrics.mass_kept[[0, 1]] - 0.8).abs() < 1e-6);
     // One stored head: a third of the per-query-head bytes would be 2 · 100 per head.
     assert_eq!(metrics.kv_bytes, 2 * 100);
-    let bank = PolicyBank::new(&inputs, &s, &[PolicyKind::SnapKv]).unwrap();
-    let fast = &bank.evaluate(2).unwrap()[0];
+    let bank = PolicyBank::new(&inputs, &s, &[PolicyId::SNAPKV]).unwrap();
+    let fast = &bank.evaluate(Budget::new(2, 6).unwrap()).unwrap()[0];
     assert_eq!(fast.hit_rate, metrics.hit_rate);
     assert!((fast.mass_kept[[0, 1]] - 0.8).abs() < 1e-6);
 }
@@ -85,7 +85,7 @@ fn mass_at_kv_head_granularity_uses_the_group_mask() {
 #[test]
 fn full_kv_holds_everything() {
     let f = fixture();
-    let full = select(PolicyKind::FullKv, &f.inputs(), 2, &settings()).unwrap();
+    let full = choose(PolicyId::FULL_KV, &f.inputs(), 2, &settings()).unwrap();
     let metrics = evaluate_selection(&full, &f.inputs(), &settings()).unwrap();
     assert_eq!(metrics.hit_rate, array![[1.0, 1.0]]);
     assert_eq!(metrics.mean_mass_kept, 1.0);

@@ -1,14 +1,33 @@
 //! Tests of the policy room: hand-made score arrays with known answers, a naive SnapKV, the
-//! bank against the plain path, metrics.
+//! trait's selections (plain and banked) against the per-policy reference, spreads, metrics, the
+//! registry and its serialised forms.
 
 mod bank;
 mod metrics;
 mod naive_snapkv;
 mod policies;
+mod reference;
+mod registry;
+mod spreads;
 
 use ndarray::{Array3, Array4, Axis};
 
-use super::ScoreInputs;
+use super::{Budget, PolicyError, PolicyId, PolicySettings, ScoreInputs, Selection, select};
+
+/// [`select`] with the budget given as a number (0 gives the error a budget of 0 gives).
+pub(super) fn choose(
+    policy: PolicyId,
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<Selection, PolicyError> {
+    select(
+        policy,
+        inputs,
+        Budget::new(budget, inputs.prompt_len())?,
+        settings,
+    )
+}
 
 /// Owned arrays behind a [`ScoreInputs`].
 pub(super) struct Fixture {

@@ -4,9 +4,9 @@ use std::cmp::Ordering;
 
 use ndarray::{Array3, Array4};
 
-use super::{Fixture, Rng};
+use super::{Fixture, Rng, choose};
 use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
-use crate::policy::{PolicyKind, PolicySettings, select};
+use crate::policy::{PolicyId, PolicySettings};
 
 /// `F.max_pool1d` / `F.avg_pool1d(kernel, stride=1, padding=kernel//2)` on an explicitly padded copy.
 fn naive_pool(s: &[f32], pooling: Pooling) -> Vec<f32> {
@@ -142,7 +142,7 @@ fn library_snapkv_matches_the_naive_one_on_random_scores() {
                 };
                 for budget in (1..=n + 1).step_by(1 + n / 12) {
                     let library =
-                        select(PolicyKind::SnapKv, &fixture.inputs(), budget, &settings).unwrap();
+                        choose(PolicyId::SNAPKV, &fixture.inputs(), budget, &settings).unwrap();
                     let naive = naive_snapkv(&fixture.window, kv_heads, &settings, budget);
                     assert_eq!(
                         library.mask, naive,

@@ -2,10 +2,15 @@
 
 use ndarray::{Array3, array};
 
-use super::{Fixture, kept};
+use super::{Fixture, choose, kept};
 use crate::attention::{Granularity, GroupReduce, Pooling};
-use crate::policy::{PolicyError, PolicyKind, PolicySettings, select};
-use crate::policy::{pyramidkv, snapkv};
+use crate::policy::layer_schedule::{Schedule, layer_budgets};
+use crate::policy::policies::snapkv;
+use crate::policy::policies::{
+    adakv::FLOOR_ALPHA, judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED,
+    pyramidkv::BETA, random::SEED, streaming_llm::SINKS,
+};
+use crate::policy::{Budget, OrderContext, PolicyError, PolicyId, PolicySettings};
 
 fn settings(window: usize, pooling: Pooling) -> PolicySettings {
     PolicySettings {
@@ -24,12 +29,12 @@ fn one_row(scores: &[f32]) -> Fixture {
 }
 
 fn keeps(
-    policy: PolicyKind,
+    policy: PolicyId,
     fixture: &Fixture,
     budget: usize,
     settings: &PolicySettings,
 ) -> Vec<usize> {
-    let selection = select(policy, &fixture.inputs(), budget, settings).unwrap();
+    let selection = choose(policy, &fixture.inputs(), budget, settings).unwrap();
     assert_eq!(selection.kept[[0, 0]], kept(&selection.mask, 0, 0).len());
     kept(&selection.mask, 0, 0)
 }
@@ -40,15 +45,15 @@ fn snapkv_keeps_window_and_breaks_ties_toward_earlier_positions() {
     let f = one_row(&[0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     // Max-pool k=3 gives the plateau 2, 3, 4 at 5: the two earliest win.
     let s = settings(3, Pooling::Max { kernel: 3 });
-    assert_eq!(keeps(PolicyKind::SnapKv, &f, 5, &s), vec![2, 3, 9, 10, 11]);
+    assert_eq!(keeps(PolicyId::SNAPKV, &f, 5, &s), vec![2, 3, 9, 10, 11]);
     // Then the zeros: position 0 before 1.
     assert_eq!(
-        keeps(PolicyKind::SnapKv, &f, 7, &s),
+        keeps(PolicyId::SNAPKV, &f, 7, &s),
         vec![0, 2, 3, 4, 9, 10, 11]
     );
     // Unpooled (H2O window): the single peak, then position 0.
     assert_eq!(
-        keeps(PolicyKind::H2oWindow, &f, 5, &s),
+        keeps(PolicyId::H2O_WINDOW, &f, 5, &s),
         vec![0, 3, 9, 10, 11]
     );
 }
@@ -59,9 +64,9 @@ fn snapkv_pools_only_over_the_scored_range() {
         1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 100.0, 100.0, 100.0,
     ]);
     let inputs = f.inputs();
+    let max_settings = settings(3, Pooling::Max { kernel: 3 });
     let max = snapkv::scores(
-        &inputs,
-        &settings(3, Pooling::Max { kernel: 3 }),
+        &OrderContext::new(&inputs, &max_settings),
         Pooling::Max { kernel: 3 },
         "test",
     )
@@ -72,9 +77,9 @@ fn snapkv_pools_only_over_the_scored_range() {
         1.0,
         "the window's 100 must not leak into the last scored key"
     );
+    let avg_settings = settings(3, Pooling::Avg { kernel: 3 });
     let avg = snapkv::scores(
-        &inputs,
-        &settings(3, Pooling::Avg { kernel: 3 }),
+        &OrderContext::new(&inputs, &avg_settings),
         Pooling::Avg { kernel: 3 },
         "test",
     )
@@ -89,12 +94,42 @@ fn snapkv_pools_only_over_the_scored_range() {
 #[test]
 fn budget_zero_is_an_error_for_every_policy() {
     let f = one_row(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-    for policy in PolicyKind::ALL {
+    for policy in PolicyId::all() {
         assert_eq!(
-            select(policy, &f.inputs(), 0, &PolicySettings::default()),
+            choose(policy, &f.inputs(), 0, &PolicySettings::default()),
             Err(PolicyError::ZeroBudget)
         );
     }
+    assert_eq!(Budget::new(0, 6), Err(PolicyError::ZeroBudget));
+    assert_eq!(Budget::new(3, 0), Err(PolicyError::EmptyPrompt));
+}
+
+#[test]
+fn a_budget_is_clamped_to_its_prompt_once() {
+    let budget = Budget::new(300, 100).unwrap();
+    assert_eq!((budget.asked(), budget.entries()), (300, 100));
+    assert!(budget.keeps_all());
+    assert_eq!(budget.to_string(), "300");
+    let slider = Budget::clamped(300, 100);
+    assert_eq!((slider.asked(), slider.entries()), (100, 100));
+    assert_eq!(Budget::clamped(0, 100).asked(), 1);
+    let small = Budget::new(10, 100).unwrap();
+    assert!(!small.keeps_all());
+    // A budget set for one prompt is refused for another.
+    let f = one_row(&[1.0; 8]);
+    assert_eq!(
+        crate::policy::select(
+            PolicyId::SNAPKV,
+            &f.inputs(),
+            small,
+            &PolicySettings::default()
+        ),
+        Err(PolicyError::OtherPrompt {
+            budget: 10,
+            set_for: 100,
+            prompt: 8
+        })
+    );
 }
 
 #[test]
@@ -102,20 +137,20 @@ fn budget_one_keeps_one_entry() {
     let f = one_row(&[1.0, 9.0, 3.0, 4.0, 5.0, 6.0, 2.0, 1.0]);
     let s = settings(2, Pooling::None);
     for (policy, expected) in [
-        (PolicyKind::StreamingLlm, vec![0]),
-        (PolicyKind::H2o, vec![7]),
-        (PolicyKind::H2oWindow, vec![7]),
-        (PolicyKind::SnapKv, vec![7]),
-        (PolicyKind::PyramidKv, vec![7]),
-        (PolicyKind::AdaKv, vec![7]),
-        (PolicyKind::JudgeQ, vec![1]),
-        (PolicyKind::Oracle, vec![1]),
+        (PolicyId::STREAMING_LLM, vec![0]),
+        (PolicyId::H2O, vec![7]),
+        (PolicyId::H2O_WINDOW, vec![7]),
+        (PolicyId::SNAPKV, vec![7]),
+        (PolicyId::PYRAMIDKV, vec![7]),
+        (PolicyId::ADAKV, vec![7]),
+        (PolicyId::JUDGEQ, vec![1]),
+        (PolicyId::ORACLE, vec![1]),
     ] {
         assert_eq!(keeps(policy, &f, 1, &s), expected, "{policy}");
     }
-    assert_eq!(keeps(PolicyKind::Random, &f, 1, &s).len(), 1);
-    assert_eq!(keeps(PolicyKind::FullKv, &f, 1, &s).len(), 8);
-    let clamped = select(PolicyKind::SnapKv, &f.inputs(), 1, &s).unwrap();
+    assert_eq!(keeps(PolicyId::RANDOM, &f, 1, &s).len(), 1);
+    assert_eq!(keeps(PolicyId::FULL_KV, &f, 1, &s).len(), 8);
+    let clamped = choose(PolicyId::SNAPKV, &f.inputs(), 1, &s).unwrap();
     assert!(clamped.note.unwrap().contains("below the window of 2"));
 }
 
@@ -124,13 +159,13 @@ fn budget_equal_to_window_keeps_only_the_window() {
     let f = one_row(&[9.0, 9.0, 9.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     let s = settings(3, Pooling::Max { kernel: 7 });
     for policy in [
-        PolicyKind::SnapKv,
-        PolicyKind::H2o,
-        PolicyKind::H2oWindow,
-        PolicyKind::PyramidKv,
-        PolicyKind::AdaKv,
+        PolicyId::SNAPKV,
+        PolicyId::H2O,
+        PolicyId::H2O_WINDOW,
+        PolicyId::PYRAMIDKV,
+        PolicyId::ADAKV,
     ] {
-        let selection = select(policy, &f.inputs(), 3, &s).unwrap();
+        let selection = choose(policy, &f.inputs(), 3, &s).unwrap();
         assert_eq!(kept(&selection.mask, 0, 0), vec![5, 6, 7], "{policy}");
         assert!(
             selection.note.unwrap().contains("equals the window"),
@@ -142,10 +177,10 @@ fn budget_equal_to_window_keeps_only_the_window() {
 #[test]
 fn budget_at_or_above_prompt_length_keeps_everything() {
     let f = Fixture::random(3, (2, 4, 2, 10), 2, 0);
-    for policy in PolicyKind::ALL {
+    for policy in PolicyId::all() {
         for budget in [10, 11, 1000] {
             let selection =
-                select(policy, &f.inputs(), budget, &PolicySettings::default()).unwrap();
+                choose(policy, &f.inputs(), budget, &PolicySettings::default()).unwrap();
             assert!(selection.mask.iter().all(|&k| k), "{policy} at {budget}");
             assert!(selection.kept.iter().all(|&c| c == 10));
             assert!(selection.note.unwrap().contains("every entry is kept"));
@@ -156,26 +191,23 @@ fn budget_at_or_above_prompt_length_keeps_everything() {
 #[test]
 fn streaming_llm_keeps_sinks_and_recent() {
     let f = one_row(&[0.0; 12]);
-    let s = PolicySettings {
-        sinks: 4,
-        ..PolicySettings::default()
-    };
+    let s = PolicySettings::default().with(&SINKS, 4);
     assert_eq!(
-        keeps(PolicyKind::StreamingLlm, &f, 6, &s),
+        keeps(PolicyId::STREAMING_LLM, &f, 6, &s),
         vec![0, 1, 2, 3, 10, 11]
     );
-    assert_eq!(keeps(PolicyKind::StreamingLlm, &f, 4, &s), vec![0, 1, 2, 3]);
-    assert_eq!(keeps(PolicyKind::StreamingLlm, &f, 3, &s), vec![0, 1, 2]);
+    assert_eq!(keeps(PolicyId::STREAMING_LLM, &f, 4, &s), vec![0, 1, 2, 3]);
+    assert_eq!(keeps(PolicyId::STREAMING_LLM, &f, 3, &s), vec![0, 1, 2]);
     assert!(
-        select(PolicyKind::StreamingLlm, &f.inputs(), 3, &s)
+        choose(PolicyId::STREAMING_LLM, &f.inputs(), 3, &s)
             .unwrap()
             .note
             .unwrap()
             .contains("sink")
     );
-    let no_sinks = PolicySettings { sinks: 0, ..s };
+    let no_sinks = s.with(&SINKS, 0);
     assert_eq!(
-        keeps(PolicyKind::StreamingLlm, &f, 3, &no_sinks),
+        keeps(PolicyId::STREAMING_LLM, &f, 3, &no_sinks),
         vec![9, 10, 11]
     );
 }
@@ -187,9 +219,9 @@ fn h2o_uses_accumulated_attention_unpooled() {
     let accumulated = array![[[0.0, 1.0, 0.0, 0.0, 7.0, 0.0, 0.0, 0.0]]];
     let f = Fixture::from_scores(window.clone(), None, window, accumulated, 1);
     let s = settings(2, Pooling::Max { kernel: 7 });
-    assert_eq!(keeps(PolicyKind::H2o, &f, 3, &s), vec![4, 6, 7]);
-    assert_eq!(keeps(PolicyKind::H2o, &f, 4, &s), vec![1, 4, 6, 7]);
-    assert_eq!(keeps(PolicyKind::H2oWindow, &f, 3, &s), vec![1, 6, 7]);
+    assert_eq!(keeps(PolicyId::H2O, &f, 3, &s), vec![4, 6, 7]);
+    assert_eq!(keeps(PolicyId::H2O, &f, 4, &s), vec![1, 4, 6, 7]);
+    assert_eq!(keeps(PolicyId::H2O_WINDOW, &f, 3, &s), vec![1, 6, 7]);
 }
 
 #[test]
@@ -206,28 +238,20 @@ fn judgeq_window_layers_rank_the_first_layers_by_the_window() {
     let zeros = Array3::zeros((2, 1, 6));
     let f = Fixture::from_scores(window, Some(soft), zeros.clone(), zeros, 1);
     let paper = settings(2, Pooling::None);
-    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &paper)
+    let mask = choose(PolicyId::JUDGEQ, &f.inputs(), 1, &paper)
         .unwrap()
         .mask;
     assert_eq!(kept(&mask, 0, 0), vec![1]);
     assert_eq!(kept(&mask, 1, 0), vec![1]);
-    let first_layer = PolicySettings {
-        judgeq_window_layers: 1,
-        ..paper.clone()
-    };
-    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &first_layer)
+    let first_layer = paper.clone().with(&WINDOW_LAYERS, 1);
+    let mask = choose(PolicyId::JUDGEQ, &f.inputs(), 1, &first_layer)
         .unwrap()
         .mask;
     assert_eq!(kept(&mask, 0, 0), vec![4], "layer 0 by the window");
     assert_eq!(kept(&mask, 1, 0), vec![1], "layer 1 by the soft tokens");
     // More window layers than the model has: every layer by the window.
-    let all = PolicySettings {
-        judgeq_window_layers: 99,
-        ..paper
-    };
-    let mask = select(PolicyKind::JudgeQ, &f.inputs(), 1, &all)
-        .unwrap()
-        .mask;
+    let all = paper.with(&WINDOW_LAYERS, 99);
+    let mask = choose(PolicyId::JUDGEQ, &f.inputs(), 1, &all).unwrap().mask;
     assert_eq!(kept(&mask, 1, 0), vec![4]);
 }
 
@@ -239,26 +263,23 @@ fn judgeq_variants_a_and_b() {
     let f = Fixture::from_scores(zeros.clone(), Some(soft), zeros.clone(), zeros, 1);
     let a = settings(2, Pooling::None);
     assert_eq!(
-        keeps(PolicyKind::JudgeQ, &f, 3, &a),
+        keeps(PolicyId::JUDGEQ, &f, 3, &a),
         vec![1, 3, 7],
         "variant a: top 3 of the whole prompt"
     );
-    let b = PolicySettings {
-        judgeq_keep_window: true,
-        ..a.clone()
-    };
+    let b = a.clone().with(&KEEP_WINDOW, true);
     assert_eq!(
-        keeps(PolicyKind::JudgeQ, &f, 3, &b),
+        keeps(PolicyId::JUDGEQ, &f, 3, &b),
         vec![1, 6, 7],
         "variant b: window + top 1"
     );
-    assert_eq!(keeps(PolicyKind::JudgeQ, &f, 2, &b), vec![6, 7]);
+    assert_eq!(keeps(PolicyId::JUDGEQ, &f, 2, &b), vec![6, 7]);
     // Variant a pools over the whole prompt: max k=3 spreads 8 to 6 and 5 to 0, 2.
     let pooled = PolicySettings {
         pooling: Pooling::Max { kernel: 3 },
         ..a
     };
-    assert_eq!(keeps(PolicyKind::JudgeQ, &f, 3, &pooled), vec![0, 6, 7]);
+    assert_eq!(keeps(PolicyId::JUDGEQ, &f, 3, &pooled), vec![0, 6, 7]);
 }
 
 #[test]
@@ -266,8 +287,8 @@ fn judgeq_without_soft_rows_is_a_clear_error() {
     let scores = Array3::from_elem((1, 1, 8), 1.0);
     let f = Fixture::from_scores(scores.clone(), None, scores.clone(), scores, 1);
     for budget in [1, 4, 100] {
-        let err = select(
-            PolicyKind::JudgeQ,
+        let err = choose(
+            PolicyId::JUDGEQ,
             &f.inputs(),
             budget,
             &PolicySettings::default(),
@@ -279,34 +300,27 @@ fn judgeq_without_soft_rows_is_a_clear_error() {
 }
 
 #[test]
-fn oracle_uses_decoded_scores_unpooled_over_the_whole_prompt_when_asked() {
+fn oracle_ranks_the_raw_decoded_scores_by_default() {
     let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
     let zeros = Array3::zeros((1, 1, 8));
     let f = Fixture::from_scores(zeros.clone(), None, decoded, zeros, 1);
-    let unpooled = PolicySettings {
-        oracle_pooling: false,
-        ..PolicySettings::default()
-    };
-    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &unpooled), vec![1, 7]);
-    assert_eq!(keeps(PolicyKind::Oracle, &f, 3, &unpooled), vec![0, 1, 7]);
+    let settings = PolicySettings::default();
+    assert!(!settings.get(&POOLED));
+    assert_eq!(keeps(PolicyId::ORACLE, &f, 2, &settings), vec![1, 7]);
+    assert_eq!(keeps(PolicyId::ORACLE, &f, 3, &settings), vec![0, 1, 7]);
 }
 
 #[test]
-fn oracle_is_raw_by_default_and_pools_when_asked() {
-    // Raw decoded attention [0, 1, 0, 0, 0, 0, 0, 2] keeps positions 7 and 1 at budget 2.
-    // Max-pool 7 gives [1, 1, 1, 1, 2, 2, 2, 2]: the four 2s tie and the earlier positions win.
+fn oracle_pools_like_the_other_methods_when_asked() {
+    // Max-pool 7 over [0, 1, 0, 0, 0, 0, 0, 2] gives [1, 1, 1, 1, 2, 2, 2, 2]: the four 2s tie
+    // and the earlier positions win.
     let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
     let zeros = Array3::zeros((1, 1, 8));
     let f = Fixture::from_scores(zeros.clone(), None, decoded, zeros, 1);
-    let raw = PolicySettings::default();
-    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &raw), vec![1, 7]);
-    let pooled = PolicySettings {
-        oracle_pooling: true,
-        ..PolicySettings::default()
-    };
-    assert_eq!(keeps(PolicyKind::Oracle, &f, 2, &pooled), vec![4, 5]);
+    let settings = PolicySettings::default().with(&POOLED, true);
+    assert_eq!(keeps(PolicyId::ORACLE, &f, 2, &settings), vec![4, 5]);
     assert_eq!(
-        keeps(PolicyKind::Oracle, &f, 5, &pooled),
+        keeps(PolicyId::ORACLE, &f, 5, &settings),
         vec![0, 4, 5, 6, 7]
     );
 }
@@ -315,13 +329,7 @@ fn oracle_is_raw_by_default_and_pools_when_asked() {
 fn empty_decoded_rows_are_an_error_for_the_oracle() {
     let mut f = Fixture::random(1, (1, 2, 1, 6), 2, 0);
     f.decoded = ndarray::Array4::zeros((1, 2, 0, 6));
-    let err = select(
-        PolicyKind::Oracle,
-        &f.inputs(),
-        2,
-        &PolicySettings::default(),
-    )
-    .unwrap_err();
+    let err = choose(PolicyId::ORACLE, &f.inputs(), 2, &PolicySettings::default()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -337,21 +345,15 @@ fn empty_decoded_rows_are_an_error_for_the_oracle() {
 #[test]
 fn random_is_seeded_deterministic_and_nested() {
     let f = Fixture::random(9, (3, 4, 2, 50), 1, 0);
-    let s = PolicySettings {
-        random_seed: 42,
-        ..PolicySettings::default()
-    };
-    let a = select(PolicyKind::Random, &f.inputs(), 10, &s).unwrap();
-    assert_eq!(a, select(PolicyKind::Random, &f.inputs(), 10, &s).unwrap());
+    let s = PolicySettings::default().with(&SEED, 42);
+    let a = choose(PolicyId::RANDOM, &f.inputs(), 10, &s).unwrap();
+    assert_eq!(a, choose(PolicyId::RANDOM, &f.inputs(), 10, &s).unwrap());
     assert!(a.kept.iter().all(|&c| c == 10));
-    let other = select(
-        PolicyKind::Random,
+    let other = choose(
+        PolicyId::RANDOM,
         &f.inputs(),
         10,
-        &PolicySettings {
-            random_seed: 43,
-            ..s.clone()
-        },
+        &s.clone().with(&SEED, 43),
     )
     .unwrap();
     assert_ne!(a.mask, other.mask);
@@ -360,7 +362,7 @@ fn random_is_seeded_deterministic_and_nested() {
         kept(&a.mask, 0, 1),
         "rows draw different sets"
     );
-    let larger = select(PolicyKind::Random, &f.inputs(), 20, &s).unwrap();
+    let larger = choose(PolicyId::RANDOM, &f.inputs(), 20, &s).unwrap();
     assert!(
         a.mask
             .iter()
@@ -372,38 +374,35 @@ fn random_is_seeded_deterministic_and_nested() {
 #[test]
 fn pyramid_schedule_worked_example_and_fallbacks() {
     // judgeq.md §3.2: B=128, w=32, N=32 → cap_0 = 188, cap_31 = 33, mean 110.5.
-    let (kept, schedule) = pyramidkv::layer_budgets(1000, 128, 32, 32, 20.0);
-    assert_eq!(schedule, pyramidkv::Schedule::Pyramid);
+    let (kept, schedule) = layer_budgets(1000, 128, 32, 32, 20.0);
+    assert_eq!(schedule, Schedule::Pyramid);
     assert_eq!((kept[0], kept[31]), (32 + 188, 32 + 33));
     assert_eq!(kept[1], 32 + 183);
     let mean_selected = kept.iter().map(|&k| (k - 32) as f64).sum::<f64>() / 32.0;
     assert_eq!(mean_selected, 110.5);
     // n < 2(B − w) = 192: uniform SnapKV.
     assert_eq!(
-        pyramidkv::layer_budgets(150, 128, 32, 32, 20.0),
-        (vec![128; 32], pyramidkv::Schedule::Uniform)
+        layer_budgets(150, 128, 32, 32, 20.0),
+        (vec![128; 32], Schedule::Uniform)
     );
     // max ≥ n − w: max = 168, min = 192 − 168 = 24, steps = 144 / 31 = 4.
-    let (kept, _) = pyramidkv::layer_budgets(200, 128, 32, 32, 20.0);
+    let (kept, _) = layer_budgets(200, 128, 32, 32, 20.0);
     assert_eq!((kept[0], kept[1], kept[31]), (32 + 168, 32 + 164, 32 + 44));
     // 24 layers: steps = 184 / 23 = 8, so the last layer lands exactly on min = 4.
-    let (kept, _) = pyramidkv::layer_budgets(1000, 128, 32, 24, 20.0);
+    let (kept, _) = layer_budgets(1000, 128, 32, 24, 20.0);
     assert_eq!((kept[0], kept[1], kept[23]), (32 + 188, 32 + 180, 32 + 4));
     // β = 8: min = 96 / 8 = 12, max = 180, steps = 168 / 31 = 5, last = 180 − 155 = 25.
-    let (kept, _) = pyramidkv::layer_budgets(1000, 128, 32, 32, 8.0);
+    let (kept, _) = layer_budgets(1000, 128, 32, 32, 8.0);
     assert_eq!((kept[0], kept[31]), (32 + 180, 32 + 25));
     // A single layer has no steps.
-    assert_eq!(
-        pyramidkv::layer_budgets(1000, 128, 32, 1, 20.0).0,
-        vec![220]
-    );
+    assert_eq!(layer_budgets(1000, 128, 32, 1, 20.0).0, vec![220]);
 }
 
 #[test]
 fn pyramid_selection_follows_the_schedule() {
     let f = Fixture::random(4, (32, 1, 1, 1000), 1, 0);
     let s = PolicySettings::default();
-    let selection = select(PolicyKind::PyramidKv, &f.inputs(), 128, &s).unwrap();
+    let selection = choose(PolicyId::PYRAMIDKV, &f.inputs(), 128, &s).unwrap();
     assert_eq!(selection.kept[[0, 0]], 220);
     assert_eq!(selection.kept[[31, 0]], 65);
     let note = selection.note.unwrap();
@@ -412,9 +411,9 @@ fn pyramid_selection_follows_the_schedule() {
         "{note}"
     );
     // Every layer keeps the window and SnapKV's top entries for its own budget.
-    let snap = select(PolicyKind::SnapKv, &f.inputs(), 220, &s).unwrap();
+    let snap = choose(PolicyId::SNAPKV, &f.inputs(), 220, &s).unwrap();
     assert_eq!(kept(&selection.mask, 0, 0), kept(&snap.mask, 0, 0));
-    let fallback = select(PolicyKind::PyramidKv, &f.inputs(), 600, &s).unwrap();
+    let fallback = choose(PolicyId::PYRAMIDKV, &f.inputs(), 600, &s).unwrap();
     assert!(fallback.kept.iter().all(|&c| c == 600));
     assert!(fallback.note.unwrap().contains("uniform"));
 }
@@ -437,7 +436,7 @@ fn adakv_floor_on_a_hand_case() {
         pooling: Pooling::None,
         ..PolicySettings::default()
     };
-    let selection = select(PolicyKind::AdaKv, &f.inputs(), 12, &s).unwrap();
+    let selection = choose(PolicyId::ADAKV, &f.inputs(), 12, &s).unwrap();
     // cap_0 = round(20·0.8 + 2) = 18, cap_1 = round(0·0.8 + 2) = 2.
     assert_eq!(selection.kept, array![[20, 4]]);
     assert_eq!(kept(&selection.mask, 0, 1), vec![0, 1, 22, 23]);
@@ -445,27 +444,15 @@ fn adakv_floor_on_a_hand_case() {
         kept(&selection.mask, 0, 0),
         (0..18).chain([22, 23]).collect::<Vec<_>>()
     );
-    let no_floor = select(
-        PolicyKind::AdaKv,
+    let no_floor = choose(
+        PolicyId::ADAKV,
         &f.inputs(),
         12,
-        &PolicySettings {
-            ada_floor_alpha: 0.0,
-            ..s.clone()
-        },
+        &s.clone().with(&FLOOR_ALPHA, 0.0),
     )
     .unwrap();
     assert_eq!(no_floor.kept, array![[22, 2]]);
-    let all_floor = select(
-        PolicyKind::AdaKv,
-        &f.inputs(),
-        12,
-        &PolicySettings {
-            ada_floor_alpha: 1.0,
-            ..s
-        },
-    )
-    .unwrap();
+    let all_floor = choose(PolicyId::ADAKV, &f.inputs(), 12, &s.with(&FLOOR_ALPHA, 1.0)).unwrap();
     assert_eq!(all_floor.kept, array![[12, 12]]);
 }
 
@@ -486,7 +473,7 @@ fn kv_head_granularity_selects_per_group() {
         granularity: Granularity::KvHead(GroupReduce::Mean),
         ..base.clone()
     };
-    let selection = select(PolicyKind::SnapKv, &f.inputs(), 2, &mean).unwrap();
+    let selection = choose(PolicyId::SNAPKV, &f.inputs(), 2, &mean).unwrap();
     assert_eq!(selection.mask.dim(), (1, 1, 6));
     assert_eq!(kept(&selection.mask, 0, 0), vec![2, 5]);
     let max = PolicySettings {
@@ -495,15 +482,13 @@ fn kv_head_granularity_selects_per_group() {
     };
     assert_eq!(
         kept(
-            &select(PolicyKind::SnapKv, &f.inputs(), 2, &max)
-                .unwrap()
-                .mask,
+            &choose(PolicyId::SNAPKV, &f.inputs(), 2, &max).unwrap().mask,
             0,
             0
         ),
         vec![0, 5]
     );
-    let per_query = select(PolicyKind::SnapKv, &f.inputs(), 2, &base).unwrap();
+    let per_query = choose(PolicyId::SNAPKV, &f.inputs(), 2, &base).unwrap();
     assert_eq!(per_query.mask.dim(), (1, 2, 6));
     assert_eq!(
         (kept(&per_query.mask, 0, 0), kept(&per_query.mask, 0, 1)),
@@ -523,22 +508,13 @@ fn invalid_settings_and_shapes_are_errors() {
             pooling: Pooling::Avg { kernel: 0 },
             ..PolicySettings::default()
         },
-        PolicySettings {
-            pyramid_beta: 0.5,
-            ..PolicySettings::default()
-        },
-        PolicySettings {
-            pyramid_beta: f64::NAN,
-            ..PolicySettings::default()
-        },
-        PolicySettings {
-            ada_floor_alpha: 1.5,
-            ..PolicySettings::default()
-        },
+        PolicySettings::default().with(&BETA, 0.5),
+        PolicySettings::default().with(&BETA, f64::NAN),
+        PolicySettings::default().with(&FLOOR_ALPHA, 1.5),
     ] {
         assert!(
             matches!(
-                select(PolicyKind::SnapKv, &f.inputs(), 4, &bad),
+                choose(PolicyId::SNAPKV, &f.inputs(), 4, &bad),
                 Err(PolicyError::Settings(_))
             ),
             "{bad:?}"
@@ -547,8 +523,8 @@ fn invalid_settings_and_shapes_are_errors() {
     let mut wrong = one_row(&[1.0; 8]);
     wrong.accumulated = Array3::zeros((1, 1, 7));
     assert!(matches!(
-        select(
-            PolicyKind::H2o,
+        choose(
+            PolicyId::H2O,
             &wrong.inputs(),
             4,
             &PolicySettings::default()
@@ -558,8 +534,8 @@ fn invalid_settings_and_shapes_are_errors() {
     let mut nan = one_row(&[1.0; 8]);
     nan.window[[0, 0, 0, 3]] = f32::NAN;
     assert_eq!(
-        select(
-            PolicyKind::SnapKv,
+        choose(
+            PolicyId::SNAPKV,
             &nan.inputs(),
             4,
             &PolicySettings::default()
@@ -568,42 +544,12 @@ fn invalid_settings_and_shapes_are_errors() {
     );
     let groups = Fixture::random(1, (1, 3, 2, 8), 1, 0);
     assert!(matches!(
-        select(
-            PolicyKind::SnapKv,
+        choose(
+            PolicyId::SNAPKV,
             &groups.inputs(),
             4,
             &PolicySettings::default()
         ),
         Err(PolicyError::Shape { .. })
     ));
-}
-
-#[test]
-fn policy_names_parse_and_serialise() {
-    for policy in PolicyKind::ALL {
-        assert_eq!(policy.id().parse::<PolicyKind>().unwrap(), policy);
-        assert_eq!(policy.label().parse::<PolicyKind>().unwrap(), policy);
-        assert_eq!(
-            serde_json::to_string(&policy).unwrap(),
-            format!("\"{}\"", policy.id())
-        );
-    }
-    assert_eq!("SNAP_KV".parse::<PolicyKind>().unwrap(), PolicyKind::SnapKv);
-    let err = "snapkv2".parse::<PolicyKind>().unwrap_err();
-    assert!(err.to_string().contains("snapkv2") && err.to_string().contains("pyramidkv"));
-    let settings = PolicySettings {
-        granularity: Granularity::KvHead(GroupReduce::Max),
-        ..PolicySettings::default()
-    };
-    let json = serde_json::to_string(&settings).unwrap();
-    assert_eq!(
-        serde_json::from_str::<PolicySettings>(&json).unwrap(),
-        settings
-    );
-    assert_eq!(
-        serde_json::from_str::<PolicySettings>("{\"window\": 8}")
-            .unwrap()
-            .sinks,
-        4
-    );
 }

@@ -1,5 +1,5 @@
-//! PyramidKV (KVCache-Factory `PyramidKVCluster.update_kv` @ffac160): SnapKV scores with
-//! per-layer budgets decreasing linearly from the first layer to the last.
+//! PyramidKV's per-layer budgets (KVCache-Factory `PyramidKVCluster.update_kv` @ffac160):
+//! decreasing linearly from the first layer to the last.
 //!
 //! With `base = B − w`, `N` layers and β (default 20), in integers as the reference:
 //! ```text
@@ -13,9 +13,6 @@
 //! the integer `steps` makes the layers' mean exceed the nominal budget (B = 128, w = 32,
 //! N = 32: cap_0 = 188, cap_31 = 33, mean selected 110.5 instead of 96); the selection's note
 //! reports the actual budgets.
-
-use super::{PolicyError, PolicySettings, ScoreInputs, keep, snapkv};
-use crate::attention::KeepMask;
 
 /// Which branch of the reference schedule applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,17 +50,4 @@ pub(crate) fn layer_budgets(
         .map(|l| window + max_num.saturating_sub(l * steps))
         .collect();
     (kept, Schedule::Pyramid)
-}
-
-/// The kept set for `w < B < n`.
-pub(crate) fn select(
-    inputs: &ScoreInputs,
-    budget: usize,
-    settings: &PolicySettings,
-) -> Result<KeepMask, PolicyError> {
-    let scores = snapkv::scores(inputs, settings, settings.pooling, "PyramidKV")?;
-    let n = inputs.prompt_len();
-    let w = inputs.window(settings);
-    let (kept, _) = layer_budgets(n, budget, w, inputs.layers(), settings.pyramid_beta);
-    Ok(keep::window_and_top(&scores, n, w, |l, _| kept[l] - w))
 }

@@ -4,9 +4,50 @@
 //! from `(random_seed, layer, head)`, so a seed always gives the same sets, on every machine, and
 //! a larger budget keeps a superset of a smaller one.
 
-use ndarray::Array3;
+use crate::policy::params::{Count, Param};
+use crate::policy::{Input, Order, OrderContext, Policy, PolicyError, PolicySettings};
 
-use crate::attention::KeepMask;
+/// Seed of the shuffles. Default 0.
+pub static SEED: Count = Count {
+    key: "random_seed",
+    label: "Random seed",
+    help: "Seed of the Random policy's shuffles",
+    default: 0,
+};
+
+static PARAMS: [Param; 1] = [Param::Count(&SEED)];
+
+/// A seeded random subset.
+pub struct Random;
+
+impl Policy for Random {
+    fn id(&self) -> &'static str {
+        "random"
+    }
+
+    fn label(&self) -> &'static str {
+        "Random"
+    }
+
+    fn summary(&self) -> &'static str {
+        "A seeded random subset"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        &PARAMS
+    }
+
+    fn needs(&self, _: &PolicySettings) -> Vec<Input> {
+        Vec::new()
+    }
+
+    fn order(&self, ctx: &OrderContext) -> Result<Order, PolicyError> {
+        let (n, seed) = (ctx.prompt_len(), ctx.settings().get(&SEED));
+        Order::per_row(ctx.layers(), ctx.heads(), n, |l, h| {
+            permutation(n, seed, l, h)
+        })
+    }
+}
 
 /// One step of SplitMix64.
 fn split_mix(state: &mut u64) -> u64 {
@@ -29,17 +70,4 @@ pub(crate) fn permutation(n: usize, seed: u64, layer: usize, head: usize) -> Vec
         order.swap(i, j);
     }
     order
-}
-
-/// The kept set for `B < n`.
-pub(crate) fn select(layers: usize, heads: usize, n: usize, budget: usize, seed: u64) -> KeepMask {
-    let mut mask = Array3::from_elem((layers, heads, n), false);
-    for l in 0..layers {
-        for h in 0..heads {
-            for &pos in permutation(n, seed, l, h).iter().take(budget) {
-                mask[[l, h, pos as usize]] = true;
-            }
-        }
-    }
-    mask
 }

@@ -1,0 +1,107 @@
+//! `--help` text made from the policy registry: the ids `--policies` takes, the named variants
+//! of `judgeq tasks`, and the parameters `--param` sets, so that a new policy shows up here
+//! without this file naming it.
+
+use judgeq::eval::variant_ids;
+use judgeq::policy::{Input, PolicyId, PolicySettings};
+
+/// Help of `judgeq evict --policies`.
+pub fn policies_help() -> String {
+    let all = PolicyId::all();
+    let left_out: Vec<&str> = all
+        .iter()
+        .filter(|p| !p.compared_by_default())
+        .map(|p| p.id())
+        .collect();
+    format!(
+        "Policies to compare, comma-separated ({}) [default: all but {}; {} only with soft tokens]",
+        ids(&all).join(", "),
+        left_out.join(", "),
+        needing_soft_tokens(&all).join(", ")
+    )
+}
+
+/// Help of `judgeq tasks ... --policies`.
+pub fn methods_help() -> String {
+    let all = PolicyId::all();
+    let methods: Vec<PolicyId> = all
+        .iter()
+        .copied()
+        .filter(|&p| p != PolicyId::FULL_KV)
+        .collect();
+    format!(
+        "Methods, comma-separated: policy ids ({}) or variants ({}); Full KV is always reported \
+         [default: the Judge Q paper's comparison, {} only with soft tokens]",
+        ids(&methods).join(", "),
+        variant_ids().join(", "),
+        needing_soft_tokens(&all).join(", ")
+    )
+}
+
+/// Help of `--param`: every registered parameter, its policy, default and meaning.
+pub fn params_help() -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    for policy in PolicyId::all() {
+        for &param in policy.params() {
+            if seen.contains(&param.key()) {
+                continue;
+            }
+            seen.push(param.key());
+            lines.push(format!(
+                "{} ({}, {}, default {}): {}",
+                param.key(),
+                policy.label(),
+                param.kind(),
+                param.default_value(),
+                param.help()
+            ));
+        }
+    }
+    format!(
+        "A policy parameter, KEY=VALUE, repeatable; applied after the named flags. Known: {}",
+        lines.join("; ")
+    )
+}
+
+fn ids(policies: &[PolicyId]) -> Vec<&'static str> {
+    policies.iter().map(|p| p.id()).collect()
+}
+
+fn needing_soft_tokens(policies: &[PolicyId]) -> Vec<&'static str> {
+    let settings = PolicySettings::default();
+    policies
+        .iter()
+        .filter(|p| p.needs(&settings).contains(&Input::Soft))
+        .map(|p| p.id())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_what_the_registry_holds() {
+        assert_eq!(
+            policies_help(),
+            "Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv, \
+             pyramidkv, adakv, judgeq, oracle, random) [default: all but random; judgeq only with \
+             soft tokens]"
+        );
+        let methods = methods_help();
+        assert!(methods.contains("(streamingllm, h2o, "), "{methods}");
+        assert!(
+            methods.contains("snapkv-nopool, judgeq-window"),
+            "{methods}"
+        );
+        let params = params_help();
+        for param in judgeq::policy::policies::params() {
+            assert!(params.contains(param.key()), "{params}");
+        }
+        assert!(
+            params.contains("sinks (StreamingLLM, a whole number, default 4)"),
+            "{params}"
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! [`Order`]: how a policy ranks the positions of every `[layer, head]` row. Its kept set at a
+//! count `c` is the first `c` positions, which is what makes every budget a prefix walk.
+//!
+//! Two kinds:
+//! - **scored** ([`Order::scored`]): the entries the policy always keeps ([`Protected`]: the
+//!   window, most recent first), then a key range by score, highest first and the **earlier
+//!   position first among equal scores**, then any position neither protected nor scored, in
+//!   ascending order. The scores stay with the order for spreads that share a budget by score
+//!   (Ada-KV, the global share).
+//! - **fixed** ([`Order::same_in_every_row`], [`Order::per_row`]): a given permutation of the
+//!   prompt positions (StreamingLLM's sinks then recent entries, Random's shuffle).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::PolicyError;
+use super::ranking::{Rankings, rank_desc};
+use crate::attention::ScoreGrid;
+use ndarray::Axis;
+
+/// Entries a scored order keeps before any it chooses by score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protected {
+    /// None: every entry is ranked by score.
+    Nothing,
+    /// The last `w` prompt positions (the observation window), most recent first.
+    Window(usize),
+}
+
+impl Protected {
+    /// How many entries are protected.
+    pub fn len(self) -> usize {
+        match self {
+            Protected::Nothing => 0,
+            Protected::Window(w) => w,
+        }
+    }
+
+    /// Whether nothing is protected.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The protected positions of a prompt of `n` tokens, in keep order.
+    fn positions(self, n: usize) -> impl Iterator<Item = u32> {
+        let w = self.len().min(n);
+        (n - w..n).rev().map(|p| p as u32)
+    }
+
+    /// The positions a score range may cover: everything before the protected ones.
+    fn scorable(self, n: usize) -> Range<usize> {
+        0..n - self.len().min(n)
+    }
+
+    /// The note of a selection whose budget (below the prompt length) keeps no more than the
+    /// protected entries: only those are kept, none is chosen by score.
+    pub(crate) fn clamp_note(self, budget: usize) -> Option<String> {
+        let Protected::Window(w) = self else {
+            return None;
+        };
+        if budget < w {
+            Some(format!(
+                "budget {budget} is below the window of {w}: clamped to the last {budget} entries, none chosen by score"
+            ))
+        } else if budget == w {
+            Some(format!(
+                "budget {budget} equals the window: only the window is kept, none chosen by score"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A policy's ordering of every row's positions: its kept set at count `c` is the first `c`.
+/// Cheap to clone (shared); two policies with the same order share one (see
+/// [`super::OrderContext::order_of`]).
+#[derive(Clone, Debug)]
+pub struct Order(Arc<OrderData>);
+
+#[derive(Debug)]
+struct OrderData {
+    rankings: Rankings,
+    layers: usize,
+    protected: Protected,
+    scores: Option<RangeScores>,
+}
+
+/// The scores a scored order ranked its range by.
+#[derive(Debug)]
+pub(crate) struct RangeScores {
+    /// First scored position.
+    pub start: usize,
+    /// `[layers, heads, scored]`: the score of position `start + j` at `[.., .., j]`.
+    pub grid: ScoreGrid,
+}
+
+impl Order {
+    /// `protected` first, then positions `start..start + m` of a prompt of `n` tokens by
+    /// `scores` (`[layers, heads, m]`), highest first and the earlier position first among
+    /// equal scores, then any remaining position in ascending order. The scored range must lie
+    /// before the protected positions.
+    pub fn scored(
+        n: usize,
+        protected: Protected,
+        start: usize,
+        scores: ScoreGrid,
+    ) -> Result<Order, PolicyError> {
+        let (layers, heads, m) = scores.dim();
+        let protected = match protected {
+            Protected::Window(w) => Protected::Window(w.min(n)),
+            Protected::Nothing => Protected::Nothing,
+        };
+        let scorable = protected.scorable(n);
+        if start + m > scorable.end {
+            return Err(PolicyError::InvalidOrder(format!(
+                "scores cover positions {start}..{} of a prompt of {n} tokens whose positions from {} on are kept anyway",
+                start + m,
+                scorable.end
+            )));
+        }
+        if scores.iter().any(|s| !s.is_finite()) {
+            return Err(PolicyError::NonFinite("ranked"));
+        }
+        let mut data = vec![0u32; layers * heads * n];
+        data.par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(row, out)| {
+                let (l, h) = (row / heads, row % heads);
+                let ranked = rank_desc(scores.index_axis(Axis(0), l).index_axis(Axis(0), h))
+                    .into_iter()
+                    .map(|j| j + start as u32);
+                let rest = (0..start).chain(start + m..scorable.end).map(|p| p as u32);
+                let order = protected.positions(n).chain(ranked).chain(rest);
+                for (slot, pos) in out.iter_mut().zip(order) {
+                    *slot = pos;
+                }
+            });
+        Ok(Order(Arc::new(OrderData {
+            rankings: Rankings { n, heads, data },
+            layers,
+            protected,
+            scores: Some(RangeScores {
+                start,
+                grid: scores,
+            }),
+        })))
+    }
+
+    /// The same order of the `order.len()` prompt positions in every row; `order` must list
+    /// each position once.
+    pub fn same_in_every_row(
+        layers: usize,
+        heads: usize,
+        order: Vec<u32>,
+    ) -> Result<Order, PolicyError> {
+        check_permutation(&order, "the order")?;
+        Ok(Self::fixed(Rankings {
+            n: order.len(),
+            heads,
+            data: order.repeat(layers * heads),
+        }))
+    }
+
+    /// Row `[l, h]` ordered as `row(l, h)`, which must list each of the `n` positions once.
+    pub fn per_row(
+        layers: usize,
+        heads: usize,
+        n: usize,
+        row: impl Fn(usize, usize) -> Vec<u32> + Sync,
+    ) -> Result<Order, PolicyError> {
+        let mut data = vec![0u32; layers * heads * n];
+        data.par_chunks_mut(n.max(1))
+            .enumerate()
+            .try_for_each(|(index, out)| {
+                let (l, h) = (index / heads, index % heads);
+                let order = row(l, h);
+                if order.len() != n {
+                    return Err(PolicyError::InvalidOrder(format!(
+                        "row [{l}, {h}] orders {} positions of a prompt of {n}",
+                        order.len()
+                    )));
+                }
+                check_permutation(&order, &format!("row [{l}, {h}]"))?;
+                out.copy_from_slice(&order);
+                Ok(())
+            })?;
+        Ok(Self::fixed(Rankings { n, heads, data }))
+    }
+
+    fn fixed(rankings: Rankings) -> Order {
+        let rows = rankings.data.len() / rankings.n.max(1);
+        Order(Arc::new(OrderData {
+            layers: rows / rankings.heads.max(1),
+            rankings,
+            protected: Protected::Nothing,
+            scores: None,
+        }))
+    }
+
+    /// `(layers, heads, n)` of the rows.
+    pub fn dim(&self) -> (usize, usize, usize) {
+        let r = &self.0.rankings;
+        (self.0.layers, r.heads, r.n)
+    }
+
+    /// The entries every row keeps before any chosen by score.
+    pub fn protected(&self) -> Protected {
+        self.0.protected
+    }
+
+    /// Whether `self` and `other` are the same order (one computation, shared).
+    pub fn same(&self, other: &Order) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn rankings(&self) -> &Rankings {
+        &self.0.rankings
+    }
+
+    pub(crate) fn scores(&self) -> Option<&RangeScores> {
+        self.0.scores.as_ref()
+    }
+}
+
+/// Errors unless `order` lists each of `0..order.len()` once.
+fn check_permutation(order: &[u32], what: &str) -> Result<(), PolicyError> {
+    let mut seen = vec![false; order.len()];
+    for &p in order {
+        match seen.get_mut(p as usize) {
+            Some(slot) if !*slot => *slot = true,
+            _ => {
+                return Err(PolicyError::InvalidOrder(format!(
+                    "{what} must list each of the {} prompt positions once, but position {p} is repeated or out of range",
+                    order.len()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,350 @@
+//! The plain per-policy selections, straight from each method's description: the reference the
+//! trait's selection ([`crate::policy::select`] and the bank, through orders and spreads) is
+//! checked against for every registered policy at every budget.
+//!
+//! Each function builds its mask directly (sort the scored range, keep the top, add the window),
+//! with no orders, prefixes or precomputed tables. A policy added to the registry needs its
+//! reference here: [`reference_select`] names the ones it knows.
+
+use ndarray::{Array2, Array3, Axis, s};
+
+use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
+use crate::policy::layer_schedule::{Schedule, layer_budgets};
+use crate::policy::policies::{
+    adakv::FLOOR_ALPHA, judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED,
+    pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS,
+};
+use crate::policy::ranking::{order_key, rank_desc};
+use crate::policy::{PolicyError, PolicyId, PolicySettings, ScoreInputs};
+
+/// What a policy keeps at a budget, by the reference path.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Reference {
+    pub mask: KeepMask,
+    pub kept: Array2<usize>,
+    pub note: Option<String>,
+}
+
+/// The reference selection of `policy` at `budget` (entries per layer and head, ≥ 1).
+///
+/// Panics for a registered policy this module does not know: a new policy needs its reference.
+pub(crate) fn reference_select(
+    policy: PolicyId,
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<Reference, PolicyError> {
+    settings.validate()?;
+    inputs.check()?;
+    require_sources(policy.id(), inputs, settings)?;
+    let (layers, heads, n) = (inputs.layers(), inputs.heads(settings), inputs.prompt_len());
+    let w = inputs.window(settings);
+    let id = policy.id();
+    let mask = if budget >= n || id == "full" {
+        all(layers, heads, n)
+    } else if keeps_window(id, settings) && budget <= w {
+        recent(layers, heads, n, budget)
+    } else {
+        match id {
+            "streamingllm" => streaming_llm(layers, heads, n, budget, sinks(settings)),
+            "h2o" => {
+                let scores = scored_range(inputs, inputs.accumulated()?, Pooling::None, settings)?;
+                window_and_top(&scores, n, w, |_, _| budget - w)
+            }
+            "h2o-window" => {
+                let scores = window_scores(inputs, settings, Pooling::None)?;
+                window_and_top(&scores, n, w, |_, _| budget - w)
+            }
+            "snapkv" => {
+                let scores = window_scores(inputs, settings, settings.pooling)?;
+                window_and_top(&scores, n, w, |_, _| budget - w)
+            }
+            "pyramidkv" => {
+                let scores = window_scores(inputs, settings, settings.pooling)?;
+                let (kept, _) = layer_budgets(n, budget, w, layers, settings.get(&BETA));
+                window_and_top(&scores, n, w, |l, _| kept[l] - w)
+            }
+            "adakv" => {
+                let scores = window_scores(inputs, settings, settings.pooling)?;
+                let kept = ada_head_budgets(&scores, budget, w, settings.get(&FLOOR_ALPHA));
+                window_and_top(&scores, n, w, |l, h| kept[[l, h]] - w)
+            }
+            "judgeq" => judgeq(inputs, budget, settings)?,
+            "oracle" => {
+                let sums = inputs.source_sums(QuerySource::Decoded, "the Oracle")?;
+                let pooling = if settings.get(&POOLED) {
+                    settings.pooling
+                } else {
+                    Pooling::None
+                };
+                top(
+                    &inputs.ranked_scores(sums.view(), n, pooling, settings)?,
+                    budget,
+                )
+            }
+            "random" => random_subset(layers, heads, n, budget, settings.get(&SEED)),
+            "first-b" => {
+                let mut mask = Array3::from_elem((layers, heads, n), false);
+                mask.slice_mut(s![.., .., ..budget]).fill(true);
+                mask
+            }
+            other => panic!(
+                "no reference selection for the registered policy `{other}`: write one in policy/tests/reference.rs"
+            ),
+        }
+    };
+    let kept = mask.map_axis(Axis(2), |row| row.iter().filter(|&&k| k).count());
+    let note = note(id, budget, n, settings, &kept);
+    Ok(Reference { mask, kept, note })
+}
+
+fn sinks(settings: &PolicySettings) -> usize {
+    settings.get(&SINKS) as usize
+}
+
+/// Whether the policy always keeps the last `window` prompt entries.
+fn keeps_window(id: &str, settings: &PolicySettings) -> bool {
+    match id {
+        "h2o" | "h2o-window" | "snapkv" | "pyramidkv" | "adakv" => true,
+        "judgeq" => settings.get(&KEEP_WINDOW),
+        _ => false,
+    }
+}
+
+/// Errors early when the policy's score source is missing, empty or not finite.
+fn require_sources(
+    id: &str,
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+) -> Result<(), PolicyError> {
+    let label = PolicyId::all()
+        .into_iter()
+        .find(|p| p.id() == id)
+        .map_or(id, |p| p.label());
+    match id {
+        "h2o" => inputs.accumulated().map(|_| ()),
+        "h2o-window" | "snapkv" | "pyramidkv" | "adakv" => {
+            inputs.source_sums(QuerySource::Window, label).map(|_| ())
+        }
+        "judgeq" => {
+            inputs.source_sums(QuerySource::Soft, label)?;
+            if settings.get(&WINDOW_LAYERS) > 0 {
+                inputs.source_sums(QuerySource::Window, label)?;
+            }
+            Ok(())
+        }
+        "oracle" => inputs.source_sums(QuerySource::Decoded, label).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// The note for a selection whose per-row kept counts are `kept`.
+fn note(
+    id: &str,
+    budget: usize,
+    n: usize,
+    settings: &PolicySettings,
+    kept: &Array2<usize>,
+) -> Option<String> {
+    let w = settings.window.min(n);
+    if budget >= n {
+        return Some(format!(
+            "budget {budget} ≥ prompt length {n}: every entry is kept"
+        ));
+    }
+    if id == "full" {
+        return Some(format!(
+            "Full KV ignores the budget: all {n} entries are kept"
+        ));
+    }
+    if keeps_window(id, settings) {
+        if budget < w {
+            return Some(format!(
+                "budget {budget} is below the window of {w}: clamped to the last {budget} entries, none chosen by score"
+            ));
+        }
+        if budget == w {
+            return Some(format!(
+                "budget {budget} equals the window: only the window is kept, none chosen by score"
+            ));
+        }
+    }
+    match id {
+        "streamingllm" if budget < sinks(settings) => Some(format!(
+            "budget {budget} is below the {} sink tokens: clamped to the first {budget} entries",
+            sinks(settings)
+        )),
+        "pyramidkv" => {
+            let per_layer: Vec<usize> = kept
+                .outer_iter()
+                .map(|row| row.iter().copied().max().unwrap_or(0))
+                .collect();
+            let (_, schedule) = layer_budgets(n, budget, w, per_layer.len(), settings.get(&BETA));
+            match schedule {
+                Schedule::Uniform => Some(format!(
+                    "prompt of {n} < 2·(budget − window) = {}: uniform SnapKV budgets (KVCache-Factory's fallback)",
+                    2 * (budget - w)
+                )),
+                Schedule::Pyramid => {
+                    let mean =
+                        per_layer.iter().sum::<usize>() as f64 / per_layer.len().max(1) as f64;
+                    Some(format!(
+                        "per-layer budgets {} (first layer) to {} (last layer), mean {mean:.1} (KVCache-Factory's integer schedule)",
+                        per_layer.first().copied().unwrap_or(0),
+                        per_layer.last().copied().unwrap_or(0),
+                    ))
+                }
+            }
+        }
+        "adakv" => {
+            let min = kept.iter().copied().min().unwrap_or(0);
+            let max = kept.iter().copied().max().unwrap_or(0);
+            let mean = kept.iter().sum::<usize>() as f64 / kept.len().max(1) as f64;
+            Some(format!(
+                "per-head budgets {min} to {max}, mean {mean:.1} (Ada-KV, floor α = {})",
+                settings.get(&FLOOR_ALPHA)
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Window scores over `[0, n − w)`, pooled with `pooling`.
+fn window_scores(
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+    pooling: Pooling,
+) -> Result<ScoreGrid, PolicyError> {
+    let sums = inputs.source_sums(QuerySource::Window, "the reference")?;
+    scored_range(inputs, sums.view(), pooling, settings)
+}
+
+/// `raw` restricted to `[0, n − w)`, pooled and reduced.
+fn scored_range(
+    inputs: &ScoreInputs,
+    raw: ndarray::ArrayView3<f32>,
+    pooling: Pooling,
+    settings: &PolicySettings,
+) -> Result<ScoreGrid, PolicyError> {
+    let end = inputs.prompt_len() - inputs.window(settings);
+    inputs.ranked_scores(raw, end, pooling, settings)
+}
+
+/// Judge Q: (a) the top `B` of the whole prompt, or (b) the window plus the top `B − w` of
+/// `[0, n − w)`, by the soft rows (the window's in the first `judgeq_window_layers` layers).
+fn judgeq(
+    inputs: &ScoreInputs,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
+    let mut sums = inputs.source_sums(QuerySource::Soft, "Judge Q")?.clone();
+    let window_layers = settings.get(&WINDOW_LAYERS) as usize;
+    if window_layers > 0 {
+        let window = inputs.source_sums(QuerySource::Window, "Judge Q")?;
+        let layers = window_layers.min(sums.dim().0);
+        sums.slice_mut(s![..layers, .., ..])
+            .assign(&window.slice(s![..layers, .., ..]));
+    }
+    let n = inputs.prompt_len();
+    if settings.get(&KEEP_WINDOW) {
+        let w = inputs.window(settings);
+        let scores = scored_range(inputs, sums.view(), settings.pooling, settings)?;
+        Ok(window_and_top(&scores, n, w, |_, _| budget - w))
+    } else {
+        let scores = inputs.ranked_scores(sums.view(), n, settings.pooling, settings)?;
+        Ok(top(&scores, budget))
+    }
+}
+
+/// Ada-KV's entries kept per `[layer, head]` (window included) for `w < B < n`, by sorting every
+/// `(head, position)` of a layer.
+pub(crate) fn ada_head_budgets(
+    scores: &ScoreGrid,
+    budget: usize,
+    window: usize,
+    alpha: f64,
+) -> Array2<usize> {
+    let (layers, heads, scored) = scores.dim();
+    let base = budget - window;
+    let floor = (base as f64 * alpha).floor() as f32;
+    let keep_share = (1.0 - alpha) as f32;
+    let mut kept = Array2::zeros((layers, heads));
+    for l in 0..layers {
+        let mut entries: Vec<(u32, usize, usize)> = (0..heads)
+            .flat_map(|h| (0..scored).map(move |j| (h, j)))
+            .map(|(h, j)| (!order_key(scores[[l, h, j]]), j, h))
+            .collect();
+        entries.sort_unstable();
+        let mut counts = vec![0; heads];
+        for &(_, _, h) in entries.iter().take(heads * base) {
+            counts[h] += 1;
+        }
+        for (h, &c) in counts.iter().enumerate() {
+            let cap = (c as f32 * keep_share + floor).round_ties_even().max(0.0) as usize;
+            kept[[l, h]] = window + cap.min(scored);
+        }
+    }
+    kept
+}
+
+/// Keeps every entry.
+fn all(layers: usize, heads: usize, n: usize) -> KeepMask {
+    Array3::from_elem((layers, heads, n), true)
+}
+
+/// Keeps the last `count` positions of every row.
+fn recent(layers: usize, heads: usize, n: usize, count: usize) -> KeepMask {
+    let mut mask = Array3::from_elem((layers, heads, n), false);
+    mask.slice_mut(s![.., .., n - count.min(n)..]).fill(true);
+    mask
+}
+
+/// StreamingLLM: positions `[0, min(sinks, B))` and the last `B − min(sinks, B)`.
+fn streaming_llm(layers: usize, heads: usize, n: usize, budget: usize, sinks: usize) -> KeepMask {
+    let first = sinks.min(budget);
+    let mut mask = Array3::from_elem((layers, heads, n), false);
+    mask.slice_mut(s![.., .., ..first]).fill(true);
+    mask.slice_mut(s![.., .., n - (budget - first)..])
+        .fill(true);
+    mask
+}
+
+/// The first `B` positions of each row's seeded permutation.
+fn random_subset(layers: usize, heads: usize, n: usize, budget: usize, seed: u64) -> KeepMask {
+    let mut mask = Array3::from_elem((layers, heads, n), false);
+    for l in 0..layers {
+        for h in 0..heads {
+            for &pos in random::permutation(n, seed, l, h).iter().take(budget) {
+                mask[[l, h, pos as usize]] = true;
+            }
+        }
+    }
+    mask
+}
+
+/// Keeps the last `window` of `n` positions, plus in row `[l, h]` the `selected(l, h)`
+/// highest-scored positions of `scores[l, h]`, which covers the scored range `[0, n − window)`.
+fn window_and_top(
+    scores: &ScoreGrid,
+    n: usize,
+    window: usize,
+    selected: impl Fn(usize, usize) -> usize,
+) -> KeepMask {
+    let (layers, heads, _) = scores.dim();
+    let mut mask = recent(layers, heads, n, window);
+    for l in 0..layers {
+        for h in 0..heads {
+            let ranked = rank_desc(scores.slice(s![l, h, ..]));
+            for &pos in ranked.iter().take(selected(l, h)) {
+                mask[[l, h, pos as usize]] = true;
+            }
+        }
+    }
+    mask
+}
+
+/// Keeps the `count` highest-scored positions of every row of `scores` (the whole prompt).
+fn top(scores: &ScoreGrid, count: usize) -> KeepMask {
+    let n = scores.dim().2;
+    window_and_top(scores, n, 0, |_, _| count)
+}
