@@ -16,6 +16,11 @@
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
+//!
+//! The library never writes to the terminal nor ends the process: it reports through
+//! [`progress`] and returns typed errors; the binary decides what to print and when to exit.
+
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod app;
 pub mod attention;

@@ -1,6 +1,13 @@
 //! Loading checkpoints (tiny Hugging Face directories and GGUF files written by the tests),
 //! tokenizer, chat template and prompt layout, and every bad input the loader must refuse.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::path::Path;
