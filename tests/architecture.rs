@@ -59,15 +59,18 @@ impl Source {
     }
 }
 
-/// What a path names: a room of this crate or another crate.
+/// Where a path starts.
 #[derive(Debug, PartialEq, Eq)]
 enum Target {
+    /// A room of this crate (`crate::x`, `super::` up to the root, `judgeq::x`).
     Room(String),
+    /// Any other first name: another crate, or an item in scope (`Command::Run`), which can
+    /// never be mistaken for a candle crate.
     Crate(String),
 }
 
-/// Resolves `segments`, written in `module`; `None` for a path that names nothing outside the
-/// crate root (a local type or variant, a single segment).
+/// Resolves `segments`, written in `module`; `None` for a single name or a `super::` that
+/// climbs past the crate root.
 fn resolve(module: &[String], segments: &[String]) -> Option<Target> {
     let first = segments.first()?.as_str();
     let absolute: Vec<&String> = match first {
