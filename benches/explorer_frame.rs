@@ -7,6 +7,13 @@
 //! `cargo bench --bench explorer_frame`. The explorer's own readout (the status bar's frame
 //! time) is printed at the end.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,6 +6,13 @@
 //!
 //! Run: `cargo bench --bench policy_budget`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};

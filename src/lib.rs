@@ -13,13 +13,20 @@
 //! - [`progress`]: progress reporting and cancellation of long jobs;
 //! - [`rng`]: the one seeded random generator (reproducible on every platform);
 //! - [`bom`]: the byte-order mark every reader of JSON and JSON Lines drops;
+//! - [`document`]: reading the user's document (UTF-8 text, not binary, not empty);
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
+//!
+//! The library never writes to the terminal nor ends the process: it reports through
+//! [`progress`] and returns typed errors; the binary decides what to print and when to exit.
+
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod app;
 pub mod attention;
 pub mod bom;
+pub mod document;
 pub mod eval;
 pub mod export;
 pub mod inspect;

@@ -2,6 +2,13 @@
 //! being written is removed at once, the write in progress fails, and no new one starts. Its
 //! own test binary, because abandoning is for good in a process.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::io::Write;
 use std::sync::mpsc;
 

@@ -3,6 +3,13 @@
 //! the user made as it was. A tiny Hugging Face checkpoint (`common::tiny_checkpoint`) stands
 //! in for the model; only the corrupt-cache case downloads the real default model.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::collections::BTreeMap;

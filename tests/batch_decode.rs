@@ -2,6 +2,13 @@
 //! decoding (`Transformer::generate`, `PrefilledPrompt::decode_under`) for the token ids and
 //! against the naive reference, with evicted entries physically removed, for every logit.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::sync::Mutex;

@@ -1,5 +1,12 @@
 //! The `judgeq` binary end to end on the default model: files written, refusals, bad input.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,6 +1,13 @@
 //! Decoding with the full cache and under keep masks, against the naive reference with evicted
 //! entries physically removed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,6 +3,13 @@
 //! tokenizer, chat template, prompt layout (user text tokenised as text), weights hash, and a
 //! numerical check that the Q/K rows are put back in Hugging Face order.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::path::PathBuf;

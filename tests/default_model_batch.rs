@@ -2,6 +2,13 @@
 //! answers under eight real policies' masks on a ~1,000-token document, decoded as one batch,
 //! equal the answers decoded one mask at a time.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use judgeq::attention::{Granularity, GroupReduce, KeepMask};
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::model::fetch::default_model_path;

@@ -1,6 +1,13 @@
 //! `judgeq eval` on a tiny random checkpoint: the table's structure and invariants, answers
 //! under eviction checked against the model run by hand, and the result files.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use common::tiny_checkpoint::{TinySpec, write_hf};

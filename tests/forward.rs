@@ -1,6 +1,13 @@
 //! The forward pass against a naive f64 reference, and its invariants (causality, chunking,
 //! soft tokens, cancellation, bad input).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,13 +1,20 @@
 //! Loading checkpoints (tiny Hugging Face directories and GGUF files written by the tests),
 //! tokenizer, chat template and prompt layout, and every bad input the loader must refuse.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::Value as GgufValue;
 use candle_core::{DType, Tensor};
-use judgeq::model::document::{check_document_text, read_document};
+use judgeq::document::{DocumentError, check_document_text, read_document};
 use judgeq::model::{Architecture, Llama3RopeScaling, LoadOptions, Model, ModelError, Weights};
 use judgeq::progress::{Progress, Silent, Stage};
 use judgeq::session::SpanKind;
@@ -736,24 +743,24 @@ fn documents_must_be_non_empty_utf8_text() {
     );
     let err = read_document(&file("latin1.txt", b"caf\xe9 au lait")).unwrap_err();
     assert!(
-        matches!(&err, ModelError::NotText { reason, .. } if reason.contains("byte 3")),
+        matches!(&err, DocumentError::NotText { reason, .. } if reason.contains("byte 3")),
         "{err}"
     );
     let err = read_document(&file("image.png", b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR")).unwrap_err();
     assert!(
-        matches!(&err, ModelError::NotText { reason, .. } if reason.contains("binary")),
+        matches!(&err, DocumentError::NotText { reason, .. } if reason.contains("binary")),
         "{err}"
     );
     assert!(matches!(
         read_document(&file("empty.txt", b"")),
-        Err(ModelError::EmptyDocument { path }) if path.ends_with("empty.txt")
+        Err(DocumentError::Empty { path }) if path.ends_with("empty.txt")
     ));
     assert!(matches!(
         read_document(&file("blank.txt", b" \n\n\t")),
-        Err(ModelError::EmptyDocument { path }) if path.ends_with("blank.txt")
+        Err(DocumentError::Empty { path }) if path.ends_with("blank.txt")
     ));
     assert!(matches!(
         check_document_text("\u{7}\u{8}\u{1b}"),
-        Err(ModelError::NotText { .. })
+        Err(DocumentError::NotText { .. })
     ));
 }

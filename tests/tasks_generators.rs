@@ -3,6 +3,13 @@
 //! fill their length and put the needle at the requested depth in tokens; RULER's tasks fit
 //! their lengths.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::time::Instant;
 
 use judgeq::model::fetch::default_model_path;

@@ -1,6 +1,13 @@
 //! The task runner on a tiny random model: one prefill per sample whatever the sweep, resume
 //! after Ctrl-C, and the kvpress layout of the files it writes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::sync::Mutex;

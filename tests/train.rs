@@ -2,6 +2,13 @@
 //! differences and against a full differentiable forward, loss going down, checkpoints,
 //! resume, cancellation, the target cache, prompt fitting, and wrong-model refusal.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,13 @@
 //! merges are ` t`, `he`, `the` and `is`: text without those tokenises to its bytes, an
 //! independent reference for what "tokenised as text" gives.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,13 @@
 //! The explorer's drawing widgets rendered headless (wgpu on the CPU) from hand-made data:
 //! image snapshots (`UPDATE_SNAPSHOTS=1` creates them) and pixel checks of level of detail.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use egui::{Color32, Sense, vec2};
 use egui_kittest::Harness;
 use judgeq::app::key_axis::KeyAxis;

@@ -12,16 +12,6 @@ use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
-/// PyTorch's plain f32 prefill of SmolLM2-135M-Instruct (transformers, sdpa attention,
-/// 2 threads) on the same kind of 2-core machine, tokens/s, as measured for issue 2.
-const PYTORCH_TOKENS_PER_SECOND: &[(usize, f64)] = &[
-    (512, 548.0),
-    (1024, 560.0),
-    (2048, 555.0),
-    (4096, 310.0),
-    (8192, 310.0),
-];
-
 /// Arguments of `judgeq bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -84,23 +74,17 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         transformer.device, transformer.dtype
     );
     println!(
-        "{:>7}  {:>10}  {:>11}  {:>12}  {:>10}  {:>11}  {:>6}",
-        "tokens", "plain t/s", "capture t/s", "capture cost", "peak RSS", "PyTorch t/s", "ratio"
+        "{:>7}  {:>10}  {:>11}  {:>12}  {:>10}",
+        "tokens", "plain t/s", "capture t/s", "capture cost", "peak RSS"
     );
     for (p, c) in plain.iter().zip(&captured) {
-        let reference = PYTORCH_TOKENS_PER_SECOND
-            .iter()
-            .find(|(n, _)| *n == p.tokens)
-            .map(|(_, t)| *t);
         println!(
-            "{:>7}  {:>10.1}  {:>11.1}  {:>11.1}%  {:>10}  {:>11}  {:>6}",
+            "{:>7}  {:>10.1}  {:>11.1}  {:>11.1}%  {:>10}",
             p.tokens,
             p.tokens_per_second,
             c.tokens_per_second,
             (c.seconds / p.seconds - 1.0) * 100.0,
             peak(c),
-            reference.map_or("-".into(), |t| format!("{t:.0}")),
-            reference.map_or("-".into(), |t| format!("{:.2}x", p.tokens_per_second / t)),
         );
     }
     Ok(())

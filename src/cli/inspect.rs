@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use judgeq::document::read_document;
 use judgeq::export::{
     DataExtras, ExistingExport, Overwrite, check_outputs, existing_export, export_file_names,
     write_session_data,
 };
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::judgeq::{SoftTokens, shipped};
-use judgeq::model::document::read_document;
 use judgeq::session::{ModelInfo, Session};
 use judgeq::tasks::journal::JOURNAL_FILE;
 

@@ -1,12 +1,12 @@
 //! PNG figures: the SVG of [`crate::export::render_svg`] rasterised by resvg with egui's
 //! bundled fonts, so the output is the same on every machine, with or without system fonts.
 
-use std::sync::{Arc, OnceLock};
-
 use resvg::{tiny_skia, usvg};
 
 use crate::export::ExportError;
 use crate::export::figure::{FigureSpec, SVG_MAX_COLUMNS, SVG_MAX_ROWS};
+use crate::export::fonts::figure_fontdb;
+use crate::export::png_encode::encode_rgb;
 use crate::export::svg::{Layout, Resolution, draw};
 
 /// Print resolution: the resolution of every PNG the explorer and the CLI export.
@@ -73,68 +73,6 @@ pub(crate) fn rasterise(
         .flat_map(|p| [p[0], p[1], p[2]])
         .collect();
     encode_rgb(width as usize, height as usize, &rgb, Some(dpi))
-}
-
-/// A font database with egui's bundled fonts: Ubuntu Light as the sans-serif family and Hack
-/// as the monospace family. Built once.
-pub(crate) fn figure_fontdb() -> Arc<usvg::fontdb::Database> {
-    static FONTS: OnceLock<Arc<usvg::fontdb::Database>> = OnceLock::new();
-    FONTS
-        .get_or_init(|| {
-            let mut db = usvg::fontdb::Database::new();
-            db.load_font_data(epaint_default_fonts::UBUNTU_LIGHT.to_vec());
-            db.load_font_data(epaint_default_fonts::HACK_REGULAR.to_vec());
-            let family = |i: usize| {
-                db.faces()
-                    .nth(i)
-                    .and_then(|f| f.families.first())
-                    .map(|(name, _)| name.clone())
-            };
-            let (sans, mono) = (family(0), family(1));
-            if let Some(sans) = sans {
-                db.set_sans_serif_family(sans);
-            }
-            if let Some(mono) = mono {
-                db.set_monospace_family(mono);
-            }
-            Arc::new(db)
-        })
-        .clone()
-}
-
-/// Encodes 8-bit RGB pixels as PNG, recording `dpi` when given.
-pub(crate) fn encode_rgb(
-    width: usize,
-    height: usize,
-    rgb: &[u8],
-    dpi: Option<f32>,
-) -> Result<Vec<u8>, ExportError> {
-    let render_error =
-        |e: png::EncodingError| ExportError::Render(format!("PNG encoding failed: {e}"));
-    let (w, h) = (to_u32(width)?, to_u32(height)?);
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, w, h);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        if let Some(dpi) = dpi {
-            let per_metre = (dpi / 0.0254).round() as u32;
-            encoder.set_pixel_dims(Some(png::PixelDimensions {
-                xppu: per_metre,
-                yppu: per_metre,
-                unit: png::Unit::Meter,
-            }));
-        }
-        let mut writer = encoder.write_header().map_err(render_error)?;
-        writer.write_image_data(rgb).map_err(render_error)?;
-        writer.finish().map_err(render_error)?;
-    }
-    Ok(out)
-}
-
-fn to_u32(n: usize) -> Result<u32, ExportError> {
-    u32::try_from(n)
-        .map_err(|_| ExportError::Render(format!("an image side of {n} pixels is too large")))
 }
 
 /// Checks that `dpi` is within [`DPI_RANGE`].
@@ -324,19 +262,5 @@ mod tests {
                 .to_string()
                 .contains("too large")
         );
-    }
-
-    #[test]
-    fn bundled_fonts_are_found_by_the_names_the_svg_uses() {
-        let db = figure_fontdb();
-        let families: Vec<String> = db
-            .faces()
-            .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
-            .collect();
-        assert!(
-            families.iter().any(|f| f.starts_with("Ubuntu")),
-            "{families:?}"
-        );
-        assert!(families.iter().any(|f| f == "Hack"), "{families:?}");
     }
 }

@@ -8,7 +8,7 @@ use crate::export::figure::{
     FigureSpec, KeptStrip, PanelData, SVG_MAX_COLUMNS, SVG_MAX_ROWS, clamp_share, figure_sidecar,
     max_pool, mean_pool,
 };
-use crate::export::png::encode_rgb;
+use crate::export::png_encode::encode_rgb;
 use crate::export::svg_doc::{
     BAR_W, BarLabel, FRAME, LABEL_SIZE, MONO, Svg, TICK_LEN, TICK_SIZE, bar_ticks, fit_size, hex,
     text_width,
@@ -465,7 +465,7 @@ fn token_label(token: &str) -> String {
 mod tests {
     use super::*;
     use crate::export::figure::Panel;
-    use crate::export::png::figure_fontdb;
+    use crate::export::fonts::figure_fontdb;
     use crate::export::test_support::figure_spec;
     use base64::Engine;
 

@@ -9,7 +9,7 @@ use base64::Engine;
 
 use crate::export::ExportError;
 use crate::export::colormap::{ColorScale, ScaleKind};
-use crate::export::png::encode_rgb;
+use crate::export::png_encode::encode_rgb;
 use crate::export::ticks::{format_tick, nice_ticks};
 
 /// Font stacks: the bundled fonts first (what the PNG renderer loads), then common fallbacks.

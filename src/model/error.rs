@@ -68,25 +68,11 @@ pub enum ModelError {
     /// The chat template could not be parsed or rendered.
     #[error("chat template: {0}")]
     ChatTemplate(String),
-    /// A document file is not UTF-8 text.
-    #[error("{path}: not a UTF-8 text document ({reason})")]
-    NotText {
-        /// The document.
-        path: PathBuf,
-        /// Why it was refused (binary content, invalid UTF-8 at byte N, ...).
-        reason: String,
-    },
     /// The document or question is empty (or only whitespace).
     #[error("the {what} is empty")]
     EmptyInput {
         /// `document` or `question`.
         what: &'static str,
-    },
-    /// A document file (or pasted text) is empty or only whitespace.
-    #[error("{path}: the document is empty (it holds nothing but whitespace)")]
-    EmptyDocument {
-        /// The document, or `(pasted text)`.
-        path: PathBuf,
     },
     /// The prompt plus what must follow it does not fit the model's context.
     #[error(

@@ -14,7 +14,6 @@ pub mod chat;
 pub mod config;
 mod cpu_slice;
 pub mod device;
-pub mod document;
 mod elementwise;
 pub mod error;
 pub mod fetch;

@@ -3,7 +3,10 @@
 //!
 //! Use: `mod common;` then `common::naive::{Naive, tiny_model, ...}`.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses only some of the shared helpers"
+)]
 
 use candle_core::{DType, Device, Tensor};
 use judgeq::model::{Architecture, Llama3RopeScaling, ModelConfig, Transformer};

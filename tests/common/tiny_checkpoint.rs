@@ -6,7 +6,10 @@
 //!
 //! Use: `mod common;` then `common::tiny_checkpoint::write_hf(&TinySpec::llama())`.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses only some of the shared helpers"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

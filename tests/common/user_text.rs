@@ -2,7 +2,10 @@
 //! as text: user text that holds every special-token string of a model, and many ordinary
 //! prompts that must tokenise exactly as one encoding of the whole rendered prompt.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses only some of the shared helpers"
+)]
 
 use judgeq::model::{Model, TextTokenizer};
 use judgeq::rng::SplitMix64;

@@ -93,7 +93,7 @@ impl Explorer {
     /// Reads a document; on failure the error is shown and the current document and session
     /// stay.
     pub fn open_document(&mut self, path: PathBuf) {
-        match crate::model::document::read_document(&path) {
+        match crate::document::read_document(&path) {
             Ok(text) => {
                 self.status = format!("Opened {}; press Run to inspect it", file_label(&path));
                 self.error = None;

@@ -121,7 +121,10 @@ pub fn source_panels(
     });
 }
 
-#[expect(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one panel draws from the frame's view, state, layout and shared drawing"
+)]
 fn panel(
     ui: &mut Ui,
     view: &mut SessionView,

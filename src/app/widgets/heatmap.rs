@@ -67,7 +67,10 @@ impl HeatmapTextures {
 
     /// Makes sure the textures show `pyramid` (identified by `matrix`) in `scale` at the level
     /// that fits `axis` into `width_px` physical pixels.
-    #[expect(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "what identifies the picture (name, matrix, scale, colours) and where it goes"
+    )]
     pub fn update(
         &mut self,
         ctx: &Context,

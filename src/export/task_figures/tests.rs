@@ -6,7 +6,7 @@ use resvg::usvg;
 
 use super::needle_grid::tests::grid;
 use super::*;
-use crate::export::png::figure_fontdb;
+use crate::export::fonts::figure_fontdb;
 
 const RUN: &str = "/runs/niah-2026-01-02";
 

@@ -1,8 +1,53 @@
-//! Reading the user's document: UTF-8 text only, not binary, not empty.
+//! Reading the user's document: UTF-8 text only, not binary, not empty. Plain file reading,
+//! shared by the CLI and the explorer (which never imports the model room).
 
 use std::path::{Path, PathBuf};
 
-use super::error::{ModelError, Result};
+/// Why a document was refused. Every variant names the file (or `(pasted text)`).
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The document.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is larger than any document judgeq runs.
+    #[error(
+        "{path}: the document is {:.1} MiB; judgeq reads at most {} MiB of text",
+        mebibytes(*.bytes),
+        MAX_DOCUMENT_BYTES >> 20
+    )]
+    TooLarge {
+        /// The document.
+        path: PathBuf,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{path}: not a UTF-8 text document ({reason})")]
+    NotText {
+        /// The document.
+        path: PathBuf,
+        /// Why it was refused (binary content, invalid UTF-8 at byte N, ...).
+        reason: String,
+    },
+    /// The file (or pasted text) is empty or only whitespace.
+    #[error("{path}: the document is empty (it holds nothing but whitespace)")]
+    Empty {
+        /// The document, or `(pasted text)`.
+        path: PathBuf,
+    },
+}
+
+/// Result of reading or checking a document.
+pub type Result<T> = std::result::Result<T, DocumentError>;
+
+fn mebibytes(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 20)
+}
 
 /// Largest document judgeq reads. The longest context it runs (128k tokens) holds well under
 /// 1 MiB of text, so anything far bigger is a wrong file rather than a long document.
@@ -16,18 +61,16 @@ const PASTED: &str = "(pasted text)";
 /// only whitespace, and files over [`MAX_DOCUMENT_BYTES`]. A leading UTF-8 byte-order mark
 /// is dropped; the text is otherwise returned unchanged.
 pub fn read_document(path: &Path) -> Result<String> {
-    let io = |source| ModelError::Io {
+    let io = |source| DocumentError::Io {
         path: path.to_path_buf(),
         source,
     };
     let size = std::fs::metadata(path).map_err(io)?.len();
     if size > MAX_DOCUMENT_BYTES {
-        return Err(ModelError::InvalidArgument(format!(
-            "{}: the document is {:.1} MiB; judgeq reads at most {} MiB of text",
-            path.display(),
-            size as f64 / f64::from(1u32 << 20),
-            MAX_DOCUMENT_BYTES >> 20
-        )));
+        return Err(DocumentError::TooLarge {
+            path: path.to_path_buf(),
+            bytes: size,
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let bytes = crate::bom::strip_bom(&bytes);
@@ -57,7 +100,7 @@ fn check_text(text: &str, path: &Path) -> Result<()> {
         ));
     }
     if text.trim().is_empty() {
-        return Err(ModelError::EmptyDocument {
+        return Err(DocumentError::Empty {
             path: path.to_path_buf(),
         });
     }
@@ -78,8 +121,8 @@ fn check_text(text: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn not_text(path: &Path, reason: String) -> ModelError {
-    ModelError::NotText {
+fn not_text(path: &Path, reason: String) -> DocumentError {
+    DocumentError::NotText {
         path: PathBuf::from(path),
         reason,
     }
@@ -109,7 +152,7 @@ mod tests {
     fn invalid_utf8_names_the_byte_offset() {
         let (_d, path) = write(b"caf\xC3\xA9 ok \xFF\xFE rest");
         match read_document(&path).unwrap_err() {
-            ModelError::NotText { path: p, reason } => {
+            DocumentError::NotText { path: p, reason } => {
                 assert_eq!(p, path);
                 assert!(reason.contains("invalid UTF-8 at byte 9"), "{reason}");
             }
@@ -122,7 +165,7 @@ mod tests {
         let (_d, path) = write(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
         let err = read_document(&path).unwrap_err();
         assert!(
-            matches!(&err, ModelError::NotText { reason, .. } if reason.contains("NUL byte at offset 8")),
+            matches!(&err, DocumentError::NotText { reason, .. } if reason.contains("NUL byte at offset 8")),
             "{err}"
         );
         let controls: Vec<u8> = (0..200u8)
@@ -131,7 +174,7 @@ mod tests {
         let (_d, path) = write(&controls);
         let err = read_document(&path).unwrap_err();
         assert!(
-            matches!(&err, ModelError::NotText { reason, .. } if reason.contains("control characters")),
+            matches!(&err, DocumentError::NotText { reason, .. } if reason.contains("control characters")),
             "{err}"
         );
     }
@@ -142,7 +185,7 @@ mod tests {
             let (_d, path) = write(bytes);
             let err = read_document(&path).unwrap_err();
             assert!(
-                matches!(&err, ModelError::EmptyDocument { path: p } if p == &path),
+                matches!(&err, DocumentError::Empty { path: p } if p == &path),
                 "{err}"
             );
             assert_eq!(
@@ -155,7 +198,7 @@ mod tests {
         }
         assert!(matches!(
             check_document_text(" \n"),
-            Err(ModelError::EmptyDocument { path }) if path == Path::new(PASTED)
+            Err(DocumentError::Empty { path }) if path == Path::new(PASTED)
         ));
     }
 
@@ -164,19 +207,35 @@ mod tests {
         assert!(check_document_text("A short note.").is_ok());
         assert!(matches!(
             check_document_text("a\0b"),
-            Err(ModelError::NotText { .. })
+            Err(DocumentError::NotText { .. })
         ));
         assert!(matches!(
             check_document_text("\u{1}\u{2}\u{3}x"),
-            Err(ModelError::NotText { .. })
+            Err(DocumentError::NotText { .. })
         ));
+    }
+
+    #[test]
+    fn oversized_files_are_refused_with_their_size() {
+        let (_d, path) = write(b"text");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(MAX_DOCUMENT_BYTES + (1 << 19)).unwrap();
+        let err = read_document(&path).unwrap_err();
+        assert!(matches!(&err, DocumentError::TooLarge { path: p, .. } if p == &path));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: the document is 16.5 MiB; judgeq reads at most 16 MiB of text",
+                path.display()
+            )
+        );
     }
 
     #[test]
     fn missing_file_is_an_io_error() {
         assert!(matches!(
             read_document(Path::new("/nonexistent/doc.txt")),
-            Err(ModelError::Io { .. })
+            Err(DocumentError::Io { .. })
         ));
     }
 }
