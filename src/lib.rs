@@ -13,11 +13,14 @@
 //! - [`progress`]: progress reporting and cancellation of long jobs;
 //! - [`rng`]: the one seeded random generator (reproducible on every platform);
 //! - [`bom`]: the byte-order mark every reader of JSON and JSON Lines drops;
+//! - [`atomic_write`]: atomic file writes that never replace a user's file unless asked, with
+//!   cleanup of temporaries that killed runs left (under `export` and `judgeq` alike);
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
 //! - [`app`]: the explorer, an eframe app that never runs the model itself.
 
 pub mod app;
+pub mod atomic_write;
 pub mod attention;
 pub mod bom;
 pub mod eval;
