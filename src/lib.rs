@@ -13,6 +13,8 @@
 //! - [`progress`]: progress reporting and cancellation of long jobs;
 //! - [`rng`]: the one seeded random generator (reproducible on every platform);
 //! - [`bom`]: the byte-order mark every reader of JSON and JSON Lines drops;
+//! - [`atomic_write`]: atomic file writes that never replace a user's file unless asked, with
+//!   cleanup of temporaries that killed runs left (under `export` and `judgeq` alike);
 //! - [`document`]: reading the user's document (UTF-8 text, not binary, not empty);
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
@@ -24,6 +26,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod app;
+pub mod atomic_write;
 pub mod attention;
 pub mod bom;
 pub mod document;

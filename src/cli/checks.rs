@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-use judgeq::export::{ExportError, check_writable, remove_stale_temporaries};
+use judgeq::export::{ExportError, WriteError, check_writable, remove_stale_temporaries};
 
 /// Refuses an empty budget list, a budget of 0 and a budget given twice (which would write the
 /// same keep mask twice).
@@ -103,9 +103,10 @@ pub fn output_file(path: &Path, option: &str, create_folder: bool) -> anyhow::Re
     creatable(&parent, option)
 }
 
-/// An export error, with "(pass --force to replace them)" only when it is a refusal to
-/// replace existing files and `--force` was not given.
-pub fn write_error(error: ExportError, force: bool) -> anyhow::Error {
+/// An export or write error, with "(pass --force to replace them)" only when it is a refusal
+/// to replace existing files and `--force` was not given.
+pub fn write_error(error: impl Into<ExportError>, force: bool) -> anyhow::Error {
+    let error = error.into();
     let refusal = matches!(
         error,
         ExportError::Exists { .. } | ExportError::WouldOverwrite { .. }
@@ -178,7 +179,7 @@ fn creatable(dir: &Path, option: &str) -> anyhow::Result<()> {
 fn writable(dir: &Path) -> Result<(), String> {
     match check_writable(dir) {
         Ok(()) => Ok(()),
-        Err(ExportError::Io { source, .. }) => Err(source.to_string()),
+        Err(WriteError::Io { source, .. }) => Err(source.to_string()),
         Err(other) => Err(other.to_string()),
     }
 }

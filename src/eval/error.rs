@@ -37,6 +37,13 @@ pub enum EvalError {
     Cancelled,
 }
 
+/// A failed write is reported as the export error it always was.
+impl From<crate::atomic_write::WriteError> for EvalError {
+    fn from(error: crate::atomic_write::WriteError) -> Self {
+        EvalError::Export(error.into())
+    }
+}
+
 impl From<ModelError> for EvalError {
     fn from(error: ModelError) -> Self {
         match error {

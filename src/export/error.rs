@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::atomic_write::{WriteError, count_files};
+
 /// Why a file could not be written or a figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -101,6 +103,19 @@ pub enum ExportError {
     Render(String),
 }
 
+/// A failed write becomes the export error of the same name and message.
+impl From<WriteError> for ExportError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::Exists { path } => ExportError::Exists { path },
+            WriteError::WouldOverwrite { dir, names } => ExportError::WouldOverwrite { dir, names },
+            WriteError::NotADirectory { path } => ExportError::NotADirectory { path },
+            WriteError::Io { path, source } => ExportError::Io { path, source },
+            WriteError::Read { path, source } => ExportError::Read { path, source },
+        }
+    }
+}
+
 impl ExportError {
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -108,14 +123,6 @@ impl ExportError {
             path: path.into(),
             source,
         }
-    }
-}
-
-fn count_files(n: usize) -> String {
-    if n == 1 {
-        "1 file".to_owned()
-    } else {
-        format!("{n} files")
     }
 }
 

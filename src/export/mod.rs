@@ -1,7 +1,7 @@
 //! Every file judgeq writes, from plain data (no candle, no egui).
 //!
-//! - Safe writes: [`write_new`] is atomic and never replaces a file unless asked
-//!   ([`Overwrite`]); [`check_outputs`] and [`existing_files`] check a multi-file export
+//! - Safe writes (the ground floor's [`crate::atomic_write`], re-exported here): [`write_new`]
+//!   is atomic and never replaces a file unless asked ([`Overwrite`]); [`check_outputs`] and [`existing_files`] check a multi-file export
 //!   before anything is written; [`check_writable`] probes a folder before long work;
 //!   temporaries of killed runs are removed ([`remove_stale_temporaries`]) and a signal
 //!   handler removes the process's own ([`abandon_writes`]).
@@ -40,11 +40,14 @@ mod svg;
 mod svg_doc;
 pub mod task_figures;
 mod ticks;
-mod write;
 
 #[cfg(test)]
 mod test_support;
 
+pub use crate::atomic_write::{
+    Overwrite, WriteError, abandon_writes, check_outputs, check_writable, existing_files,
+    remove_stale_temporaries, write_new, write_new_with,
+};
 pub use colormap::{ColorScale, Colormap, ScaleKind};
 pub use colour::{ColourScale, ColourSettings, ScaleMode, format_value};
 pub use csv::{AnswerAgreement, METRICS_COLUMNS, MetricsRow, metrics_csv, metrics_table};
@@ -66,7 +69,3 @@ pub use session_data::{
 };
 pub use session_figure::{PanelInput, SessionFigureOptions, session_figure_spec, view_matrices};
 pub use svg::render_svg;
-pub use write::{
-    Overwrite, abandon_writes, check_outputs, check_writable, existing_files,
-    remove_stale_temporaries, write_new, write_new_with,
-};

@@ -11,7 +11,7 @@ use ndarray::Array2;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::export::{Overwrite, write_new};
+use crate::atomic_write::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::optimizer::AdamState;
 use crate::judgeq::settings::{DataSummary, EpochRecord, TrainSettings};

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::export::{Overwrite, write_new};
+use crate::atomic_write::{Overwrite, write_new};
 use crate::judgeq::data::PromptText;
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::retrieval::retrieval_prompt;
@@ -649,7 +649,9 @@ mod tests {
         write_records(&path, &corpus.train, false).unwrap();
         assert!(matches!(
             write_records(&path, &corpus.train, false),
-            Err(TrainError::Write(crate::export::ExportError::Exists { .. }))
+            Err(TrainError::Write(
+                crate::atomic_write::WriteError::Exists { .. }
+            ))
         ));
         let file = crate::judgeq::data::read_prompts(&path).unwrap();
         let texts: Vec<PromptText> = file.records.into_iter().map(|r| r.text).collect();

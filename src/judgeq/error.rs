@@ -65,7 +65,7 @@ pub enum TrainError {
     SoftTokens(#[from] SoftTokenError),
     /// A file could not be written (or would replace one the user made).
     #[error(transparent)]
-    Write(#[from] crate::export::ExportError),
+    Write(#[from] crate::atomic_write::WriteError),
     /// A tensor operation failed.
     #[error("tensor operation: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -13,7 +13,7 @@ use ndarray::{Array3, Axis};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use sha2::{Digest, Sha256};
 
-use crate::export::{Overwrite, write_new};
+use crate::atomic_write::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
 use crate::model::hashing::hex;
 use crate::model::{Capture, GenerateOptions, Transformer};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
 
-use crate::export::Overwrite;
+use crate::atomic_write::Overwrite;
 use crate::judgeq::checkpoint::{RunProgress, TrainState, state_path};
 use crate::judgeq::data::{PromptFile, SkipReason};
 use crate::judgeq::error::{Result, TrainError};

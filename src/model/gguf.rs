@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::{Architecture, ModelConfig};
 use super::error::{ModelError, Result};
+use super::gguf_alignment::stated_alignment;
 use super::weight_loader::{self, Naming, Target, TensorSource};
 use super::weights::Weights;
 use crate::progress::Progress;
@@ -156,6 +157,16 @@ impl GgufFile {
         let file = File::open(path).map_err(io)?;
         let file_len = file.metadata().map_err(io)?.len();
         let mut reader = BufReader::new(file);
+        if stated_alignment(&mut reader) == Some(0) {
+            return Err(ModelError::Malformed {
+                path: path.to_path_buf(),
+                format: "GGUF",
+                message:
+                    "metadata `general.alignment` is 0 (tensor data is aligned to at least 1 byte)"
+                        .into(),
+            });
+        }
+        reader.seek(SeekFrom::Start(0)).map_err(io)?;
         let content = Content::read(&mut reader).map_err(|e| ModelError::Malformed {
             path: path.to_path_buf(),
             format: "GGUF",

@@ -22,6 +22,7 @@ mod forward;
 mod fused_attention;
 pub mod generate;
 mod gguf;
+mod gguf_alignment;
 mod gguf_tokenizer;
 pub mod hashing;
 mod hf_config;

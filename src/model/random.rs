@@ -8,38 +8,26 @@ use super::config::ModelConfig;
 use super::error::Result;
 use super::transformer::Transformer;
 use super::weights::{AttentionWeights, LayerWeights, MlpWeights, Weights};
-
-/// SplitMix64: a small, fast, seedable generator (Steele, Lea and Flood 2014).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn symmetric(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
+use crate::rng::SplitMix64;
 
 /// Builds tensors from one stream of random numbers.
 struct Maker<'a> {
-    rng: SplitMix,
+    rng: SplitMix64,
     device: &'a Device,
     dtype: DType,
 }
 
 impl Maker<'_> {
+    /// Uniform in `[-1, 1)`, from the top 24 bits of a draw.
+    fn symmetric(&mut self) -> f32 {
+        (self.rng.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
     /// `shape` filled uniformly in `center ± spread`.
     fn tensor(&mut self, shape: &[usize], center: f32, spread: f32) -> Result<Tensor> {
         let count = shape.iter().product();
         let values: Vec<f32> = (0..count)
-            .map(|_| center + spread * self.rng.symmetric())
+            .map(|_| center + spread * self.symmetric())
             .collect();
         Ok(Tensor::from_vec(values, shape, self.device)?.to_dtype(self.dtype)?)
     }
@@ -65,7 +53,7 @@ pub fn random_weights(
 ) -> Result<Weights> {
     let c = config;
     let mut make = Maker {
-        rng: SplitMix(seed),
+        rng: SplitMix64::new(seed),
         device,
         dtype,
     };

@@ -133,15 +133,13 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
     })
 }
 
-/// SplitMix64 of a seed and three coordinates.
+/// SplitMix64's mix of a seed and three coordinates.
 fn hash(seed: u64, a: u64, b: u64, c: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(a.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F))
-        .wrapping_add(c.wrapping_mul(0x1656_67B1_9E37_79F9));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    crate::rng::mix(
+        seed.wrapping_add(a.wrapping_mul(crate::rng::GOLDEN_GAMMA))
+            .wrapping_add(b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F))
+            .wrapping_add(c.wrapping_mul(0x1656_67B1_9E37_79F9)),
+    )
 }
 
 /// Uniform in `[0, 1)` from a hash.

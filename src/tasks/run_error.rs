@@ -65,6 +65,13 @@ pub enum RunError {
     Export(#[from] ExportError),
 }
 
+/// A failed write is reported as the export error it always was.
+impl From<crate::atomic_write::WriteError> for RunError {
+    fn from(error: crate::atomic_write::WriteError) -> Self {
+        RunError::Export(error.into())
+    }
+}
+
 impl RunError {
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {

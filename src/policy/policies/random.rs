@@ -6,6 +6,7 @@
 
 use crate::policy::params::{Count, Param};
 use crate::policy::{Input, Order, OrderContext, Policy, PolicyError, PolicySettings};
+use crate::rng::SplitMix64;
 
 /// Seed of the shuffles. Default 0.
 pub static SEED: Count = Count {
@@ -49,25 +50,16 @@ impl Policy for Random {
     }
 }
 
-/// One step of SplitMix64.
-fn split_mix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// The seeded permutation of `0..n` for row `[layer, head]`.
 pub(crate) fn permutation(n: usize, seed: u64, layer: usize, head: usize) -> Vec<u32> {
-    let mut state = seed
-        ^ (layer as u64).wrapping_mul(0xA24B_AED4_963E_E407)
-        ^ (head as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
-    split_mix(&mut state);
+    let mut rng = SplitMix64::new(
+        seed ^ (layer as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+            ^ (head as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25),
+    );
+    // The first draw is skipped: the permutations have always started from the second.
+    rng.next_u64();
     let mut order: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = ((u128::from(split_mix(&mut state)) * (i as u128 + 1)) >> 64) as usize;
-        order.swap(i, j);
-    }
+    rng.shuffle(&mut order);
     order
 }

@@ -113,16 +113,12 @@ impl Fixture {
     }
 }
 
-/// SplitMix64, for reproducible random tests.
+/// The project's SplitMix64 ([`crate::rng`]) over a bare state, for reproducible random tests.
 pub(super) struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::rng::step(&mut self.0)
     }
 
     pub fn unit(&mut self) -> f32 {

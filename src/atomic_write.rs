@@ -1,4 +1,5 @@
-//! Atomic file writes that never replace a user's file unless asked to.
+//! Atomic file writes that never replace a user's file unless asked to: the ground floor under
+//! the export room and the training room, which both write through it.
 //!
 //! Every file judgeq writes goes through [`write_new`] or [`write_new_with`]: the bytes go to a
 //! temporary file in the target's directory, which is flushed to disk and then renamed over the
@@ -17,8 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::export::ExportError;
-
 /// Marks judgeq's temporary files: `.TARGET` + this + `PID-XXXXXX.tmp`.
 const TEMP_MARK: &str = ".judgeq-";
 /// Extension of judgeq's temporary files.
@@ -35,11 +34,80 @@ static LIVE_TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Set by [`abandon_writes`]: no new temporary file may be created.
 static WRITES_ABANDONED: AtomicBool = AtomicBool::new(false);
 
+/// Why a file could not be written; every variant names the file or directory involved.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The target file exists and the caller did not ask to replace it.
+    #[error(
+        "{path} already exists; nothing was written (choose another name or allow replacing it)"
+    )]
+    Exists {
+        /// The file that would have been replaced.
+        path: PathBuf,
+    },
+    /// Some files of a multi-file write exist and the caller did not ask to replace them.
+    #[error(
+        "{} already exist{} in {dir}: {}; nothing was written (choose another directory or allow replacing them)",
+        count_files(.names.len()),
+        if .names.len() == 1 { "s" } else { "" },
+        .names.join(", ")
+    )]
+    WouldOverwrite {
+        /// The output directory.
+        dir: PathBuf,
+        /// File names inside `dir` that exist already.
+        names: Vec<String>,
+    },
+    /// The directory a file should go into does not exist or is not a directory.
+    #[error("cannot write into {path}: it is not an existing directory")]
+    NotADirectory {
+        /// The directory that was expected.
+        path: PathBuf,
+    },
+    /// The operating system refused a write, rename or removal.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory could not be listed.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl WriteError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        WriteError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `1 file`, `3 files`.
+pub(crate) fn count_files(n: usize) -> String {
+    if n == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{n} files")
+    }
+}
+
 /// What to do when the target file exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Overwrite {
-    /// Leave the existing file alone and return [`ExportError::Exists`] (or
-    /// [`ExportError::WouldOverwrite`] for a directory of outputs).
+    /// Leave the existing file alone and return [`WriteError::Exists`] (or
+    /// [`WriteError::WouldOverwrite`] for a directory of outputs).
     #[default]
     Refuse,
     /// Replace the existing file (the user said so: a `--force` flag or a confirmation dialog).
@@ -48,46 +116,51 @@ pub enum Overwrite {
 
 /// Writes `bytes` to `path` atomically; refuses to replace an existing file unless
 /// `overwrite` is [`Overwrite::Replace`].
-pub fn write_new(path: &Path, bytes: &[u8], overwrite: Overwrite) -> Result<(), ExportError> {
+pub fn write_new(path: &Path, bytes: &[u8], overwrite: Overwrite) -> Result<(), WriteError> {
     write_new_with(path, overwrite, |out| {
-        out.write_all(bytes).map_err(|e| ExportError::io(path, e))
+        out.write_all(bytes).map_err(|e| WriteError::io(path, e))
     })
 }
 
 /// Like [`write_new`], but the content is streamed by `fill` into a buffered writer on the
 /// temporary file, so large arrays are never copied into memory first.
 ///
-/// When `fill` fails, the temporary file is removed and its error is returned.
-pub fn write_new_with<F>(path: &Path, overwrite: Overwrite, fill: F) -> Result<(), ExportError>
+/// When `fill` fails, the temporary file is removed and its error (of the caller's error type,
+/// which every [`WriteError`] converts into) is returned.
+pub fn write_new_with<F, E>(path: &Path, overwrite: Overwrite, fill: F) -> Result<(), E>
 where
-    F: FnOnce(&mut BufWriter<&File>) -> Result<(), ExportError>,
+    F: FnOnce(&mut BufWriter<&File>) -> Result<(), E>,
+    E: From<WriteError>,
 {
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(ExportError::NotADirectory {
+        return Err(WriteError::NotADirectory {
             path: dir.to_path_buf(),
-        });
+        }
+        .into());
     }
     if overwrite == Overwrite::Refuse && path.symlink_metadata().is_ok() {
-        return Err(ExportError::Exists {
+        return Err(WriteError::Exists {
             path: path.to_path_buf(),
-        });
+        }
+        .into());
     }
-    let temp = Temporary::create(path, dir).map_err(|e| ExportError::io(dir, e))?;
+    let temp = Temporary::create(path, dir).map_err(|e| WriteError::io(dir, e))?;
     {
-        let file = temp.as_file().map_err(|e| ExportError::io(path, e))?;
+        let file = temp.as_file().map_err(|e| WriteError::io(path, e))?;
         let mut out = BufWriter::new(file);
         fill(&mut out)?;
-        out.flush().map_err(|e| ExportError::io(path, e))?;
-        file.sync_all().map_err(|e| ExportError::io(path, e))?;
+        out.flush().map_err(|e| WriteError::io(path, e))?;
+        file.sync_all().map_err(|e| WriteError::io(path, e))?;
     }
     temp.persist(path, overwrite).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            ExportError::Exists {
+            WriteError::Exists {
                 path: path.to_path_buf(),
             }
+            .into()
         } else {
-            ExportError::io(path, e)
+            WriteError::io(path, e).into()
         }
     })
 }
@@ -112,9 +185,9 @@ pub fn check_outputs<S: AsRef<str>>(
     dir: &Path,
     names: &[S],
     overwrite: Overwrite,
-) -> Result<(), ExportError> {
+) -> Result<(), WriteError> {
     if !dir.is_dir() {
-        return Err(ExportError::NotADirectory {
+        return Err(WriteError::NotADirectory {
             path: dir.to_path_buf(),
         });
     }
@@ -131,7 +204,7 @@ pub fn check_outputs<S: AsRef<str>>(
     if existing.is_empty() {
         Ok(())
     } else {
-        Err(ExportError::WouldOverwrite {
+        Err(WriteError::WouldOverwrite {
             dir: dir.to_path_buf(),
             names: existing,
         })
@@ -250,12 +323,12 @@ pub fn abandon_writes() -> usize {
 /// Removes judgeq's temporary files in `dir` whose writer no longer runs (a run killed
 /// mid-write) and returns their paths. Only names of the form `.TARGET.judgeq-PID-XXXXXX.tmp`
 /// are touched; a missing `dir` holds none.
-pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, ExportError> {
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, WriteError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(ExportError::Read {
+            return Err(WriteError::Read {
                 path: dir.to_path_buf(),
                 source,
             });
@@ -270,7 +343,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, ExportError>
         let path = entry.path();
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
         if is_file && !writer_may_run(pid, &path) {
-            std::fs::remove_file(&path).map_err(|e| ExportError::io(&path, e))?;
+            std::fs::remove_file(&path).map_err(|e| WriteError::io(&path, e))?;
             removed.push(path);
         }
     }
@@ -314,15 +387,15 @@ fn writer_may_run(pid: u32, path: &Path) -> bool {
 
 /// Checks that files can be created in the existing directory `dir` by creating and removing
 /// an empty temporary file there.
-pub fn check_writable(dir: &Path) -> Result<(), ExportError> {
+pub fn check_writable(dir: &Path) -> Result<(), WriteError> {
     if !dir.is_dir() {
-        return Err(ExportError::NotADirectory {
+        return Err(WriteError::NotADirectory {
             path: dir.to_path_buf(),
         });
     }
     new_temp_file("judgeq-probe", dir)
         .map(drop)
-        .map_err(|e| ExportError::io(dir, e))
+        .map_err(|e| WriteError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -354,7 +427,7 @@ mod tests {
         std::fs::write(&path, b"precious").unwrap();
         let err = write_new(&path, b"new", Overwrite::Refuse).unwrap_err();
         assert!(
-            matches!(&err, ExportError::Exists { path: p } if p == &path),
+            matches!(&err, WriteError::Exists { path: p } if p == &path),
             "{err}"
         );
         assert!(err.to_string().contains("a.txt already exists"));
@@ -378,7 +451,10 @@ mod tests {
         let path = dir.path().join("big.npy");
         let err = write_new_with(&path, Overwrite::Refuse, |out| {
             out.write_all(&[7u8; 100_000]).unwrap();
-            Err(ExportError::InvalidData("stopped halfway".into()))
+            Err(WriteError::io(
+                &path,
+                std::io::Error::other("stopped halfway"),
+            ))
         })
         .unwrap_err();
         assert!(err.to_string().contains("stopped halfway"));
@@ -395,11 +471,10 @@ mod tests {
         let path = dir.path().join("race.txt");
         let err = write_new_with(&path, Overwrite::Refuse, |out| {
             std::fs::write(&path, b"theirs").unwrap();
-            out.write_all(b"ours")
-                .map_err(|e| ExportError::io(&path, e))
+            out.write_all(b"ours").map_err(|e| WriteError::io(&path, e))
         })
         .unwrap_err();
-        assert!(matches!(err, ExportError::Exists { .. }), "{err}");
+        assert!(matches!(err, WriteError::Exists { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
         assert_eq!(entries(dir.path()), ["race.txt"]);
     }
@@ -410,7 +485,7 @@ mod tests {
         let path = dir.path().join("nope").join("a.txt");
         let err = write_new(&path, b"x", Overwrite::Refuse).unwrap_err();
         assert!(
-            matches!(&err, ExportError::NotADirectory { path: p } if p == &dir.path().join("nope"))
+            matches!(&err, WriteError::NotADirectory { path: p } if p == &dir.path().join("nope"))
         );
         assert!(err.to_string().contains("nope"));
     }
@@ -439,7 +514,7 @@ mod tests {
         let err = result.unwrap_err();
         let message = err.to_string();
         match &err {
-            ExportError::Io { path, source } => {
+            WriteError::Io { path, source } => {
                 assert_eq!(path, &target);
                 assert!(
                     matches!(
@@ -477,8 +552,7 @@ mod tests {
         let mut seen = Vec::new();
         write_new_with(&path, Overwrite::Refuse, |out| {
             seen = entries(dir.path());
-            out.write_all(b"data")
-                .map_err(|e| ExportError::io(&path, e))
+            out.write_all(b"data").map_err(|e| WriteError::io(&path, e))
         })
         .unwrap();
         assert_eq!(seen.len(), 1, "{seen:?}");
@@ -537,12 +611,12 @@ mod tests {
         assert!(entries(dir.path()).is_empty());
         assert!(matches!(
             check_writable(&dir.path().join("missing")),
-            Err(ExportError::NotADirectory { .. })
+            Err(WriteError::NotADirectory { .. })
         ));
         #[cfg(target_os = "linux")]
         assert!(matches!(
             check_writable(Path::new("/sys/kernel")),
-            Err(ExportError::Io { .. })
+            Err(WriteError::Io { .. })
         ));
     }
 
@@ -558,7 +632,7 @@ mod tests {
         );
         let err = check_outputs(dir.path(), &names, Overwrite::Refuse).unwrap_err();
         match err {
-            ExportError::WouldOverwrite { dir: d, names } => {
+            WriteError::WouldOverwrite { dir: d, names } => {
                 assert_eq!(d, dir.path());
                 assert_eq!(names, ["b.npy", "d.npy"]);
             }
@@ -568,7 +642,7 @@ mod tests {
         check_outputs(dir.path(), &["a.npy"], Overwrite::Refuse).unwrap();
         assert!(matches!(
             check_outputs(&dir.path().join("missing"), &names, Overwrite::Replace),
-            Err(ExportError::NotADirectory { .. })
+            Err(WriteError::NotADirectory { .. })
         ));
     }
 }

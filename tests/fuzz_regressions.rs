@@ -1,0 +1,26 @@
+//! Inputs the fuzz targets (`fuzz/`, `scripts/fuzz.sh`) found or aimed at that once crashed a
+//! reader: each must now be refused with an error that names the file, never a panic.
+
+mod common;
+
+use candle_core::quantized::gguf_file::Value as GgufValue;
+use common::tiny_checkpoint::{TinySpec, write_gguf};
+use judgeq::model::{LoadOptions, Model};
+use judgeq::progress::Silent;
+
+/// A GGUF file whose `general.alignment` is 0: candle rounds the tensor data's offset up to a
+/// multiple of it and divided by zero.
+#[test]
+fn a_gguf_alignment_of_zero_is_refused() {
+    for zero in [GgufValue::U32(0), GgufValue::U8(0), GgufValue::I32(0)] {
+        let tiny = write_gguf(&TinySpec::qwen2(), &[("general.alignment", zero)]);
+        let err = Model::load(&tiny.path, &LoadOptions::default(), &Silent)
+            .expect_err("an alignment of 0 is refused");
+        let message = err.to_string();
+        assert!(
+            message.contains(&tiny.path.display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("`general.alignment` is 0"), "{message}");
+    }
+}
