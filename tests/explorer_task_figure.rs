@@ -35,7 +35,7 @@ fn sample(index: usize, id: &str, number: u32) -> TaskSample {
         index,
         id: id.to_owned(),
         task: "niah".to_owned(),
-        evidence: vec![start..start + needle.len()],
+        evidence: std::iter::once(start..start + needle.len()).collect(),
         context,
         question: format!("What is the magic number of {id}?"),
         answer_prefix: "The magic number is".to_owned(),

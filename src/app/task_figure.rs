@@ -294,7 +294,7 @@ mod tests {
             index,
             id: id.to_owned(),
             task: "niah".to_owned(),
-            evidence: vec![filler.len()..filler.len() + needle.len()],
+            evidence: std::iter::once(filler.len()..filler.len() + needle.len()).collect(),
             context,
             question: format!("What is the magic number in sample {id}?"),
             answer_prefix: "The magic number is".to_owned(),
@@ -395,8 +395,10 @@ mod tests {
         // the needle marked.
         let document = LoadedDocument::of_sample(&read);
         assert_eq!(document.label, "sample c");
-        let mut state = State::default();
-        state.question = read.question.clone();
+        let state = State {
+            question: read.question.clone(),
+            ..State::default()
+        };
         let request = document.request(&state);
         assert_eq!(request.document, read.context);
         assert_eq!(request.question, "What is the magic number in sample c?");

@@ -234,7 +234,7 @@ impl Explorer {
             ui.label("2. Type a question about it");
             ui.label("3. Press Run: the model reads the document once and records where its queries look");
             ui.add_space(8.0);
-            ui.weak("Or open a needle heatmap of a judgeq tasks run (File → Open task figure…) and click a cell to inspect its sample");
+            ui.weak("Or open a needle heatmap of a judgeq tasks run (Open task figure… in the Load panel or the File menu) and click a cell to inspect its sample");
             ui.add_space(4.0);
             ui.weak("Then compare, on one key axis, the attention of the last prompt window (SnapKV), of Judge Q's soft tokens and of the decoded answer (the oracle), and drag the budget to see what each policy keeps");
         });
