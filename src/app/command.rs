@@ -17,6 +17,13 @@ pub enum Command {
     PickDocument,
     /// Read this file as the document (from a dialog or a drop).
     OpenDocument(PathBuf),
+    /// Show the dialog to pick a needle heatmap of a task run.
+    PickTaskFigure,
+    /// Open this needle figure (its JSON sidecar, or its PNG or SVG) in its window.
+    OpenTaskFigure(PathBuf),
+    /// Open the sample with this id from the run of the figure shown, as the document and
+    /// question with its needle marked, and run it.
+    OpenTaskSample(String),
     /// Show the dialog to pick Judge Q soft tokens.
     PickSoftTokens,
     /// Run without soft tokens.

@@ -8,6 +8,7 @@
 //! the mask loses, so answers change with the budget as real ones do. Nothing it shows is a
 //! model's output, and its model is named accordingly.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,7 +145,12 @@ impl DemoEngine {
             fail("No model is loaded".to_owned());
             return;
         };
-        let prompt = chat_prompt(&request.document, &request.question);
+        let (prompt, marked) = task_chat_prompt(
+            &request.document,
+            &request.question,
+            &request.answer_prefix,
+            &request.marks,
+        );
         let n = prompt.len();
         if n + request.decode_tokens + DEMO_SOFT_TOKENS > model.max_context {
             fail(format!(
@@ -194,6 +200,7 @@ impl DemoEngine {
         sink.send(Event::SessionReady {
             job: job.id,
             session: Arc::new(session),
+            marked,
         });
     }
 
@@ -274,6 +281,18 @@ pub fn split_tokens(text: &str) -> Vec<String> {
 
 /// The document and question in a ChatML template, with the spans marked.
 pub fn chat_prompt(document: &str, question: &str) -> PromptLayout {
+    task_chat_prompt(document, question, "", &[]).0
+}
+
+/// [`chat_prompt`] with `answer_prefix` after the assistant's header (labelled as question
+/// text, as [`crate::model::Model::task_prompt`] labels it), and the prompt tokens that overlap
+/// each byte range of `document` in `marks` (empty for a range past the document's end).
+pub fn task_chat_prompt(
+    document: &str,
+    question: &str,
+    answer_prefix: &str,
+    marks: &[Range<usize>],
+) -> (PromptLayout, Vec<Range<usize>>) {
     let mut tokens: Vec<String> = Vec::new();
     let mut spans = Vec::new();
     let mut push = |kind: SpanKind, parts: Vec<String>, tokens: &mut Vec<String>| {
@@ -303,11 +322,13 @@ pub fn chat_prompt(document: &str, question: &str) -> PromptLayout {
         ]),
         &mut tokens,
     );
-    push(
-        SpanKind::Document,
-        split_tokens(document.trim_end()),
-        &mut tokens,
-    );
+    let document_start = tokens.len();
+    let document_tokens = split_tokens(document.trim_end());
+    let marked = token_ranges_over(&document_tokens, marks)
+        .into_iter()
+        .map(|r| r.start + document_start..r.end + document_start)
+        .collect();
+    push(SpanKind::Document, document_tokens, &mut tokens);
     push(SpanKind::Scaffold, scaffold(&["\n\n"]), &mut tokens);
     push(
         SpanKind::Question,
@@ -319,6 +340,7 @@ pub fn chat_prompt(document: &str, question: &str) -> PromptLayout {
         scaffold(&["<|im_end|>", "\n", "<|im_start|>", "assistant", "\n"]),
         &mut tokens,
     );
+    push(SpanKind::Question, split_tokens(answer_prefix), &mut tokens);
     // Merge neighbouring spans of one kind (an empty question leaves two scaffolds adjacent).
     let mut merged: Vec<Span> = Vec::new();
     for span in spans {
@@ -327,12 +349,37 @@ pub fn chat_prompt(document: &str, question: &str) -> PromptLayout {
             _ => merged.push(span),
         }
     }
-    PromptLayout {
+    let prompt = PromptLayout {
         text: tokens.concat(),
         ids: tokens.iter().map(|t| token_id(t)).collect(),
         tokens,
         spans: merged,
+    };
+    (prompt, marked)
+}
+
+/// For each byte range of the text `tokens` cover (in order, exactly), the tokens that
+/// overlap it.
+fn token_ranges_over(tokens: &[String], ranges: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut ends = Vec::with_capacity(tokens.len());
+    let mut at = 0;
+    for token in tokens {
+        at += token.len();
+        ends.push(at);
     }
+    ranges
+        .iter()
+        .map(|range| {
+            // Token i covers bytes ends[i - 1]..ends[i].
+            let first = ends.partition_point(|&end| end <= range.start);
+            let last = ends.partition_point(|&end| end < range.end);
+            if range.start >= range.end || first >= tokens.len() {
+                first..first
+            } else {
+                first..(last + 1).min(tokens.len())
+            }
+        })
+        .collect()
 }
 
 /// A stable made-up id for a token.
@@ -446,6 +493,34 @@ mod tests {
         assert_eq!(prompt.tokens[doc.start..doc.end].concat(), "A b.");
         // Without a question the scaffolds around it merge.
         assert_eq!(chat_prompt("A", "").spans.len(), 3);
+    }
+
+    #[test]
+    fn marks_come_back_as_the_tokens_over_them_and_the_prefix_follows_the_header() {
+        let document = "Alpha beta, gamma delta.";
+        // Bytes 6..10 are "beta"; 11..18 are " gamma " (touching " gamma" and " delta"); 23..24
+        // is ".".
+        let marks = [6..10, 11..18, 23..24, 30..40];
+        let (prompt, marked) = task_chat_prompt(document, "Which?", "It is", &marks);
+        let words: Vec<String> = marked
+            .iter()
+            .map(|r| prompt.tokens[r.clone()].concat())
+            .collect();
+        assert_eq!(words, [" beta", " gamma delta", ".", ""]);
+        assert_eq!(
+            marked[3].len(),
+            0,
+            "a range past the document marks nothing"
+        );
+        let last = prompt.spans.last().unwrap();
+        assert_eq!(last.kind, SpanKind::Question);
+        assert_eq!(prompt.tokens[last.start..last.end].concat(), "It is");
+        assert_eq!(prompt.tokens[last.start - 2], "assistant");
+        // No prefix, no marks: the plain prompt.
+        assert_eq!(
+            task_chat_prompt(document, "Which?", "", &[]).0,
+            chat_prompt(document, "Which?")
+        );
     }
 
     #[test]

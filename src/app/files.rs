@@ -15,6 +15,8 @@ pub enum Purpose {
     Document,
     /// A Judge Q soft-token file.
     SoftTokens,
+    /// A needle heatmap of a task run (its sidecar, PNG or SVG).
+    TaskFigure,
     /// Where to save a figure.
     Figure,
     /// A folder to write data arrays into.
@@ -29,6 +31,7 @@ impl Purpose {
             Purpose::ModelFolder => "Open a Hugging Face model folder",
             Purpose::Document => "Open a document",
             Purpose::SoftTokens => "Open Judge Q soft tokens",
+            Purpose::TaskFigure => "Open a needle heatmap of a task run",
             Purpose::Figure => "Export figure",
             Purpose::DataFolder => "Export data into a folder",
         }
@@ -53,6 +56,10 @@ impl Purpose {
                 ("Any file", &["*"]),
             ],
             Purpose::SoftTokens => &[("Soft tokens", &["safetensors"])],
+            Purpose::TaskFigure => &[(
+                "Needle heatmap (its JSON sidecar, PNG or SVG)",
+                &["json", "png", "svg"],
+            )],
             Purpose::Figure => &[(
                 "PNG image (an SVG and a JSON sidecar are written beside it)",
                 &["png"],

@@ -34,6 +34,7 @@ pub mod palette;
 pub mod panels;
 pub mod session_view;
 pub mod state;
+pub mod task_figure;
 pub mod widgets;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub struct AppOptions {
     /// Token ranges to mark on the key axis of every session shown (e.g. a task sample's
     /// needle), each list in its own colour and in the legend.
     pub marks: Vec<MarkedSpans>,
+    /// A needle heatmap of a task run to open at start (its sidecar, PNG or SVG).
+    pub task_figure: Option<PathBuf>,
 }
 
 impl AppOptions {
@@ -87,6 +90,7 @@ impl AppOptions {
             run_on_start: false,
             app_id: "judgeq",
             marks: Vec::new(),
+            task_figure: None,
         }
     }
 

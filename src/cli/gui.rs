@@ -20,6 +20,10 @@ pub struct GuiArgs {
     /// Judge Q soft-token file to append after the prompt
     #[arg(long, value_name = "FILE")]
     pub soft: Option<PathBuf>,
+    /// Needle heatmap of a `judgeq tasks` run to open (its .json sidecar, .png or .svg under
+    /// RUN/figures); click a cell to inspect its sample
+    #[arg(long, value_name = "FILE")]
+    pub task_figure: Option<PathBuf>,
     /// Press Run as soon as the model is ready
     #[arg(long)]
     pub run: bool,
@@ -33,7 +37,10 @@ pub struct GuiArgs {
 /// Opens the explorer; returns when its window closes.
 pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
     let options = if args.demo {
-        AppOptions::demo()
+        AppOptions {
+            task_figure: args.task_figure.clone(),
+            ..AppOptions::demo()
+        }
     } else {
         AppOptions {
             document: args.doc.clone(),
@@ -41,6 +48,7 @@ pub fn run(args: &GuiArgs) -> anyhow::Result<()> {
             model: args.model.model.clone(),
             soft_tokens: args.soft.clone(),
             run_on_start: args.run,
+            task_figure: args.task_figure.clone(),
             ..AppOptions::new(ModelEngine::new(args.model.load_options()?))
         }
     };

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::inspect::{InspectRequest, PrefilledPrompt, inspect};
+use crate::inspect::{InspectRequest, PrefilledPrompt, inspect, inspect_prompt};
 use crate::model::{LoadOptions, Model, ModelError, fetch};
 use crate::session::Session;
 
@@ -70,26 +70,44 @@ impl ModelEngine {
     fn inspect(
         &mut self,
         job: JobId,
-        request: &AppInspectRequest,
+        app_request: &AppInspectRequest,
         progress: &JobProgress,
     ) -> Result<Event, JobError> {
         let model = self.model.as_ref().ok_or_else(no_model)?;
-        let soft = request
+        let soft = app_request
             .soft_tokens
             .resolve(&model.info)
             .map_err(|e| JobError::Failed(e.to_string()))?;
         let request = InspectRequest {
-            document: request.document.clone(),
-            question: request.question.clone(),
-            window: request.window,
-            decode_tokens: request.decode_tokens,
+            document: app_request.document.clone(),
+            question: app_request.question.clone(),
+            window: app_request.window,
+            decode_tokens: app_request.decode_tokens,
             soft,
         };
         self.last = None;
-        let (session, prefilled) = inspect(model, &request, progress)?;
+        let plain = app_request.answer_prefix.is_empty() && app_request.marks.is_empty();
+        let (session, prefilled, marked) = if plain {
+            let (session, prefilled) = inspect(model, &request, progress)?;
+            (session, prefilled, Vec::new())
+        } else {
+            // A task sample: the prompt the task runner builds, answer prefix included.
+            let (prompt, marked) = model.task_prompt(
+                &app_request.document,
+                &app_request.question,
+                &app_request.answer_prefix,
+                &app_request.marks,
+            )?;
+            let (session, prefilled) = inspect_prompt(model, prompt, &request, progress)?;
+            (session, prefilled, marked)
+        };
         let session = Arc::new(session);
         self.last = Some((Arc::clone(&session), prefilled));
-        Ok(Event::SessionReady { job, session })
+        Ok(Event::SessionReady {
+            job,
+            session,
+            marked,
+        })
     }
 
     fn decode(

@@ -21,6 +21,7 @@
 //!   session's prompt, heads being query heads or KV heads as the policy granularity says.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -62,6 +63,13 @@ pub struct InspectRequest {
     pub document_path: Option<PathBuf>,
     /// The question asked after the document.
     pub question: String,
+    /// Text the answer starts with, placed after the assistant's header as a task's runner
+    /// places a sample's answer prefix ([`crate::model::Model::task_prompt`]); empty for a
+    /// plain question.
+    pub answer_prefix: String,
+    /// Byte ranges of `document` to mark (a task sample's needles); the session comes back
+    /// with the prompt tokens over each ([`Event::SessionReady`]'s `marked`).
+    pub marks: Vec<Range<usize>>,
     /// Judge Q soft tokens to append after the prompt.
     pub soft_tokens: SoftTokenChoice,
     /// Last-window size `w` (queries of the SnapKV panel).
@@ -163,6 +171,8 @@ pub enum Event {
         job: JobId,
         /// The result.
         session: Arc<Session>,
+        /// The prompt tokens over each of the request's `marks`, in the same order.
+        marked: Vec<Range<usize>>,
     },
     /// Decoding under eviction finished, one answer per case in request order.
     Answers {
@@ -442,6 +452,8 @@ mod tests {
                 document: document.to_owned(),
                 document_path: None,
                 question: "q".to_owned(),
+                answer_prefix: String::new(),
+                marks: Vec::new(),
                 soft_tokens: SoftTokenChoice::None,
                 window: 4,
                 decode_tokens: 4,

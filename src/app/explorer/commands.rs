@@ -57,6 +57,18 @@ impl Explorer {
                 }
             }
             Command::OpenDocument(path) => self.open_document(path),
+            Command::PickTaskFigure => {
+                let near = self
+                    .task_figure
+                    .as_ref()
+                    .map(|w| w.figure.sidecar.clone())
+                    .or_else(|| self.state.document.clone());
+                if let Some(path) = self.pick(Purpose::TaskFigure, near, None) {
+                    self.open_task_figure(path);
+                }
+            }
+            Command::OpenTaskFigure(path) => self.open_task_figure(path),
+            Command::OpenTaskSample(id) => self.open_task_sample(&id),
             Command::PickSoftTokens => {
                 let near = match &self.state.soft_token_choice {
                     SoftTokenChoice::File(path) => Some(path.clone()),
@@ -81,12 +93,7 @@ impl Explorer {
             Command::ExportFigure => self.export_figure(ctx),
             Command::ExportData => self.export_data(ctx),
             Command::DismissError => self.error = None,
-            Command::SetMarks(lists) => {
-                self.marks = lists;
-                if let Some(view) = &mut self.view {
-                    view.set_marks(&self.marks);
-                }
-            }
+            Command::SetMarks(lists) => self.set_marks(lists),
         }
     }
 
@@ -101,6 +108,7 @@ impl Explorer {
                     label: file_label(&path),
                     path: Some(path.clone()),
                     text,
+                    sample: None,
                 });
                 self.state.document = Some(path);
             }
@@ -121,14 +129,7 @@ impl Explorer {
             self.error = Some("Open a document first".to_owned());
             return;
         };
-        let request = InspectRequest {
-            document: document.text.clone(),
-            document_path: document.path.clone(),
-            question: self.state.question.clone(),
-            soft_tokens: self.state.soft_token_choice.clone(),
-            window: self.state.inspect_window,
-            decode_tokens: self.state.decode_tokens,
-        };
+        let request = document.request(&self.state);
         let model_ready =
             self.model.is_some() && self.loaded_model.as_ref() == Some(&self.state.model);
         if model_ready {

@@ -11,6 +11,7 @@ use crate::app::command::Command;
 use crate::app::export_flow::ExportFlow;
 use crate::app::jobs::JobKind;
 use crate::app::session_view::SessionView;
+use crate::app::task_figure::is_task_figure_file;
 use crate::session::Session;
 use crate::worker::protocol::Event;
 
@@ -43,9 +44,14 @@ impl Explorer {
                         self.submit_inspect(*request);
                     }
                 }
-                Event::SessionReady { job, session } => {
+                Event::SessionReady {
+                    job,
+                    session,
+                    marked,
+                } => {
                     if self.job.as_ref().is_some_and(|j| j.id == job) {
                         self.job = None;
+                        self.mark_needles(marked);
                         self.show_session(session);
                     }
                 }
@@ -123,7 +129,11 @@ impl Explorer {
                 .collect()
         });
         if let Some(path) = dropped.into_iter().next() {
-            self.commands.push(Command::OpenDocument(path));
+            self.commands.push(if is_task_figure_file(&path) {
+                Command::OpenTaskFigure(path)
+            } else {
+                Command::OpenDocument(path)
+            });
         }
     }
 

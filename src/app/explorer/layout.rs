@@ -23,6 +23,9 @@ impl Explorer {
                 if ui.button("Open document…").clicked() {
                     self.commands.push(Command::PickDocument);
                 }
+                if ui.button("Open task figure…").clicked() {
+                    self.commands.push(Command::PickTaskFigure);
+                }
                 if ui.button("Open model file…").clicked() {
                     self.commands.push(Command::PickModelFile);
                 }
@@ -232,6 +235,8 @@ impl Explorer {
             ui.label("2. Type a question about it");
             ui.label("3. Press Run: the model reads the document once and records where its queries look");
             ui.add_space(8.0);
+            ui.weak("Or open a needle heatmap of a judgeq tasks run (Open task figure… in the Load panel or the File menu) and click a cell to inspect its sample");
+            ui.add_space(4.0);
             ui.weak("Then compare, on one key axis, the attention of the last prompt window (SnapKV), of Judge Q's soft tokens and of the decoded answer (the oracle), and drag the budget to see what each policy keeps");
         });
     }
@@ -302,7 +307,7 @@ impl Explorer {
         painter.text(
             screen.center(),
             egui::Align2::CENTER_CENTER,
-            "Drop a .txt or .md file to use it as the document",
+            "Drop a .txt or .md file to use it as the document, or a task figure to open it",
             egui::FontId::proportional(22.0),
             Color32::WHITE,
         );

@@ -4,6 +4,7 @@
 mod commands;
 mod events;
 mod layout;
+mod task_samples;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,12 +21,15 @@ use crate::app::jobs::RunningJob;
 use crate::app::marks::MarkedSpans;
 use crate::app::panels::document_panel::document_panel;
 use crate::app::panels::find_bar::find_bar;
+use crate::app::panels::task_figure_window::FigureWindow;
 use crate::app::session_view::SessionView;
 use crate::app::state::{ModelChoice, STORAGE_KEY, State, ThemeChoice};
+use crate::app::task_figure::SamplePrompt;
 use crate::app::widgets::heatmap::ColourLut;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::session::{ModelInfo, Session};
-use crate::worker::protocol::WorkerHandle;
+use crate::tasks::TaskSample;
+use crate::worker::protocol::{InspectRequest, WorkerHandle};
 
 /// Seconds the budget slider must rest before answers are requested automatically.
 const SLIDER_REST_SECONDS: f64 = 0.6;
@@ -39,6 +43,40 @@ pub struct LoadedDocument {
     pub label: String,
     /// The text.
     pub text: String,
+    /// The task sample it is the context of, when opened from a needle heatmap.
+    pub sample: Option<SamplePrompt>,
+}
+
+impl LoadedDocument {
+    /// The context of a task sample, labelled with the sample's id.
+    pub fn of_sample(sample: &TaskSample) -> Self {
+        Self {
+            path: None,
+            label: format!("sample {}", sample.id),
+            text: sample.context.clone(),
+            sample: Some(SamplePrompt::of(sample)),
+        }
+    }
+
+    /// The request that inspects this document with the question and settings in `state`; a
+    /// task sample's request carries its answer prefix and needles, so that the model reads
+    /// the prompt the task runner built.
+    pub fn request(&self, state: &State) -> InspectRequest {
+        let (answer_prefix, marks) = match &self.sample {
+            Some(sample) => (sample.answer_prefix.clone(), sample.evidence.clone()),
+            None => (String::new(), Vec::new()),
+        };
+        InspectRequest {
+            document: self.text.clone(),
+            document_path: self.path.clone(),
+            question: state.question.clone(),
+            answer_prefix,
+            marks,
+            soft_tokens: state.soft_token_choice.clone(),
+            window: state.inspect_window,
+            decode_tokens: state.decode_tokens,
+        }
+    }
 }
 
 /// The explorer app.
@@ -61,7 +99,9 @@ pub struct Explorer {
     budget_moved_at: Option<f64>,
     persist: bool,
     marks: Vec<MarkedSpans>,
+    sample_marks: bool,
     find_query: String,
+    task_figure: Option<FigureWindow>,
 }
 
 impl Explorer {
@@ -112,13 +152,16 @@ impl Explorer {
             budget_moved_at: None,
             persist: options.restore_state,
             marks: options.marks,
+            sample_marks: false,
             find_query: String::new(),
+            task_figure: None,
         };
         if let Some(text) = options.document_text {
             explorer.document = Some(LoadedDocument {
                 path: None,
                 label: "built-in example".to_owned(),
                 text,
+                sample: None,
             });
         } else if let Some(path) = options.document.or_else(|| explorer.state.document.clone()) {
             explorer.open_document(path);
@@ -126,6 +169,9 @@ impl Explorer {
             if options.restore_state {
                 explorer.error = None;
             }
+        }
+        if let Some(path) = options.task_figure {
+            explorer.open_task_figure(path);
         }
         explorer.apply_theme(ctx);
         if options.run_on_start {
@@ -162,6 +208,11 @@ impl Explorer {
     /// The marked spans set by the program (before cutting to the prompt shown).
     pub fn marks(&self) -> &[MarkedSpans] {
         &self.marks
+    }
+
+    /// The needle figure opened, with what is picked in its window.
+    pub fn task_figure(&self) -> Option<&FigureWindow> {
+        self.task_figure.as_ref()
     }
 
     /// The find box's text.
@@ -266,6 +317,7 @@ impl Explorer {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| self.central(ui));
+        self.figure_window(&ctx);
         self.confirm_dialog(&ctx);
         self.drop_overlay(&ctx);
 

@@ -63,6 +63,16 @@ pub fn load_panel(
         }
     });
     ui.weak("or drop a .txt or .md file on the window");
+    if ui
+        .button("Open task figure…")
+        .on_hover_text(
+            "A needle heatmap of a judgeq tasks run (RUN/figures/needle_*.json, .png or .svg): \
+             click a cell to inspect its sample with the needle marked",
+        )
+        .clicked()
+    {
+        commands.push(Command::PickTaskFigure);
+    }
 
     ui.add_space(6.0);
     ui.label(RichText::new("Soft tokens (Judge Q)").strong());

@@ -8,4 +8,5 @@ pub mod find_bar;
 pub mod load_panel;
 pub mod policy_panel;
 pub mod source_panels;
+pub mod task_figure_window;
 pub mod toolbar;
