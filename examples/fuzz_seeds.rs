@@ -6,6 +6,13 @@
 //!
 //! `cargo run --release --example fuzz_seeds -- fuzz/seeds`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a development tool that shares the tests' checkpoint helpers, which unwrap"
+)]
+
 #[path = "../tests/common/tiny_checkpoint.rs"]
 mod tiny_checkpoint;
 

@@ -2,6 +2,13 @@
 //! egui_kittest with the demo engine: open the figure, click a cell, and the explorer holds the
 //! sample's context and question and marks its needle on the prompt.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test or bench reports failure by panicking"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

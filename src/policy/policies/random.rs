@@ -50,7 +50,6 @@ impl Policy for Random {
     }
 }
 
-
 /// The seeded permutation of `0..n` for row `[layer, head]`.
 pub(crate) fn permutation(n: usize, seed: u64, layer: usize, head: usize) -> Vec<u32> {
     let mut rng = SplitMix64::new(
