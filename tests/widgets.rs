@@ -10,7 +10,7 @@
 
 use egui::{Color32, Sense, vec2};
 use egui_kittest::Harness;
-use judgeq::app::key_axis::KeyAxis;
+use judgeq::app::key_viewport::KeyViewport;
 use judgeq::app::lod::Pyramid;
 use judgeq::app::marks::{FIND_COLOUR, MarkedSpans, mark_colour};
 use judgeq::app::widgets::colour_bar::colour_bar;
@@ -32,7 +32,7 @@ struct Panel {
     pyramid: Pyramid,
     scale: ColourScale,
     lut: ColourLut,
-    axis: KeyAxis,
+    axis: KeyViewport,
     textures: HeatmapTextures,
     kept: Vec<f32>,
     spans: Vec<Span>,
@@ -83,7 +83,7 @@ impl Panel {
             pyramid: Pyramid::new(matrix),
             scale,
             lut: ColourLut::new(|t| Colormap::Viridis.rgb(t)),
-            axis: KeyAxis::new(keys),
+            axis: KeyViewport::new(keys),
             textures: HeatmapTextures::default(),
             kept,
             spans,

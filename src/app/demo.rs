@@ -21,8 +21,8 @@ use crate::session::{
     Answer, ModelInfo, PromptLayout, Session, Span, SpanKind, SyntheticSpec, synthetic,
 };
 use crate::worker::protocol::{
-    Engine, Event, EventSink, EvictionAnswer, EvictionCase, InspectRequest, Job, JobProgress,
-    ModelSource, Request,
+    Engine, Event, EventSink, EvictionAnswer, EvictionCase, Job, JobProgress, ModelSource, Request,
+    SessionRequest,
 };
 
 /// Longest prompt the demo model takes, in tokens.
@@ -134,7 +134,7 @@ impl DemoEngine {
         sink.send(Event::ModelReady { job: job.id, info });
     }
 
-    fn inspect(&self, job: &Job, request: &InspectRequest, sink: &EventSink) {
+    fn inspect(&self, job: &Job, request: &SessionRequest, sink: &EventSink) {
         let fail = |message: String| {
             sink.send(Event::Failed {
                 job: job.id,

@@ -1,7 +1,7 @@
 //! The load or inspection job the worker is running, as the progress bar shows it.
 
 use crate::progress::Stage;
-use crate::worker::protocol::{InspectRequest, JobId};
+use crate::worker::protocol::{JobId, SessionRequest};
 
 /// What a job does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,7 +9,7 @@ pub enum JobKind {
     /// Loading (or fetching) the model; the inspection to run once it is loaded, if any.
     LoadModel {
         /// Run this next.
-        then: Option<Box<InspectRequest>>,
+        then: Option<Box<SessionRequest>>,
     },
     /// Running the document through the model.
     Inspect,

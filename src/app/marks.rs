@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use egui::Color32;
 
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 
 /// Colour of the find box's matches.
 pub const FIND_COLOUR: Color32 = Color32::from_rgb(255, 200, 0);
@@ -122,7 +122,7 @@ impl MarkedSpans {
     }
 
     /// The range the view of `axis` is centred on, if any (the one holding the middle key).
-    pub fn centred_in(&self, axis: &KeyAxis) -> Option<usize> {
+    pub fn centred_in(&self, axis: &KeyViewport) -> Option<usize> {
         let middle = ((axis.start() + axis.end()) / 2.0).floor().max(0.0) as usize;
         let first = self.ranges.partition_point(|r| r.end <= middle);
         self.ranges
@@ -138,7 +138,7 @@ pub const FOCUS_SPAN: f64 = 128.0;
 /// Shows range `range` on `axis`: centred at the current zoom (zoomed in to [`FOCUS_SPAN`]
 /// keys first when the whole axis was in view, where centring alone would not move it), or
 /// zoomed out to hold it with a margin when it is wider than the view.
-pub fn show_range(axis: &mut KeyAxis, range: &Range<usize>) {
+pub fn show_range(axis: &mut KeyViewport, range: &Range<usize>) {
     let length = range.end.saturating_sub(range.start) as f64;
     if axis.is_reset() {
         let centre = (range.start + range.end) as f64 / 2.0;
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn showing_a_range_centres_it_or_zooms_out_to_hold_it() {
-        let mut axis = KeyAxis::new(1000);
+        let mut axis = KeyViewport::new(1000);
         axis.set_range(0.0, 100.0);
         show_range(&mut axis, &(500..510));
         assert_eq!((axis.start(), axis.end()), (455.0, 555.0));

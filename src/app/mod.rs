@@ -27,7 +27,7 @@ pub mod files;
 pub mod find;
 pub mod frame_time;
 pub mod jobs;
-pub mod key_axis;
+pub mod key_viewport;
 pub mod lod;
 pub mod marks;
 pub mod palette;

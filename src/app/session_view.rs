@@ -11,7 +11,7 @@ use egui::Context;
 
 use crate::app::background::Computed;
 use crate::app::find::FindResults;
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 use crate::app::lod::Pyramid;
 use crate::app::marks::{MarkedSpans, show_range};
 use crate::app::widgets::document_view::{DocumentText, DocumentView};
@@ -87,8 +87,8 @@ pub struct SessionView {
     pub session: Arc<Session>,
     /// Unique per session within this app run (part of texture and cache keys).
     pub generation: u64,
-    /// The shared key axis.
-    pub axis: KeyAxis,
+    /// The shared view of the key axis (zoom, pan, hover).
+    pub axis: KeyViewport,
     /// The prompt as text.
     pub document: DocumentView,
     /// One cache per query source, in [`QuerySource::ALL`] order.
@@ -135,7 +135,7 @@ impl SessionView {
         Self {
             session,
             generation,
-            axis: KeyAxis::new(keys),
+            axis: KeyViewport::new(keys),
             document,
             panels: Default::default(),
             budget: Budget::clamped(budget, keys),

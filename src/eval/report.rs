@@ -12,7 +12,7 @@ pub const REPORT_FILES: [&str; 3] = ["summary.csv", "prompts.csv", "layers.csv"]
 
 /// Means of one method at one budget over the prompts.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SummaryRow {
+pub struct EvalSummaryRow {
     /// Method id.
     pub method: String,
     /// Method name.
@@ -34,7 +34,7 @@ pub struct SummaryRow {
 }
 
 /// Means per method and budget, in method then budget order.
-pub fn summarize(run: &EvalRun) -> Vec<SummaryRow> {
+pub fn summarize(run: &EvalRun) -> Vec<EvalSummaryRow> {
     let mut rows = Vec::new();
     for (index, method) in run.methods.iter().enumerate() {
         for &budget in &run.settings.budgets {
@@ -67,7 +67,7 @@ pub fn summarize(run: &EvalRun) -> Vec<SummaryRow> {
                     ),
                 )
             };
-            rows.push(SummaryRow {
+            rows.push(EvalSummaryRow {
                 method: method.id.clone(),
                 label: method.label.clone(),
                 budget,
@@ -84,7 +84,7 @@ pub fn summarize(run: &EvalRun) -> Vec<SummaryRow> {
 }
 
 /// The summary as a Markdown table.
-pub fn summary_table(rows: &[SummaryRow]) -> String {
+pub fn summary_table(rows: &[EvalSummaryRow]) -> String {
     let percent = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}", 100.0 * v));
     let mut out = String::from(
         "| method | budget | hit rate | hit rate, pooled oracle | mass kept | exact match % | matched prefix |\n|---|---:|---:|---:|---:|---:|---:|\n",

@@ -25,7 +25,7 @@ const BLOCKS_PER_THREAD: usize = 4;
 
 /// Sizes of one layer's batched attention call.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Dims {
+pub(crate) struct BatchDims {
     /// Query heads.
     pub heads: usize,
     /// Key/value heads.
@@ -45,7 +45,7 @@ pub(crate) struct Dims {
 }
 
 /// Borrowed inputs, all f32 and contiguous.
-pub(crate) struct Inputs<'a> {
+pub(crate) struct BatchInputs<'a> {
     /// Rotated queries `[rows, heads, head_dim]`.
     pub queries: &'a [f32],
     /// Rotated prompt keys `[kv_heads, prompt_capacity, head_dim]`.
@@ -69,8 +69,8 @@ thread_local! {
 /// Runs attention; `out` is `[kv_heads, rows, group, head_dim]`. Slice lengths that do not
 /// match `dims` are an error (callers build both from the same tensors, so it would be a bug).
 pub(crate) fn attend(
-    dims: &Dims,
-    inputs: &Inputs,
+    dims: &BatchDims,
+    inputs: &BatchInputs,
     out: &mut [f32],
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<()> {
@@ -107,14 +107,14 @@ pub(crate) fn attend(
 
 /// Rows per block: few enough that the scores stay near [`BLOCK_SCORES`] and that every thread
 /// gets several blocks, at least one.
-fn block_rows(dims: &Dims, group: usize) -> usize {
+fn block_rows(dims: &BatchDims, group: usize) -> usize {
     let by_size = BLOCK_SCORES / (group * (dims.prompt + dims.generated)).max(1);
     let blocks_wanted = rayon::current_num_threads() * BLOCKS_PER_THREAD;
     let by_spread = dims.rows * dims.kv_heads / blocks_wanted;
     by_size.min(by_spread).max(1)
 }
 
-fn check_lengths(dims: &Dims, inputs: &Inputs, out: &[f32]) -> Result<()> {
+fn check_lengths(dims: &BatchDims, inputs: &BatchInputs, out: &[f32]) -> Result<()> {
     let d = dims.head_dim;
     let consistent = dims.kv_heads > 0
         && dims.heads.is_multiple_of(dims.kv_heads)
@@ -142,8 +142,8 @@ fn check_lengths(dims: &Dims, inputs: &Inputs, out: &[f32]) -> Result<()> {
 /// Attention of the rows from `first_row` on (as many as `out` holds) for the query heads of
 /// `kv_head`; `out` is their `[rows, group, head_dim]` piece of the output.
 fn run_block(
-    dims: &Dims,
-    inputs: &Inputs,
+    dims: &BatchDims,
+    inputs: &BatchInputs,
     kv_head: usize,
     first_row: usize,
     out: &mut [f32],

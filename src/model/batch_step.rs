@@ -8,7 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::batch_attention::{BatchCall, portable_batch_attention};
-use super::batch_fused::{self, Dims, Inputs};
+use super::batch_fused::{self, BatchDims, BatchInputs};
 use super::batch_rows::LiveRows;
 use super::cache::KvCache;
 use super::cpu_slice::cpu_f32;
@@ -119,7 +119,7 @@ impl Transformer {
         let (pv_storage, pv_layout) = prompt.values.storage_and_layout();
         let (gk_storage, gk_layout) = generated.keys.storage_and_layout();
         let (gv_storage, gv_layout) = generated.values.storage_and_layout();
-        let inputs = Inputs {
+        let inputs = BatchInputs {
             queries: cpu_f32(&q_storage, q_layout)?,
             prompt_keys: cpu_f32(&pk_storage, pk_layout)?,
             prompt_values: cpu_f32(&pv_storage, pv_layout)?,
@@ -128,7 +128,7 @@ impl Transformer {
             masks: rows.masks(),
             layer: layer.index,
         };
-        let dims = Dims {
+        let dims = BatchDims {
             heads,
             kv_heads: c.num_kv_heads,
             head_dim: d,

@@ -21,7 +21,7 @@ use super::cpu_slice::cpu_f32;
 use super::elementwise::{add_residual, swiglu};
 use super::error::{ModelError, Result};
 use super::few_rows::{self, linear};
-use super::fused_attention::{self, Dims};
+use super::fused_attention::{self, AttentionDims};
 use super::mask::KeepColumns;
 use super::rope::RotaryTables;
 use super::transformer::Transformer;
@@ -271,13 +271,13 @@ impl Transformer {
         let (q_storage, q_layout) = queries.storage_and_layout();
         let (k_storage, k_layout) = buffers.keys.storage_and_layout();
         let (v_storage, v_layout) = buffers.values.storage_and_layout();
-        let inputs = fused_attention::Inputs {
+        let inputs = fused_attention::AttentionInputs {
             queries: cpu_f32(&q_storage, q_layout)?,
             keys: cpu_f32(&k_storage, k_layout)?,
             values: cpu_f32(&v_storage, v_layout)?,
             keep,
         };
-        let dims = Dims {
+        let dims = AttentionDims {
             heads,
             kv_heads: c.num_kv_heads,
             head_dim: d,

@@ -20,7 +20,7 @@ use super::probabilities::{RowBlock, normalise_rows};
 
 /// Sizes of one layer's attention call.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Dims {
+pub(crate) struct AttentionDims {
     /// Query heads.
     pub heads: usize,
     /// Key/value heads.
@@ -38,7 +38,7 @@ pub(crate) struct Dims {
 }
 
 /// Borrowed inputs, all f32 and contiguous.
-pub(crate) struct Inputs<'a> {
+pub(crate) struct AttentionInputs<'a> {
     /// Rotated queries `[n, heads, head_dim]`.
     pub queries: &'a [f32],
     /// Rotated keys `[kv_heads, capacity, head_dim]`, valid up to `past + n`.
@@ -67,8 +67,8 @@ thread_local! {
 /// Runs attention; `out` is `[heads, n, head_dim]` (head-major). Slice lengths that do not match
 /// `dims` are an error (callers build both from the same tensors, so it would be a bug).
 pub(crate) fn attend(
-    dims: &Dims,
-    inputs: &Inputs,
+    dims: &AttentionDims,
+    inputs: &AttentionInputs,
     sink: Option<LayerSink>,
     out: &mut [f32],
     cancelled: &(dyn Fn() -> bool + Sync),
@@ -118,8 +118,8 @@ pub(crate) fn attend(
 }
 
 fn check_lengths(
-    dims: &Dims,
-    inputs: &Inputs,
+    dims: &AttentionDims,
+    inputs: &AttentionInputs,
     sink: Option<&LayerSink>,
     out: &[f32],
 ) -> Result<()> {
@@ -156,7 +156,7 @@ fn check_lengths(
 
 /// Cuts the output and the capture buffer into disjoint per-task pieces.
 fn split_blocks<'a>(
-    dims: &Dims,
+    dims: &AttentionDims,
     rows_from: usize,
     key_limit: usize,
     mut rows: &'a mut [f32],
@@ -187,8 +187,8 @@ fn split_blocks<'a>(
 }
 
 fn run_block(
-    dims: &Dims,
-    inputs: &Inputs,
+    dims: &AttentionDims,
+    inputs: &AttentionInputs,
     rows_from: usize,
     key_limit: usize,
     block: Block,

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use super::config::{Architecture, ModelConfig};
 use super::error::{ModelError, Result};
 use super::gguf_alignment::stated_alignment;
-use super::weight_loader::{self, Naming, Target, TensorSource};
+use super::weight_loader::{self, Naming, TensorSource, WeightDestination};
 use super::weights::Weights;
 use crate::progress::Progress;
 
@@ -196,12 +196,12 @@ impl GgufFile {
         progress: &dyn Progress,
     ) -> Result<Weights> {
         let config = self.config.clone();
-        let target = Target {
+        let destination = WeightDestination {
             device,
             dtype,
             interleaved_qk: config.architecture == Architecture::Llama,
         };
-        weight_loader::load_weights(&config, Naming::Gguf, self, &target, progress)
+        weight_loader::load_weights(&config, Naming::Gguf, self, &destination, progress)
     }
 }
 

@@ -18,7 +18,7 @@ use super::hf_dir::read_chat_files;
 use super::safetensors::{INDEX_FILE, SafetensorsSource, weight_files};
 use super::tokenizer::TextTokenizer;
 use super::transformer::Transformer;
-use super::weight_loader::{Naming, Target, load_weights};
+use super::weight_loader::{Naming, WeightDestination, load_weights};
 use crate::progress::{Progress, Stage};
 use crate::session::ModelInfo;
 
@@ -223,7 +223,7 @@ fn load_hugging_face(dir: &Path, options: &LoadOptions, progress: &dyn Progress)
     let sha256 = weights_digest(&weight_files.files, progress)?;
     let weights = {
         let mut source = SafetensorsSource::open(weight_files)?;
-        let target = Target {
+        let destination = WeightDestination {
             device: &options.device,
             dtype: options.dtype,
             interleaved_qk: false,
@@ -232,7 +232,7 @@ fn load_hugging_face(dir: &Path, options: &LoadOptions, progress: &dyn Progress)
             &hf.config,
             Naming::HuggingFace,
             &mut source,
-            &target,
+            &destination,
             progress,
         )?
     };

@@ -105,7 +105,7 @@ pub(crate) fn expected_shape(config: &ModelConfig, role: Role) -> Vec<usize> {
 }
 
 /// Where the weights go and how the file stores Q/K rows.
-pub(crate) struct Target<'a> {
+pub(crate) struct WeightDestination<'a> {
     /// Compute device.
     pub device: &'a Device,
     /// Dtype of every weight.
@@ -138,7 +138,7 @@ pub(crate) fn load_weights(
     config: &ModelConfig,
     naming: Naming,
     source: &mut dyn TensorSource,
-    target: &Target,
+    destination: &WeightDestination,
     progress: &dyn Progress,
 ) -> Result<Weights> {
     let wanted = |role: Role| match role {
@@ -185,7 +185,7 @@ pub(crate) fn load_weights(
         config,
         naming,
         source,
-        target,
+        destination,
         progress,
         done: 0,
         total: plan.len(),
@@ -232,7 +232,7 @@ struct Loader<'a> {
     config: &'a ModelConfig,
     naming: Naming,
     source: &'a mut dyn TensorSource,
-    target: &'a Target<'a>,
+    destination: &'a WeightDestination<'a>,
     progress: &'a dyn Progress,
     done: usize,
     total: usize,
@@ -244,8 +244,8 @@ impl Loader<'_> {
             return Err(ModelError::Cancelled);
         }
         let name = self.naming.name(role, layer);
-        let mut t = self.source.load(&name, self.target.device)?;
-        if self.target.interleaved_qk {
+        let mut t = self.source.load(&name, self.destination.device)?;
+        if self.destination.interleaved_qk {
             match role {
                 Role::Q | Role::QBias => t = deinterleave_rotary_rows(&t, self.config.num_heads)?,
                 Role::K | Role::KBias => {
@@ -255,8 +255,8 @@ impl Loader<'_> {
             }
         }
         let t = t
-            .to_dtype(self.target.dtype)?
-            .to_device(self.target.device)?;
+            .to_dtype(self.destination.dtype)?
+            .to_device(self.destination.device)?;
         self.done += 1;
         self.progress.update(&Stage::Loading, self.done, self.total);
         Ok(t)

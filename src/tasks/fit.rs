@@ -23,7 +23,7 @@ pub(crate) struct Draft {
 
 /// The length a task fills and what it reserves for the answer.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Budget<'a> {
+pub(crate) struct LengthBudget<'a> {
     /// The task's name, for errors.
     pub task: &'a str,
     /// The requested length in tokens (prompt plus answer).
@@ -32,7 +32,7 @@ pub(crate) struct Budget<'a> {
     pub max_new_tokens: usize,
 }
 
-impl Budget<'_> {
+impl LengthBudget<'_> {
     /// Most prompt tokens a sample may have.
     pub(crate) fn prompt_tokens(&self) -> usize {
         self.length.saturating_sub(self.max_new_tokens)
@@ -51,7 +51,7 @@ impl Budget<'_> {
 
 /// A draft that fits, with its haystack size.
 #[derive(Debug)]
-pub(crate) struct Fitted {
+pub(crate) struct FittedDraft {
     /// Haystack units (words, lines, ...) of the draft.
     pub units: usize,
     /// The sample's text.
@@ -73,11 +73,11 @@ pub(crate) fn text_tokens(tok: &dyn TaskTokenizer, text: &str) -> Result<usize, 
 /// `budget` (see [`fill_measured`]).
 pub(crate) fn fill(
     tok: &dyn TaskTokenizer,
-    budget: Budget,
+    budget: LengthBudget,
     min_units: usize,
     hint: Option<usize>,
     build: &mut dyn FnMut(usize) -> Result<Draft, TaskError>,
-) -> Result<Fitted, TaskError> {
+) -> Result<FittedDraft, TaskError> {
     fill_measured(
         &|draft| prompt_tokens(tok, draft),
         budget,
@@ -103,17 +103,17 @@ pub(crate) fn fill(
 /// (every unit holds at least one word).
 pub(crate) fn fill_measured(
     measure: &dyn Fn(&Draft) -> Result<usize, TaskError>,
-    budget: Budget,
+    budget: LengthBudget,
     min_units: usize,
     hint: Option<usize>,
     build: &mut dyn FnMut(usize) -> Result<Draft, TaskError>,
-) -> Result<Fitted, TaskError> {
+) -> Result<FittedDraft, TaskError> {
     let target = budget.prompt_tokens();
     let max_units = target.saturating_mul(4).max(min_units);
     let fits = |tokens: usize| budget.length > budget.max_new_tokens && tokens <= target;
 
     // The largest fitting probe, the smallest overflowing size, and the latest probe.
-    let mut low: Option<Fitted> = None;
+    let mut low: Option<FittedDraft> = None;
     let mut high: Option<usize> = None;
     let mut last: Option<(usize, usize)> = None;
     let mut next = hint.unwrap_or(min_units).clamp(min_units, max_units);
@@ -123,9 +123,9 @@ pub(crate) fn fill_measured(
         let tokens = measure(&draft)?;
         if fits(tokens) {
             if high == Some(next + 1) || next == max_units {
-                return Ok(Fitted { units: next, draft });
+                return Ok(FittedDraft { units: next, draft });
             }
-            low = Some(Fitted { units: next, draft });
+            low = Some(FittedDraft { units: next, draft });
         } else {
             if let Some(fitted) = low.take_if(|f| f.units + 1 == next) {
                 return Ok(fitted);
@@ -186,7 +186,7 @@ mod tests {
     fn finds_the_largest_fitting_size_from_any_start() {
         // Prompt = units + 3 + the test template's tokens.
         let overhead = 3 + TEMPLATE_TOKENS;
-        let budget = Budget {
+        let budget = LengthBudget {
             task: "t",
             length: 1000,
             max_new_tokens: 100,
@@ -208,7 +208,7 @@ mod tests {
         // Prompts hold 10 tokens besides the words: 10 + 380 + 10 words fill 400 tokens at
         // 3 * 380 + 2 units; with 350 tokens the jump overflows, so 999 units is the largest.
         for (length, expected) in [(500, 1142), (450, 999)] {
-            let budget = Budget {
+            let budget = LengthBudget {
                 task: "t",
                 length,
                 max_new_tokens: 100,
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn a_length_below_the_smallest_prompt_is_an_error() {
-        let budget = Budget {
+        let budget = LengthBudget {
             task: "t",
             length: 110,
             max_new_tokens: 100,
@@ -235,7 +235,7 @@ mod tests {
                 "{error}"
             );
         }
-        let none_left = Budget {
+        let none_left = LengthBudget {
             task: "t",
             length: 100,
             max_new_tokens: 100,

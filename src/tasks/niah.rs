@@ -3,7 +3,7 @@
 //! `adjective-noun` key and a random 7-digit value) placed in the haystack at the sentence
 //! boundary nearest to a depth measured in tokens, with RULER's question and answer prefix.
 
-use super::fit::{Budget, Draft, fill, prompt_tokens, text_tokens};
+use super::fit::{Draft, LengthBudget, fill, prompt_tokens, text_tokens};
 use super::ruler::draw::{adjective_noun, number, sample_seed};
 use super::ruler::{needle, niah_prompt};
 use super::sentences::Sentences;
@@ -60,7 +60,7 @@ pub fn niah_samples(
     }
     let mut samples = Vec::with_capacity(spec.lengths.len() * spec.depths.len() * spec.samples);
     for &length in &spec.lengths {
-        let budget = Budget {
+        let budget = LengthBudget {
             task: "niah",
             length,
             max_new_tokens: NIAH_MAX_NEW_TOKENS,
@@ -101,7 +101,7 @@ pub fn niah_samples(
 fn sample(
     haystack: &Haystack,
     tok: &dyn TaskTokenizer,
-    budget: Budget,
+    budget: LengthBudget,
     depth: u32,
     seed: u64,
     hint: Option<usize>,

@@ -21,7 +21,7 @@ fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 
 /// One method at one budget over the run (Full KV has one row per budget, all equal).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SummaryRow {
+pub struct TaskSummaryRow {
     /// Method id (`full` for Full KV).
     pub method: String,
     /// Method name for people.
@@ -59,7 +59,7 @@ pub struct Summary {
     pub tasks: Vec<String>,
     /// Full KV first (one row, budget 0), then every method at every budget, in the header's
     /// order.
-    pub rows: Vec<SummaryRow>,
+    pub rows: Vec<TaskSummaryRow>,
 }
 
 /// The summary of `results` (any order) for the run `header` describes.
@@ -98,7 +98,7 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
 
     let mut rows = Vec::new();
     let full_by_task = by_task(&|r| r.full.as_ref().map(|p| p.score));
-    rows.push(SummaryRow {
+    rows.push(TaskSummaryRow {
         method: FULL_KV.into(),
         label: "Full KV".into(),
         budget: 0,
@@ -144,7 +144,7 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
                     .unwrap_or(0.0)
                 })
                 .collect();
-            rows.push(SummaryRow {
+            rows.push(TaskSummaryRow {
                 method: method.id.clone(),
                 label: method.label.clone(),
                 budget,
@@ -250,7 +250,7 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
             .map_or("none".to_owned(), |s| s.source.clone()),
     );
     let budgets = &header.budgets;
-    let table = |title: &str, value: &dyn Fn(&SummaryRow) -> Option<f64>, with_full: bool| {
+    let table = |title: &str, value: &dyn Fn(&TaskSummaryRow) -> Option<f64>, with_full: bool| {
         let mut t = format!("## {title}\n\n| method |");
         for b in budgets {
             t.push_str(&format!(" {b} |"));

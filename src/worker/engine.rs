@@ -10,8 +10,8 @@ use crate::model::{LoadOptions, Model, ModelError, fetch};
 use crate::session::Session;
 
 use super::protocol::{
-    Engine, Event, EventSink, EvictionAnswer, EvictionCase, InspectRequest as AppInspectRequest,
-    Job, JobId, JobProgress, ModelSource, Request,
+    Engine, Event, EventSink, EvictionAnswer, EvictionCase, Job, JobId, JobProgress, ModelSource,
+    Request, SessionRequest,
 };
 
 /// Why a job did not finish.
@@ -70,7 +70,7 @@ impl ModelEngine {
     fn inspect(
         &mut self,
         job: JobId,
-        app_request: &AppInspectRequest,
+        app_request: &SessionRequest,
         progress: &JobProgress,
     ) -> Result<Event, JobError> {
         let model = self.model.as_ref().ok_or_else(no_model)?;

@@ -54,9 +54,11 @@ pub enum ModelSource {
     Path(PathBuf),
 }
 
-/// What to run through the loaded model.
+/// The explorer's request for a session: a document and question to run through the loaded
+/// model, with the user's settings (the engine turns it into an
+/// [`crate::inspect::InspectRequest`] once the soft tokens are loaded).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InspectRequest {
+pub struct SessionRequest {
     /// The document text, already read and checked by the app.
     pub document: String,
     /// Where the document was read from, for provenance; `None` for pasted or synthetic text.
@@ -105,7 +107,7 @@ pub enum Request {
         /// This job.
         job: Job,
         /// What to run.
-        request: InspectRequest,
+        request: SessionRequest,
     },
     /// Decode the session's prompt again with the cache restricted to each mask; answered by
     /// [`Event::Answers`].
@@ -448,7 +450,7 @@ mod tests {
     fn inspect(job: Job, document: &str) -> Request {
         Request::Inspect {
             job,
-            request: InspectRequest {
+            request: SessionRequest {
                 document: document.to_owned(),
                 document_path: None,
                 question: "q".to_owned(),

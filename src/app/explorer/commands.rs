@@ -15,7 +15,7 @@ use crate::attention::QuerySource;
 use crate::export::Overwrite;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::PolicyId;
-use crate::worker::protocol::{EvictionCase, InspectRequest, ModelSource, Request};
+use crate::worker::protocol::{EvictionCase, ModelSource, Request, SessionRequest};
 
 impl Explorer {
     pub(super) fn pick(
@@ -151,7 +151,7 @@ impl Explorer {
         }
     }
 
-    pub(super) fn submit_inspect(&mut self, request: InspectRequest) {
+    pub(super) fn submit_inspect(&mut self, request: SessionRequest) {
         let id = self.worker.submit(|job| Request::Inspect { job, request });
         self.job = Some(RunningJob::new(id, JobKind::Inspect));
     }

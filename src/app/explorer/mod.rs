@@ -29,7 +29,7 @@ use crate::app::widgets::heatmap::ColourLut;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::session::{ModelInfo, Session};
 use crate::tasks::TaskSample;
-use crate::worker::protocol::{InspectRequest, WorkerHandle};
+use crate::worker::protocol::{SessionRequest, WorkerHandle};
 
 /// Seconds the budget slider must rest before answers are requested automatically.
 const SLIDER_REST_SECONDS: f64 = 0.6;
@@ -61,12 +61,12 @@ impl LoadedDocument {
     /// The request that inspects this document with the question and settings in `state`; a
     /// task sample's request carries its answer prefix and needles, so that the model reads
     /// the prompt the task runner built.
-    pub fn request(&self, state: &State) -> InspectRequest {
+    pub fn request(&self, state: &State) -> SessionRequest {
         let (answer_prefix, marks) = match &self.sample {
             Some(sample) => (sample.answer_prefix.clone(), sample.evidence.clone()),
             None => (String::new(), Vec::new()),
         };
-        InspectRequest {
+        SessionRequest {
             document: self.text.clone(),
             document_path: self.path.clone(),
             question: state.question.clone(),

@@ -8,7 +8,7 @@ use egui::{
     Color32, ColorImage, Context, Painter, Rect, Stroke, TextureHandle, TextureOptions, pos2,
 };
 
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 use crate::app::lod::{MAX_TILE_COLUMNS, Pyramid, Tile, level_for, tiles};
 use crate::export::ColourScale;
 
@@ -79,7 +79,7 @@ impl HeatmapTextures {
         pyramid: &Pyramid,
         scale: &ColourScale,
         lut: &ColourLut,
-        axis: &KeyAxis,
+        axis: &KeyViewport,
         width_px: f32,
     ) {
         let keys_per_pixel = axis.span() / f64::from(width_px.max(1.0));
@@ -120,7 +120,7 @@ impl HeatmapTextures {
     }
 
     /// Paints the tiles into `rect` for the visible range of `axis`.
-    pub fn paint(&self, painter: &Painter, rect: Rect, axis: &KeyAxis) {
+    pub fn paint(&self, painter: &Painter, rect: Rect, axis: &KeyViewport) {
         let Some(uploaded) = &self.uploaded else {
             return;
         };
@@ -144,7 +144,7 @@ impl HeatmapTextures {
 pub fn paint_key_marker(
     painter: &Painter,
     rect: Rect,
-    axis: &KeyAxis,
+    axis: &KeyViewport,
     key: usize,
     colour: Color32,
 ) {

@@ -3,13 +3,13 @@
 
 use egui::{Align2, Color32, FontId, Painter, Rect, Response, Sense, Stroke, Ui, vec2};
 
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 use crate::app::widgets::heatmap::paint_key_marker;
 use crate::session::{Span, SpanKind};
 
 /// Averages `values` (one per key) over the keys under each of `columns` pixel columns of the
 /// visible range of `axis`.
-pub fn column_means(values: &[f32], axis: &KeyAxis, columns: usize) -> Vec<f32> {
+pub fn column_means(values: &[f32], axis: &KeyViewport, columns: usize) -> Vec<f32> {
     let keys = values.len().min(axis.keys());
     (0..columns)
         .map(|c| {
@@ -32,7 +32,7 @@ pub fn column_means(values: &[f32], axis: &KeyAxis, columns: usize) -> Vec<f32> 
 /// the axis like on the heatmaps.
 pub fn key_strip(
     ui: &mut Ui,
-    axis: &mut KeyAxis,
+    axis: &mut KeyViewport,
     kept: &[f32],
     colour: Color32,
     height: f32,
@@ -59,7 +59,7 @@ pub fn key_strip(
 /// The rectangles of `rect` where `shares` (one per key) is above zero under the visible range
 /// of `axis`, each with the share of its pixel columns in sixteen steps: neighbouring columns
 /// of the same step merge into one rectangle, so a strip costs a few shapes at any zoom.
-pub fn share_bands(shares: &[f32], axis: &KeyAxis, rect: Rect) -> Vec<(Rect, f32)> {
+pub fn share_bands(shares: &[f32], axis: &KeyViewport, rect: Rect) -> Vec<(Rect, f32)> {
     let columns = (rect.width().max(1.0)).round() as usize;
     let means = column_means(shares, axis, columns);
     let column_width = rect.width() / columns as f32;
@@ -110,7 +110,7 @@ pub fn span_band_colour(kind: SpanKind, dark: bool) -> Color32 {
 
 /// The ruler under the panels: the spans of the prompt as coloured bands, then tick marks with
 /// key positions. Gestures pan and zoom the axis.
-pub fn key_ruler(ui: &mut Ui, axis: &mut KeyAxis, spans: &[Span]) -> Response {
+pub fn key_ruler(ui: &mut Ui, axis: &mut KeyViewport, spans: &[Span]) -> Response {
     let (rect, response) =
         ui.allocate_exact_size(vec2(ui.available_width(), 26.0), Sense::click_and_drag());
     axis.interact(ui, &response);
@@ -144,7 +144,7 @@ pub fn tick_step(span: f64, width: f32) -> usize {
     (step as usize).max(1)
 }
 
-fn paint_ticks(painter: &Painter, rect: Rect, axis: &KeyAxis, colour: Color32) {
+fn paint_ticks(painter: &Painter, rect: Rect, axis: &KeyViewport, colour: Color32) {
     let step = tick_step(axis.span(), rect.width());
     let first = (axis.start() / step as f64).ceil() as usize * step;
     let stroke = Stroke::new(1.0, colour.gamma_multiply(0.6));
@@ -177,11 +177,11 @@ mod tests {
     #[test]
     fn column_means_average_the_keys_under_each_column() {
         let kept: Vec<f32> = (0..100).map(|k| if k < 25 { 1.0 } else { 0.0 }).collect();
-        let axis = KeyAxis::new(100);
+        let axis = KeyViewport::new(100);
         let means = column_means(&kept, &axis, 4);
         assert_eq!(means, vec![1.0, 0.0, 0.0, 0.0]);
         // Zoomed in past one key per column, every column still reads its key.
-        let mut axis = KeyAxis::new(100);
+        let mut axis = KeyViewport::new(100);
         axis.set_range(20.0, 30.0);
         let means = column_means(&kept, &axis, 20);
         assert_eq!(means.len(), 20);
@@ -200,7 +200,7 @@ mod tests {
             })
             .collect();
         let rect = Rect::from_min_size(egui::pos2(10.0, 0.0), vec2(8.0, 4.0));
-        let bands = share_bands(&shares, &KeyAxis::new(100), rect);
+        let bands = share_bands(&shares, &KeyViewport::new(100), rect);
         assert_eq!(bands.len(), 2);
         assert_eq!(bands[0].0.x_range(), egui::Rangef::new(10.0, 14.0));
         assert_eq!(bands[0].1, 1.0);

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use egui::{Color32, Painter, Rect, Stroke, StrokeKind};
 
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 use crate::app::marks::MarkedSpans;
 
 /// Narrowest a run is drawn, in points.
@@ -24,7 +24,7 @@ const MERGE_GAP: f32 = 1.0;
 /// sorted by start.
 pub fn screen_runs(
     ranges: &[Range<usize>],
-    axis: &KeyAxis,
+    axis: &KeyViewport,
     left: f32,
     width: f32,
     min_width: f32,
@@ -51,7 +51,7 @@ pub fn screen_runs(
 }
 
 /// One lane per list across `rect` (the first list on top), each run a filled tick.
-pub fn paint_tick_row(painter: &Painter, rect: Rect, axis: &KeyAxis, lists: &[&MarkedSpans]) {
+pub fn paint_tick_row(painter: &Painter, rect: Rect, axis: &KeyViewport, lists: &[&MarkedSpans]) {
     if lists.is_empty() {
         return;
     }
@@ -73,7 +73,7 @@ pub fn paint_tick_row(painter: &Painter, rect: Rect, axis: &KeyAxis, lists: &[&M
 
 /// Outlines the runs of every list across the full height of `rect`: a dark halo under the
 /// list's colour, so the outline reads on any colormap.
-pub fn paint_outlines(painter: &Painter, rect: Rect, axis: &KeyAxis, lists: &[&MarkedSpans]) {
+pub fn paint_outlines(painter: &Painter, rect: Rect, axis: &KeyViewport, lists: &[&MarkedSpans]) {
     let halo = Stroke::new(3.0, Color32::from_black_alpha(150));
     for list in lists {
         let stroke = Stroke::new(1.5, list.colour);
@@ -95,7 +95,7 @@ pub fn paint_outlines(painter: &Painter, rect: Rect, axis: &KeyAxis, lists: &[&M
 pub fn paint_bands(
     painter: &Painter,
     rect: Rect,
-    axis: &KeyAxis,
+    axis: &KeyViewport,
     lists: &[&MarkedSpans],
     opacity: f32,
 ) {
@@ -121,14 +121,14 @@ mod tests {
     #[test]
     fn runs_map_keys_to_points_and_keep_a_minimum_width() {
         // 1000 keys over 500 points: a key is half a point wide.
-        let axis = KeyAxis::new(1000);
+        let axis = KeyViewport::new(1000);
         let runs = screen_runs(&[100..120, 500..501], &axis, 10.0, 500.0, 3.0);
         assert_eq!(runs, vec![(60.0, 70.0), (258.75, 261.75)]);
     }
 
     #[test]
     fn runs_that_meet_on_screen_merge_and_those_out_of_view_are_skipped() {
-        let mut axis = KeyAxis::new(1000);
+        let mut axis = KeyViewport::new(1000);
         let runs = screen_runs(&[100..101, 102..103, 900..950], &axis, 0.0, 100.0, 3.0);
         // Keys 100 and 102 are 0.2 points apart: one run. So are runs less than a point apart.
         assert_eq!(runs.len(), 2);

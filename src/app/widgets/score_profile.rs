@@ -13,7 +13,7 @@ use egui::{
 };
 use egui_plot::{Line, Plot};
 
-use crate::app::key_axis::KeyAxis;
+use crate::app::key_viewport::KeyViewport;
 use crate::app::marks::MarkedSpans;
 use crate::app::widgets::heatmap::paint_key_marker;
 use crate::app::widgets::key_strip::share_bands;
@@ -40,7 +40,7 @@ pub struct ProfileInputs<'a> {
 /// The points of the line for the visible range of `axis` drawn over `columns` pixel columns:
 /// one point per key (at the key's centre) when keys are wider than a column, otherwise one
 /// per column, at its middle, with the largest score of the keys under it.
-pub fn profile_points(scores: &[f32], axis: &KeyAxis, columns: usize) -> Vec<[f64; 2]> {
+pub fn profile_points(scores: &[f32], axis: &KeyViewport, columns: usize) -> Vec<[f64; 2]> {
     let keys = scores.len().min(axis.keys());
     if keys == 0 {
         return Vec::new();
@@ -71,7 +71,7 @@ pub fn profile_points(scores: &[f32], axis: &KeyAxis, columns: usize) -> Vec<[f6
 
 /// The largest score among the visible keys from `skip_first` on (among all visible keys when
 /// every one of them is skipped); 1 when there is none above zero.
-pub fn visible_peak(scores: &[f32], axis: &KeyAxis, skip_first: usize) -> f32 {
+pub fn visible_peak(scores: &[f32], axis: &KeyViewport, skip_first: usize) -> f32 {
     let keys = scores.len().min(axis.keys());
     let first = (axis.start().floor().max(0.0) as usize).min(keys);
     let end = (axis.end().ceil().max(0.0) as usize).clamp(first, keys);
@@ -91,7 +91,7 @@ pub fn visible_peak(scores: &[f32], axis: &KeyAxis, skip_first: usize) -> f32 {
 pub fn score_profile(
     ui: &mut Ui,
     id_salt: impl std::hash::Hash + std::fmt::Debug,
-    axis: &mut KeyAxis,
+    axis: &mut KeyViewport,
     inputs: &ProfileInputs<'_>,
     height: f32,
 ) -> Response {
@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn zoomed_in_every_visible_key_is_a_point_at_its_centre() {
         let scores: Vec<f32> = (0..100).map(|k| k as f32).collect();
-        let mut axis = KeyAxis::new(100);
+        let mut axis = KeyViewport::new(100);
         axis.set_range(10.0, 20.0);
         let points = profile_points(&scores, &axis, 200);
         let xs: Vec<f64> = points.iter().map(|p| p[0]).collect();
@@ -181,14 +181,14 @@ mod tests {
         let mut scores = vec![1.0f32; 1000];
         scores[437] = 9.0;
         scores[905] = 0.25;
-        let axis = KeyAxis::new(1000);
+        let axis = KeyViewport::new(1000);
         let points = profile_points(&scores, &axis, 10);
         let expected: Vec<[f64; 2]> = (0..10)
             .map(|c| [100.0 * c as f64 + 50.0, if c == 4 { 9.0 } else { 1.0 }])
             .collect();
         assert_eq!(points, expected);
         // Zoomed in on keys 400..500 over 10 columns, the spike keeps its own column.
-        let mut axis = KeyAxis::new(1000);
+        let mut axis = KeyViewport::new(1000);
         axis.set_range(400.0, 500.0);
         let points = profile_points(&scores, &axis, 10);
         let spikes: Vec<f64> = points
@@ -204,7 +204,7 @@ mod tests {
         let mut scores = vec![0.1f32; 50];
         scores[0] = 5.0;
         scores[30] = 0.7;
-        let mut axis = KeyAxis::new(50);
+        let mut axis = KeyViewport::new(50);
         assert_eq!(visible_peak(&scores, &axis, 1), 0.7);
         assert_eq!(visible_peak(&scores, &axis, 0), 5.0);
         axis.set_range(0.0, 10.0);
@@ -212,6 +212,6 @@ mod tests {
         // Every visible key skipped: the sink sets the range.
         axis.set_range(0.0, 8.0);
         assert_eq!(visible_peak(&scores, &axis, 20), 5.0);
-        assert_eq!(visible_peak(&[0.0; 4], &KeyAxis::new(4), 0), 1.0);
+        assert_eq!(visible_peak(&[0.0; 4], &KeyViewport::new(4), 0), 1.0);
     }
 }

@@ -10,7 +10,7 @@ use super::draw::{ADJECTIVE_NOUNS, adjective_noun_at, sample_distinct};
 use super::template::{CWE_ANSWER_PREFIX, CWE_INTRO, CWE_QUESTION};
 use super::words::{ADJECTIVES, NOUNS};
 use crate::rng::SplitMix64;
-use crate::tasks::fit::{Budget, Draft, Fitted, fill};
+use crate::tasks::fit::{Draft, FittedDraft, LengthBudget, fill};
 use crate::tasks::{TaskError, TaskTokenizer};
 
 /// Common words to find (RULER's `num_cw`).
@@ -107,10 +107,10 @@ fn numbered(words: &[impl AsRef<str>]) -> String {
 /// One sample seeded with `seed`, filled to `budget`. Units are distinct words.
 pub(crate) fn sample(
     tok: &dyn TaskTokenizer,
-    budget: Budget,
+    budget: LengthBudget,
     seed: u64,
     hint: Option<usize>,
-) -> Result<Fitted, TaskError> {
+) -> Result<FittedDraft, TaskError> {
     let (example_repeats, repeats) = Repeats::for_length(budget.length);
     let example_words = EXAMPLE_WORDS[usize::from(budget.length >= LONG)];
     let (example_list, example_answer) = numbered_list(

@@ -7,7 +7,7 @@ use std::f64::consts::PI;
 
 use super::template::{FWE_ANSWER_PREFIX, FWE_INTRO, FWE_QUESTION};
 use crate::rng::SplitMix64;
-use crate::tasks::fit::{Budget, Draft, Fitted, fill};
+use crate::tasks::fit::{Draft, FittedDraft, LengthBudget, fill};
 use crate::tasks::{TaskError, TaskTokenizer};
 
 /// Letters of a coded word (RULER's `coded_wordlen`).
@@ -54,10 +54,10 @@ fn count(scale: usize, k: usize) -> usize {
 /// the number of words).
 pub(crate) fn sample(
     tok: &dyn TaskTokenizer,
-    budget: Budget,
+    budget: LengthBudget,
     seed: u64,
     hint: Option<usize>,
-) -> Result<Fitted, TaskError> {
+) -> Result<FittedDraft, TaskError> {
     let size = (budget.prompt_tokens() / TOKENS_PER_VOCABULARY_WORD).max(MIN_VOCABULARY);
     let vocabulary = vocabulary(&mut SplitMix64::stream(seed, 0), size);
     let answers = vocabulary[1..=ANSWERS].to_vec();

@@ -24,7 +24,7 @@ use std::str::FromStr;
 use draw::{Kind, sample_seed};
 use niah::{NiahConfig, Surround};
 
-use super::fit::{Budget, Fitted};
+use super::fit::{FittedDraft, LengthBudget};
 use super::{Haystack, Metric, TaskError, TaskSample, TaskTokenizer};
 
 pub(crate) use template::{needle, niah_prompt};
@@ -197,7 +197,7 @@ pub fn ruler_samples(
             _ => 0,
         };
         for &length in &spec.lengths {
-            let budget = Budget {
+            let budget = LengthBudget {
                 task: task.id(),
                 length,
                 max_new_tokens: task.max_new_tokens(),
@@ -232,7 +232,7 @@ fn to_sample(
     length: usize,
     number: usize,
     haystack: &Haystack,
-    fitted: Fitted,
+    fitted: FittedDraft,
 ) -> TaskSample {
     let draft = fitted.draft;
     TaskSample {

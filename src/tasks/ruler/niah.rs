@@ -9,7 +9,7 @@ use std::ops::Range;
 use super::draw::{Kind, sample_distinct};
 use super::template::{join_keys, needle, niah_prompt};
 use crate::rng::SplitMix64;
-use crate::tasks::fit::{Budget, Draft, Fitted, fill};
+use crate::tasks::fit::{Draft, FittedDraft, LengthBudget, fill};
 use crate::tasks::haystack::{Haystack, NOISE};
 use crate::tasks::sentences::Sentences;
 use crate::tasks::{TaskError, TaskTokenizer};
@@ -158,10 +158,10 @@ impl NiahConfig {
         &self,
         haystack: &Haystack,
         tok: &dyn TaskTokenizer,
-        budget: Budget,
+        budget: LengthBudget,
         seed: u64,
         hint: Option<usize>,
-    ) -> Result<Fitted, TaskError> {
+    ) -> Result<FittedDraft, TaskError> {
         let plan = self.plan(&mut SplitMix64::stream(seed, 0));
         let queried_keys: Vec<String> =
             plan.queried.iter().map(|&q| plan.keys[q].clone()).collect();

@@ -8,7 +8,7 @@ use super::draw::sample_distinct;
 use super::niah::insert_lines;
 use super::template::{VT_INTRO, vt_prompt};
 use crate::rng::SplitMix64;
-use crate::tasks::fit::{Budget, Draft, Fitted, fill, fill_measured, text_tokens};
+use crate::tasks::fit::{Draft, FittedDraft, LengthBudget, fill, fill_measured, text_tokens};
 use crate::tasks::haystack::NOISE;
 use crate::tasks::{TaskError, TaskTokenizer};
 
@@ -76,7 +76,7 @@ impl Chain {
 /// drawn from `seed`.
 pub(crate) fn example_lines(tok: &dyn TaskTokenizer, seed: u64) -> Result<usize, TaskError> {
     let chain = Chain::draw(&mut SplitMix64::stream(seed, 0), EXAMPLE_NAME_LETTERS);
-    let budget = Budget {
+    let budget = LengthBudget {
         task: "vt (solved example)",
         length: EXAMPLE_TOKENS,
         max_new_tokens: 0,
@@ -109,11 +109,11 @@ fn example_text(chain: &Chain, lines: usize, rng: &mut SplitMix64) -> (String, S
 /// `example_lines` noise lines.
 pub(crate) fn sample(
     tok: &dyn TaskTokenizer,
-    budget: Budget,
+    budget: LengthBudget,
     seed: u64,
     example_lines: usize,
     hint: Option<usize>,
-) -> Result<Fitted, TaskError> {
+) -> Result<FittedDraft, TaskError> {
     let mut rng = SplitMix64::stream(seed, 0);
     let example = Chain::draw(&mut rng, EXAMPLE_NAME_LETTERS);
     let chain = Chain::draw(&mut rng, NAME_LETTERS);

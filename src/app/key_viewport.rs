@@ -1,5 +1,6 @@
-//! The one key axis the three panels, their kept strips and the ruler share: the visible key
-//! range (zoom and pan) and the key under the pointer.
+//! The one view of the key axis that the three panels, their kept strips and the ruler share:
+//! the visible key range (zoom and pan) and the key under the pointer. (An exported figure's
+//! fixed key range is [`crate::export::KeyAxis`].)
 
 use egui::{Response, Ui, Vec2};
 
@@ -8,7 +9,7 @@ const MIN_SPAN: f64 = 8.0;
 
 /// The visible range `[start, end)` of prompt keys and the hovered key.
 #[derive(Clone, Debug, PartialEq)]
-pub struct KeyAxis {
+pub struct KeyViewport {
     keys: usize,
     start: f64,
     end: f64,
@@ -18,7 +19,7 @@ pub struct KeyAxis {
     last_hovered: Option<usize>,
 }
 
-impl KeyAxis {
+impl KeyViewport {
     /// The whole axis of `keys` keys in view.
     pub fn new(keys: usize) -> Self {
         Self {
@@ -157,7 +158,7 @@ mod tests {
 
     #[test]
     fn zoom_keeps_the_anchor_key_in_place() {
-        let mut axis = KeyAxis::new(8192);
+        let mut axis = KeyViewport::new(8192);
         let before = axis.key_at(0.25);
         axis.zoom(4.0, 0.25);
         assert_eq!(axis.span(), 2048.0);
@@ -170,7 +171,7 @@ mod tests {
 
     #[test]
     fn pan_stops_at_the_ends() {
-        let mut axis = KeyAxis::new(100);
+        let mut axis = KeyViewport::new(100);
         axis.set_range(10.0, 30.0);
         axis.pan(-50.0);
         assert_eq!((axis.start(), axis.end()), (0.0, 20.0));
@@ -182,7 +183,7 @@ mod tests {
 
     #[test]
     fn centring_and_fractions_round_trip() {
-        let mut axis = KeyAxis::new(1000);
+        let mut axis = KeyViewport::new(1000);
         axis.set_range(0.0, 100.0);
         axis.centre_on(500);
         assert!((axis.fraction_of(500.5) - 0.5).abs() < 1e-9);
@@ -194,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_tiny_axis_cannot_be_zoomed_past_its_length() {
-        let mut axis = KeyAxis::new(3);
+        let mut axis = KeyViewport::new(3);
         axis.zoom(10.0, 0.5);
         assert_eq!((axis.start(), axis.end()), (0.0, 3.0));
     }
