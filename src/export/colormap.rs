@@ -91,29 +91,69 @@ impl std::str::FromStr for Colormap {
     }
 }
 
-/// How values map to positions on the colour bar.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScaleKind {
+/// How values map to positions on the colour bar: the user's choice (explorer, `judgeq
+/// figure --scale`) and the mapping a [`ColorScale`] applies.
+///
+/// Saved in figure sidecars as `linear`, `log` and `row_normalised`; the explorer's settings
+/// from before this was one type (`Linear`, `Log`, `PerRow`) still load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ScaleMode {
     /// Linear between `min` and `max`.
-    #[default]
+    #[serde(rename = "linear", alias = "Linear")]
     Linear,
     /// Linear in log10 between `min > 0` and `max`; values ≤ 0 take the lowest colour.
     /// Survives attention sinks: one huge value no longer flattens the rest.
+    #[serde(rename = "log", alias = "Log")]
     Log,
     /// Each query row divided by its own maximum, then linear between `min` and `max`
     /// (fractions of the row maximum, usually 0 and 1).
-    RowNormalised,
+    #[serde(rename = "row_normalised", alias = "PerRow")]
+    PerRow,
 }
 
-impl ScaleKind {
-    /// Lowercase name, as in settings and sidecars.
+impl ScaleMode {
+    /// Every mode, in display order.
+    pub const ALL: [ScaleMode; 3] = [ScaleMode::Log, ScaleMode::Linear, ScaleMode::PerRow];
+
+    /// Label for the picker.
+    pub fn label(self) -> &'static str {
+        match self {
+            ScaleMode::Linear => "Linear",
+            ScaleMode::Log => "Log",
+            ScaleMode::PerRow => "Per row",
+        }
+    }
+
+    /// Lowercase name, as on the command line (`log`, `linear`, `per-row`).
     pub fn name(self) -> &'static str {
         match self {
-            ScaleKind::Linear => "linear",
-            ScaleKind::Log => "log",
-            ScaleKind::RowNormalised => "row_normalised",
+            ScaleMode::Linear => "linear",
+            ScaleMode::Log => "log",
+            ScaleMode::PerRow => "per-row",
         }
+    }
+}
+
+impl std::fmt::Display for ScaleMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ScaleMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ScaleMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ScaleMode::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown colour scale {s:?}; choose one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -121,9 +161,9 @@ impl ScaleKind {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ColorScale {
     /// Linear, log or per-row normalised.
-    pub kind: ScaleKind,
+    pub kind: ScaleMode,
     /// Value at the bottom of the colour bar (a fraction of the row maximum for
-    /// [`ScaleKind::RowNormalised`]).
+    /// [`ScaleMode::PerRow`]).
     pub min: f32,
     /// Value at the top of the colour bar.
     pub max: f32,
@@ -136,7 +176,7 @@ impl ColorScale {
     /// linear `[0, max]`, log `[max(smallest positive, max·10⁻⁴), max]`, row-normalised `[0, 1]`.
     ///
     /// To keep attention sinks out of the range, leave their columns out of `values`.
-    pub fn fit(kind: ScaleKind, colormap: Colormap, values: impl IntoIterator<Item = f32>) -> Self {
+    pub fn fit(kind: ScaleMode, colormap: Colormap, values: impl IntoIterator<Item = f32>) -> Self {
         let (mut smallest_positive, mut largest) = (f32::INFINITY, 0.0f32);
         for v in values.into_iter().filter(|v| v.is_finite()) {
             largest = largest.max(v);
@@ -145,10 +185,10 @@ impl ColorScale {
             }
         }
         let (min, max) = match kind {
-            ScaleKind::RowNormalised => (0.0, 1.0),
-            ScaleKind::Linear if largest > 0.0 => (0.0, largest),
-            ScaleKind::Linear => (0.0, 1.0),
-            ScaleKind::Log if largest > 0.0 => {
+            ScaleMode::PerRow => (0.0, 1.0),
+            ScaleMode::Linear if largest > 0.0 => (0.0, largest),
+            ScaleMode::Linear => (0.0, 1.0),
+            ScaleMode::Log if largest > 0.0 => {
                 let floor = smallest_positive.max(largest * 1e-4);
                 if floor < largest {
                     (floor, largest)
@@ -156,7 +196,7 @@ impl ColorScale {
                     (largest / 10.0, largest)
                 }
             }
-            ScaleKind::Log => (1e-4, 1.0),
+            ScaleMode::Log => (1e-4, 1.0),
         };
         Self {
             kind,
@@ -174,7 +214,7 @@ impl ColorScale {
                 self.min, self.max
             ));
         }
-        if self.kind == ScaleKind::Log && self.min <= 0.0 {
+        if self.kind == ScaleMode::Log && self.min <= 0.0 {
             return Err(format!(
                 "a log colour scale needs min > 0, not {}",
                 self.min
@@ -184,18 +224,18 @@ impl ColorScale {
     }
 
     /// Position of `value` on the colour bar, in `[0, 1]`. `row_max` is the largest value of
-    /// the value's query row and matters only for [`ScaleKind::RowNormalised`].
+    /// the value's query row and matters only for [`ScaleMode::PerRow`].
     pub fn position(&self, value: f32, row_max: f32) -> f32 {
         let t = match self.kind {
-            ScaleKind::Linear => (value - self.min) / (self.max - self.min),
-            ScaleKind::Log if value > 0.0 => {
+            ScaleMode::Linear => (value - self.min) / (self.max - self.min),
+            ScaleMode::Log if value > 0.0 => {
                 (value / self.min).log10() / (self.max / self.min).log10()
             }
-            ScaleKind::Log => 0.0,
-            ScaleKind::RowNormalised if row_max > 0.0 => {
+            ScaleMode::Log => 0.0,
+            ScaleMode::PerRow if row_max > 0.0 => {
                 (value / row_max - self.min) / (self.max - self.min)
             }
-            ScaleKind::RowNormalised => 0.0,
+            ScaleMode::PerRow => 0.0,
         };
         if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) }
     }
@@ -272,6 +312,39 @@ mod tests {
             }
         };
         0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+    }
+
+    #[test]
+    fn scale_names_parse_back() {
+        for mode in ScaleMode::ALL {
+            assert_eq!(mode.name().parse::<ScaleMode>().unwrap(), mode);
+        }
+        assert_eq!("Per-Row".parse::<ScaleMode>().unwrap(), ScaleMode::PerRow);
+        let err = "cubic".parse::<ScaleMode>().unwrap_err();
+        assert!(err.contains("log, linear, per-row"), "{err}");
+    }
+
+    #[test]
+    fn scale_modes_save_as_in_sidecars_and_read_old_explorer_settings() {
+        let saved: Vec<String> = ScaleMode::ALL
+            .iter()
+            .map(|mode| serde_json::to_string(mode).unwrap())
+            .collect();
+        assert_eq!(saved, [r#""log""#, r#""linear""#, r#""row_normalised""#]);
+        for (text, mode) in [
+            (r#""linear""#, ScaleMode::Linear),
+            (r#""Linear""#, ScaleMode::Linear),
+            (r#""log""#, ScaleMode::Log),
+            (r#""Log""#, ScaleMode::Log),
+            (r#""row_normalised""#, ScaleMode::PerRow),
+            (r#""PerRow""#, ScaleMode::PerRow),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<ScaleMode>(text).unwrap(),
+                mode,
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -374,7 +447,7 @@ mod tests {
     #[test]
     fn scales_map_values_as_documented() {
         let linear = ColorScale {
-            kind: ScaleKind::Linear,
+            kind: ScaleMode::Linear,
             min: 0.0,
             max: 0.5,
             colormap: Colormap::Viridis,
@@ -384,7 +457,7 @@ mod tests {
         assert_eq!(linear.position(f32::NAN, 1.0), 0.0);
 
         let log = ColorScale {
-            kind: ScaleKind::Log,
+            kind: ScaleMode::Log,
             min: 1e-4,
             max: 1.0,
             colormap: Colormap::Viridis,
@@ -394,7 +467,7 @@ mod tests {
         assert_eq!(log.position(1e-9, 1.0), 0.0);
 
         let rows = ColorScale {
-            kind: ScaleKind::RowNormalised,
+            kind: ScaleMode::PerRow,
             min: 0.0,
             max: 1.0,
             colormap: Colormap::Magma,
@@ -408,16 +481,16 @@ mod tests {
     #[test]
     fn fitted_ranges_cover_the_values() {
         let values = [0.0, 0.5, 1e-9, 0.02, f32::NAN];
-        let linear = ColorScale::fit(ScaleKind::Linear, Colormap::Viridis, values);
+        let linear = ColorScale::fit(ScaleMode::Linear, Colormap::Viridis, values);
         assert_eq!((linear.min, linear.max), (0.0, 0.5));
-        let log = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, values);
+        let log = ColorScale::fit(ScaleMode::Log, Colormap::Viridis, values);
         assert_eq!((log.min, log.max), (0.5 * 1e-4, 0.5));
-        let log_narrow = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, [0.3, 0.3]);
+        let log_narrow = ColorScale::fit(ScaleMode::Log, Colormap::Viridis, [0.3, 0.3]);
         assert!(log_narrow.min < log_narrow.max && log_narrow.validate().is_ok());
-        let empty = ColorScale::fit(ScaleKind::Log, Colormap::Viridis, []);
+        let empty = ColorScale::fit(ScaleMode::Log, Colormap::Viridis, []);
         assert!(empty.validate().is_ok());
         let bad = ColorScale {
-            kind: ScaleKind::Log,
+            kind: ScaleMode::Log,
             min: 0.0,
             max: 1.0,
             colormap: Colormap::Viridis,

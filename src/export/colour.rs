@@ -7,64 +7,7 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
-use crate::export::{ColorScale, Colormap, ScaleKind};
-
-/// How attention values map to the colour range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ScaleMode {
-    /// From 0 to the largest value.
-    Linear,
-    /// A few decades below the largest value, logarithmically.
-    Log,
-    /// Each query row from 0 to its own largest value.
-    PerRow,
-}
-
-impl ScaleMode {
-    /// Every mode, in display order.
-    pub const ALL: [ScaleMode; 3] = [ScaleMode::Log, ScaleMode::Linear, ScaleMode::PerRow];
-
-    /// Label for the picker.
-    pub fn label(self) -> &'static str {
-        match self {
-            ScaleMode::Linear => "Linear",
-            ScaleMode::Log => "Log",
-            ScaleMode::PerRow => "Per row",
-        }
-    }
-
-    /// Lowercase name, as on the command line (`log`, `linear`, `per-row`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ScaleMode::Linear => "linear",
-            ScaleMode::Log => "log",
-            ScaleMode::PerRow => "per-row",
-        }
-    }
-}
-
-impl std::fmt::Display for ScaleMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ScaleMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ScaleMode::ALL
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                let names: Vec<&str> = ScaleMode::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "unknown colour scale {s:?}; choose one of {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
+use crate::export::{ColorScale, Colormap, ScaleMode};
 
 /// The user's colour choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -177,7 +120,7 @@ impl ColourScale {
                     values.mapv_inplace(|v| if high > 0.0 { (v / high).min(1.0) } else { 0.0 });
                 }
                 let scale = ColorScale {
-                    kind: ScaleKind::Linear,
+                    kind: ScaleMode::Linear,
                     min: 0.0,
                     max: 1.0,
                     colormap: self.settings.colormap,
@@ -268,20 +211,18 @@ fn export_scale(high: f32, settings: ColourSettings) -> ColorScale {
     let colormap = settings.colormap;
     match settings.mode {
         ScaleMode::Linear if high > 0.0 => ColorScale {
-            kind: ScaleKind::Linear,
+            kind: ScaleMode::Linear,
             min: 0.0,
             max: high,
             colormap,
         },
         ScaleMode::Log if high > 0.0 => ColorScale {
-            kind: ScaleKind::Log,
+            kind: ScaleMode::Log,
             min: high * 10f32.powi(-(settings.decades.clamp(1, 12) as i32)),
             max: high,
             colormap,
         },
-        ScaleMode::Linear => ColorScale::fit(ScaleKind::Linear, colormap, []),
-        ScaleMode::Log => ColorScale::fit(ScaleKind::Log, colormap, []),
-        ScaleMode::PerRow => ColorScale::fit(ScaleKind::RowNormalised, colormap, []),
+        mode => ColorScale::fit(mode, colormap, []),
     }
 }
 
@@ -383,16 +324,6 @@ mod tests {
             settings(ScaleMode::Linear, 3),
         );
         assert!((linear[0].as_ref().unwrap().unit(0, 0.1) - 0.5).abs() < 1e-6);
-    }
-
-    #[test]
-    fn scale_names_parse_back() {
-        for mode in ScaleMode::ALL {
-            assert_eq!(mode.name().parse::<ScaleMode>().unwrap(), mode);
-        }
-        assert_eq!("Per-Row".parse::<ScaleMode>().unwrap(), ScaleMode::PerRow);
-        let err = "cubic".parse::<ScaleMode>().unwrap_err();
-        assert!(err.contains("log, linear, per-row"), "{err}");
     }
 
     #[test]

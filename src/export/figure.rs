@@ -141,7 +141,7 @@ pub struct KeptStrip {
     pub kept: Vec<f32>,
 }
 
-/// The shared key axis.
+/// The key axis the panels share: a fixed range of prompt positions and their labels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyAxis {
     /// First prompt position shown.
@@ -475,7 +475,7 @@ mod tests {
         assert!(narrow.validate().is_err());
 
         let mut log = spec;
-        log.scale.kind = crate::export::ScaleKind::Log;
+        log.scale.kind = crate::export::ScaleMode::Log;
         log.scale.min = 0.0;
         assert!(log.validate().unwrap_err().to_string().contains("min > 0"));
     }

@@ -48,8 +48,8 @@ pub use crate::atomic_write::{
     Overwrite, WriteError, abandon_writes, check_outputs, check_writable, existing_files,
     remove_stale_temporaries, write_new, write_new_with,
 };
-pub use colormap::{ColorScale, Colormap, ScaleKind};
-pub use colour::{ColourScale, ColourSettings, ScaleMode, format_value};
+pub use colormap::{ColorScale, Colormap, ScaleMode};
+pub use colour::{ColourScale, ColourSettings, format_value};
 pub use csv::{AnswerAgreement, METRICS_COLUMNS, MetricsRow, metrics_csv, metrics_table};
 pub use error::ExportError;
 pub use figure::{

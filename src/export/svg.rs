@@ -3,7 +3,7 @@
 //! [`crate::export::svg_doc`]).
 
 use crate::export::ExportError;
-use crate::export::colormap::{ColorScale, ScaleKind};
+use crate::export::colormap::{ColorScale, ScaleMode};
 use crate::export::figure::{
     FigureSpec, KeptStrip, PanelData, SVG_MAX_COLUMNS, SVG_MAX_ROWS, clamp_share, figure_sidecar,
     max_pool, mean_pool,
@@ -292,9 +292,9 @@ pub(crate) fn draw(
         svg.key_axis(spec, layout, x);
     }
     let label = match spec.scale.kind {
-        ScaleKind::Linear => spec.value_label.clone(),
-        ScaleKind::Log => format!("{} (log scale)", spec.value_label),
-        ScaleKind::RowNormalised => format!("{} ÷ row maximum", spec.value_label),
+        ScaleMode::Linear => spec.value_label.clone(),
+        ScaleMode::Log => format!("{} (log scale)", spec.value_label),
+        ScaleMode::PerRow => format!("{} ÷ row maximum", spec.value_label),
     };
     svg.colour_bar(
         (layout.bar_x, layout.heat_top, layout.heat_h),
@@ -564,7 +564,7 @@ mod tests {
     fn log_scale_gets_decade_ticks_and_missing_panels_say_why() {
         let mut spec = figure_spec(4, 8);
         spec.scale = ColorScale {
-            kind: ScaleKind::Log,
+            kind: ScaleMode::Log,
             min: 1e-4,
             max: 1.0,
             colormap: spec.scale.colormap,

@@ -8,7 +8,7 @@
 use base64::Engine;
 
 use crate::export::ExportError;
-use crate::export::colormap::{ColorScale, ScaleKind};
+use crate::export::colormap::{ColorScale, ScaleMode};
 use crate::export::png_encode::encode_rgb;
 use crate::export::ticks::{format_tick, nice_ticks};
 
@@ -57,7 +57,7 @@ impl BarLabel {
 pub(crate) fn bar_ticks(scale: &ColorScale) -> Vec<(f32, BarLabel)> {
     let (min, max) = (f64::from(scale.min), f64::from(scale.max));
     let position = |v: f64| scale.position(v as f32, 1.0);
-    if scale.kind == ScaleKind::Log {
+    if scale.kind == ScaleMode::Log {
         let decades: Vec<i32> =
             ((min.log10().ceil() as i32)..=(max.log10().floor() as i32)).collect();
         if decades.len() >= 2 {

@@ -4,7 +4,7 @@ use ndarray::{Array2, Array3, Array4};
 
 use crate::export::{
     ColorScale, Colormap, FigureSpec, KeptStrip, KeyAxis, Panel, PanelData, Provenance, QueryAxis,
-    ScaleKind, Selector,
+    ScaleMode, Selector,
 };
 
 use crate::session::{Answer, InspectSettings, ModelInfo, PromptLayout, Session, Span, SpanKind};
@@ -147,7 +147,7 @@ pub(crate) fn figure_spec(rows: usize, keys: usize) -> FigureSpec {
             ),
         },
         scale: ColorScale {
-            kind: ScaleKind::Linear,
+            kind: ScaleMode::Linear,
             min: 0.0,
             max: 1.0,
             colormap: Colormap::Viridis,

@@ -2,7 +2,7 @@
 //! the score colour bar and the "no data" key.
 
 use crate::export::ExportError;
-use crate::export::colormap::{ColorScale, Colormap, ScaleKind};
+use crate::export::colormap::{ColorScale, Colormap, ScaleMode};
 use crate::export::svg_doc::{
     BAR_W, FRAME, LABEL_SIZE, Svg, TEXT, TICK_LEN, TICK_SIZE, bar_ticks, hex, text_width,
 };
@@ -10,7 +10,7 @@ use crate::export::task_figures::needle_grid::NeedleGrid;
 
 /// Scores from 0 (dark red) through 0.5 (yellow) to 1 (dark green).
 pub(super) const SCORE_SCALE: ColorScale = ColorScale {
-    kind: ScaleKind::Linear,
+    kind: ScaleMode::Linear,
     min: 0.0,
     max: 1.0,
     colormap: Colormap::RdYlGn,
