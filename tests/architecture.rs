@@ -3,6 +3,10 @@
 //! table lists exactly the rooms each room imports (`use crate::x`, `crate::x::` paths,
 //! `super::` paths that leave the room; `judgeq::x` in the binary's `src/cli`). Test-only
 //! modules (`#[cfg(test)] mod ...`) are left out of the table but not out of the first rule.
+//!
+//! And each type name means one thing: no two files of `src/` declare a `pub` or `pub(crate)`
+//! struct, enum or trait of the same name. Type aliases are left out: every room's error
+//! module names its `Result<T>` alias alike, as Rust crates do, and an alias is no new type.
 
 #![allow(
     clippy::unwrap_used,
@@ -241,6 +245,34 @@ fn import_circle(imports: &RoomImports) -> Option<Vec<String>> {
         .find_map(|room| visit(room, imports, &mut Vec::new(), &mut done))
 }
 
+/// Type names declared (`pub` or `pub(crate)` structs, enums and traits) in more than one
+/// file: name → `src/file:line` of each declaration.
+fn shared_type_names(sources: &[Source]) -> BTreeMap<String, Vec<String>> {
+    let mut declared: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+    for source in sources {
+        for declaration in scan(&source.text).declared_types {
+            declared
+                .entry(declaration.name)
+                .or_default()
+                .push((source.relative.clone(), declaration.line));
+        }
+    }
+    declared
+        .into_iter()
+        .filter(|(_, places)| {
+            let files: BTreeSet<&String> = places.iter().map(|(file, _)| file).collect();
+            files.len() > 1
+        })
+        .map(|(name, places)| {
+            let places = places
+                .into_iter()
+                .map(|(file, line)| format!("src/{file}:{line}"))
+                .collect();
+            (name, places)
+        })
+        .collect()
+}
+
 /// Every `.rs` file under `dir`, with paths relative to `root`, in a stable order.
 fn read_sources(root: &Path, dir: &Path, out: &mut Vec<Source>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -453,4 +485,59 @@ fn architecture_md_lists_the_real_room_imports() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+#[test]
+fn no_two_files_declare_a_type_of_the_same_name() {
+    let sources = crate_sources();
+    let declared: usize = sources
+        .iter()
+        .map(|s| scan(&s.text).declared_types.len())
+        .sum();
+    assert!(declared > 100, "only {declared} types found");
+    let shared = shared_type_names(&sources);
+    assert!(
+        shared.is_empty(),
+        "each type name must mean one thing; these are declared in more than one file:\n{}",
+        shared
+            .iter()
+            .map(|(name, places)| format!("{name}: {}", places.join(", ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn shared_type_names_are_found_and_lookalikes_are_not() {
+    let sources = [
+        Source::new("a.rs", "pub struct Twice;\npub(crate) enum Thrice { A }"),
+        Source::new(
+            "b/mod.rs",
+            "pub(crate) struct Twice<'a>(&'a str);\n#[cfg(test)]\nmod tests { pub enum Thrice {} }",
+        ),
+        Source::new("c.rs", "pub trait Thrice {}"),
+        // Private, `pub(super)`, aliases, functions, comments and strings declare nothing.
+        Source::new(
+            "d.rs",
+            "struct Twice; pub(super) enum Thrice {} pub(in crate::a) struct Twice;\n\
+             pub type Twice = u8; pub fn Thrice() {}\n\
+             // pub struct Twice;\n/// pub enum Thrice\nconst S: &str = \"pub struct Twice\";",
+        ),
+        // One file may declare a name twice (inline modules); that is its own business.
+        Source::new("e.rs", "pub struct Once; mod inner { pub struct Once; }"),
+    ];
+    let shared = shared_type_names(&sources);
+    let expected: BTreeMap<String, Vec<String>> = [
+        ("Thrice", vec!["src/a.rs:2", "src/b/mod.rs:3", "src/c.rs:1"]),
+        ("Twice", vec!["src/a.rs:1", "src/b/mod.rs:1"]),
+    ]
+    .into_iter()
+    .map(|(name, places)| {
+        (
+            name.to_owned(),
+            places.into_iter().map(str::to_owned).collect(),
+        )
+    })
+    .collect();
+    assert_eq!(shared, expected);
 }

@@ -1,7 +1,8 @@
 //! A small reader of Rust source for the architecture tests: the paths a file names (`use`
 //! trees expanded, qualified paths such as `crate::model::load(..)` in code), outside comments
 //! and string literals, with the inline module each is named in and whether that code is
-//! compiled for tests only (`#[cfg(test)] mod ...`).
+//! compiled for tests only (`#[cfg(test)] mod ...`); and the structs, enums and traits it
+//! declares `pub` or `pub(crate)`.
 //!
 //! Use: `mod common;` then `common::rust_source::scan(text)`.
 
@@ -23,11 +24,25 @@ pub struct NamedPath {
     pub line: usize,
 }
 
+/// A struct, enum or trait declared `pub` or `pub(crate)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredType {
+    /// `struct`, `enum` or `trait`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its line (1-based).
+    pub line: usize,
+}
+
 /// What [`scan`] finds in a file.
 #[derive(Debug, Default)]
 pub struct Scan {
     /// Every path of two or more segments, and every `use` path, in order.
     pub paths: Vec<NamedPath>,
+    /// Every struct, enum and trait declared `pub` or `pub(crate)` (test code included), in
+    /// order. Other visibilities (`pub(super)`, `pub(in path)`) and type aliases are left out.
+    pub declared_types: Vec<DeclaredType>,
     /// Modules declared `#[cfg(test)] mod name;` (in their own file), as the inline module
     /// path they are declared in followed by `name`.
     pub test_file_modules: Vec<Vec<String>>,
@@ -84,6 +99,12 @@ pub fn scan(source: &str) -> Scan {
             }
             Tok::Punct(';') => {
                 cfg_test = false;
+                i += 1;
+            }
+            Tok::Ident(word) if word == "pub" => {
+                if let Some((kind, name)) = declared_type(&tokens, i) {
+                    scan.declared_types.push(DeclaredType { kind, name, line });
+                }
                 i += 1;
             }
             Tok::Ident(word) if word == "use" => match use_item(&tokens, i + 1) {
@@ -146,6 +167,29 @@ fn is_cfg_test(tokens: &[Token]) -> bool {
             Tok::Punct(c) => want.len() == 1 && want.starts_with(*c),
             Tok::PathSep => false,
         })
+}
+
+/// The kind and name of the struct, enum or trait that the `pub` at `i` declares, when its
+/// visibility is `pub` or `pub(crate)`; `None` for anything else.
+fn declared_type(tokens: &[Token], i: usize) -> Option<(String, String)> {
+    let tok = |at: usize| tokens.get(at).map(|t| &t.tok);
+    let mut at = i + 1;
+    if tok(at) == Some(&Tok::Punct('(')) {
+        let crate_only = matches!(tok(at + 1), Some(Tok::Ident(word)) if word == "crate")
+            && tok(at + 2) == Some(&Tok::Punct(')'));
+        if !crate_only {
+            return None;
+        }
+        at += 3;
+    }
+    match (tok(at)?, tok(at + 1)?) {
+        (Tok::Ident(kind), Tok::Ident(name))
+            if matches!(kind.as_str(), "struct" | "enum" | "trait") =>
+        {
+            Some((kind.clone(), name.clone()))
+        }
+        _ => None,
+    }
 }
 
 /// The `use` tree starting at `i` (after the keyword), expanded to full paths, and the index
