@@ -109,7 +109,7 @@ pub fn write_error(error: impl Into<ExportError>, force: bool) -> anyhow::Error 
     let error = error.into();
     let refusal = matches!(
         error,
-        ExportError::Exists { .. } | ExportError::WouldOverwrite { .. }
+        ExportError::Write(WriteError::Exists { .. } | WriteError::WouldOverwrite { .. })
     );
     if refusal && !force {
         anyhow::anyhow!("{error} (pass --force to replace them)")
@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn force_is_suggested_only_for_refusals() {
-        let refusal = ExportError::Exists {
+        let refusal = WriteError::Exists {
             path: "a.npy".into(),
         };
         assert!(
@@ -244,11 +244,11 @@ mod tests {
                 .to_string()
                 .ends_with("(pass --force to replace them)")
         );
-        let refusal = ExportError::Exists {
+        let refusal = WriteError::Exists {
             path: "a.npy".into(),
         };
         assert!(!write_error(refusal, true).to_string().contains("--force"));
-        let io = ExportError::Io {
+        let io = WriteError::Io {
             path: "/sys/a.npy".into(),
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };

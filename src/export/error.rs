@@ -2,47 +2,16 @@
 
 use std::path::PathBuf;
 
-use crate::atomic_write::{WriteError, count_files};
+use crate::atomic_write::WriteError;
 
 /// Why a file could not be written or a figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// The target file exists and the caller did not ask to replace it.
-    #[error(
-        "{path} already exists; nothing was written (choose another name or allow replacing it)"
-    )]
-    Exists {
-        /// The file that would have been replaced.
-        path: PathBuf,
-    },
-    /// Some files of a multi-file export exist and the caller did not ask to replace them.
-    #[error(
-        "{} already exist{} in {dir}: {}; nothing was written (choose another directory or allow replacing them)",
-        count_files(.names.len()),
-        if .names.len() == 1 { "s" } else { "" },
-        .names.join(", ")
-    )]
-    WouldOverwrite {
-        /// The output directory.
-        dir: PathBuf,
-        /// File names inside `dir` that exist already.
-        names: Vec<String>,
-    },
-    /// The directory a file should go into does not exist or is not a directory.
-    #[error("cannot write into {path}: it is not an existing directory")]
-    NotADirectory {
-        /// The directory that was expected.
-        path: PathBuf,
-    },
-    /// The operating system refused a read, write, rename or directory creation.
-    #[error("cannot write {path}: {source}")]
-    Io {
-        /// The file or directory involved.
-        path: PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or directory could not be written: it exists and may not be replaced, some
+    /// outputs of a multi-file export exist, the directory is missing, or the operating system
+    /// refused.
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// An array could not be encoded as `.npy`.
     #[error("cannot write the array {path}: {source}")]
     Npy {
@@ -75,7 +44,7 @@ pub enum ExportError {
         /// The missing file.
         path: PathBuf,
     },
-    /// A file of an export could not be read.
+    /// A file of an export could not be read back.
     #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
@@ -103,52 +72,29 @@ pub enum ExportError {
     Render(String),
 }
 
-/// A failed write becomes the export error of the same name and message.
-impl From<WriteError> for ExportError {
-    fn from(error: WriteError) -> Self {
-        match error {
-            WriteError::Exists { path } => ExportError::Exists { path },
-            WriteError::WouldOverwrite { dir, names } => ExportError::WouldOverwrite { dir, names },
-            WriteError::NotADirectory { path } => ExportError::NotADirectory { path },
-            WriteError::Io { path, source } => ExportError::Io { path, source },
-            WriteError::Read { path, source } => ExportError::Read { path, source },
-        }
-    }
-}
-
-impl ExportError {
-    /// Wraps an I/O error with the path it concerns.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ExportError::Io {
-            path: path.into(),
-            source,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn would_overwrite_lists_every_name_once() {
-        let err = ExportError::WouldOverwrite {
+        let err = ExportError::from(WriteError::WouldOverwrite {
             dir: PathBuf::from("/out"),
             names: vec![
                 "manifest.json".into(),
                 "window.npy".into(),
                 "decoded.npy".into(),
             ],
-        };
+        });
         assert_eq!(
             err.to_string(),
             "3 files already exist in /out: manifest.json, window.npy, decoded.npy; nothing was \
              written (choose another directory or allow replacing them)"
         );
-        let one = ExportError::WouldOverwrite {
+        let one = ExportError::from(WriteError::WouldOverwrite {
             dir: PathBuf::from("/out"),
             names: vec!["a.npy".into()],
-        };
+        });
         assert!(
             one.to_string()
                 .starts_with("1 file already exists in /out: a.npy;")

@@ -45,8 +45,9 @@ impl FigurePaths {
 /// beside `path` (see [`FigurePaths::for_path`]).
 ///
 /// Everything is rendered and, unless `overwrite` is [`Overwrite::Replace`], every target
-/// checked before the first byte is written: a refusal ([`ExportError::WouldOverwrite`]) or a
-/// rendering error leaves the directory as it was. Each file is written atomically.
+/// checked before the first byte is written: a refusal
+/// ([`crate::export::WriteError::WouldOverwrite`]) or a rendering error leaves the directory
+/// as it was. Each file is written atomically.
 pub fn write_figure(
     path: &Path,
     spec: &FigureSpec,
@@ -95,8 +96,8 @@ pub(crate) fn write_rendered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::FigureSidecar;
     use crate::export::test_support::figure_spec;
+    use crate::export::{FigureSidecar, WriteError};
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -141,9 +142,9 @@ mod tests {
         let err =
             write_figure(&dir.path().join("fig"), &spec, 100.0, Overwrite::Refuse).unwrap_err();
         match err {
-            ExportError::WouldOverwrite {
+            ExportError::Write(WriteError::WouldOverwrite {
                 names: existing, ..
-            } => {
+            }) => {
                 assert_eq!(existing, ["fig.json"])
             }
             other => panic!("unexpected {other}"),

@@ -54,6 +54,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::WriteError;
     use ndarray::{Array2, Array3, Array4, ShapeBuilder, array};
     use ndarray_npy::ReadNpyExt;
 
@@ -146,7 +147,7 @@ mod tests {
 
         assert!(matches!(
             write_mask(&mask_path, &mask, Overwrite::Refuse),
-            Err(ExportError::Exists { .. })
+            Err(ExportError::Write(WriteError::Exists { .. }))
         ));
     }
 }

@@ -15,7 +15,7 @@ use crate::export::manifest::{
     ArrayInfo, EvictionSettings, FileEntry, MANIFEST_FORMAT, Manifest, ProgramInfo, utc_now,
 };
 use crate::export::npy::{write_array, write_mask};
-use crate::export::{ExportError, Overwrite, check_outputs, write_new};
+use crate::export::{ExportError, Overwrite, WriteError, check_outputs, write_new};
 use crate::session::Session;
 
 /// Which heads the head axis of a score grid or keep mask counts.
@@ -145,7 +145,7 @@ fn keep_file_name(policy: &str, budget: usize) -> String {
 ///
 /// Every shape is checked and, unless `overwrite` is [`Overwrite::Replace`], every target name
 /// is checked for an existing file *before* anything is written: a refusal
-/// ([`ExportError::WouldOverwrite`]) leaves the directory untouched. Each file is written
+/// ([`WriteError::WouldOverwrite`]) leaves the directory untouched. Each file is written
 /// atomically; the manifest goes last, so a directory with a manifest is complete.
 ///
 /// With [`Overwrite::Replace`] an earlier export in `dir` is replaced whole: the files its
@@ -270,7 +270,7 @@ fn remove_earlier_export(dir: &Path, names: &[&str]) -> Result<(), ExportError> 
     {
         let is_file = path.symlink_metadata().is_ok_and(|m| m.is_file());
         if is_file {
-            std::fs::remove_file(&path).map_err(|e| ExportError::io(&path, e))?;
+            std::fs::remove_file(&path).map_err(|e| WriteError::io(&path, e))?;
         }
     }
     Ok(())
@@ -715,7 +715,7 @@ mod tests {
         )
         .unwrap_err();
         match &err {
-            ExportError::WouldOverwrite { names, .. } => {
+            ExportError::Write(WriteError::WouldOverwrite { names, .. }) => {
                 assert_eq!(names, &["decoded.npy", "manifest.json"])
             }
             other => panic!("unexpected {other}"),

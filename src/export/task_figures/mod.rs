@@ -232,8 +232,8 @@ pub fn render_task_png(
 /// beside `path` (see [`FigurePaths::for_path`]).
 ///
 /// Everything is drawn and every target checked before the first byte is written: a bad input,
-/// a refusal to replace files ([`ExportError::WouldOverwrite`]) or a rendering error leaves the
-/// directory as it was.
+/// a refusal to replace files ([`crate::export::WriteError::WouldOverwrite`]) or a rendering
+/// error leaves the directory as it was.
 pub fn write_task_figure(
     path: &Path,
     figure: &TaskFigure,

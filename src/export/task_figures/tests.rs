@@ -6,6 +6,7 @@ use resvg::usvg;
 
 use super::needle_grid::tests::grid;
 use super::*;
+use crate::export::WriteError;
 use crate::export::fonts::figure_fontdb;
 
 const RUN: &str = "/runs/niah-2026-01-02";
@@ -470,7 +471,10 @@ fn files_are_written_side_by_side_and_never_replaced_unasked() {
 
     std::fs::write(&paths.svg, b"mine").unwrap();
     let err = write_task_figure(&paths.png, &figure, run, 300.0, Overwrite::Refuse).unwrap_err();
-    assert!(matches!(err, ExportError::WouldOverwrite { .. }), "{err}");
+    assert!(
+        matches!(err, ExportError::Write(WriteError::WouldOverwrite { .. })),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&paths.svg).unwrap(), b"mine");
     write_task_figure(&paths.png, &figure, run, 300.0, Overwrite::Replace).unwrap();
     assert!(std::fs::read(&paths.svg).unwrap().starts_with(b"<svg"));
