@@ -1,6 +1,7 @@
 //! The task sets `judgeq tasks` runs: each set's own options, how its samples are made, and what
 //! identifies it in the run's header.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -214,9 +215,53 @@ impl TaskSet for RulerArgs {
     }
 }
 
-/// Options of the sets read from the user's files.
+/// A set read from the user's jsonl files. Its options, identity and loading loop are shared
+/// ([`FileSetArgs`]); a set says only its name and how one file becomes samples.
+pub trait FileSet {
+    /// The set's name (kvpress's `dataset`).
+    const NAME: &'static str;
+    /// The samples of the file for `dataset` (e.g. `qasper`) in `dir`.
+    fn load(dir: &Path, dataset: &str, model: &Model) -> anyhow::Result<Vec<TaskSample>>;
+}
+
+/// LongBench or LongBench-E.
+#[derive(Debug)]
+pub struct LongBench;
+
+impl FileSet for LongBench {
+    const NAME: &'static str = "longbench";
+    fn load(dir: &Path, dataset: &str, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
+        let tok = ModelTokenizer::new(model);
+        Ok(load_longbench(dir, dataset, &tok, model.info.max_context)?)
+    }
+}
+
+/// L-Eval.
+#[derive(Debug)]
+pub struct Leval;
+
+impl FileSet for Leval {
+    const NAME: &'static str = "leval";
+    fn load(dir: &Path, dataset: &str, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
+        let tok = ModelTokenizer::new(model);
+        Ok(load_leval(dir, dataset, &tok, model.info.max_context)?)
+    }
+}
+
+/// LongChat's LongEval line retrieval.
+#[derive(Debug)]
+pub struct LongEval;
+
+impl FileSet for LongEval {
+    const NAME: &'static str = "longeval";
+    fn load(dir: &Path, dataset: &str, _model: &Model) -> anyhow::Result<Vec<TaskSample>> {
+        Ok(load_longeval(dir, dataset)?)
+    }
+}
+
+/// `judgeq tasks longbench`, `leval` and `longeval` options: the set's files.
 #[derive(Args, Debug)]
-pub struct DataArgs {
+pub struct FileSetArgs<S: FileSet> {
     /// Folder of the set's jsonl files
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
@@ -224,9 +269,18 @@ pub struct DataArgs {
     /// L-Eval task names such as quality, LongEval names such as 200_lines
     #[arg(long, value_delimiter = ',', required = true)]
     pub datasets: Vec<String>,
+    /// Which set the files belong to.
+    #[arg(skip)]
+    set: PhantomData<S>,
 }
 
-impl DataArgs {
+impl<S: FileSet> TaskSet for FileSetArgs<S> {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+    fn data_dir(&self) -> String {
+        self.datasets.join("+")
+    }
     fn spec(&self) -> serde_json::Value {
         let files: Vec<serde_json::Value> = self
             .datasets
@@ -241,107 +295,22 @@ impl DataArgs {
             .collect();
         json!({"data": self.data.display().to_string(), "files": files})
     }
-
     fn check(&self) -> anyhow::Result<()> {
         if !self.data.is_dir() {
             anyhow::bail!("--data {} is not a folder", self.data.display());
         }
         Ok(())
     }
-
-    /// Loads every dataset with `load`, renumbering the samples into one set.
-    fn load_all(
-        &self,
-        load: impl Fn(&Path, &str) -> anyhow::Result<Vec<TaskSample>>,
-    ) -> anyhow::Result<Vec<TaskSample>> {
+    /// Every dataset's samples, renumbered into one set.
+    fn samples(&self, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
         let mut all = Vec::new();
         for name in &self.datasets {
-            for mut sample in load(&self.data, name)? {
+            for mut sample in S::load(&self.data, name, model)? {
                 sample.index = all.len();
                 all.push(sample);
             }
         }
         Ok(all)
-    }
-}
-
-/// `judgeq tasks longbench` options.
-#[derive(Args, Debug)]
-pub struct LongBenchArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-impl TaskSet for LongBenchArgs {
-    fn name(&self) -> &'static str {
-        "longbench"
-    }
-    fn data_dir(&self) -> String {
-        self.data.datasets.join("+")
-    }
-    fn spec(&self) -> serde_json::Value {
-        self.data.spec()
-    }
-    fn check(&self) -> anyhow::Result<()> {
-        self.data.check()
-    }
-    fn samples(&self, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
-        let tok = ModelTokenizer::new(model);
-        self.data
-            .load_all(|dir, name| Ok(load_longbench(dir, name, &tok, model.info.max_context)?))
-    }
-}
-
-/// `judgeq tasks leval` options.
-#[derive(Args, Debug)]
-pub struct LevalArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-impl TaskSet for LevalArgs {
-    fn name(&self) -> &'static str {
-        "leval"
-    }
-    fn data_dir(&self) -> String {
-        self.data.datasets.join("+")
-    }
-    fn spec(&self) -> serde_json::Value {
-        self.data.spec()
-    }
-    fn check(&self) -> anyhow::Result<()> {
-        self.data.check()
-    }
-    fn samples(&self, model: &Model) -> anyhow::Result<Vec<TaskSample>> {
-        let tok = ModelTokenizer::new(model);
-        self.data
-            .load_all(|dir, name| Ok(load_leval(dir, name, &tok, model.info.max_context)?))
-    }
-}
-
-/// `judgeq tasks longeval` options.
-#[derive(Args, Debug)]
-pub struct LongEvalArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-impl TaskSet for LongEvalArgs {
-    fn name(&self) -> &'static str {
-        "longeval"
-    }
-    fn data_dir(&self) -> String {
-        self.data.datasets.join("+")
-    }
-    fn spec(&self) -> serde_json::Value {
-        self.data.spec()
-    }
-    fn check(&self) -> anyhow::Result<()> {
-        self.data.check()
-    }
-    fn samples(&self, _model: &Model) -> anyhow::Result<Vec<TaskSample>> {
-        self.data
-            .load_all(|dir, name| Ok(load_longeval(dir, name)?))
     }
 }
 
@@ -364,4 +333,53 @@ fn check_lengths(lengths: &[usize], model: &Model) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command<S: FileSet> {
+        #[command(flatten)]
+        set: FileSetArgs<S>,
+    }
+
+    fn parse<S: FileSet>(args: &[&str]) -> FileSetArgs<S> {
+        Command::<S>::try_parse_from([&["judgeq"], args].concat())
+            .unwrap()
+            .set
+    }
+
+    #[test]
+    fn a_file_set_is_named_and_identified_by_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("200_lines.jsonl"), b"{}\n").unwrap();
+        let data = dir.path().to_str().unwrap();
+        let set: FileSetArgs<LongEval> =
+            parse(&["--data", data, "--datasets", "200_lines,300_lines"]);
+        assert_eq!(set.name(), "longeval");
+        assert_eq!(set.data_dir(), "200_lines+300_lines");
+        assert!(set.check().is_ok());
+        // sha256 of "{}\n", and nothing for a file that is not there.
+        assert_eq!(
+            set.spec(),
+            json!({"data": data, "files": [
+                {"name": "200_lines",
+                 "sha256": "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"},
+                {"name": "300_lines", "sha256": ""},
+            ]})
+        );
+        let names = [
+            parse::<LongBench>(&["--data", data, "--datasets", "x"]).name(),
+            parse::<Leval>(&["--data", data, "--datasets", "x"]).name(),
+        ];
+        assert_eq!(names, ["longbench", "leval"]);
+        let missing: FileSetArgs<Leval> = parse(&["--data", "/no/such/dir", "--datasets", "x"]);
+        assert_eq!(
+            missing.check().unwrap_err().to_string(),
+            "--data /no/such/dir is not a folder"
+        );
+    }
 }

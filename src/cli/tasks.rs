@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use super::checks;
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
-use super::task_sets::TaskSet;
+use super::task_sets::{FileSetArgs, Leval, LongBench, LongEval, TaskSet};
 
 /// The default methods: the Judge Q paper's comparison (Full KV is always reported).
 const DEFAULT_METHODS: [&str; 7] = [
@@ -55,11 +55,11 @@ pub enum TasksCommand {
     /// RULER's synthetic tasks (needles, variable tracking, common and frequent words)
     Ruler(SetArgs<super::task_sets::RulerArgs>),
     /// LongBench or LongBench-E from its jsonl files (--data DIR)
-    Longbench(SetArgs<super::task_sets::LongBenchArgs>),
+    Longbench(SetArgs<FileSetArgs<LongBench>>),
     /// L-Eval from its jsonl files (--data DIR)
-    Leval(SetArgs<super::task_sets::LevalArgs>),
+    Leval(SetArgs<FileSetArgs<Leval>>),
     /// LongChat's LongEval line retrieval from its jsonl files (--data DIR)
-    Longeval(SetArgs<super::task_sets::LongEvalArgs>),
+    Longeval(SetArgs<FileSetArgs<LongEval>>),
     /// Join the folders of a sweep run with --shard I/N into the tables of one run
     Merge(MergeArgs),
 }
