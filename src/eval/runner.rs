@@ -192,6 +192,7 @@ pub fn evaluate(
             window: settings.window,
             decode_tokens: settings.decode_tokens,
             soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
+            capture: Default::default(),
         };
         let (session, prefilled) = match inspect(model, &request, progress) {
             Ok(inspected) => inspected,

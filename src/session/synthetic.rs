@@ -19,7 +19,9 @@ use ndarray::{Array3, Array4, ArrayViewMut1, Axis};
 use rayon::prelude::*;
 use thiserror::Error;
 
-use super::{Answer, InspectSettings, ModelInfo, PromptLayout, Session, Span, SpanKind};
+use super::{
+    Answer, InspectSettings, ModelInfo, PrefillInputs, PromptLayout, Session, Span, SpanKind,
+};
 
 /// Shape and seed of a synthetic session. `Default` is the default model's shape
 /// (SmolLM2-135M: 30 layers, 9 query heads, 3 KV heads) with a 512-token prompt, a 32-row
@@ -130,6 +132,7 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
         decoded,
         accumulated,
         answer: answer(spec),
+        prefill_inputs: PrefillInputs::default(),
     })
 }
 

@@ -191,6 +191,7 @@ pub fn evaluate_sample(
         window: settings.window.min(prompt.len()),
         decode_tokens: sample.max_new_tokens,
         soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
+        capture: Default::default(),
     };
     let (session, mut prefilled) = match inspect_prompt(model, prompt, &request, progress) {
         Ok(inspected) => inspected,
