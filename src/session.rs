@@ -13,7 +13,7 @@ pub mod synthetic;
 pub use prefill_inputs::{
     FIRST_QUERY_ROWS, Moments, PrefillCapture, PrefillInputs, QueryStatistics,
 };
-pub use synthetic::{SyntheticError, SyntheticSpec, synthetic};
+pub use synthetic::{SyntheticError, SyntheticSpec, synthetic, synthetic_prefill_inputs};
 
 /// The model a session was computed with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

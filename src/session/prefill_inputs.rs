@@ -16,7 +16,7 @@
 //! extra is one centred copy of a layer's queries (`n · query_heads · head_dim` floats: 18.9 MB
 //! and 134 MB at 8,192 tokens for the two models).
 
-use ndarray::{Array3, Array4};
+use ndarray::{Array3, Array4, ArrayView4, s};
 
 /// Leading prompt query rows kept one by one in [`QueryStatistics`], so that statistics that
 /// leave out the first `s ≤ FIRST_QUERY_ROWS` rows (ExpectedAttention's sinks) can be formed for
@@ -108,6 +108,46 @@ impl QueryStatistics {
     /// Rows kept one by one: the most rows [`QueryStatistics::moments`] can leave out.
     pub fn first(&self) -> usize {
         self.first_rows.dim().2
+    }
+
+    /// The statistics of query rows `[layers, query_heads, n, head_dim]`, reduced as the prefill
+    /// reduces them (in f64 here; the prefill reduces with the model's tensor ops), with the
+    /// rotary `inverse_frequencies`. For synthetic sessions and tests.
+    pub fn from_rows(rows: ArrayView4<f32>, inverse_frequencies: Vec<f64>) -> QueryStatistics {
+        let (layers, heads, n, d) = rows.dim();
+        let first = n.min(FIRST_QUERY_ROWS);
+        let tail = n - first;
+        let mut tail_mean = Array3::<f32>::zeros((layers, heads, d));
+        let mut tail_scatter = Array4::<f32>::zeros((layers, heads, d, d));
+        if tail > 0 {
+            for l in 0..layers {
+                for h in 0..heads {
+                    let rest = rows.slice(s![l, h, first.., ..]);
+                    let mean: Vec<f64> = (0..d)
+                        .map(|i| {
+                            rest.column(i).iter().map(|&v| f64::from(v)).sum::<f64>() / tail as f64
+                        })
+                        .collect();
+                    for i in 0..d {
+                        tail_mean[[l, h, i]] = mean[i] as f32;
+                        for j in 0..d {
+                            tail_scatter[[l, h, i, j]] = rest
+                                .outer_iter()
+                                .map(|q| (f64::from(q[i]) - mean[i]) * (f64::from(q[j]) - mean[j]))
+                                .sum::<f64>()
+                                as f32;
+                        }
+                    }
+                }
+            }
+        }
+        QueryStatistics {
+            first_rows: rows.slice(s![.., .., ..first, ..]).to_owned(),
+            tail_rows: tail,
+            tail_mean,
+            tail_scatter,
+            inverse_frequencies,
+        }
     }
 
     /// Mean and covariance of rows `[skip, n)` of query head `head` in `layer`, or `None` when

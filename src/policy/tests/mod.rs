@@ -14,7 +14,7 @@ mod spreads;
 use ndarray::{Array3, Array4, Axis};
 
 use super::{Budget, PolicyError, PolicyId, PolicySettings, ScoreInputs, Selection, select};
-use crate::session::{FIRST_QUERY_ROWS, PrefillInputs, QueryStatistics};
+use crate::session::{PrefillInputs, QueryStatistics};
 
 /// [`select`] with the budget given as a number (0 gives the error a budget of 0 gives).
 pub(super) fn choose(
@@ -148,46 +148,13 @@ pub(super) fn random_prefill(
     }
 }
 
-/// Query rows `[layers, heads, n, d]` reduced as the prefill reduces them (the first
-/// [`FIRST_QUERY_ROWS`] kept, the rest as mean and scatter), with the rotary frequencies of
-/// θ = 10,000.
+/// Query rows `[layers, heads, n, d]` reduced as the prefill reduces them, with the rotary
+/// frequencies of θ = 10,000.
 pub(super) fn statistics_of(queries: &Array4<f32>, d: usize) -> QueryStatistics {
-    let (layers, heads, n, _) = queries.dim();
-    let first = n.min(FIRST_QUERY_ROWS);
-    let tail = n - first;
-    let mut tail_mean = Array3::<f32>::zeros((layers, heads, d));
-    let mut tail_scatter = Array4::<f32>::zeros((layers, heads, d, d));
-    for l in 0..layers {
-        for h in 0..heads {
-            for i in 0..d {
-                let sum: f64 = (first..n).map(|r| f64::from(queries[[l, h, r, i]])).sum();
-                tail_mean[[l, h, i]] = if tail == 0 {
-                    0.0
-                } else {
-                    (sum / tail as f64) as f32
-                };
-            }
-            for i in 0..d {
-                for j in 0..d {
-                    tail_scatter[[l, h, i, j]] = (first..n)
-                        .map(|r| {
-                            f64::from(queries[[l, h, r, i]] - tail_mean[[l, h, i]])
-                                * f64::from(queries[[l, h, r, j]] - tail_mean[[l, h, j]])
-                        })
-                        .sum::<f64>() as f32;
-                }
-            }
-        }
-    }
-    QueryStatistics {
-        first_rows: queries.slice(ndarray::s![.., .., ..first, ..]).to_owned(),
-        tail_rows: tail,
-        tail_mean,
-        tail_scatter,
-        inverse_frequencies: (0..d / 2)
-            .map(|i| 10_000f64.powf(-(2.0 * i as f64) / d as f64))
-            .collect(),
-    }
+    let frequencies = (0..d / 2)
+        .map(|i| 10_000f64.powf(-(2.0 * i as f64) / d as f64))
+        .collect();
+    QueryStatistics::from_rows(queries.view(), frequencies)
 }
 
 /// The project's SplitMix64 ([`crate::rng`]) over a bare state, for reproducible random tests.
