@@ -197,8 +197,8 @@ fn expected_attention(
                     .map(|&z| f64::from(z) / (d as f64).sqrt())
                     .collect();
                 if covariance {
-                    let sigma = Array2::from_shape_vec((d, d), moments.covariance)
-                        .map_err(|e| PolicyError::InvalidOrder(format!("covariance: {e}")))?;
+                    let sigma =
+                        Array2::from_shape_fn((d, d), |(i, j)| moments.covariance[i * d + j]);
                     let turned = rotation.conjugate(sigma.view()).mapv(|v| v as f32);
                     let projected = head_keys.dot(&turned);
                     for (logit, (key, row)) in logits

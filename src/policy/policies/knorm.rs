@@ -5,7 +5,7 @@
 //!
 //! The scores are per KV head; per query head every head of a group keeps its KV head's set.
 
-use ndarray::{Array3, Axis};
+use ndarray::Axis;
 
 use crate::attention::ScoreGrid;
 
@@ -39,17 +39,13 @@ impl Policy for Knorm {
 /// `−‖k‖` of every prompt key, `[layers, heads, n_prompt]` at the settings' granularity.
 pub(crate) fn scores(ctx: &OrderContext) -> Result<ScoreGrid, PolicyError> {
     let keys = ctx.inputs().keys(Knorm.label())?;
-    let (layers, kv_heads, n, _) = keys.dim();
-    let mut scores = Array3::<f32>::zeros((layers, kv_heads, n));
-    for ((l, g, j), score) in scores.indexed_iter_mut() {
-        let key = keys.index_axis(Axis(0), l);
+    let scores: ScoreGrid = keys.map_axis(Axis(3), |key| {
         let norm = key
-            .slice(ndarray::s![g, j, ..])
             .iter()
             .map(|&v| f64::from(v) * f64::from(v))
             .sum::<f64>()
             .sqrt();
-        *score = -norm as f32;
-    }
+        -norm as f32
+    });
     Ok(ctx.inputs().kv_head_scores_at(scores, ctx.settings()))
 }
