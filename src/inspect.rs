@@ -12,7 +12,9 @@ use crate::model::{
     BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result,
 };
 use crate::progress::{Progress, Stage};
-use crate::session::{Answer, InspectSettings, PromptLayout, Session};
+use crate::session::{
+    Answer, InspectSettings, PrefillCapture, PrefillInputs, PromptLayout, Session,
+};
 
 /// What to inspect and how.
 #[derive(Clone, Debug)]
@@ -27,6 +29,9 @@ pub struct InspectRequest {
     pub decode_tokens: usize,
     /// Soft tokens to append after the prompt, with the file they came from.
     pub soft: Option<(PathBuf, SoftTokens)>,
+    /// Inputs beyond attention rows to capture during the prefill (none by default: only the
+    /// policies that score with them ask, see `policy::prefill_capture`).
+    pub capture: PrefillCapture,
 }
 
 /// The prompt's KV cache after an inspection, kept so that answers under eviction masks need
@@ -79,7 +84,11 @@ pub fn inspect_prompt(
 
     let transformer = &model.transformer;
     let mut cache = transformer.new_cache(prompt_len + after_prompt)?;
-    let window_capture = Capture::rows(prompt_len - request.window, prompt_len).with_accumulation();
+    let mut window_capture =
+        Capture::rows(prompt_len - request.window, prompt_len).with_accumulation();
+    if request.capture.query_statistics {
+        window_capture = window_capture.with_query_statistics();
+    }
     let prefill = transformer.forward(
         &transformer.embed(&prompt.ids)?,
         &mut cache,
@@ -90,6 +99,19 @@ pub fn inspect_prompt(
         return Err(ModelError::InvalidArgument(
             "the prefill returned no capture".into(),
         ));
+    };
+    let prefill_inputs = PrefillInputs {
+        keys: request
+            .capture
+            .keys
+            .then(|| cache.keys_f32(prompt_len))
+            .transpose()?,
+        value_norms: request
+            .capture
+            .value_norms
+            .then(|| cache.value_norms(prompt_len))
+            .transpose()?,
+        query_statistics: prefill.query_statistics,
     };
 
     let soft = match &request.soft {
@@ -147,6 +169,7 @@ pub fn inspect_prompt(
         decoded,
         accumulated,
         answer: answer(model, generation.ids)?,
+        prefill_inputs,
     };
     let prefilled = PrefilledPrompt {
         cache,

@@ -7,9 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::attention::{AttentionRows, QuerySource, ScoreGrid};
 
+pub mod prefill_inputs;
 pub mod synthetic;
 
-pub use synthetic::{SyntheticError, SyntheticSpec, synthetic};
+pub use prefill_inputs::{
+    FIRST_QUERY_ROWS, Moments, PrefillCapture, PrefillInputs, QueryStatistics,
+};
+pub use synthetic::{SyntheticError, SyntheticSpec, synthetic, synthetic_prefill_inputs};
 
 /// The model a session was computed with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +147,8 @@ pub struct Session {
     pub accumulated: ScoreGrid,
     /// The full-cache answer.
     pub answer: Answer,
+    /// Keys, value norms and query statistics, when the inspection was asked to capture them.
+    pub prefill_inputs: PrefillInputs,
 }
 
 impl Session {

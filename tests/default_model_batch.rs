@@ -64,6 +64,7 @@ fn batched_answers_under_eight_policies_equal_one_by_one_decodes() {
         window: 32,
         decode_tokens: 24,
         soft: None,
+        capture: Default::default(),
     };
     let (session, mut prefilled) = inspect(&model, &request, &Silent).unwrap();
     let n = session.prompt.ids.len();

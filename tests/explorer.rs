@@ -869,3 +869,84 @@ fn score_profiles_sum_the_shown_rows_once_per_view_and_can_be_hidden() {
     assert!(h.state().state().show_profiles);
     assert!(h.query_by_label(profile_label).is_some());
 }
+
+#[test]
+fn kvpress_presses_are_ticked_captured_on_the_next_run_and_ranked() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let ids = [
+        "knorm",
+        "keydiff",
+        "tova",
+        "expected-attention",
+        "adakv-expected-attention",
+    ];
+    let presses: Vec<PolicyId> = ids.iter().map(|id| id.parse().unwrap()).collect();
+    let settings = PolicySettings::default();
+    // TOVA scores with the window rows every session has; the others need what the prefill
+    // captures only on request.
+    let available = setup
+        .harness
+        .state()
+        .view()
+        .unwrap()
+        .available_policies(&settings);
+    assert!(available.contains(&presses[2]));
+    assert!(
+        presses
+            .iter()
+            .filter(|&&p| p != presses[2])
+            .all(|p| !available.contains(p))
+    );
+    assert!(
+        setup
+            .harness
+            .state()
+            .session()
+            .unwrap()
+            .prefill_inputs
+            .keys
+            .is_none()
+    );
+    // Each can be ticked all the same; the panel says the next run captures its inputs.
+    for policy in &presses {
+        setup
+            .harness
+            .get_by_role_and_label(Role::CheckBox, policy.label())
+            .click();
+        setup.harness.run();
+    }
+    assert!(
+        presses
+            .iter()
+            .all(|p| setup.harness.state().state().compared.contains(p))
+    );
+    assert!(shows(&setup.harness, "inspect again"));
+    let before = Arc::clone(setup.harness.state().session().unwrap());
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Run")
+        .click();
+    step_until(&mut setup.harness, "the new session", |e| {
+        e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
+            && e.view().is_some_and(|v| v.is_bank_ready())
+    });
+    setup.harness.run();
+    let session = Arc::clone(setup.harness.state().session().unwrap());
+    let inputs = &session.prefill_inputs;
+    assert!(inputs.keys.is_some() && inputs.value_norms.is_some());
+    assert!(inputs.query_statistics.is_some());
+    let view = setup.harness.state_mut().view_mut().unwrap();
+    let available = view.available_policies(&settings);
+    let budget = Budget::new(16, session.prompt_len()).unwrap();
+    for policy in presses {
+        assert!(available.contains(&policy), "{policy}");
+        let selection = view.selection(policy, budget).unwrap().unwrap();
+        assert!(selection.kept.iter().all(|&c| c <= session.prompt_len()));
+        assert_eq!(
+            selection.mask.iter().filter(|&&k| k).count(),
+            selection.kept.sum()
+        );
+    }
+    assert!(!shows(&setup.harness, "inspect again"));
+}

@@ -353,6 +353,7 @@ fn accumulation_alone_returns_no_rows() {
         rows_from: 19,
         key_limit: 12,
         accumulate: true,
+        query_statistics: false,
     };
     let out = prefill(
         &model,

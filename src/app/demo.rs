@@ -19,6 +19,7 @@ use crate::judgeq::shipped::SoftTokenChoice;
 use crate::progress::{Progress, Stage};
 use crate::session::{
     Answer, ModelInfo, PromptLayout, Session, Span, SpanKind, SyntheticSpec, synthetic,
+    synthetic_prefill_inputs,
 };
 use crate::worker::protocol::{
     Engine, Event, EventSink, EvictionAnswer, EvictionCase, Job, JobProgress, ModelSource, Request,
@@ -190,6 +191,8 @@ impl DemoEngine {
         };
         session.model = model.clone();
         session.prompt = prompt;
+        // Narrower heads than the model's keep the drawn keys and statistics quick to make.
+        session.prefill_inputs = synthetic_prefill_inputs(&spec, 16, request.capture);
         session.settings.soft_tokens = Some(match &request.soft_tokens {
             SoftTokenChoice::File(path) => path.display().to_string(),
             SoftTokenChoice::Shipped | SoftTokenChoice::None => {

@@ -13,7 +13,7 @@ use judgeq::model::Model;
 use judgeq::policy::policies::{
     judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED, streaming_llm::SINKS,
 };
-use judgeq::policy::{Input, PolicyBank, PolicyId, PolicySettings, ScoreInputs};
+use judgeq::policy::{Input, PolicyBank, PolicyId, PolicySettings, ScoreInputs, prefill_capture};
 use judgeq::session::Session;
 
 use super::checks;
@@ -123,6 +123,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
     let policies = args.policies(request.soft.is_some(), &settings)?;
+    request.capture = prefill_capture(policies.iter().map(|&p| (p, &settings)));
     let layers = model.info.layers;
     if args.judgeq_window_layers > layers {
         anyhow::bail!(

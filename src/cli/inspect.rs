@@ -71,6 +71,7 @@ impl DocumentArgs {
             window: self.window,
             decode_tokens: self.decode,
             soft,
+            capture: Default::default(),
         })
     }
 

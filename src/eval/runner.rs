@@ -19,7 +19,7 @@ use crate::judgeq::data::{PromptFile, PromptText};
 use crate::judgeq::fitting::{Fitted, TooLong, fit_prompt};
 use crate::model::{Model, ModelError};
 use crate::policy::policies::oracle;
-use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs};
+use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs, prefill_capture};
 use crate::progress::Progress;
 use crate::session::Session;
 
@@ -192,6 +192,7 @@ pub fn evaluate(
             window: settings.window,
             decode_tokens: settings.decode_tokens,
             soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
+            capture: prefill_capture(methods.iter().map(|m| (m.policy, &m.settings))),
         };
         let (session, prefilled) = match inspect(model, &request, progress) {
             Ok(inspected) => inspected,

@@ -16,7 +16,7 @@ use crate::attention::{AttentionRows, QuerySource};
 use crate::export::ExportError;
 use crate::export::manifest::{EvictionSettings, FileEntry, MANIFEST_FORMAT, Manifest};
 use crate::export::session_data::{HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores};
-use crate::session::Session;
+use crate::session::{PrefillInputs, Session};
 
 /// An export folder read back.
 #[derive(Clone, Debug)]
@@ -149,6 +149,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         decoded: decoded.ok_or_else(|| required("decoded.npy"))?,
         accumulated: accumulated.ok_or_else(|| required("accumulated.npy"))?,
         answer: manifest.answer.clone(),
+        prefill_inputs: PrefillInputs::default(),
     };
     Ok(ExportFolder {
         dir: dir.to_path_buf(),

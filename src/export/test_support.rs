@@ -7,7 +7,9 @@ use crate::export::{
     ScaleMode, Selector,
 };
 
-use crate::session::{Answer, InspectSettings, ModelInfo, PromptLayout, Session, Span, SpanKind};
+use crate::session::{
+    Answer, InspectSettings, ModelInfo, PrefillInputs, PromptLayout, Session, Span, SpanKind,
+};
 
 /// A 2-layer, 4-query-head, 2-KV-head session over a 10-token prompt with 3 window queries,
 /// 4 decoded tokens and, when `with_soft`, 2 soft tokens. Values are distinct per element.
@@ -85,6 +87,7 @@ pub(crate) fn tiny_session(with_soft: bool) -> Session {
             tokens: vec!["The".into(), " cat".into(), ".".into()],
             text: "The cat.".into(),
         },
+        prefill_inputs: PrefillInputs::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The key/value cache: one preallocated buffer per layer, written in place.
 
-use candle_core::Tensor;
+use candle_core::{D, DType, Tensor};
+use ndarray::{Array3, Array4};
 
 use super::error::{ModelError, Result};
 use super::transformer::Transformer;
@@ -81,6 +82,50 @@ impl KvCache {
     /// Marks `n` written positions as held.
     pub(crate) fn advance(&mut self, n: usize) {
         self.len += n;
+    }
+
+    /// The post-RoPE keys of positions `[0, len)` in every layer, in f32:
+    /// `[layers, kv_heads, len, head_dim]` (a copy; see [`crate::session::PrefillInputs`] for
+    /// what it costs).
+    pub fn keys_f32(&self, len: usize) -> Result<Array4<f32>> {
+        self.check_held(len)?;
+        let mut data = Vec::new();
+        let mut shape = (self.layers.len(), 0, len, 0);
+        for layer in &self.layers {
+            let keys = layer.keys.narrow(1, 0, len)?.to_dtype(DType::F32)?;
+            let (kv_heads, _, head_dim) = keys.dims3()?;
+            shape = (self.layers.len(), kv_heads, len, head_dim);
+            data.extend(keys.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Array4::from_shape_vec(shape, data)
+            .map_err(|e| ModelError::InvalidArgument(format!("cached keys: {e}")))
+    }
+
+    /// The L2 norm of every value of positions `[0, len)` in every layer, computed in f32:
+    /// `[layers, kv_heads, len]`.
+    pub fn value_norms(&self, len: usize) -> Result<Array3<f32>> {
+        self.check_held(len)?;
+        let mut data = Vec::new();
+        let mut shape = (self.layers.len(), 0, len);
+        for layer in &self.layers {
+            let values = layer.values.narrow(1, 0, len)?.to_dtype(DType::F32)?;
+            let norms = values.sqr()?.sum(D::Minus1)?.sqrt()?;
+            shape = (self.layers.len(), norms.dim(0)?, len);
+            data.extend(norms.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Array3::from_shape_vec(shape, data)
+            .map_err(|e| ModelError::InvalidArgument(format!("cached value norms: {e}")))
+    }
+
+    /// Errors unless the first `len` positions are held.
+    fn check_held(&self, len: usize) -> Result<()> {
+        if len > self.len {
+            return Err(ModelError::InvalidArgument(format!(
+                "the KV cache holds {} positions, not the {len} asked for",
+                self.len
+            )));
+        }
+        Ok(())
     }
 
     /// Buffers of one layer.

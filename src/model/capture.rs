@@ -4,6 +4,7 @@ use candle_core::Tensor;
 
 use crate::attention::{AttentionRows, ScoreGrid};
 use crate::progress::Stage;
+use crate::session::QueryStatistics;
 
 /// Which attention probabilities a forward pass records.
 ///
@@ -21,6 +22,9 @@ pub struct Capture {
     /// Also sum, for every key `< key_limit`, the attention it receives from all rows of this
     /// input (H2O's accumulated attention), per layer and query head.
     pub accumulate: bool,
+    /// Also reduce the input's pre-RoPE queries to ExpectedAttention's statistics
+    /// ([`crate::session::QueryStatistics`]).
+    pub query_statistics: bool,
 }
 
 impl Capture {
@@ -29,6 +33,7 @@ impl Capture {
         rows_from: usize::MAX,
         key_limit: 0,
         accumulate: false,
+        query_statistics: false,
     };
 
     /// Records rows `rows_from..` over keys `[0, key_limit)`.
@@ -37,6 +42,7 @@ impl Capture {
             rows_from,
             key_limit,
             accumulate: false,
+            query_statistics: false,
         }
     }
 
@@ -44,6 +50,14 @@ impl Capture {
     pub fn with_accumulation(self) -> Self {
         Self {
             accumulate: true,
+            ..self
+        }
+    }
+
+    /// The same capture, also reducing the queries to their statistics.
+    pub fn with_query_statistics(self) -> Self {
+        Self {
+            query_statistics: true,
             ..self
         }
     }
@@ -74,6 +88,8 @@ pub struct ForwardOutput {
     pub rows: Option<AttentionRows>,
     /// `[layers, query_heads, key_limit]` when [`Capture::accumulate`] was set.
     pub accumulated: Option<ScoreGrid>,
+    /// The input's query statistics when [`Capture::query_statistics`] was set.
+    pub query_statistics: Option<QueryStatistics>,
 }
 
 /// How attention is computed.

@@ -23,6 +23,7 @@ use super::error::{ModelError, Result};
 use super::few_rows::{self, linear};
 use super::fused_attention::{self, AttentionDims};
 use super::mask::KeepColumns;
+use super::query_moments::{LayerMoments, assemble, layer_moments};
 use super::rope::RotaryTables;
 use super::transformer::Transformer;
 use super::weights::LayerWeights;
@@ -157,6 +158,8 @@ impl Transformer {
         let mut layer_rows = rows.chunks_mut(per_layer_rows);
         let mut layer_sums = accumulated.chunks_mut(per_layer_sums);
 
+        let mut moments: Option<Vec<LayerMoments>> =
+            capture.query_statistics.then(|| Vec::with_capacity(layers));
         let rope = RotaryTables::new(c, past, n, self.dtype, &self.device)?;
         let mut x = input.to_device(&self.device)?.to_dtype(self.dtype)?;
         for (index, weights) in self.weights.layers.iter().enumerate() {
@@ -182,7 +185,7 @@ impl Transformer {
                 fused,
                 keep: pass.keep,
             };
-            x = self.layer(&x, cache, &layer, sink, progress)?;
+            x = self.layer(&x, cache, &layer, sink, moments.as_mut(), progress)?;
             if pass.report {
                 progress.update(&pass.options.stage, index + 1, layers);
             }
@@ -203,20 +206,24 @@ impl Transformer {
             .then(|| Array3::from_shape_vec((layers, heads, key_limit), accumulated))
             .transpose()
             .map_err(|e| ModelError::InvalidArgument(format!("accumulated attention: {e}")))?;
+        let query_statistics = moments.map(|layers| assemble(c, n, layers)).transpose()?;
         Ok(ForwardOutput {
             last_logits,
             rows,
             accumulated,
+            query_statistics,
         })
     }
 
-    /// One transformer block over all rows.
+    /// One transformer block over all rows; pushes the layer's query statistics to `moments`
+    /// when given.
     fn layer(
         &self,
         x: &Tensor,
         cache: &KvCache,
         layer: &LayerRun,
         sink: Option<LayerSink>,
+        moments: Option<&mut Vec<LayerMoments>>,
         progress: &dyn Progress,
     ) -> Result<Tensor> {
         let c = &self.config;
@@ -227,6 +234,9 @@ impl Transformer {
         let q = linear(&h, &w.attn.q)?.reshape((1, n, c.num_heads, c.head_dim))?;
         let k = linear(&h, &w.attn.k)?.reshape((1, n, c.num_kv_heads, c.head_dim))?;
         let v = linear(&h, &w.attn.v)?.reshape((n, c.num_kv_heads, c.head_dim))?;
+        if let Some(moments) = moments {
+            moments.push(layer_moments(&q)?);
+        }
         let q = layer.rope.apply_thd(&q)?;
         let k = layer.rope.apply_thd(&k)?.squeeze(0)?;
         cache.write(

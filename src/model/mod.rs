@@ -31,6 +31,7 @@ pub mod load;
 mod mask;
 mod probabilities;
 pub mod prompt;
+mod query_moments;
 pub mod random;
 pub mod rope;
 mod safetensors;

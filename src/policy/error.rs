@@ -23,6 +23,16 @@ pub enum PolicyError {
         /// What needs it.
         needed_by: String,
     },
+    /// An input captured only on request (keys, value norms, query statistics) is absent.
+    #[error(
+        "the session has no {input}, which {needed_by} needs: they are captured only when a policy that needs them is chosen before inspecting, so inspect again with it chosen"
+    )]
+    MissingInput {
+        /// The input ([`super::Input::describe`]).
+        input: &'static str,
+        /// What needs it.
+        needed_by: String,
+    },
     /// The prompt has no tokens.
     #[error("the prompt is empty: there is no KV entry to keep or evict")]
     EmptyPrompt,

@@ -1,5 +1,6 @@
 //! Budgets shared out by score: Ada-KV's head-adaptive shares within each layer
-//! (`FFY0/AdaKV`, `AdaptiveSnapKVCluster`) and one share over every layer and head at once
+//! (`FFY0/AdaKV`, `AdaptiveSnapKVCluster`), kvpress's variant of them (`AdaKVPress`), and one
+//! share over every layer and head at once
 //! (kvpress's KVzip, `layerwise=False`), computed from a scored order in `O(H log² n)` per
 //! group of rows, which keeps them live under the budget slider.
 //!
@@ -9,6 +10,12 @@
 //! 2. `cap_h = round(cnt_h·(1 − α) + ⌊base·α⌋)` (computed in `f32`, rounding half to even, as
 //!    `torch.round`);
 //! 3. head `h` keeps its protected entries plus its own top `cap_h`.
+//!
+//! kvpress's `AdaKVPress`, per layer, with `n_safe = ⌊α·B⌋` (at least 1 when `α > 0`), counted
+//! from the whole budget: every head keeps its top `n_safe` entries (its protected ones count
+//! among them, as kvpress's sinks carry the highest scores), and the layer's `H·B − H·n_safe`
+//! other entries are the highest scores left in any head (kvpress prunes the layer's
+//! lowest `H·(n − B)` after lifting each head's top `n_safe` to the maximum).
 //!
 //! The global share takes the top `L·H·base` over every row of every layer and gives each row
 //! exactly the count that fell in it (no floor), so the total equals `B` per row.
@@ -104,6 +111,35 @@ impl HeadShares {
                     .zip(floored(&counts, base, alpha, self.scored))
                 {
                     *slot = protected + cap;
+                }
+            });
+        kept
+    }
+
+    /// kvpress's `AdaKVPress`: entries kept per `[layer, head]` for `protected < B < n`.
+    pub(crate) fn safeguarded(&self, budget: usize, protected: usize, alpha: f64) -> Array2<usize> {
+        let mut n_safe = (budget as f64 * alpha).floor() as usize;
+        if alpha > 0.0 {
+            n_safe = n_safe.max(1);
+        }
+        let safe = n_safe.saturating_sub(protected).min(self.scored);
+        let shared = (budget - protected)
+            .saturating_sub(safe)
+            .min(self.scored - safe);
+        let mut kept = Array2::zeros((self.layers, self.heads));
+        kept.outer_iter_mut()
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(l, mut layer)| {
+                let rest: Vec<(&[u32], &[u32])> = (0..self.heads)
+                    .map(|h| {
+                        let (keys, positions) = self.row(l, h);
+                        (&keys[safe..], &positions[safe..])
+                    })
+                    .collect();
+                let counts = global_top_counts(&rest, self.heads * shared);
+                for (slot, count) in layer.iter_mut().zip(counts) {
+                    *slot = protected + safe + count;
                 }
             });
         kept

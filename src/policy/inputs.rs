@@ -1,13 +1,16 @@
-//! What policies score with: the rows of the three query sources and H2O's accumulated
-//! attention, borrowed from a [`Session`] (or from plain arrays).
+//! What policies score with: the rows of the three query sources, H2O's accumulated
+//! attention, and the inputs beyond attention rows a prefill captures on request (keys, value
+//! norms, query statistics), borrowed from a [`Session`] (or from plain arrays).
 
 use std::sync::OnceLock;
 
-use ndarray::{ArrayView3, ArrayView4, s};
+use ndarray::{Array3, ArrayView3, ArrayView4, Axis, s};
 
 use super::{Input, PolicyError, PolicySettings};
-use crate::attention::{Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores};
-use crate::session::Session;
+use crate::attention::{
+    Granularity, Pooling, QuerySource, RowReduce, ScoreGrid, head_scores, source_scores,
+};
+use crate::session::{PrefillInputs, QueryStatistics, Session};
 
 /// Borrowed score sources of one session. Source sums are computed on first use and cached,
 /// so repeated selections over one `ScoreInputs` cost only the ranking.
@@ -19,6 +22,7 @@ pub struct ScoreInputs<'a> {
     accumulated: ArrayView3<'a, f32>,
     kv_heads: usize,
     kv_entry_bytes: usize,
+    prefill: Option<&'a PrefillInputs>,
     sums: [OnceLock<ScoreGrid>; 3],
 }
 
@@ -33,6 +37,7 @@ impl<'a> ScoreInputs<'a> {
             session.model.kv_heads,
             session.model.kv_entry_bytes,
         )
+        .with_prefill_inputs(&session.prefill_inputs)
     }
 
     /// Score sources from plain arrays: rows `[layers, query_heads, n_queries, n_prompt]`,
@@ -52,7 +57,17 @@ impl<'a> ScoreInputs<'a> {
             accumulated,
             kv_heads,
             kv_entry_bytes,
+            prefill: None,
             sums: Default::default(),
+        }
+    }
+
+    /// The same sources with the keys, value norms and query statistics of `prefill` (those it
+    /// has). Shapes are checked when a policy asks for them.
+    pub fn with_prefill_inputs(self, prefill: &'a PrefillInputs) -> ScoreInputs<'a> {
+        ScoreInputs {
+            prefill: Some(prefill),
+            ..self
         }
     }
 
@@ -88,9 +103,13 @@ impl<'a> ScoreInputs<'a> {
 
     /// Whether the session has `input` at all (it may still have no rows of it).
     pub fn has(&self, input: Input) -> bool {
+        let prefill = self.prefill;
         match input {
             Input::Soft => self.soft.is_some(),
             Input::Window | Input::Decoded | Input::Accumulated => true,
+            Input::Keys => prefill.is_some_and(|p| p.keys.is_some()),
+            Input::ValueNorms => prefill.is_some_and(|p| p.value_norms.is_some()),
+            Input::QueryStatistics => prefill.is_some_and(|p| p.query_statistics.is_some()),
         }
     }
 
@@ -104,6 +123,9 @@ impl<'a> ScoreInputs<'a> {
                 .source_sums(QuerySource::Decoded, needed_by)
                 .map(|_| ()),
             Input::Accumulated => self.accumulated().map(|_| ()),
+            Input::Keys => self.keys(needed_by).map(|_| ()),
+            Input::ValueNorms => self.value_norms(needed_by).map(|_| ()),
+            Input::QueryStatistics => self.query_statistics(needed_by).map(|_| ()),
         }
     }
 
@@ -184,6 +206,110 @@ impl<'a> ScoreInputs<'a> {
         }
     }
 
+    /// The post-RoPE keys `[layers, kv_heads, n_prompt, head_dim]`, checked in shape and finite.
+    pub(crate) fn keys(&self, needed_by: &str) -> Result<ArrayView4<'a, f32>, PolicyError> {
+        let keys = self
+            .prefill
+            .and_then(|p| p.keys.as_ref())
+            .ok_or_else(|| missing(Input::Keys, needed_by))?;
+        let (layers, kv_heads, n, d) = keys.dim();
+        if (layers, kv_heads, n) != (self.layers(), self.kv_heads, self.prompt_len()) || d == 0 {
+            return Err(PolicyError::Shape {
+                what: "keys".to_owned(),
+                expected: vec![self.layers(), self.kv_heads, self.prompt_len(), d.max(1)],
+                found: vec![layers, kv_heads, n, d],
+            });
+        }
+        finite(keys.view(), "keys")
+    }
+
+    /// The value norms `[layers, kv_heads, n_prompt]`, checked in shape and finite.
+    pub(crate) fn value_norms(&self, needed_by: &str) -> Result<ArrayView3<'a, f32>, PolicyError> {
+        let norms = self
+            .prefill
+            .and_then(|p| p.value_norms.as_ref())
+            .ok_or_else(|| missing(Input::ValueNorms, needed_by))?;
+        let expected = (self.layers(), self.kv_heads, self.prompt_len());
+        if norms.dim() != expected {
+            return Err(PolicyError::Shape {
+                what: "value norms".to_owned(),
+                expected: vec![expected.0, expected.1, expected.2],
+                found: norms.shape().to_vec(),
+            });
+        }
+        finite(norms.view(), "value norm")
+    }
+
+    /// The query statistics, checked against the prompt (its rows, layers and query heads) and
+    /// finite.
+    pub(crate) fn query_statistics(
+        &self,
+        needed_by: &str,
+    ) -> Result<&'a QueryStatistics, PolicyError> {
+        let stats = self
+            .prefill
+            .and_then(|p| p.query_statistics.as_ref())
+            .ok_or_else(|| missing(Input::QueryStatistics, needed_by))?;
+        let (layers, heads, d) = stats.dim();
+        let fits = (layers, heads, stats.rows())
+            == (self.layers(), self.query_heads(), self.prompt_len())
+            && stats.inverse_frequencies.len() == d / 2
+            && stats.tail_mean.dim() == (layers, heads, d)
+            && stats.tail_scatter.dim() == (layers, heads, d, d);
+        if !fits {
+            return Err(PolicyError::Shape {
+                what: "query statistics (layers, query heads, rows)".to_owned(),
+                expected: vec![self.layers(), self.query_heads(), self.prompt_len()],
+                found: vec![layers, heads, stats.rows()],
+            });
+        }
+        let finite_values = stats.first_rows.iter().all(|v| v.is_finite())
+            && stats.tail_mean.iter().all(|v| v.is_finite())
+            && stats.tail_scatter.iter().all(|v| v.is_finite())
+            && stats.inverse_frequencies.iter().all(|v| v.is_finite());
+        if finite_values {
+            Ok(stats)
+        } else {
+            Err(PolicyError::NonFinite("query statistic"))
+        }
+    }
+
+    /// The last prompt query's attention row `[layers, query_heads, n_prompt]` (the last window
+    /// row), checked finite.
+    pub(crate) fn last_query_row(
+        &self,
+        needed_by: &str,
+    ) -> Result<ArrayView3<'a, f32>, PolicyError> {
+        let rows = self.window.dim().2;
+        if rows == 0 {
+            return Err(PolicyError::EmptySource {
+                which: QuerySource::Window.file_stem(),
+                needed_by: needed_by.to_owned(),
+            });
+        }
+        finite(self.window.index_axis_move(Axis(2), rows - 1), "window")
+    }
+
+    /// Scores given per KV head, `[layers, kv_heads, m]`, at the settings' granularity: as they
+    /// are per KV head, copied to every query head of the group per query head (so the group's
+    /// heads keep the same set).
+    pub(crate) fn kv_head_scores_at(
+        &self,
+        scores: ScoreGrid,
+        settings: &PolicySettings,
+    ) -> ScoreGrid {
+        match settings.granularity {
+            Granularity::KvHead(_) => scores,
+            Granularity::QueryHead => {
+                let (layers, kv_heads, m) = scores.dim();
+                let group = self.query_heads() / kv_heads.max(1);
+                Array3::from_shape_fn((layers, kv_heads * group, m), |(l, h, j)| {
+                    scores[[l, h / group.max(1), j]]
+                })
+            }
+        }
+    }
+
     /// The grid a policy ranks with: `raw[.., .., ..end]` pooled and reduced to the settings'
     /// granularity, `[layers, heads, end]`.
     pub(crate) fn ranked_scores(
@@ -221,5 +347,29 @@ impl<'a> ScoreInputs<'a> {
     /// The window length policies use: the setting, at most the prompt length.
     pub(crate) fn window(&self, settings: &PolicySettings) -> usize {
         settings.window.min(self.prompt_len())
+    }
+}
+
+/// The error for an input captured only on request that the session lacks.
+fn missing(input: Input, needed_by: &str) -> PolicyError {
+    PolicyError::MissingInput {
+        input: input.describe(),
+        needed_by: needed_by.to_owned(),
+    }
+}
+
+/// `array` when every value is finite, else the error naming `what`.
+fn finite<'v, A, D>(
+    array: ndarray::ArrayView<'v, A, D>,
+    what: &'static str,
+) -> Result<ndarray::ArrayView<'v, A, D>, PolicyError>
+where
+    A: Copy + Into<f64>,
+    D: ndarray::Dimension,
+{
+    if array.iter().all(|&v| v.into().is_finite()) {
+        Ok(array)
+    } else {
+        Err(PolicyError::NonFinite(what))
     }
 }

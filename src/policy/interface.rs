@@ -17,7 +17,8 @@
 use std::sync::{Mutex, PoisonError};
 
 use super::params::Param;
-use super::{Budget, Order, PolicyError, PolicySettings, ScoreInputs, Spread};
+use super::{Budget, Order, PolicyError, PolicyId, PolicySettings, ScoreInputs, Spread};
+use crate::session::PrefillCapture;
 
 /// One KV-cache eviction policy. Implementations are unit structs registered once in
 /// `policies/mod.rs`; [`super::PolicyId`] is the copyable handle the rest of the crate passes.
@@ -79,6 +80,15 @@ pub enum Input {
     Decoded,
     /// The attention every prompt query gave each key, accumulated during prefill (H2O).
     Accumulated,
+    /// The prompt's post-RoPE keys (Knorm, KeyDiff, ExpectedAttention); captured by the prefill
+    /// only when asked for.
+    Keys,
+    /// The L2 norm of every prompt value (ExpectedAttention's rescaling); captured only when
+    /// asked for.
+    ValueNorms,
+    /// Mean and covariance of the prompt's pre-RoPE queries (ExpectedAttention); captured only
+    /// when asked for.
+    QueryStatistics,
 }
 
 impl Input {
@@ -89,8 +99,38 @@ impl Input {
             Input::Soft => "soft tokens",
             Input::Decoded => "decoded rows",
             Input::Accumulated => "accumulated prefill attention",
+            Input::Keys => "post-RoPE keys",
+            Input::ValueNorms => "value norms",
+            Input::QueryStatistics => "query statistics",
         }
     }
+
+    /// What the prefill must capture for this input (nothing for attention rows, which every
+    /// inspection captures).
+    pub fn prefill_capture(self) -> PrefillCapture {
+        let mut capture = PrefillCapture::default();
+        match self {
+            Input::Keys => capture.keys = true,
+            Input::ValueNorms => capture.value_norms = true,
+            Input::QueryStatistics => capture.query_statistics = true,
+            Input::Window | Input::Soft | Input::Decoded | Input::Accumulated => {}
+        }
+        capture
+    }
+}
+
+/// What the prefill must capture so that every one of `policies` can rank under `settings`:
+/// the CLI, `eval`, `judgeq tasks` and the explorer ask for this before inspecting, so a run
+/// without such policies captures nothing beyond attention rows.
+pub fn prefill_capture<'a>(
+    policies: impl IntoIterator<Item = (PolicyId, &'a PolicySettings)>,
+) -> PrefillCapture {
+    policies
+        .into_iter()
+        .flat_map(|(policy, settings)| policy.needs(settings))
+        .fold(PrefillCapture::default(), |capture, input| {
+            capture.union(input.prefill_capture())
+        })
 }
 
 /// A policy under settings of its own, named like a policy (`judgeq-window`): one row of the

@@ -2,8 +2,10 @@
 //! reads, the [`PolicyBank`] that makes budget changes live, and the metrics that judge a kept
 //! set.
 //!
-//! No model runs here: policies read the attention rows and H2O's accumulated scores of a
-//! [`crate::session::Session`] through [`ScoreInputs`] and return [`Selection`]s.
+//! No model runs here: policies read the attention rows, H2O's accumulated scores and, when the
+//! prefill captured them on request ([`prefill_capture`]), the keys, value norms and query
+//! statistics of a [`crate::session::Session`] through [`ScoreInputs`] and return
+//! [`Selection`]s.
 //!
 //! # The seam
 //! A policy is a type implementing [`Policy`] in its own file under `policies/`, registered by
@@ -52,6 +54,11 @@
 //! | SnapKV | last-window rows over `[0, n − w)` | yes | window | per head |
 //! | PyramidKV | as SnapKV | yes | window | per layer |
 //! | Ada-KV | as SnapKV | yes | window | per head within a layer, by score |
+//! | Knorm (kvpress) | `−‖k‖`, per KV head | – | – | per head |
+//! | KeyDiff (kvpress) | `−cos(k, mean unit key)`, per KV head | – | – | per head |
+//! | TOVA (kvpress) | last query's row, mean over the layer's heads | – | last position | per head |
+//! | ExpectedAttention (kvpress) | expected attention of future queries × ‖v‖ | – | first `ea_sinks` | per head |
+//! | AdaKV-ExpectedAttention (kvpress) | as ExpectedAttention | – | first `ea_sinks` | kvpress's Ada-KV within a layer |
 //! | Judge Q | soft-token rows, whole prompt (a) or `[0, n − w)` + window (b) | yes | (b): window | per head |
 //! | Oracle | decoded-token rows, whole prompt | no | – | per head |
 //! | Random | seeded permutation | – | – | per head |
@@ -82,7 +89,7 @@ pub use budget::Budget;
 pub use error::PolicyError;
 pub use id::PolicyId;
 pub use inputs::ScoreInputs;
-pub use interface::{Input, OrderContext, Policy, Variant};
+pub use interface::{Input, OrderContext, Policy, Variant, prefill_capture};
 pub use metrics::{PolicyMetrics, evaluate_selection, overlap, overlap_by_head};
 pub use order::{Order, Protected};
 pub use selection::{Selection, select};

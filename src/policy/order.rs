@@ -3,7 +3,7 @@
 //!
 //! Two kinds:
 //! - **scored** ([`Order::scored`]): the entries the policy always keeps ([`Protected`]: the
-//!   window, most recent first), then a key range by score, highest first and the **earlier
+//!   window, most recent first, or the first sink tokens), then a key range by score, highest first and the **earlier
 //!   position first among equal scores**, then any position neither protected nor scored, in
 //!   ascending order. The scores stay with the order for spreads that share a budget by score
 //!   (Ada-KV, the global share).
@@ -27,6 +27,9 @@ pub enum Protected {
     Nothing,
     /// The last `w` prompt positions (the observation window), most recent first.
     Window(usize),
+    /// The first `s` prompt positions (attention sinks, as ExpectedAttention keeps them), in
+    /// order.
+    Sinks(usize),
 }
 
 impl Protected {
@@ -34,7 +37,7 @@ impl Protected {
     pub fn len(self) -> usize {
         match self {
             Protected::Nothing => 0,
-            Protected::Window(w) => w,
+            Protected::Window(w) | Protected::Sinks(w) => w,
         }
     }
 
@@ -44,21 +47,37 @@ impl Protected {
     }
 
     /// The protected positions of a prompt of `n` tokens, in keep order.
-    fn positions(self, n: usize) -> impl Iterator<Item = u32> {
+    fn positions(self, n: usize) -> Vec<u32> {
         let w = self.len().min(n);
-        (n - w..n).rev().map(|p| p as u32)
+        match self {
+            Protected::Sinks(_) => (0..w).map(|p| p as u32).collect(),
+            Protected::Nothing | Protected::Window(_) => {
+                (n - w..n).rev().map(|p| p as u32).collect()
+            }
+        }
     }
 
-    /// The positions a score range may cover: everything before the protected ones.
+    /// The positions a score range may cover: everything the protected ones leave.
     fn scorable(self, n: usize) -> Range<usize> {
-        0..n - self.len().min(n)
+        match self {
+            Protected::Sinks(s) => s.min(n)..n,
+            Protected::Nothing | Protected::Window(_) => 0..n - self.len().min(n),
+        }
     }
 
     /// The note of a selection whose budget (below the prompt length) keeps no more than the
     /// protected entries: only those are kept, none is chosen by score.
     pub(crate) fn clamp_note(self, budget: usize) -> Option<String> {
-        let Protected::Window(w) = self else {
-            return None;
+        let w = match self {
+            Protected::Nothing => return None,
+            Protected::Sinks(s) => {
+                return (budget <= s).then(|| {
+                    format!(
+                        "budget {budget} is at most the {s} sink tokens: clamped to the first {budget} entries, none chosen by score"
+                    )
+                });
+            }
+            Protected::Window(w) => w,
         };
         if budget < w {
             Some(format!(
@@ -101,7 +120,7 @@ impl Order {
     /// `protected` first, then positions `start..start + m` of a prompt of `n` tokens by
     /// `scores` (`[layers, heads, m]`), highest first and the earlier position first among
     /// equal scores, then any remaining position in ascending order. The scored range must lie
-    /// before the protected positions.
+    /// outside the protected positions (before a window, after the sinks).
     pub fn scored(
         n: usize,
         protected: Protected,
@@ -111,13 +130,15 @@ impl Order {
         let (layers, heads, m) = scores.dim();
         let protected = match protected {
             Protected::Window(w) => Protected::Window(w.min(n)),
+            Protected::Sinks(s) => Protected::Sinks(s.min(n)),
             Protected::Nothing => Protected::Nothing,
         };
         let scorable = protected.scorable(n);
-        if start + m > scorable.end {
+        if start < scorable.start || start + m > scorable.end {
             return Err(PolicyError::InvalidOrder(format!(
-                "scores cover positions {start}..{} of a prompt of {n} tokens whose positions from {} on are kept anyway",
+                "scores cover positions {start}..{} of a prompt of {n} tokens whose positions outside {}..{} are kept anyway",
                 start + m,
+                scorable.start,
                 scorable.end
             )));
         }
@@ -132,8 +153,10 @@ impl Order {
                 let ranked = rank_desc(scores.index_axis(Axis(0), l).index_axis(Axis(0), h))
                     .into_iter()
                     .map(|j| j + start as u32);
-                let rest = (0..start).chain(start + m..scorable.end).map(|p| p as u32);
-                let order = protected.positions(n).chain(ranked).chain(rest);
+                let rest = (scorable.start..start)
+                    .chain(start + m..scorable.end)
+                    .map(|p| p as u32);
+                let order = protected.positions(n).into_iter().chain(ranked).chain(rest);
                 for (slot, pos) in out.iter_mut().zip(order) {
                     *slot = pos;
                 }

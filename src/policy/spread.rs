@@ -9,6 +9,8 @@
 //! - [`Spread::Pyramid`]: PyramidKV's per-layer schedule ([`super::layer_schedule`]);
 //! - [`Spread::HeadAdaptive`]: Ada-KV's shares between the heads of each layer, by score
 //!   ([`super::head_shares`]);
+//! - [`Spread::Safeguarded`]: kvpress's `AdaKVPress` shares between the heads of each layer:
+//!   every head's own top entries first, then the layer's highest remaining scores;
 //! - [`Spread::Global`]: one share over every layer and head at once, by score, with the same
 //!   total as `B` per row (kvpress's KVzip, `layerwise=False`).
 
@@ -36,6 +38,13 @@ pub enum Spread {
         /// The floor α in `[0, 1]`.
         floor_alpha: f64,
     },
+    /// kvpress's `AdaKVPress`: every head keeps its top `max(1, ⌊α·B⌋)` entries (protected
+    /// ones first), and the rest of the layer's `H·B` go to the highest remaining scores of any
+    /// of its heads.
+    Safeguarded {
+        /// kvpress's `alpha_safeguard` in `[0, 1]`.
+        alpha: f64,
+    },
     /// One share over every layer and head: the `L·H·(B − w)` highest scores of all rows.
     Global,
 }
@@ -50,6 +59,10 @@ pub(crate) enum Spreader {
     },
     HeadAdaptive {
         floor_alpha: f64,
+        shares: HeadShares,
+    },
+    Safeguarded {
+        alpha: f64,
         shares: HeadShares,
     },
     Global {
@@ -76,6 +89,10 @@ impl Spreader {
                 floor_alpha,
                 shares: shares()?,
             },
+            Spread::Safeguarded { alpha } => Spreader::Safeguarded {
+                alpha,
+                shares: shares()?,
+            },
             Spread::Global => Spreader::Global { shares: shares()? },
         })
     }
@@ -84,7 +101,7 @@ impl Spreader {
     pub(crate) fn by_score(&self) -> bool {
         matches!(
             self,
-            Spreader::HeadAdaptive { .. } | Spreader::Global { .. }
+            Spreader::HeadAdaptive { .. } | Spreader::Safeguarded { .. } | Spreader::Global { .. }
         )
     }
 
@@ -118,6 +135,9 @@ impl Spreader {
                 floor_alpha,
                 shares,
             } => shares.head_adaptive(budget, protected, *floor_alpha),
+            Spreader::Safeguarded { alpha, shares } => {
+                shares.safeguarded(budget, protected, *alpha)
+            }
             Spreader::Global { shares } => shares.global(budget, protected),
         }
     }
@@ -157,6 +177,9 @@ impl Spreader {
             }
             Spreader::HeadAdaptive { floor_alpha, .. } => Some(format!(
                 "per-head budgets {min} to {max}, mean {mean:.1} (Ada-KV, floor α = {floor_alpha})"
+            )),
+            Spreader::Safeguarded { alpha, .. } => Some(format!(
+                "per-head budgets {min} to {max}, mean {mean:.1} (kvpress's AdaKV, safeguard α = {alpha})"
             )),
             Spreader::Global { .. } => Some(format!(
                 "per-head budgets {min} to {max}, mean {mean:.1} (one share over every layer and head)"

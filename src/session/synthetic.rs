@@ -19,7 +19,10 @@ use ndarray::{Array3, Array4, ArrayViewMut1, Axis};
 use rayon::prelude::*;
 use thiserror::Error;
 
-use super::{Answer, InspectSettings, ModelInfo, PromptLayout, Session, Span, SpanKind};
+use super::{
+    Answer, InspectSettings, ModelInfo, PrefillCapture, PrefillInputs, PromptLayout,
+    QueryStatistics, Session, Span, SpanKind,
+};
 
 /// Shape and seed of a synthetic session. `Default` is the default model's shape
 /// (SmolLM2-135M: 30 layers, 9 query heads, 3 KV heads) with a 512-token prompt, a 32-row
@@ -130,7 +133,48 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
         decoded,
         accumulated,
         answer: answer(spec),
+        prefill_inputs: PrefillInputs::default(),
     })
+}
+
+/// What an inspection of `spec` would capture beyond attention rows when asked for `capture`,
+/// with heads of dimension `head_dim` (even): keys and value norms drawn from the seed, and the
+/// statistics of drawn query rows (rotary frequencies of θ = 10,000). Nothing that is not asked
+/// for is made, so a synthetic session costs what it did unless a policy needs these.
+pub fn synthetic_prefill_inputs(
+    spec: &SyntheticSpec,
+    head_dim: usize,
+    capture: PrefillCapture,
+) -> PrefillInputs {
+    let (layers, kv_heads, n, d) = (spec.layers, spec.kv_heads, spec.n_prompt, head_dim);
+    let draw = |salt: u64, a: usize, b: usize, c: usize| {
+        let h = hash(spec.seed ^ salt, a as u64, b as u64, c as u64);
+        2.0 * unit(h) as f32 - 1.0
+    };
+    let keys = capture.keys.then(|| {
+        Array4::from_shape_fn((layers, kv_heads, n, d), |(l, g, j, i)| {
+            draw(0x6b65, l, g, j * d + i) * (1.0 + i as f32 / d as f32)
+        })
+    });
+    let value_norms = capture.value_norms.then(|| {
+        Array3::from_shape_fn((layers, kv_heads, n), |(l, g, j)| {
+            1.0 + 0.5 * draw(0x766e, l, g, j)
+        })
+    });
+    let query_statistics = capture.query_statistics.then(|| {
+        let rows = Array4::from_shape_fn((layers, spec.query_heads, n, d), |(l, h, j, i)| {
+            draw(0x7172, l, h, j * d + i) + if i % 4 == 0 { 1.0 } else { 0.0 }
+        });
+        let frequencies = (0..d / 2)
+            .map(|i| 10_000f64.powf(-(2.0 * i as f64) / d as f64))
+            .collect();
+        QueryStatistics::from_rows(rows.view(), frequencies)
+    });
+    PrefillInputs {
+        keys,
+        value_norms,
+        query_statistics,
+    }
 }
 
 /// SplitMix64's mix of a seed and three coordinates.

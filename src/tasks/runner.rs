@@ -14,7 +14,9 @@ use crate::inspect::{InspectRequest, inspect_prompt};
 use crate::judgeq::SoftTokens;
 use crate::model::{Model, ModelError};
 use crate::policy::policies::oracle;
-use crate::policy::{Input, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, ScoreInputs};
+use crate::policy::{
+    Input, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, ScoreInputs, prefill_capture,
+};
 use crate::progress::Progress;
 use crate::session::Session;
 use crate::tasks::TaskSample;
@@ -191,6 +193,7 @@ pub fn evaluate_sample(
         window: settings.window.min(prompt.len()),
         decode_tokens: sample.max_new_tokens,
         soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
+        capture: prefill_capture(settings.methods.iter().map(|m| (m.policy, &m.settings))),
     };
     let (session, mut prefilled) = match inspect_prompt(model, prompt, &request, progress) {
         Ok(inspected) => inspected,

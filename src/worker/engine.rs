@@ -84,6 +84,7 @@ impl ModelEngine {
             window: app_request.window,
             decode_tokens: app_request.decode_tokens,
             soft,
+            capture: app_request.capture,
         };
         self.last = None;
         let plain = app_request.answer_prefix.is_empty() && app_request.marks.is_empty();

@@ -31,7 +31,7 @@ use crate::attention::KeepMask;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::PolicyId;
 use crate::progress::{CancelFlag, Progress, Stage};
-use crate::session::{Answer, ModelInfo, Session};
+use crate::session::{Answer, ModelInfo, PrefillCapture, Session};
 
 /// Identifies one request and every event it causes. Unique within one [`WorkerHandle`].
 pub type JobId = u64;
@@ -78,6 +78,9 @@ pub struct SessionRequest {
     pub window: usize,
     /// Tokens to decode greedily with the full cache (queries of the oracle panel).
     pub decode_tokens: usize,
+    /// Inputs beyond attention rows to capture (keys, value norms, query statistics): what the
+    /// policies chosen in the explorer need, nothing otherwise.
+    pub capture: PrefillCapture,
 }
 
 /// One keep mask to decode under.
@@ -459,6 +462,7 @@ mod tests {
                 soft_tokens: SoftTokenChoice::None,
                 window: 4,
                 decode_tokens: 4,
+                capture: PrefillCapture::default(),
             },
         }
     }

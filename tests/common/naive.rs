@@ -124,6 +124,12 @@ pub struct NaiveRun {
     pub logits: Vec<Vec<f64>>,
     /// `[layer][query head][query position][key position]`, 0 where a key was not attended.
     pub probs: Vec<Vec<Vec<Vec<f64>>>>,
+    /// Pre-RoPE queries `[layer][position][query_heads * head_dim]`.
+    pub queries: Vec<Vec<Vec<f64>>>,
+    /// Post-RoPE keys `[layer][position][kv_heads * head_dim]`.
+    pub keys: Vec<Vec<Vec<f64>>>,
+    /// Values `[layer][position][kv_heads * head_dim]`.
+    pub values: Vec<Vec<Vec<f64>>>,
 }
 
 /// The reference transformer on f64 vectors.
@@ -228,6 +234,7 @@ impl Naive {
         let t = inputs.len();
         let mut x: Vec<Vec<f64>> = inputs.to_vec();
         let mut probs = Vec::new();
+        let (mut all_queries, mut all_keys, mut all_values) = (Vec::new(), Vec::new(), Vec::new());
         for (l, layer) in self.layers.iter().enumerate() {
             let normed: Vec<Vec<f64>> = x
                 .iter()
@@ -236,10 +243,13 @@ impl Naive {
             let mut q: Vec<Vec<f64>> = normed.iter().map(|r| layer.q.apply(r)).collect();
             let mut k: Vec<Vec<f64>> = normed.iter().map(|r| layer.k.apply(r)).collect();
             let v: Vec<Vec<f64>> = normed.iter().map(|r| layer.v.apply(r)).collect();
+            all_queries.push(q.clone());
             for p in 0..t {
                 self.rotate(&mut q[p], p, &inv_freq);
                 self.rotate(&mut k[p], p, &inv_freq);
             }
+            all_keys.push(k.clone());
+            all_values.push(v.clone());
             let mut layer_probs = vec![vec![vec![0.0; t]; t]; heads];
             let mut attended = vec![vec![0.0; heads * d]; t];
             for h in 0..heads {
@@ -295,7 +305,13 @@ impl Naive {
                     .collect()
             })
             .collect();
-        NaiveRun { logits, probs }
+        NaiveRun {
+            logits,
+            probs,
+            queries: all_queries,
+            keys: all_keys,
+            values: all_values,
+        }
     }
 
     /// Full causal attention.

@@ -27,6 +27,7 @@ use crate::app::state::{ModelChoice, STORAGE_KEY, State, ThemeChoice};
 use crate::app::task_figure::SamplePrompt;
 use crate::app::widgets::heatmap::ColourLut;
 use crate::judgeq::shipped::SoftTokenChoice;
+use crate::policy::prefill_capture;
 use crate::session::{ModelInfo, Session};
 use crate::tasks::TaskSample;
 use crate::worker::protocol::{SessionRequest, WorkerHandle};
@@ -60,7 +61,8 @@ impl LoadedDocument {
 
     /// The request that inspects this document with the question and settings in `state`; a
     /// task sample's request carries its answer prefix and needles, so that the model reads
-    /// the prompt the task runner built.
+    /// the prompt the task runner built. The prefill captures the keys, value norms or query
+    /// statistics only when a policy in use needs them.
     pub fn request(&self, state: &State) -> SessionRequest {
         let (answer_prefix, marks) = match &self.sample {
             Some(sample) => (sample.answer_prefix.clone(), sample.evidence.clone()),
@@ -75,6 +77,12 @@ impl LoadedDocument {
             soft_tokens: state.soft_token_choice.clone(),
             window: state.inspect_window,
             decode_tokens: state.decode_tokens,
+            capture: prefill_capture(
+                state
+                    .needed_policies()
+                    .into_iter()
+                    .map(|policy| (policy, &state.policy)),
+            ),
         }
     }
 }

@@ -9,7 +9,9 @@ use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
 use crate::policy::params::Param;
 use crate::policy::{PolicyId, PolicySettings, policies};
 
-/// Draws the policy list and settings. `available` are the policies the session can rank.
+/// Draws the policy list and settings. `available` are the policies the session can rank; a
+/// policy whose missing inputs the prefill captures on request (keys, value norms, query
+/// statistics) can still be ticked, and the next inspection captures them.
 pub fn policy_panel(
     ui: &mut Ui,
     state: &mut State,
@@ -19,12 +21,11 @@ pub fn policy_panel(
     ui.heading("Policies");
     ui.weak("Ticked policies are compared in the metrics, curves and answers");
     for policy in PolicyId::all() {
-        let enabled = available.is_empty() || available.contains(&policy);
-        let needs: Vec<&str> = policy
-            .needs(&state.policy)
-            .into_iter()
-            .map(|input| input.describe())
-            .collect();
+        let ranked = available.is_empty() || available.contains(&policy);
+        let inputs = policy.needs(&state.policy);
+        let capturable = inputs.iter().any(|input| input.prefill_capture().any());
+        let enabled = ranked || capturable;
+        let needs: Vec<&str> = inputs.iter().map(|input| input.describe()).collect();
         ui.horizontal(|ui| {
             let (swatch, _) = ui.allocate_exact_size(vec2(12.0, 12.0), Sense::hover());
             ui.painter().rect_filled(swatch, 2.0, policy_colour(policy));
@@ -33,6 +34,12 @@ pub fn policy_panel(
                 .add_enabled(enabled, egui::Checkbox::new(&mut on, policy.label()))
                 .on_hover_text(policy.summary())
                 .on_disabled_hover_text(format!("This session has no {}", needs.join(" or ")));
+            if !ranked && on {
+                ui.weak("inspect again").on_hover_text(format!(
+                    "The next inspection captures its {}",
+                    needs.join(" and ")
+                ));
+            }
             if response.changed() {
                 if on {
                     state.compared.push(policy);

@@ -8,15 +8,20 @@
 //! walks through an example; `first_b.rs`, registered in test builds only, is that example).
 
 pub mod adakv;
+pub mod adakv_expected_attention;
+pub mod expected_attention;
 pub mod full_kv;
 pub mod h2o;
 pub mod h2o_window;
 pub mod judgeq;
+pub mod keydiff;
+pub mod knorm;
 pub mod oracle;
 pub mod pyramidkv;
 pub mod random;
 pub mod snapkv;
 pub mod streaming_llm;
+pub mod tova;
 
 #[cfg(test)]
 pub(crate) mod first_b;
@@ -65,6 +70,15 @@ pub static REGISTRY: &[Registered] = &[
     entry(&snapkv::SnapKv, [44, 160, 44]),
     entry(&pyramidkv::PyramidKv, [140, 86, 75]),
     entry(&adakv::AdaKv, [227, 119, 194]),
+    entry(&knorm::Knorm, [166, 118, 29]).not_by_default(),
+    entry(&keydiff::KeyDiff, [102, 166, 30]).not_by_default(),
+    entry(&tova::Tova, [231, 41, 138]).not_by_default(),
+    entry(&expected_attention::ExpectedAttention, [27, 158, 119]).not_by_default(),
+    entry(
+        &adakv_expected_attention::AdaKvExpectedAttention,
+        [117, 112, 179],
+    )
+    .not_by_default(),
     entry(&judgeq::JudgeQ, [214, 39, 40]),
     entry(&oracle::Oracle, [148, 103, 189]),
     entry(&random::Random, [23, 190, 207]).not_by_default(),

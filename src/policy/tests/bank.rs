@@ -3,10 +3,12 @@
 //! computed from the masks.
 
 use super::reference::reference_select;
-use super::{Fixture, Rng};
+use super::{Fixture, Rng, random_prefill};
 use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
 use crate::policy::policies::{
     adakv::{AdaKv, FLOOR_ALPHA},
+    adakv_expected_attention::{AdaKvExpectedAttention, SAFEGUARD},
+    expected_attention::{self, ExpectedAttention},
     judgeq::{KEEP_WINDOW, WINDOW_LAYERS},
     oracle::POOLED,
     pyramidkv::{BETA, PyramidKv},
@@ -53,7 +55,16 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
                 .with(&BETA, [1.0, 5.0, 20.0][rng.below(3)])
                 .with(&FLOOR_ALPHA, [0.0, 0.2, 0.5, 1.0][rng.below(4)])
                 .with(&SEED, rng.next())
-                .with(&POOLED, i % 3 != 0),
+                .with(&POOLED, i % 3 != 0)
+                .with(&expected_attention::SINKS, rng.below(6) as u64)
+                .with(
+                    &expected_attention::FUTURE_POSITIONS,
+                    [1, 3, 512][rng.below(3)],
+                )
+                .with(&expected_attention::COVARIANCE, rng.below(2) == 0)
+                .with(&expected_attention::VALUE_NORMS, i % 3 != 1)
+                .with(&expected_attention::EPSILON, [0.0, 0.01][rng.below(2)])
+                .with(&SAFEGUARD, [0.0, 0.2, 0.5, 1.0][rng.below(4)]),
         );
     }
     variants
@@ -131,7 +142,8 @@ fn every_policy_equals_its_reference_on_a_synthetic_session() {
         soft: 8,
         decoded: 12,
     };
-    let session = synthetic(&spec).unwrap();
+    let mut session = synthetic(&spec).unwrap();
+    session.prefill_inputs = random_prefill(9, (4, 6, 2, 300), 8, 0);
     let inputs = ScoreInputs::from_session(&session);
     let mut rng = Rng(5);
     for settings in settings_variants(&mut rng) {
@@ -155,6 +167,12 @@ fn policies_that_order_alike_share_one_order() {
     let snap = ctx.order_of(&SnapKv).unwrap();
     assert!(ctx.order_of(&PyramidKv).unwrap().same(&snap));
     assert!(ctx.order_of(&AdaKv).unwrap().same(&snap));
+    let expected = ctx.order_of(&ExpectedAttention).unwrap();
+    assert!(
+        ctx.order_of(&AdaKvExpectedAttention)
+            .unwrap()
+            .same(&expected)
+    );
     let other = OrderContext::new(&inputs, &settings);
     assert!(!other.order_of(&SnapKv).unwrap().same(&snap));
 }

@@ -3,6 +3,7 @@
 //! registry and its serialised forms.
 
 mod bank;
+mod kvpress;
 mod metrics;
 mod naive_snapkv;
 mod policies;
@@ -13,6 +14,7 @@ mod spreads;
 use ndarray::{Array3, Array4, Axis};
 
 use super::{Budget, PolicyError, PolicyId, PolicySettings, ScoreInputs, Selection, select};
+use crate::session::{PrefillInputs, QueryStatistics};
 
 /// [`select`] with the budget given as a number (0 gives the error a budget of 0 gives).
 pub(super) fn choose(
@@ -36,6 +38,8 @@ pub(super) struct Fixture {
     pub decoded: Array4<f32>,
     pub accumulated: Array3<f32>,
     pub kv_heads: usize,
+    /// Keys, value norms and query statistics (none unless made by [`Fixture::random`] or set).
+    pub prefill: PrefillInputs,
 }
 
 impl Fixture {
@@ -54,6 +58,7 @@ impl Fixture {
             decoded: decoded.insert_axis(Axis(2)),
             accumulated,
             kv_heads,
+            prefill: PrefillInputs::default(),
         }
     }
 
@@ -98,6 +103,7 @@ impl Fixture {
             decoded,
             accumulated,
             kv_heads,
+            prefill: random_prefill(rng.next(), shape, 4, levels),
         }
     }
 
@@ -110,7 +116,45 @@ impl Fixture {
             self.kv_heads,
             100,
         )
+        .with_prefill_inputs(&self.prefill)
     }
+}
+
+/// Keys, value norms and query statistics drawn at random for `(layers, query_heads, kv_heads,
+/// n)` with head dimension `d` (even); with `levels > 0` keys and value norms are quantised to
+/// that many levels per unit, which makes ties. The statistics are those of random query rows.
+pub(super) fn random_prefill(
+    seed: u64,
+    (layers, query_heads, kv_heads, n): (usize, usize, usize, usize),
+    d: usize,
+    levels: u32,
+) -> PrefillInputs {
+    let mut rng = Rng(seed);
+    let mut value = |scale: f32| {
+        let u = (rng.unit() - 0.5) * 2.0 * scale;
+        if levels > 0 {
+            (u * levels as f32).round() / levels as f32
+        } else {
+            u
+        }
+    };
+    let keys = Array4::from_shape_fn((layers, kv_heads, n, d), |_| value(2.0));
+    let value_norms = Array3::from_shape_fn((layers, kv_heads, n), |_| value(1.0).abs() + 0.25);
+    let queries = Array4::from_shape_fn((layers, query_heads, n, d), |_| value(1.5) + 0.5);
+    PrefillInputs {
+        keys: Some(keys),
+        value_norms: Some(value_norms),
+        query_statistics: Some(statistics_of(&queries, d)),
+    }
+}
+
+/// Query rows `[layers, heads, n, d]` reduced as the prefill reduces them, with the rotary
+/// frequencies of θ = 10,000.
+pub(super) fn statistics_of(queries: &Array4<f32>, d: usize) -> QueryStatistics {
+    let frequencies = (0..d / 2)
+        .map(|i| 10_000f64.powf(-(2.0 * i as f64) / d as f64))
+        .collect();
+    QueryStatistics::from_rows(queries.view(), frequencies)
 }
 
 /// The project's SplitMix64 ([`crate::rng`]) over a bare state, for reproducible random tests.

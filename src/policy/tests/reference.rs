@@ -11,11 +11,12 @@ use ndarray::{Array2, Array3, Axis, s};
 use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 use crate::policy::layer_schedule::{Schedule, layer_budgets};
 use crate::policy::policies::{
-    adakv::FLOOR_ALPHA, judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED,
-    pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS,
+    adakv::FLOOR_ALPHA, adakv_expected_attention::SAFEGUARD, expected_attention,
+    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, oracle::POOLED, pyramidkv::BETA,
+    random, random::SEED, streaming_llm::SINKS, tova,
 };
 use crate::policy::ranking::{order_key, rank_desc};
-use crate::policy::{PolicyError, PolicyId, PolicySettings, ScoreInputs};
+use crate::policy::{OrderContext, PolicyError, PolicyId, PolicySettings, ScoreInputs};
 
 /// What a policy keeps at a budget, by the reference path.
 #[derive(Debug, PartialEq)]
@@ -40,10 +41,17 @@ pub(crate) fn reference_select(
     let (layers, heads, n) = (inputs.layers(), inputs.heads(settings), inputs.prompt_len());
     let w = inputs.window(settings);
     let id = policy.id();
+    // The kvpress presses' scores come from their own files (their formulas are checked
+    // against naive ones in `tests/kvpress.rs`); what is checked here is the selection.
+    let ctx = OrderContext::new(inputs, settings);
     let mask = if budget >= n || id == "full" {
         all(layers, heads, n)
     } else if keeps_window(id, settings) && budget <= w {
         recent(layers, heads, n, budget)
+    } else if id == "tova" && budget == 1 {
+        recent(layers, heads, n, 1)
+    } else if is_expected_attention(id) && budget <= ea_sinks(settings, n) {
+        first(layers, heads, n, budget)
     } else {
         match id {
             "streamingllm" => streaming_llm(layers, heads, n, budget, sinks(settings)),
@@ -70,6 +78,18 @@ pub(crate) fn reference_select(
                 window_and_top(&scores, n, w, |l, h| kept[[l, h]] - w)
             }
             "judgeq" => judgeq(inputs, budget, settings)?,
+            "knorm" => top(&knorm::scores(&ctx)?, budget),
+            "keydiff" => top(&keydiff::scores(&ctx)?, budget),
+            "tova" => window_and_top(&tova::scores(&ctx)?, n, 1, |_, _| budget - 1),
+            "expected-attention" => {
+                let (sinks, scores) = expected_attention::scores(&ctx)?;
+                sinks_and_top(&scores, n, sinks, |_, _| budget - sinks)
+            }
+            "adakv-expected-attention" => {
+                let (sinks, scores) = expected_attention::scores(&ctx)?;
+                let kept = kvpress_ada_budgets(&scores, budget, sinks, settings.get(&SAFEGUARD));
+                sinks_and_top(&scores, n, sinks, |l, h| kept[[l, h]] - sinks)
+            }
             "oracle" => {
                 let sums = inputs.source_sums(QuerySource::Decoded, "the Oracle")?;
                 let pooling = if settings.get(&POOLED) {
@@ -100,6 +120,16 @@ pub(crate) fn reference_select(
 
 fn sinks(settings: &PolicySettings) -> usize {
     settings.get(&SINKS) as usize
+}
+
+/// Whether the policy orders as ExpectedAttention (its sinks first).
+fn is_expected_attention(id: &str) -> bool {
+    matches!(id, "expected-attention" | "adakv-expected-attention")
+}
+
+/// ExpectedAttention's sinks, at most the prompt.
+fn ea_sinks(settings: &PolicySettings, n: usize) -> usize {
+    (settings.get(&expected_attention::SINKS) as usize).min(n)
 }
 
 /// Whether the policy always keeps the last `window` prompt entries.
@@ -169,7 +199,27 @@ fn note(
             ));
         }
     }
+    if id == "tova" && budget == 1 {
+        return Some(
+            "budget 1 equals the window: only the window is kept, none chosen by score".to_owned(),
+        );
+    }
+    if is_expected_attention(id) && budget <= ea_sinks(settings, n) {
+        return Some(format!(
+            "budget {budget} is at most the {} sink tokens: clamped to the first {budget} entries, none chosen by score",
+            ea_sinks(settings, n)
+        ));
+    }
     match id {
+        "adakv-expected-attention" => {
+            let min = kept.iter().copied().min().unwrap_or(0);
+            let max = kept.iter().copied().max().unwrap_or(0);
+            let mean = kept.iter().sum::<usize>() as f64 / kept.len().max(1) as f64;
+            Some(format!(
+                "per-head budgets {min} to {max}, mean {mean:.1} (kvpress's AdaKV, safeguard α = {})",
+                settings.get(&SAFEGUARD)
+            ))
+        }
         "streamingllm" if budget < sinks(settings) => Some(format!(
             "budget {budget} is below the {} sink tokens: clamped to the first {budget} entries",
             sinks(settings)
@@ -285,6 +335,80 @@ pub(crate) fn ada_head_budgets(
         }
     }
     kept
+}
+
+/// kvpress's `AdaKVPress` counts per `[layer, head]` (sinks included) for `sinks < B < n`, as
+/// kvpress computes them: lift each head's top `max(1, ⌊α·B⌋)` entries (sinks first, they carry
+/// the highest scores) above everything, then prune the layer's lowest `H·(n − B)` entries.
+/// `scores` covers the positions after the sinks.
+pub(crate) fn kvpress_ada_budgets(
+    scores: &ScoreGrid,
+    budget: usize,
+    sinks: usize,
+    alpha: f64,
+) -> Array2<usize> {
+    let (layers, heads, scored) = scores.dim();
+    let n = sinks + scored;
+    let mut n_safe = (budget as f64 * alpha).floor() as usize;
+    if alpha > 0.0 {
+        n_safe = n_safe.max(1);
+    }
+    let mut kept = Array2::zeros((layers, heads));
+    for l in 0..layers {
+        // (lifted, score key, position, head): higher first, then earlier position, lower head.
+        let mut entries: Vec<(bool, u32, usize, usize)> = Vec::new();
+        for h in 0..heads {
+            let ranked = rank_desc(scores.slice(s![l, h, ..]));
+            let mut row: Vec<(u32, usize)> = (0..sinks).map(|p| (u32::MAX, p)).collect();
+            row.extend(
+                ranked
+                    .iter()
+                    .map(|&j| (order_key(scores[[l, h, j as usize]]), sinks + j as usize)),
+            );
+            for (rank, (key, position)) in row.into_iter().enumerate() {
+                entries.push((rank < n_safe, key, position, h));
+            }
+        }
+        entries.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(b.1.cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+                .then(a.3.cmp(&b.3))
+        });
+        for &(_, _, _, h) in entries.iter().take(heads * budget) {
+            kept[[l, h]] += 1;
+        }
+    }
+    debug_assert!(kept.iter().all(|&c| c >= sinks.min(n)));
+    kept
+}
+
+/// Keeps the first `count` positions of every row.
+fn first(layers: usize, heads: usize, n: usize, count: usize) -> KeepMask {
+    let mut mask = Array3::from_elem((layers, heads, n), false);
+    mask.slice_mut(s![.., .., ..count.min(n)]).fill(true);
+    mask
+}
+
+/// Keeps the first `sinks` of `n` positions, plus in row `[l, h]` the `selected(l, h)`
+/// highest-scored positions of `scores[l, h]`, which covers `[sinks, n)`.
+fn sinks_and_top(
+    scores: &ScoreGrid,
+    n: usize,
+    sinks: usize,
+    selected: impl Fn(usize, usize) -> usize,
+) -> KeepMask {
+    let (layers, heads, _) = scores.dim();
+    let mut mask = first(layers, heads, n, sinks);
+    for l in 0..layers {
+        for h in 0..heads {
+            let ranked = rank_desc(scores.slice(s![l, h, ..]));
+            for &j in ranked.iter().take(selected(l, h)) {
+                mask[[l, h, sinks + j as usize]] = true;
+            }
+        }
+    }
+    mask
 }
 
 /// Keeps every entry.

@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..10],
+        &ids[..15],
         [
             "full",
             "streamingllm",
@@ -75,6 +75,11 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "snapkv",
             "pyramidkv",
             "adakv",
+            "knorm",
+            "keydiff",
+            "tova",
+            "expected-attention",
+            "adakv-expected-attention",
             "judgeq",
             "oracle",
             "random"
@@ -129,10 +134,39 @@ fn settings_saved_before_the_registry_read_the_same() {
     .with(&SEED, 12_345_678_901_234_567_890)
     .with(&POOLED, true);
     assert_eq!(settings, expected);
-    // Written back, the same fields and values.
-    let round: serde_json::Value = serde_json::to_value(&settings).unwrap();
+    // Written back, the same fields and values, and the parameters of policies registered
+    // since at their defaults.
+    let mut round: serde_json::Value = serde_json::to_value(&settings).unwrap();
     let before: serde_json::Value = serde_json::from_str(old).unwrap();
+    let fields = round.as_object_mut().unwrap();
+    let added: Vec<(String, serde_json::Value)> = fields
+        .iter()
+        .filter(|(key, _)| before.get(key.as_str()).is_none())
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    fields.retain(|key, _| before.get(key.as_str()).is_some());
     assert_eq!(round, before);
+    let added_keys: Vec<&str> = added.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(
+        added_keys,
+        [
+            "adakv_safeguard_alpha",
+            "ea_covariance",
+            "ea_epsilon",
+            "ea_future_positions",
+            "ea_sinks",
+            "ea_value_norms"
+        ]
+    );
+    for (key, value) in added {
+        let param = policies::param(&key).unwrap();
+        assert_eq!(
+            value,
+            serde_json::to_value(PolicySettings::default()).unwrap()[key.as_str()],
+            "{} is written at its default",
+            param.key()
+        );
+    }
     // Missing fields take their defaults, unknown ones are ignored, whole numbers are numbers.
     let partial: PolicySettings =
         serde_json::from_str(r#"{"window": 8, "pyramid_beta": 10, "retired": {"x": [1]}}"#)

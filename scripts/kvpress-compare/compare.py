@@ -1,0 +1,154 @@
+"""Compares judgeq's keep masks with kvpress 0.5.5's kept entries on one prompt.
+
+Reads a `judgeq evict` output folder (its manifest's prompt token ids and its
+`keep_<policy>_<budget>.npy` masks, made with `--granularity kv-head-mean`, so one set per
+layer and KV head as kvpress keeps), runs the same prompt through the same GGUF file with
+transformers and each kvpress press at the compression ratio that keeps exactly `budget`
+entries per head (`n_kept = int(n * (1 - ratio))`, kvpress's ScorerPress definition), and
+writes kvpress's kept entries in the same layout (`kvpress_<policy>_<budget>.npy`, bool
+`[layers, kv_heads, n]`) and a table of the agreement per policy and budget.
+
+Kept entries are read as kvpress decides them: a ScorerPress keeps `scores.topk(n_kept)` of
+the scores its `score` returns (recorded here per layer), and AdaKVPress masks the entries it
+stores in each attention module's `masked_key_indices`.
+
+Run by hand (see README.md); never in CI.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+import torch
+from transformers import AutoModelForCausalLM, DynamicCache
+
+from kvpress import (
+    AdaKVPress,
+    ExpectedAttentionPress,
+    KeyDiffPress,
+    KnormPress,
+    TOVAPress,
+)
+from kvpress.utils import compute_n_kept
+
+# judgeq's policy id -> the kvpress press with its defaults, at a compression ratio.
+PRESSES = {
+    "knorm": lambda ratio: KnormPress(compression_ratio=ratio),
+    "keydiff": lambda ratio: KeyDiffPress(compression_ratio=ratio),
+    "tova": lambda ratio: TOVAPress(compression_ratio=ratio),
+    "expected-attention": lambda ratio: ExpectedAttentionPress(compression_ratio=ratio),
+    "adakv-expected-attention": lambda ratio: AdaKVPress(
+        ExpectedAttentionPress(compression_ratio=ratio)
+    ),
+}
+
+
+def ratio_for(n: int, budget: int) -> float:
+    """The compression ratio whose n_kept is exactly `budget` for `n` keys."""
+    ratio = 1.0 - (budget + 0.5) / n
+    if compute_n_kept(n, ratio) != budget:
+        sys.exit(f"no compression ratio keeps exactly {budget} of {n} entries")
+    return ratio
+
+
+def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int) -> np.ndarray:
+    """kvpress's kept entries of `policy` at `budget`: bool [layers, kv_heads, n]."""
+    n = ids.shape[1]
+    press = PRESSES[policy](ratio_for(n, budget))
+    layers = model.config.num_hidden_layers
+    kv_heads = model.config.num_key_value_heads
+    kept = np.zeros((layers, kv_heads, n), dtype=bool)
+    scorer = press.press if isinstance(press, AdaKVPress) else press
+    recorded = {}
+    original_score = scorer.score
+
+    def recording_score(module, hidden_states, keys, values, attentions, kwargs):
+        scores = original_score(module, hidden_states, keys, values, attentions, kwargs)
+        recorded[module.layer_idx] = scores.detach().clone()
+        return scores
+
+    scorer.score = recording_score
+    with torch.no_grad(), press(model):
+        model(input_ids=ids, past_key_values=DynamicCache(), use_cache=True)
+    attention = [layer.self_attn for layer in model.model.layers]
+    for layer in range(layers):
+        if isinstance(press, AdaKVPress):
+            _, heads, positions = attention[layer].masked_key_indices
+            kept[layer] = True
+            kept[layer, heads.cpu().numpy(), positions.cpu().numpy()] = False
+            del attention[layer].masked_key_indices
+        else:
+            scores = recorded[layer][0]
+            top = scores.topk(compute_n_kept(n, press.compression_ratio), dim=-1).indices
+            for head in range(kv_heads):
+                kept[layer, head, top[head].cpu().numpy()] = True
+    return kept
+
+
+def agreement(ours: np.ndarray, theirs: np.ndarray) -> dict:
+    """Per layer and KV head: the share of kvpress's kept entries judgeq keeps too, and the
+    Jaccard overlap; their means and minima, and the share of heads with identical sets."""
+    both = (ours & theirs).sum(axis=-1)
+    shared = both / np.maximum(theirs.sum(axis=-1), 1)
+    jaccard = both / np.maximum((ours | theirs).sum(axis=-1), 1)
+    return {
+        "mean_shared": float(shared.mean()),
+        "min_shared": float(shared.min()),
+        "mean_jaccard": float(jaccard.mean()),
+        "identical_heads": float((ours == theirs).all(axis=-1).mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgeq-out", type=pathlib.Path, required=True,
+                        help="a `judgeq evict --granularity kv-head-mean` output folder")
+    parser.add_argument("--gguf", type=pathlib.Path, required=True,
+                        help="the GGUF file judgeq ran (its manifest names it)")
+    parser.add_argument("--out", type=pathlib.Path, required=True,
+                        help="folder for kvpress's masks and the agreement table")
+    parser.add_argument("--policies", default=",".join(PRESSES))
+    parser.add_argument("--budgets", default="64,128,256")
+    args = parser.parse_args()
+
+    manifest = json.loads((args.judgeq_out / "manifest.json").read_text())
+    ids = torch.tensor([manifest["prompt"]["ids"]])
+    n = ids.shape[1]
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(args.gguf.parent),
+        gguf_file=args.gguf.name,
+        dtype=torch.float32,
+        attn_implementation="sdpa",
+    ).eval()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for policy in args.policies.split(","):
+        for budget in (int(b) for b in args.budgets.split(",")):
+            ours = np.load(args.judgeq_out / f"keep_{policy}_{budget}.npy")
+            theirs = kvpress_kept(model, ids, policy, budget)
+            if ours.shape != theirs.shape:
+                sys.exit(f"{policy} @ {budget}: judgeq's mask is {ours.shape}, kvpress's "
+                         f"{theirs.shape}: run judgeq evict with --granularity kv-head-mean")
+            np.save(args.out / f"kvpress_{policy}_{budget}.npy", theirs)
+            rows.append({"policy": policy, "budget": budget, **agreement(ours, theirs)})
+            print(rows[-1], flush=True)
+    lines = [
+        f"prompt of {n} tokens, model {manifest['model']['id']}, kvpress 0.5.5",
+        "",
+        "| policy | budget | share of kvpress's kept entries judgeq keeps (mean over layer, KV head) | minimum | Jaccard | identical heads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['policy']} | {r['budget']} | {r['mean_shared']:.4f} | {r['min_shared']:.4f} "
+            f"| {r['mean_jaccard']:.4f} | {r['identical_heads']:.3f} |"
+        )
+    (args.out / "agreement.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# judgeq against kvpress 0.5.5 on one prompt: judgeq's keep masks (`judgeq evict`, one set per
+# layer and KV head as kvpress keeps), kvpress's kept entries for the same token ids through the
+# same GGUF file, and their agreement in OUT/kvpress/agreement.md. Run by hand after ./setup.sh;
+# never in CI.
+#
+#   scripts/kvpress-compare/run.sh DOC QUESTION OUT [BUDGETS]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+doc="$1" question="$2" out="$3" budgets="${4:-64,128,256}"
+policies=knorm,keydiff,tova,expected-attention,adakv-expected-attention
+judgeq="${JUDGEQ:-$root/target/release/judgeq}"
+[ -x "$judgeq" ] || (cd "$root" && cargo build --release)
+"$judgeq" evict --doc "$doc" --question "$question" --policies "$policies" \
+  --budgets "$budgets" --granularity kv-head-mean --no-answers --decode 8 \
+  --out "$out/judgeq" --force
+gguf="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["path"])' "$out/judgeq/manifest.json")"
+"$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq" --gguf "$gguf" \
+  --out "$out/kvpress" --policies "$policies" --budgets "$budgets"
