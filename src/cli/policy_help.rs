@@ -94,7 +94,7 @@ mod tests {
         let methods = methods_help();
         assert!(methods.contains("(streamingllm, h2o, "), "{methods}");
         assert!(
-            methods.contains("snapkv-nopool, judgeq-window"),
+            methods.contains("snapkv-nopool, snapkv-chunk, judgeq-window"),
             "{methods}"
         );
         let params = params_help();

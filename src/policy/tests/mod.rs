@@ -3,6 +3,7 @@
 //! registry and its serialised forms.
 
 mod bank;
+mod chunks;
 mod kvpress;
 mod lagkv;
 mod metrics;

@@ -152,6 +152,7 @@ fn settings_saved_before_the_registry_read_the_same() {
         added_keys,
         [
             "adakv_safeguard_alpha",
+            "chunk_size",
             "ea_covariance",
             "ea_epsilon",
             "ea_future_positions",
