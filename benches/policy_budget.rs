@@ -39,6 +39,7 @@ fn session() -> Session {
     let mut session = synthetic(&spec).expect("valid synthetic spec");
     let everything = PrefillCapture {
         keys: true,
+        values: true,
         value_norms: true,
         query_statistics: true,
     };

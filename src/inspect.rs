@@ -106,6 +106,11 @@ pub fn inspect_prompt(
             .keys
             .then(|| cache.keys_f32(prompt_len))
             .transpose()?,
+        values: request
+            .capture
+            .values
+            .then(|| cache.values_f32(prompt_len))
+            .transpose()?,
         value_norms: request
             .capture
             .value_norms

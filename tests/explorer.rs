@@ -880,6 +880,7 @@ fn kvpress_presses_are_ticked_captured_on_the_next_run_and_ranked() {
         "tova",
         "expected-attention",
         "adakv-expected-attention",
+        "lagkv",
     ];
     let presses: Vec<PolicyId> = ids.iter().map(|id| id.parse().unwrap()).collect();
     let settings = PolicySettings::default();
@@ -934,7 +935,7 @@ fn kvpress_presses_are_ticked_captured_on_the_next_run_and_ranked() {
     setup.harness.run();
     let session = Arc::clone(setup.harness.state().session().unwrap());
     let inputs = &session.prefill_inputs;
-    assert!(inputs.keys.is_some() && inputs.value_norms.is_some());
+    assert!(inputs.keys.is_some() && inputs.value_norms.is_some() && inputs.values.is_some());
     assert!(inputs.query_statistics.is_some());
     let view = setup.harness.state_mut().view_mut().unwrap();
     let available = view.available_policies(&settings);

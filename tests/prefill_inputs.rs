@@ -18,8 +18,8 @@ use judgeq::model::{Capture, ModelConfig, Transformer};
 use judgeq::progress::Silent;
 use judgeq::session::{FIRST_QUERY_ROWS, QueryStatistics};
 
-/// Prefills `n` tokens capturing the query statistics; returns them with the cache's keys and
-/// value norms and the naive run of the same tokens.
+/// Prefills `n` tokens capturing the query statistics; returns them with the cache's keys,
+/// value norms and values and the naive run of the same tokens.
 fn captured(
     model: &Transformer,
     n: usize,
@@ -27,6 +27,7 @@ fn captured(
     QueryStatistics,
     ndarray::Array4<f32>,
     ndarray::Array3<f32>,
+    ndarray::Array4<f32>,
     NaiveRun,
 ) {
     let tokens = ids(n, model.config.vocab_size, 3);
@@ -46,6 +47,7 @@ fn captured(
         out.query_statistics.expect("statistics were asked for"),
         cache.keys_f32(n).unwrap(),
         cache.value_norms(n).unwrap(),
+        cache.values_f32(n).unwrap(),
         reference,
     )
 }
@@ -59,14 +61,15 @@ fn configs() -> [(&'static str, ModelConfig); 3] {
 }
 
 #[test]
-fn keys_and_value_norms_equal_the_reference() {
+fn keys_values_and_value_norms_equal_the_reference() {
     for (name, config) in configs() {
         let model = tiny_model(config.clone(), 11);
         let n = 23;
-        let (_, keys, norms, reference) = captured(&model, n);
+        let (_, keys, norms, values, reference) = captured(&model, n);
         let (kv, d) = (config.num_kv_heads, config.head_dim);
         assert_eq!(keys.dim(), (config.num_layers, kv, n, d), "{name}");
         assert_eq!(norms.dim(), (config.num_layers, kv, n), "{name}");
+        assert_eq!(values.dim(), (config.num_layers, kv, n, d), "{name}");
         for l in 0..config.num_layers {
             for g in 0..kv {
                 for p in 0..n {
@@ -76,6 +79,13 @@ fn keys_and_value_norms_equal_the_reference() {
                         assert!((got - want[i]).abs() < 1e-4, "{name} key [{l},{g},{p},{i}]");
                     }
                     let value = &reference.values[l][p][g * d..(g + 1) * d];
+                    for i in 0..d {
+                        let got = f64::from(values[[l, g, p, i]]);
+                        assert!(
+                            (got - value[i]).abs() < 1e-4,
+                            "{name} value [{l},{g},{p},{i}]"
+                        );
+                    }
                     let norm = value.iter().map(|v| v * v).sum::<f64>().sqrt();
                     let got = f64::from(norms[[l, g, p]]);
                     assert!(
@@ -121,7 +131,7 @@ fn query_statistics_equal_the_reference_for_any_skip() {
         let model = tiny_model(config.clone(), 5);
         // Longer than the rows kept one by one (a tail), and shorter (no tail).
         for n in [FIRST_QUERY_ROWS + 9, 12] {
-            let (stats, _, _, reference) = captured(&model, n);
+            let (stats, _, _, _, reference) = captured(&model, n);
             let d = config.head_dim;
             assert_eq!(stats.dim(), (config.num_layers, config.num_heads, d));
             assert_eq!(stats.rows(), n);

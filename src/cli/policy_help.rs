@@ -86,14 +86,15 @@ mod tests {
         assert_eq!(
             policies_help(),
             "Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv, \
-             pyramidkv, adakv, knorm, keydiff, tova, expected-attention, adakv-expected-attention, \
-             judgeq, oracle, random) [default: all but knorm, keydiff, tova, expected-attention, \
-             adakv-expected-attention, random; judgeq only with soft tokens]"
+             pyramidkv, adakv, knorm, keydiff, tova, lagkv, expected-attention, \
+             adakv-expected-attention, judgeq, oracle, random) [default: all but knorm, keydiff, \
+             tova, lagkv, expected-attention, adakv-expected-attention, random; judgeq only with \
+             soft tokens]"
         );
         let methods = methods_help();
         assert!(methods.contains("(streamingllm, h2o, "), "{methods}");
         assert!(
-            methods.contains("snapkv-nopool, judgeq-window"),
+            methods.contains("snapkv-nopool, snapkv-chunk, judgeq-window"),
             "{methods}"
         );
         let params = params_help();

@@ -17,8 +17,8 @@ pub struct Method {
 }
 
 /// Ids of the named variants [`method_by_id`] knows besides the policies' own ids: every
-/// registered policy's variants (`snapkv-nopool`, `judgeq-window`, `judgeq-nopool`,
-/// `judgeq-layer0-window`), in registry order.
+/// registered policy's variants (`snapkv-nopool`, `snapkv-chunk`, `judgeq-window`,
+/// `judgeq-nopool`, `judgeq-layer0-window`, `judgeq-chunk`), in registry order.
 pub fn variant_ids() -> Vec<&'static str> {
     policies::variants().iter().map(|(_, v)| v.id).collect()
 }

@@ -88,17 +88,34 @@ impl KvCache {
     /// `[layers, kv_heads, len, head_dim]` (a copy; see [`crate::session::PrefillInputs`] for
     /// what it costs).
     pub fn keys_f32(&self, len: usize) -> Result<Array4<f32>> {
+        self.copy_f32(len, "keys", |layer| &layer.keys)
+    }
+
+    /// The values of positions `[0, len)` in every layer, in f32:
+    /// `[layers, kv_heads, len, head_dim]` (a copy, as [`KvCache::keys_f32`]).
+    pub fn values_f32(&self, len: usize) -> Result<Array4<f32>> {
+        self.copy_f32(len, "values", |layer| &layer.values)
+    }
+
+    /// Positions `[0, len)` of the buffer `buffer` picks in every layer, in f32; `what` names it
+    /// in errors.
+    fn copy_f32(
+        &self,
+        len: usize,
+        what: &str,
+        buffer: impl Fn(&LayerCache) -> &Tensor,
+    ) -> Result<Array4<f32>> {
         self.check_held(len)?;
         let mut data = Vec::new();
         let mut shape = (self.layers.len(), 0, len, 0);
         for layer in &self.layers {
-            let keys = layer.keys.narrow(1, 0, len)?.to_dtype(DType::F32)?;
-            let (kv_heads, _, head_dim) = keys.dims3()?;
+            let held = buffer(layer).narrow(1, 0, len)?.to_dtype(DType::F32)?;
+            let (kv_heads, _, head_dim) = held.dims3()?;
             shape = (self.layers.len(), kv_heads, len, head_dim);
-            data.extend(keys.flatten_all()?.to_vec1::<f32>()?);
+            data.extend(held.flatten_all()?.to_vec1::<f32>()?);
         }
         Array4::from_shape_vec(shape, data)
-            .map_err(|e| ModelError::InvalidArgument(format!("cached keys: {e}")))
+            .map_err(|e| ModelError::InvalidArgument(format!("cached {what}: {e}")))
     }
 
     /// The L2 norm of every value of positions `[0, len)` in every layer, computed in f32:

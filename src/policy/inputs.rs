@@ -1,6 +1,6 @@
 //! What policies score with: the rows of the three query sources, H2O's accumulated
-//! attention, and the inputs beyond attention rows a prefill captures on request (keys, value
-//! norms, query statistics), borrowed from a [`Session`] (or from plain arrays).
+//! attention, and the inputs beyond attention rows a prefill captures on request (keys, values,
+//! value norms, query statistics), borrowed from a [`Session`] (or from plain arrays).
 
 use std::sync::OnceLock;
 
@@ -62,7 +62,7 @@ impl<'a> ScoreInputs<'a> {
         }
     }
 
-    /// The same sources with the keys, value norms and query statistics of `prefill` (those it
+    /// The same sources with the keys, values, value norms and query statistics of `prefill` (those it
     /// has). Shapes are checked when a policy asks for them.
     pub fn with_prefill_inputs(self, prefill: &'a PrefillInputs) -> ScoreInputs<'a> {
         ScoreInputs {
@@ -108,6 +108,7 @@ impl<'a> ScoreInputs<'a> {
             Input::Soft => self.soft.is_some(),
             Input::Window | Input::Decoded | Input::Accumulated => true,
             Input::Keys => prefill.is_some_and(|p| p.keys.is_some()),
+            Input::Values => prefill.is_some_and(|p| p.values.is_some()),
             Input::ValueNorms => prefill.is_some_and(|p| p.value_norms.is_some()),
             Input::QueryStatistics => prefill.is_some_and(|p| p.query_statistics.is_some()),
         }
@@ -124,6 +125,7 @@ impl<'a> ScoreInputs<'a> {
                 .map(|_| ()),
             Input::Accumulated => self.accumulated().map(|_| ()),
             Input::Keys => self.keys(needed_by).map(|_| ()),
+            Input::Values => self.values(needed_by).map(|_| ()),
             Input::ValueNorms => self.value_norms(needed_by).map(|_| ()),
             Input::QueryStatistics => self.query_statistics(needed_by).map(|_| ()),
         }
@@ -208,19 +210,34 @@ impl<'a> ScoreInputs<'a> {
 
     /// The post-RoPE keys `[layers, kv_heads, n_prompt, head_dim]`, checked in shape and finite.
     pub(crate) fn keys(&self, needed_by: &str) -> Result<ArrayView4<'a, f32>, PolicyError> {
-        let keys = self
-            .prefill
-            .and_then(|p| p.keys.as_ref())
-            .ok_or_else(|| missing(Input::Keys, needed_by))?;
-        let (layers, kv_heads, n, d) = keys.dim();
+        let keys = self.prefill.and_then(|p| p.keys.as_ref());
+        self.per_entry_vectors(keys, Input::Keys, needed_by)
+    }
+
+    /// The values `[layers, kv_heads, n_prompt, head_dim]`, checked in shape and finite.
+    pub(crate) fn values(&self, needed_by: &str) -> Result<ArrayView4<'a, f32>, PolicyError> {
+        let values = self.prefill.and_then(|p| p.values.as_ref());
+        self.per_entry_vectors(values, Input::Values, needed_by)
+    }
+
+    /// `vectors` (keys or values, `[layers, kv_heads, n_prompt, head_dim]`) checked against the
+    /// prompt and finite; `input` names them.
+    fn per_entry_vectors(
+        &self,
+        vectors: Option<&'a ndarray::Array4<f32>>,
+        input: Input,
+        needed_by: &str,
+    ) -> Result<ArrayView4<'a, f32>, PolicyError> {
+        let vectors = vectors.ok_or_else(|| missing(input, needed_by))?;
+        let (layers, kv_heads, n, d) = vectors.dim();
         if (layers, kv_heads, n) != (self.layers(), self.kv_heads, self.prompt_len()) || d == 0 {
             return Err(PolicyError::Shape {
-                what: "keys".to_owned(),
+                what: input.describe().to_owned(),
                 expected: vec![self.layers(), self.kv_heads, self.prompt_len(), d.max(1)],
                 found: vec![layers, kv_heads, n, d],
             });
         }
-        finite(keys.view(), "keys")
+        finite(vectors.view(), input.describe())
     }
 
     /// The value norms `[layers, kv_heads, n_prompt]`, checked in shape and finite.

@@ -83,6 +83,8 @@ pub enum Input {
     /// The prompt's post-RoPE keys (Knorm, KeyDiff, ExpectedAttention); captured by the prefill
     /// only when asked for.
     Keys,
+    /// The prompt's values (LagKV); captured only when asked for.
+    Values,
     /// The L2 norm of every prompt value (ExpectedAttention's rescaling); captured only when
     /// asked for.
     ValueNorms,
@@ -100,6 +102,7 @@ impl Input {
             Input::Decoded => "decoded rows",
             Input::Accumulated => "accumulated prefill attention",
             Input::Keys => "post-RoPE keys",
+            Input::Values => "values",
             Input::ValueNorms => "value norms",
             Input::QueryStatistics => "query statistics",
         }
@@ -111,6 +114,7 @@ impl Input {
         let mut capture = PrefillCapture::default();
         match self {
             Input::Keys => capture.keys = true,
+            Input::Values => capture.values = true,
             Input::ValueNorms => capture.value_norms = true,
             Input::QueryStatistics => capture.query_statistics = true,
             Input::Window | Input::Soft | Input::Decoded | Input::Accumulated => {}

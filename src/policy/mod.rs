@@ -65,6 +65,7 @@
 
 mod bank;
 mod budget;
+pub mod chunks;
 mod error;
 mod head_shares;
 mod id;

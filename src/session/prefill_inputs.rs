@@ -1,5 +1,5 @@
 //! Inputs beyond attention rows that the prompt's prefill captures when a policy asks for them:
-//! the post-RoPE keys, the value norms and the statistics of the prompt's queries
+//! the post-RoPE keys, the values, the value norms and the statistics of the prompt's queries
 //! (ExpectedAttention's). None of them needs an `L × L` matrix, and none is captured unless asked
 //! for ([`PrefillCapture`]), so sessions scored by attention rows alone cost what they did.
 //!
@@ -7,11 +7,12 @@
 //! | input | shape | SmolLM2-135M (30 layers, 9 query heads, 3 KV heads, head dim 64) | Llama-3.1-8B (32 layers, 32 query heads, 8 KV heads, head dim 128) |
 //! |---|---|---|---|
 //! | keys | `[layers, kv_heads, n, head_dim]` | 180 MiB (188.7 MB) | 1 GiB (1,073.7 MB) |
+//! | values | `[layers, kv_heads, n, head_dim]` | 180 MiB (188.7 MB) | 1 GiB (1,073.7 MB) |
 //! | value norms | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
 //! | query statistics | `[layers, query_heads, ·]`: a `head_dim²` scatter, a mean and the first [`FIRST_QUERY_ROWS`] rows | 6.4 MiB (6.7 MB), whatever `n` | 80.5 MiB (84.4 MB), whatever `n` |
 //!
-//! The keys are a copy of the prompt's part of the KV cache (which holds them anyway, in the
-//! model's dtype); the value norms are read from it. The query statistics are reduced layer by
+//! The keys and the values are copies of the prompt's part of the KV cache (which holds them
+//! anyway, in the model's dtype); the value norms are read from it. The query statistics are reduced layer by
 //! layer during the prefill from the pre-RoPE queries the layer computes anyway: the transient
 //! extra is one centred copy of a layer's queries (`n · query_heads · head_dim` floats: 18.9 MB
 //! and 134 MB at 8,192 tokens for the two models).
@@ -28,6 +29,8 @@ pub const FIRST_QUERY_ROWS: usize = 32;
 pub struct PrefillCapture {
     /// The post-RoPE keys of the prompt.
     pub keys: bool,
+    /// The prompt's values (LagKV).
+    pub values: bool,
     /// The L2 norm of every prompt value.
     pub value_norms: bool,
     /// Mean and covariance material of the prompt's pre-RoPE queries.
@@ -37,13 +40,14 @@ pub struct PrefillCapture {
 impl PrefillCapture {
     /// Whether anything is captured.
     pub fn any(self) -> bool {
-        self.keys || self.value_norms || self.query_statistics
+        self.keys || self.values || self.value_norms || self.query_statistics
     }
 
     /// Both captures together.
     pub fn union(self, other: PrefillCapture) -> PrefillCapture {
         PrefillCapture {
             keys: self.keys || other.keys,
+            values: self.values || other.values,
             value_norms: self.value_norms || other.value_norms,
             query_statistics: self.query_statistics || other.query_statistics,
         }
@@ -55,6 +59,8 @@ impl PrefillCapture {
 pub struct PrefillInputs {
     /// Post-RoPE keys `[layers, kv_heads, n_prompt, head_dim]` (as the cache holds them).
     pub keys: Option<Array4<f32>>,
+    /// Values `[layers, kv_heads, n_prompt, head_dim]` (as the cache holds them).
+    pub values: Option<Array4<f32>>,
     /// L2 norm of every value vector, `[layers, kv_heads, n_prompt]`.
     pub value_norms: Option<Array3<f32>>,
     /// Statistics of the prompt's pre-RoPE queries.

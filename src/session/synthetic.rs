@@ -138,7 +138,7 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
 }
 
 /// What an inspection of `spec` would capture beyond attention rows when asked for `capture`,
-/// with heads of dimension `head_dim` (even): keys and value norms drawn from the seed, and the
+/// with heads of dimension `head_dim` (even): keys, values and value norms drawn from the seed, and the
 /// statistics of drawn query rows (rotary frequencies of θ = 10,000). Nothing that is not asked
 /// for is made, so a synthetic session costs what it did unless a policy needs these.
 pub fn synthetic_prefill_inputs(
@@ -154,6 +154,11 @@ pub fn synthetic_prefill_inputs(
     let keys = capture.keys.then(|| {
         Array4::from_shape_fn((layers, kv_heads, n, d), |(l, g, j, i)| {
             draw(0x6b65, l, g, j * d + i) * (1.0 + i as f32 / d as f32)
+        })
+    });
+    let values = capture.values.then(|| {
+        Array4::from_shape_fn((layers, kv_heads, n, d), |(l, g, j, i)| {
+            draw(0x7661, l, g, j * d + i)
         })
     });
     let value_norms = capture.value_norms.then(|| {
@@ -172,6 +177,7 @@ pub fn synthetic_prefill_inputs(
     });
     PrefillInputs {
         keys,
+        values,
         value_norms,
         query_statistics,
     }

@@ -8,6 +8,9 @@
 //! - (b) `judgeq_keep_window = true`: the window `w` plus the top `B − w` of `[0, n − w)`, pooled
 //!   over that range (SnapKV with soft-token queries).
 //!
+//! With `chunk_size` set (the `judgeq-chunk` variant sets kvpress's 20), whole chunks of the
+//! ranked range are kept instead (ChunkKV, [`crate::policy::chunks`]).
+//!
 //! `judgeq_window_layers = L > 0` (not in the paper) ranks the first `L` layers by the last
 //! window's attention instead: a soft token's layer-0 query depends only on its own embedding
 //! and position, never on the prompt.
@@ -18,6 +21,7 @@ use ndarray::s;
 
 use super::snapkv;
 use crate::attention::{Pooling, QuerySource, ScoreGrid};
+use crate::policy::chunks::{self, CHUNK_SIZE, KVPRESS_CHUNK_SIZE};
 use crate::policy::params::{Count, Param, Switch};
 use crate::policy::{
     Input, Order, OrderContext, Policy, PolicyError, PolicySettings, Protected, Variant,
@@ -43,9 +47,13 @@ pub static WINDOW_LAYERS: Count = Count {
     default: 0,
 };
 
-static PARAMS: [Param; 2] = [Param::Switch(&KEEP_WINDOW), Param::Count(&WINDOW_LAYERS)];
+static PARAMS: [Param; 3] = [
+    Param::Switch(&KEEP_WINDOW),
+    Param::Count(&WINDOW_LAYERS),
+    Param::Count(&CHUNK_SIZE),
+];
 
-static VARIANTS: [Variant; 3] = [
+static VARIANTS: [Variant; 4] = [
     Variant {
         id: "judgeq-window",
         label: "Judge Q, window kept",
@@ -60,6 +68,11 @@ static VARIANTS: [Variant; 3] = [
         id: "judgeq-layer0-window",
         label: "Judge Q, layer 0 by the window",
         settings: layer0_window,
+    },
+    Variant {
+        id: "judgeq-chunk",
+        label: "Judge Q, chunks of 20 (ChunkKV)",
+        settings: in_chunks,
     },
 ];
 
@@ -100,15 +113,24 @@ impl Policy for JudgeQ {
         let window_layers = usize::try_from(settings.get(&WINDOW_LAYERS)).unwrap_or(usize::MAX);
         let sums = query_sums(ctx, window_layers)?;
         let n = ctx.prompt_len();
-        if settings.get(&KEEP_WINDOW) {
+        let (protected, scores) = if settings.get(&KEEP_WINDOW) {
             let scores = snapkv::scored_range(ctx, sums.view(), settings.pooling)?;
-            Order::scored(n, Protected::Window(ctx.window()), 0, scores)
+            (Protected::Window(ctx.window()), scores)
         } else {
             let scores = ctx
                 .inputs()
                 .ranked_scores(sums.view(), n, settings.pooling, settings)?;
-            Order::scored(n, Protected::Nothing, 0, scores)
+            (Protected::Nothing, scores)
+        };
+        let chunk = usize::try_from(settings.get(&CHUNK_SIZE)).unwrap_or(usize::MAX);
+        if chunk == 0 {
+            return Order::scored(n, protected, 0, scores);
         }
+        let kept_first: Vec<u32> = (n - protected.len().min(n)..n)
+            .rev()
+            .map(|p| p as u32)
+            .collect();
+        chunks::chunked_order(n, &kept_first, 0, &scores, chunk)
     }
 }
 
@@ -117,6 +139,7 @@ fn paper(base: &PolicySettings) -> PolicySettings {
     base.clone()
         .with(&KEEP_WINDOW, false)
         .with(&WINDOW_LAYERS, 0)
+        .with(&CHUNK_SIZE, 0)
 }
 
 /// Variant (b): the last window kept too.
@@ -130,6 +153,11 @@ fn unpooled(base: &PolicySettings) -> PolicySettings {
         pooling: Pooling::None,
         ..paper(base)
     }
+}
+
+/// The paper's Judge Q keeping whole chunks of kvpress's ChunkKV length.
+fn in_chunks(base: &PolicySettings) -> PolicySettings {
+    paper(base).with(&CHUNK_SIZE, KVPRESS_CHUNK_SIZE)
 }
 
 /// Layer 0 ranked by the last window.

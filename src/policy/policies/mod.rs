@@ -16,6 +16,7 @@ pub mod h2o_window;
 pub mod judgeq;
 pub mod keydiff;
 pub mod knorm;
+pub mod lagkv;
 pub mod oracle;
 pub mod pyramidkv;
 pub mod random;
@@ -73,6 +74,7 @@ pub static REGISTRY: &[Registered] = &[
     entry(&knorm::Knorm, [166, 118, 29]).not_by_default(),
     entry(&keydiff::KeyDiff, [102, 166, 30]).not_by_default(),
     entry(&tova::Tova, [231, 41, 138]).not_by_default(),
+    entry(&lagkv::LagKv, [230, 171, 2]).not_by_default(),
     entry(&expected_attention::ExpectedAttention, [27, 158, 119]).not_by_default(),
     entry(
         &adakv_expected_attention::AdaKvExpectedAttention,

@@ -252,6 +252,7 @@ fn expected_attention_fixture(
         keys: Some(Array4::from_shape_fn((layers, kv_heads, n, d), |_| {
             (rng.unit() - 0.5) * 4.0
         })),
+        values: None,
         value_norms: Some(Array3::from_shape_fn((layers, kv_heads, n), |_| {
             0.2 + rng.unit()
         })),
@@ -452,8 +453,16 @@ fn the_prefill_captures_only_what_the_chosen_policies_need() {
         ..PrefillCapture::default()
     };
     assert_eq!(capture(&["knorm", "keydiff"], &s), keys_only);
+    assert_eq!(
+        capture(&["lagkv"], &s),
+        PrefillCapture {
+            values: true,
+            ..keys_only
+        }
+    );
     let everything = PrefillCapture {
         keys: true,
+        values: false,
         value_norms: true,
         query_statistics: true,
     };

@@ -3,7 +3,9 @@
 //! registry and its serialised forms.
 
 mod bank;
+mod chunks;
 mod kvpress;
+mod lagkv;
 mod metrics;
 mod naive_snapkv;
 mod policies;
@@ -120,7 +122,7 @@ impl Fixture {
     }
 }
 
-/// Keys, value norms and query statistics drawn at random for `(layers, query_heads, kv_heads,
+/// Keys, values, value norms and query statistics drawn at random for `(layers, query_heads, kv_heads,
 /// n)` with head dimension `d` (even); with `levels > 0` keys and value norms are quantised to
 /// that many levels per unit, which makes ties. The statistics are those of random query rows.
 pub(super) fn random_prefill(
@@ -139,10 +141,12 @@ pub(super) fn random_prefill(
         }
     };
     let keys = Array4::from_shape_fn((layers, kv_heads, n, d), |_| value(2.0));
+    let values = Array4::from_shape_fn((layers, kv_heads, n, d), |_| value(1.0));
     let value_norms = Array3::from_shape_fn((layers, kv_heads, n), |_| value(1.0).abs() + 0.25);
     let queries = Array4::from_shape_fn((layers, query_heads, n, d), |_| value(1.5) + 0.5);
     PrefillInputs {
         keys: Some(keys),
+        values: Some(values),
         value_norms: Some(value_norms),
         query_statistics: Some(statistics_of(&queries, d)),
     }

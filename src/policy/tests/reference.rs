@@ -12,8 +12,8 @@ use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 use crate::policy::layer_schedule::{Schedule, layer_budgets};
 use crate::policy::policies::{
     adakv::FLOOR_ALPHA, adakv_expected_attention::SAFEGUARD, expected_attention,
-    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, oracle::POOLED, pyramidkv::BETA,
-    random, random::SEED, streaming_llm::SINKS, tova,
+    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, lagkv, oracle::POOLED,
+    pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS, tova,
 };
 use crate::policy::ranking::{order_key, rank_desc};
 use crate::policy::{OrderContext, PolicyError, PolicyId, PolicySettings, ScoreInputs};
@@ -80,6 +80,7 @@ pub(crate) fn reference_select(
             "judgeq" => judgeq(inputs, budget, settings)?,
             "knorm" => top(&knorm::scores(&ctx)?, budget),
             "keydiff" => top(&keydiff::scores(&ctx)?, budget),
+            "lagkv" => top(&lagkv::scores(&ctx)?, budget),
             "tova" => window_and_top(&tova::scores(&ctx)?, n, 1, |_, _| budget - 1),
             "expected-attention" => {
                 let (sinks, scores) = expected_attention::scores(&ctx)?;

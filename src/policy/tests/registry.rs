@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..15],
+        &ids[..16],
         [
             "full",
             "streamingllm",
@@ -78,6 +78,7 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "knorm",
             "keydiff",
             "tova",
+            "lagkv",
             "expected-attention",
             "adakv-expected-attention",
             "judgeq",
@@ -151,11 +152,15 @@ fn settings_saved_before_the_registry_read_the_same() {
         added_keys,
         [
             "adakv_safeguard_alpha",
+            "chunk_size",
             "ea_covariance",
             "ea_epsilon",
             "ea_future_positions",
             "ea_sinks",
-            "ea_value_norms"
+            "ea_value_norms",
+            "lagkv_cross_scoring",
+            "lagkv_lag_size",
+            "lagkv_sinks"
         ]
     );
     for (key, value) in added {
