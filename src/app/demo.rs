@@ -131,7 +131,11 @@ impl DemoEngine {
             kv_entry_bytes: 2 * 64 * 2,
         };
         self.model = Some(info.clone());
-        sink.send(Event::ModelReady { job: job.id, info });
+        sink.send(Event::ModelReady {
+            job: job.id,
+            info,
+            memory: None,
+        });
     }
 
     fn inspect(&self, job: &Job, request: &InspectRequest, sink: &EventSink) {
@@ -201,6 +205,7 @@ impl DemoEngine {
             job: job.id,
             session: Arc::new(session),
             marked,
+            memory: None,
         });
     }
 
