@@ -116,7 +116,7 @@ pub fn llama31_8b_shape(layers: usize, vocab: usize) -> ModelConfig {
 
 /// The capture a benchmark prefill of `n` tokens records: the last [`BENCH_WINDOW`] rows over
 /// every key and the accumulated attention, or nothing.
-pub fn bench_capture(n: usize, capture: bool) -> Capture {
+fn bench_capture(n: usize, capture: bool) -> Capture {
     if capture {
         Capture::rows(n.saturating_sub(BENCH_WINDOW), n).with_accumulation()
     } else {
