@@ -10,6 +10,7 @@ use crate::attention::KeepMask;
 use crate::judgeq::SoftTokens;
 use crate::model::{
     BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result,
+    RunPlan,
 };
 use crate::progress::{Progress, Stage};
 use crate::session::{
@@ -83,6 +84,15 @@ pub fn inspect_prompt(
     }
 
     let transformer = &model.transformer;
+    // Refused before anything is allocated when the device has too little free memory: the
+    // cache, the prefill's activations and every captured row (window, soft, decoded).
+    transformer.check_memory(&RunPlan {
+        input_rows: prompt_len,
+        cache_positions: prompt_len + after_prompt,
+        captured_rows: request.window + soft_count + request.decode_tokens,
+        key_limit: prompt_len,
+        accumulate: true,
+    })?;
     let mut cache = transformer.new_cache(prompt_len + after_prompt)?;
     let mut window_capture =
         Capture::rows(prompt_len - request.window, prompt_len).with_accumulation();
@@ -194,7 +204,9 @@ impl PrefilledPrompt {
     ) -> Result<Self> {
         model.check_fits(ids.len(), max_tokens)?;
         let transformer = &model.transformer;
-        let mut cache = transformer.new_cache(ids.len() + max_tokens)?;
+        let positions = ids.len() + max_tokens;
+        transformer.check_memory(&RunPlan::prefill(ids.len(), positions, &Capture::NONE))?;
+        let mut cache = transformer.new_cache(positions)?;
         let out = transformer.forward(
             &transformer.embed(ids)?,
             &mut cache,

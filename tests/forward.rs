@@ -506,6 +506,7 @@ fn bad_input_is_a_clear_error() {
 
 #[test]
 fn half_precision_runs_the_portable_path_with_f32_probabilities() {
+    // bf16 against f32 is measured in tests/dtype_agreement.rs.
     let model = Transformer::random(tiny_config(), 13, Device::Cpu, DType::F16).unwrap();
     let naive = Naive::from(&model);
     let tokens = ids(21, 64, 2);
@@ -521,15 +522,6 @@ fn half_precision_runs_the_portable_path_with_f32_probabilities() {
     let err = rows_error(&out.rows.unwrap(), &reference, 0);
     assert!(err < 1e-2, "f16 rows differ by {err}");
     assert!(logits_error(&out.last_logits, &reference.logits[20]) < 0.1);
-
-    let bf16 = Transformer::random(tiny_config(), 13, Device::Cpu, DType::BF16).unwrap();
-    let mut cache = bf16.new_cache(4).unwrap();
-    let input = bf16.embed(&[1, 2]).unwrap();
-    let result = bf16.forward(&input, &mut cache, &Capture::NONE, &Silent);
-    assert!(
-        matches!(result, Err(ModelError::InvalidArgument(_))),
-        "{result:?}"
-    );
 }
 
 #[test]

@@ -132,7 +132,11 @@ impl DemoEngine {
             kv_entry_bytes: 2 * 64 * 2,
         };
         self.model = Some(info.clone());
-        sink.send(Event::ModelReady { job: job.id, info });
+        sink.send(Event::ModelReady {
+            job: job.id,
+            info,
+            memory: None,
+        });
     }
 
     fn inspect(&self, job: &Job, request: &SessionRequest, sink: &EventSink) {
@@ -204,6 +208,7 @@ impl DemoEngine {
             job: job.id,
             session: Arc::new(session),
             marked,
+            memory: None,
         });
     }
 

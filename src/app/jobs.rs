@@ -1,7 +1,7 @@
 //! The load or inspection job the worker is running, as the progress bar shows it.
 
 use crate::progress::Stage;
-use crate::worker::protocol::{JobId, SessionRequest};
+use crate::worker::protocol::{JobId, MemoryInUse, SessionRequest};
 
 /// What a job does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub struct RunningJob {
     pub total: usize,
     /// Whether Cancel was pressed.
     pub cancelling: bool,
+    /// Memory in use on the compute device, as last reported.
+    pub memory: Option<MemoryInUse>,
 }
 
 impl RunningJob {
@@ -42,6 +44,7 @@ impl RunningJob {
             done: 0,
             total: 0,
             cancelling: false,
+            memory: None,
         }
     }
 
@@ -54,11 +57,19 @@ impl RunningJob {
         }
     }
 
-    /// One line for the progress bar: stage and counts.
+    /// One line for the progress bar: stage and counts, and the memory in use when known.
     pub fn describe(&self) -> String {
         if self.cancelling {
             return "Cancelling…".to_owned();
         }
+        let line = self.stage_and_counts();
+        match self.memory {
+            Some(memory) => format!("{line} · {memory}"),
+            None => line,
+        }
+    }
+
+    fn stage_and_counts(&self) -> String {
         let unit = match self.stage {
             Some(Stage::Prefill) => " tokens",
             Some(Stage::SoftTokens) => " soft tokens",
@@ -91,6 +102,14 @@ mod tests {
         job.total = 2048;
         assert_eq!(job.describe(), "Prefill: 512 of 2048 tokens");
         assert!((job.fraction() - 0.25).abs() < 1e-6);
+        job.memory = Some(MemoryInUse {
+            bytes: 1_080_000_000,
+            gpu: false,
+        });
+        assert_eq!(
+            job.describe(),
+            "Prefill: 512 of 2048 tokens · 1.08 GB resident"
+        );
         job.cancelling = true;
         assert_eq!(job.describe(), "Cancelling…");
     }

@@ -1,7 +1,7 @@
 //! `judgeq generate`: a plain chat answer.
 
 use clap::Args;
-use judgeq::model::{Capture, GenerateOptions};
+use judgeq::model::{Capture, GenerateOptions, RunPlan};
 
 use super::checks;
 use super::model_args::ModelArgs;
@@ -32,7 +32,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let prompt = model.chat_prompt(&args.prompt)?;
     model.check_fits(prompt.len(), args.max_tokens)?;
     let transformer = &model.transformer;
-    let mut cache = transformer.new_cache(prompt.len() + args.max_tokens)?;
+    let positions = prompt.len() + args.max_tokens;
+    transformer.check_memory(&RunPlan::prefill(prompt.len(), positions, &Capture::NONE))?;
+    let mut cache = transformer.new_cache(positions)?;
     let prefill = transformer.forward(
         &transformer.embed(&prompt.ids)?,
         &mut cache,

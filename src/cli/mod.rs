@@ -2,6 +2,8 @@
 //! headless, with progress on stderr and results on stdout or in files.
 
 mod bench;
+mod bench_agreement;
+mod bench_model;
 mod checks;
 mod eval;
 mod evict;
@@ -46,7 +48,8 @@ enum Command {
     Evict(evict::EvictArgs),
     /// Draw the explorer's three-panel figure (SVG, 300-dpi PNG, JSON sidecar) from an export folder
     Figure(figure::FigureArgs),
-    /// Time prefill with and without attention capture, or decoding under many masks batched
+    /// Time prefill with and without attention capture (memory against its estimate), decoding
+    /// under many masks batched, or compare two dtypes or devices
     Bench(bench::BenchArgs),
     /// Train Judge Q soft tokens on a prompt file
     Train(train::TrainArgs),

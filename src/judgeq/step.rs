@@ -7,7 +7,7 @@ use candle_core::{Tensor, Var};
 
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::objective::{ObjectiveSettings, objective};
-use crate::model::{Capture, KvCache, Transformer};
+use crate::model::{Capture, KvCache, RunPlan, Transformer};
 use crate::progress::Progress;
 
 /// The prompt's KV cache, from one plain prefill (no capture, no graph).
@@ -16,7 +16,9 @@ pub fn prefill_prompt(
     prompt_ids: &[u32],
     progress: &dyn Progress,
 ) -> Result<KvCache> {
-    let mut cache = transformer.new_cache(prompt_ids.len())?;
+    let n = prompt_ids.len();
+    transformer.check_memory(&RunPlan::prefill(n, n, &Capture::NONE))?;
+    let mut cache = transformer.new_cache(n)?;
     transformer.forward(
         &transformer.embed(prompt_ids)?,
         &mut cache,

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::atomic_write::{Overwrite, write_new};
 use crate::judgeq::error::{Result, TrainError};
 use crate::model::hashing::hex;
-use crate::model::{Capture, GenerateOptions, Transformer};
+use crate::model::{Capture, GenerateOptions, RunPlan, Transformer};
 use crate::progress::{Progress, Stage};
 
 /// Version of the target recipe; part of every cache key.
@@ -94,6 +94,13 @@ pub fn compute_target(
             "an empty prompt has no target".into(),
         ));
     }
+    transformer.check_memory(&RunPlan {
+        input_rows: p,
+        cache_positions: p + settings.max_response_tokens,
+        captured_rows: settings.max_response_tokens,
+        key_limit: p,
+        accumulate: false,
+    })?;
     let mut cache = transformer.new_cache(p + settings.max_response_tokens)?;
     let prefill = transformer.forward(
         &transformer.embed(prompt_ids)?,

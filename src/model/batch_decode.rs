@@ -78,7 +78,6 @@ impl Transformer {
         options: &BatchOptions,
         progress: &dyn Progress,
     ) -> Result<Vec<MaskedGeneration>> {
-        self.check_runnable()?;
         self.check_cache(cache)?;
         let prompt = cache.len();
         if prompt == 0 {

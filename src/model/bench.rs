@@ -5,9 +5,11 @@ use std::time::Instant;
 
 use super::batch_decode::BatchOptions;
 use super::capture::Capture;
-use super::config::{Architecture, ModelConfig};
+use super::config::{Architecture, Llama3RopeScaling, ModelConfig};
+use super::device_memory::{PeakWatch, peak_resident_bytes, reset_peak_resident};
 use super::error::Result;
 use super::generate::GenerateOptions;
+use super::memory::{MemoryEstimate, RunPlan};
 use super::transformer::Transformer;
 use crate::attention::KeepMask;
 use crate::progress::{Progress, Stage};
@@ -34,6 +36,11 @@ pub struct BenchRow {
     /// Peak resident memory of the process during this prefill (`VmHWM`, reset before each
     /// length where the kernel allows it, else the peak since the process started), if known.
     pub peak_rss_bytes: Option<u64>,
+    /// On a GPU, the peak memory in use on the device during this prefill (read every 2 ms,
+    /// the whole device's), if known.
+    pub peak_device_bytes: Option<u64>,
+    /// What the run was estimated to need before it started (see [`super::memory`]).
+    pub estimate: MemoryEstimate,
 }
 
 /// The shape of SmolLM2-135M-Instruct, the default model (30 layers, hidden 576, 9 query heads,
@@ -58,8 +65,68 @@ pub fn default_model_shape() -> ModelConfig {
     }
 }
 
+/// A tiny llama (2 layers, hidden 64, 4 query heads over 2 KV heads of 16, FFN 128, vocabulary
+/// 256) whose random weights check numbers, not speed: a GPU against the CPU in a second.
+pub fn tiny_shape() -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Llama,
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 16,
+        vocab_size: 256,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        max_position_embeddings: 4096,
+        tie_word_embeddings: true,
+        attention_bias: false,
+    }
+}
+
+/// Llama-3.1-8B's shape with `layers` blocks and a vocabulary of `vocab`: hidden 4096, 32 query
+/// heads over 8 KV heads of 128, FFN 14336, rotary base 500000 with Llama 3.1's scaling, context
+/// 131072. The real model has 32 layers and 128256 tokens; a smaller vocabulary keeps a random
+/// checkpoint small without changing a prefill's cost (the LM head runs on the last row only).
+pub fn llama31_8b_shape(layers: usize, vocab: usize) -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Llama,
+        hidden_size: 4096,
+        intermediate_size: 14336,
+        num_layers: layers,
+        num_heads: 32,
+        num_kv_heads: 8,
+        head_dim: 128,
+        vocab_size: vocab,
+        rms_norm_eps: 1e-5,
+        rope_theta: 500_000.0,
+        rope_scaling: Some(Llama3RopeScaling {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192,
+        }),
+        max_position_embeddings: 131_072,
+        tie_word_embeddings: false,
+        attention_bias: false,
+    }
+}
+
+/// The capture a benchmark prefill of `n` tokens records: the last [`BENCH_WINDOW`] rows over
+/// every key and the accumulated attention, or nothing.
+fn bench_capture(n: usize, capture: bool) -> Capture {
+    if capture {
+        Capture::rows(n.saturating_sub(BENCH_WINDOW), n).with_accumulation()
+    } else {
+        Capture::NONE
+    }
+}
+
 /// Times one prefill of a token sequence of each length (deterministic ids), plain or with
-/// capture. Each length runs once after a short warm-up prefill.
+/// capture. Each length runs once after a short warm-up prefill, and is refused before it
+/// starts when the device has too little free memory for it ([`Transformer::check_memory`]).
 pub fn prefill_benchmark(
     transformer: &Transformer,
     lengths: &[usize],
@@ -73,22 +140,22 @@ pub fn prefill_benchmark(
 
     let mut rows = Vec::with_capacity(lengths.len());
     for &n in lengths {
+        let wanted = bench_capture(n, capture);
+        let estimate = transformer.check_memory(&RunPlan::prefill(n, n, &wanted))?;
+        reset_peak_resident();
+        let watch = PeakWatch::start(&transformer.device);
         let input = transformer.embed(&ids_of(n))?;
         let mut cache = transformer.new_cache(n)?;
-        let wanted = if capture {
-            Capture::rows(n.saturating_sub(BENCH_WINDOW), n).with_accumulation()
-        } else {
-            Capture::NONE
-        };
-        reset_peak_rss();
         let cpu_before = process_cpu_seconds();
         let start = Instant::now();
         let output = transformer.forward(&input, &mut cache, &wanted, progress)?;
+        transformer.device.synchronize()?;
         let seconds = start.elapsed().as_secs_f64();
         let cpu_seconds = process_cpu_seconds()
             .zip(cpu_before)
             .map(|(after, before)| after - before);
-        let peak_rss_bytes = peak_rss_bytes();
+        let peak_device_bytes = watch.and_then(PeakWatch::finish);
+        let peak_rss_bytes = peak_resident_bytes();
         drop(output);
         rows.push(BenchRow {
             tokens: n,
@@ -97,6 +164,8 @@ pub fn prefill_benchmark(
             tokens_per_second: n as f64 / seconds,
             cpu_seconds,
             peak_rss_bytes,
+            peak_device_bytes,
+            estimate,
         });
     }
     Ok(rows)
@@ -211,26 +280,11 @@ fn decode_both_ways(
 }
 
 /// Deterministic token ids spread over the vocabulary.
-fn bench_ids(n: usize, vocab: usize) -> Vec<u32> {
+pub fn bench_ids(n: usize, vocab: usize) -> Vec<u32> {
     let vocab = vocab as u64;
     (0..n as u64)
         .map(|i| ((i * 2_654_435_761 + 17) % vocab) as u32)
         .collect()
-}
-
-/// Asks Linux to restart `VmHWM` from the current resident size (`clear_refs` value 5); where
-/// that is not allowed the peak stays the process-wide one.
-fn reset_peak_rss() {
-    // Failure only means the peak is process-wide; BenchRow's doc says so.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// `VmHWM` of this process in bytes (Linux).
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// User plus system time of this process in seconds (`/proc/self/stat`, clock ticks of 10 ms).

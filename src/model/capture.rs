@@ -109,7 +109,8 @@ pub enum AttentionKernel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardOptions {
     /// Query rows per attention block; `None` picks a size from the number of keys so that one
-    /// block of scores stays around a megabyte.
+    /// block of scores stays bounded (2^21 per thread for the fused kernel, 2^24 for the
+    /// portable path, or one row when a row is longer).
     pub query_chunk: Option<usize>,
     /// Stage named in progress reports.
     pub stage: Stage,

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::memory::gigabytes;
+
 /// Anything that can go wrong loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -111,9 +113,66 @@ pub enum ModelError {
     /// The job was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The run needs more memory than the device has free: refused before it started, with
+    /// both figures, or reported by the GPU when an allocation failed, without them.
+    #[error("{}", out_of_memory(.device, *.needed, *.available, .detail))]
+    OutOfMemory {
+        /// Where memory ran short: `the CPU`, `cuda:0`, `the GPU`, `the host`.
+        device: String,
+        /// Bytes the run needs beyond what is already allocated, when estimated.
+        needed: Option<u64>,
+        /// Bytes free there, when known.
+        available: Option<u64>,
+        /// What needs the memory (the estimate's parts), or the driver's message.
+        detail: String,
+    },
     /// An error inside candle.
     #[error("tensor computation failed: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+/// Words in candle's error text that mean a GPU allocation failed: the driver's and cuBLAS's
+/// out-of-memory codes.
+const GPU_OUT_OF_MEMORY: [&str; 3] = [
+    "CUDA_ERROR_OUT_OF_MEMORY",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "cudaErrorMemoryAllocation",
+];
+
+impl From<candle_core::Error> for ModelError {
+    /// A GPU allocation failure becomes [`ModelError::OutOfMemory`]; anything else stays a
+    /// candle error.
+    fn from(error: candle_core::Error) -> Self {
+        let text = error.to_string();
+        if GPU_OUT_OF_MEMORY.iter().any(|code| text.contains(code)) {
+            ModelError::OutOfMemory {
+                device: "the GPU".to_owned(),
+                needed: None,
+                available: None,
+                detail: text,
+            }
+        } else {
+            ModelError::Candle(error)
+        }
+    }
+}
+
+/// The message of [`ModelError::OutOfMemory`].
+fn out_of_memory(
+    device: &str,
+    needed: Option<u64>,
+    available: Option<u64>,
+    detail: &str,
+) -> String {
+    let advice = "use a shorter document, capture fewer rows, or a smaller dtype (bf16)";
+    match (needed, available) {
+        (Some(needed), Some(available)) => format!(
+            "not enough memory on {device}: this run needs {} more ({detail}) but {} is free; {advice}",
+            gigabytes(needed),
+            gigabytes(available)
+        ),
+        _ => format!("{device} ran out of memory ({detail}); {advice}"),
+    }
 }
 
 /// Result with [`ModelError`].
@@ -124,4 +183,51 @@ fn excess(prompt_tokens: usize, extra_tokens: usize, max_context: usize) -> usiz
     prompt_tokens
         .saturating_add(extra_tokens)
         .saturating_sub(max_context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_allocation_failure_from_candle_is_out_of_memory() {
+        let driver = candle_core::Error::Msg(
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".to_owned(),
+        );
+        let error = ModelError::from(driver);
+        assert!(
+            matches!(&error, ModelError::OutOfMemory { device, needed: None, available: None, .. } if device == "the GPU"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("the GPU ran out of memory"),
+            "{message}"
+        );
+        assert!(message.contains("CUDA_ERROR_OUT_OF_MEMORY"), "{message}");
+
+        let wrapped = candle_core::Error::Msg("cuBLAS: CUBLAS_STATUS_ALLOC_FAILED".to_owned())
+            .context("matmul");
+        assert!(matches!(
+            ModelError::from(wrapped),
+            ModelError::OutOfMemory { .. }
+        ));
+        let other = candle_core::Error::Msg("shape mismatch in matmul".to_owned());
+        assert!(matches!(ModelError::from(other), ModelError::Candle(_)));
+    }
+
+    #[test]
+    fn a_refusal_names_what_is_needed_and_what_is_free() {
+        let error = ModelError::OutOfMemory {
+            device: "cuda:0".to_owned(),
+            needed: Some(12_340_000_000),
+            available: Some(8_000_000_000),
+            detail: "KV cache 4.29 GB".to_owned(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "not enough memory on cuda:0: this run needs 12.34 GB more (KV cache 4.29 GB) but \
+             8.00 GB is free; use a shorter document, capture fewer rows, or a smaller dtype (bf16)"
+        );
+    }
 }

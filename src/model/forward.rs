@@ -17,6 +17,7 @@ use ndarray::{Array3, Array4};
 use super::attention::{PortableCall, portable_attention};
 use super::cache::KvCache;
 use super::capture::{AttentionKernel, Capture, ForwardOptions, ForwardOutput, LayerSink};
+use super::chunking::block_rows;
 use super::cpu_slice::cpu_f32;
 use super::elementwise::{add_residual, swiglu};
 use super::error::{ModelError, Result};
@@ -28,16 +29,6 @@ use super::rope::RotaryTables;
 use super::transformer::Transformer;
 use super::weights::LayerWeights;
 use crate::progress::Progress;
-
-/// Scores of one fused attention block (`rows x keys`) are kept near this many elements (8 MiB
-/// per thread, in L3): measured on a 2-core AVX-512 machine, blocks of 128 to 256 rows run the
-/// score matmul at 80-87 GFLOP/s per thread where 32-row blocks reach 60 (each block repacks the
-/// keys it reads).
-const FUSED_BLOCK_ELEMENTS: usize = 1 << 21;
-/// Row limits of one fused attention block.
-const FUSED_BLOCK_ROWS: (usize, usize) = (128, 256);
-/// Scores of one portable attention chunk (`heads x rows x keys`) are kept near this many elements.
-const PORTABLE_CHUNK_ELEMENTS: usize = 1 << 24;
 
 /// One forward pass as the layers see it.
 pub(crate) struct Pass<'a> {
@@ -120,7 +111,6 @@ impl Transformer {
                 c.hidden_size
             )));
         }
-        self.check_runnable()?;
         self.check_cache(cache)?;
         cache.ensure_room(n)?;
         let past = cache.len();
@@ -316,13 +306,9 @@ impl Transformer {
         }
     }
 
-    /// Query rows per attention block for `keys` keys.
+    /// Query rows per attention block for `keys` keys (see [`super::chunking`]).
     fn automatic_chunk(&self, fused: bool, keys: usize) -> usize {
-        if fused {
-            (FUSED_BLOCK_ELEMENTS / keys).clamp(FUSED_BLOCK_ROWS.0, FUSED_BLOCK_ROWS.1)
-        } else {
-            (PORTABLE_CHUNK_ELEMENTS / (keys * self.config.num_heads)).clamp(1, 4096)
-        }
+        block_rows(fused, keys, self.config.num_heads)
     }
 
     /// Checks that `cache` was made by this model.

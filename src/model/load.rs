@@ -253,6 +253,31 @@ fn load_hugging_face(dir: &Path, options: &LoadOptions, progress: &dyn Progress)
     })
 }
 
+/// Loads only the transformer of a Hugging Face directory (`config.json` and safetensors): no
+/// tokenizer, chat template nor digest, for benchmarks on synthetic checkpoints such as
+/// [`super::random_checkpoint::write_random_checkpoint`]'s.
+pub fn load_transformer(
+    dir: &Path,
+    options: &LoadOptions,
+    progress: &dyn Progress,
+) -> Result<Transformer> {
+    let hf = read_config(&dir.join("config.json"))?;
+    let mut source = SafetensorsSource::open(weight_files(dir)?)?;
+    let target = Target {
+        device: &options.device,
+        dtype: options.dtype,
+        interleaved_qk: false,
+    };
+    let weights = load_weights(
+        &hf.config,
+        Naming::HuggingFace,
+        &mut source,
+        &target,
+        progress,
+    )?;
+    Transformer::new(hf.config, weights, options.device.clone(), options.dtype)
+}
+
 /// The tokenizer must not produce ids beyond the embedding matrix.
 fn check_vocab(tokenizer: &TextTokenizer, config: &ModelConfig, path: &Path) -> Result<()> {
     let ids = tokenizer.vocab_size();

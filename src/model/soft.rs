@@ -22,7 +22,6 @@ impl Transformer {
     /// restricted to the prompt keys and not renormalised. Equal to the rows
     /// [`Transformer::forward`] captures for the same input.
     pub fn soft_token_attention(&self, prompt: &KvCache, soft: &Tensor) -> Result<Vec<Tensor>> {
-        self.check_runnable()?;
         let c = &self.config;
         let (n, hidden) = soft.dims2().map_err(|_| {
             ModelError::InvalidArgument(format!(

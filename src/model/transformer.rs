@@ -42,14 +42,4 @@ impl Transformer {
             dtype,
         })
     }
-
-    /// Checks that the device can run the dtype: candle has no bf16 matmul on the CPU.
-    pub(crate) fn check_runnable(&self) -> Result<()> {
-        if self.device.is_cpu() && self.dtype == DType::BF16 {
-            return Err(ModelError::InvalidArgument(
-                "bf16 models do not run on the CPU (candle has no bf16 matmul there); load in f32 or f16".into(),
-            ));
-        }
-        Ok(())
-    }
 }

@@ -115,7 +115,8 @@ pub(crate) struct WeightDestination<'a> {
     pub interleaved_qk: bool,
 }
 
-const LAYER_ROLES: [Role; 12] = [
+/// The tensors of one block, in loading order (biases only when the configuration has them).
+pub(crate) const LAYER_ROLES: [Role; 12] = [
     Role::AttnNorm,
     Role::Q,
     Role::K,

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use crate::inspect::{InspectRequest, PrefilledPrompt, inspect, inspect_prompt};
+use crate::model::device_memory::memory_in_use;
 use crate::model::{LoadOptions, Model, ModelError, fetch};
 use crate::session::Session;
 
 use super::protocol::{
-    Engine, Event, EventSink, EvictionAnswer, EvictionCase, Job, JobId, JobProgress, ModelSource,
-    Request, SessionRequest,
+    Engine, Event, EventSink, EvictionAnswer, EvictionCase, Job, JobId, JobProgress, MemoryInUse,
+    MemoryProbe, ModelSource, Request, SessionRequest,
 };
 
 /// Why a job did not finish.
@@ -32,19 +33,29 @@ impl From<ModelError> for JobError {
 }
 
 /// Runs requests with a real model on the compute thread.
+///
+/// Running out of memory is a failed job like any other (the message says what the run needed
+/// and what was free, see [`ModelError::OutOfMemory`]); the engine keeps its model and serves
+/// the next request. Every report carries the memory in use on the device.
 pub struct ModelEngine {
     options: LoadOptions,
     model: Option<Model>,
     last: Option<(Arc<Session>, PrefilledPrompt)>,
+    memory: MemoryProbe,
 }
 
 impl ModelEngine {
     /// An engine that loads models on `options`' device and dtype.
     pub fn new(options: LoadOptions) -> Self {
+        let device = options.device.clone();
+        let gpu = !device.is_cpu();
+        let memory: MemoryProbe =
+            Arc::new(move || memory_in_use(&device).map(|bytes| MemoryInUse { bytes, gpu }));
         Self {
             options,
             model: None,
             last: None,
+            memory,
         }
     }
 
@@ -64,7 +75,11 @@ impl ModelEngine {
         let model = Model::load(&path, &self.options, progress)?;
         let info = model.info.clone();
         self.model = Some(model);
-        Ok(Event::ModelReady { job, info })
+        Ok(Event::ModelReady {
+            job,
+            info,
+            memory: (self.memory)(),
+        })
     }
 
     fn inspect(
@@ -108,6 +123,7 @@ impl ModelEngine {
             job,
             session,
             marked,
+            memory: (self.memory)(),
         })
     }
 
@@ -152,7 +168,9 @@ impl ModelEngine {
 impl Engine for ModelEngine {
     fn handle(&mut self, request: Request, sink: &EventSink) {
         let job: Job = request.job().clone();
-        let progress = sink.progress(&job);
+        let progress = sink
+            .progress(&job)
+            .reporting_memory(Arc::clone(&self.memory));
         let outcome = match &request {
             Request::LoadModel { source, .. } => self.load(job.id, source, &progress),
             Request::Inspect { request, .. } => self.inspect(job.id, request, &progress),

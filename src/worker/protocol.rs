@@ -149,6 +149,30 @@ pub struct EvictionAnswer {
     pub answer: Answer,
 }
 
+/// Memory the compute device holds, as the engine last read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryInUse {
+    /// Bytes in use.
+    pub bytes: u64,
+    /// Whether they are a GPU's memory in use (the whole device's) rather than the process's
+    /// resident memory on the CPU.
+    pub gpu: bool,
+}
+
+impl std::fmt::Display for MemoryInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let where_ = if self.gpu {
+            "in use on the GPU"
+        } else {
+            "resident"
+        };
+        write!(f, "{:.2} GB {where_}", self.bytes as f64 / 1e9)
+    }
+}
+
+/// Reads the memory in use where the engine computes (`None` when unknown).
+pub type MemoryProbe = Arc<dyn Fn() -> Option<MemoryInUse> + Send + Sync>;
+
 /// What the compute thread reports back.
 #[derive(Clone, Debug)]
 pub enum Event {
@@ -162,6 +186,8 @@ pub enum Event {
         done: usize,
         /// Units in all.
         total: usize,
+        /// Memory in use on the compute device now, when the engine reports it.
+        memory: Option<MemoryInUse>,
     },
     /// A model is loaded and ready for [`Request::Inspect`].
     ModelReady {
@@ -169,6 +195,8 @@ pub enum Event {
         job: JobId,
         /// What was loaded.
         info: ModelInfo,
+        /// Memory in use on the compute device with the model loaded, when known.
+        memory: Option<MemoryInUse>,
     },
     /// An inspection finished.
     SessionReady {
@@ -178,6 +206,8 @@ pub enum Event {
         session: Arc<Session>,
         /// The prompt tokens over each of the request's `marks`, in the same order.
         marked: Vec<Range<usize>>,
+        /// Memory in use on the compute device with the session's cache held, when known.
+        memory: Option<MemoryInUse>,
     },
     /// Decoding under eviction finished, one answer per case in request order.
     Answers {
@@ -243,6 +273,7 @@ impl EventSink {
         JobProgress {
             job: job.clone(),
             sink: self.clone(),
+            memory: None,
         }
     }
 }
@@ -251,6 +282,17 @@ impl EventSink {
 pub struct JobProgress {
     job: Job,
     sink: EventSink,
+    memory: Option<MemoryProbe>,
+}
+
+impl JobProgress {
+    /// The same progress, with the memory `probe` reads in every report.
+    pub fn reporting_memory(self, probe: MemoryProbe) -> Self {
+        Self {
+            memory: Some(probe),
+            ..self
+        }
+    }
 }
 
 impl Progress for JobProgress {
@@ -260,6 +302,7 @@ impl Progress for JobProgress {
             stage: stage.clone(),
             done,
             total,
+            memory: self.memory.as_ref().and_then(|probe| probe()),
         });
     }
 
@@ -516,6 +559,46 @@ mod tests {
             }
         }
         assert_eq!(cancelled, vec![running, queued]);
+    }
+
+    #[test]
+    fn progress_carries_the_memory_its_probe_reads() {
+        let (events, received) = crossbeam_channel::unbounded();
+        let sink = EventSink {
+            events,
+            waker: Arc::new(|| {}),
+        };
+        let job = Job {
+            id: 7,
+            cancel: CancelFlag::new(),
+        };
+        let probe: MemoryProbe = Arc::new(|| {
+            Some(MemoryInUse {
+                bytes: 1_500_000_000,
+                gpu: false,
+            })
+        });
+        sink.progress(&job).update(&Stage::Prefill, 1, 2);
+        sink.progress(&job)
+            .reporting_memory(probe)
+            .update(&Stage::Prefill, 2, 2);
+        match received.try_recv().unwrap() {
+            Event::Progress { memory, done, .. } => assert_eq!((memory, done), (None, 1)),
+            other => panic!("expected progress, got {other:?}"),
+        }
+        match received.try_recv().unwrap() {
+            Event::Progress {
+                memory: Some(memory),
+                done: 2,
+                ..
+            } => assert_eq!(memory.to_string(), "1.50 GB resident"),
+            other => panic!("expected progress with memory, got {other:?}"),
+        }
+        let gpu = MemoryInUse {
+            bytes: 20_250_000_000,
+            gpu: true,
+        };
+        assert_eq!(gpu.to_string(), "20.25 GB in use on the GPU");
     }
 
     #[test]

@@ -13,7 +13,15 @@ use crate::app::jobs::JobKind;
 use crate::app::session_view::SessionView;
 use crate::app::task_figure::is_task_figure_file;
 use crate::session::Session;
-use crate::worker::protocol::Event;
+use crate::worker::protocol::{Event, MemoryInUse};
+
+/// A status line with the memory in use appended, when the worker reported it.
+fn with_memory(status: String, memory: Option<MemoryInUse>) -> String {
+    match memory {
+        Some(memory) => format!("{status} · {memory}"),
+        None => status,
+    }
+}
 
 impl Explorer {
     pub(super) fn handle_events(&mut self, ctx: &Context) {
@@ -24,18 +32,20 @@ impl Explorer {
                     stage,
                     done,
                     total,
+                    memory,
                 } => {
                     if let Some(running) = self.job.as_mut().filter(|j| j.id == job) {
                         running.stage = Some(stage);
                         running.done = done;
                         running.total = total;
+                        running.memory = memory.or(running.memory);
                     }
                 }
-                Event::ModelReady { job, info } => {
+                Event::ModelReady { job, info, memory } => {
                     let Some(running) = self.job.take().filter(|j| j.id == job) else {
                         continue;
                     };
-                    self.status = format!("Loaded {}", info.id);
+                    self.status = with_memory(format!("Loaded {}", info.id), memory);
                     self.model = Some(info);
                     if let JobKind::LoadModel {
                         then: Some(request),
@@ -48,11 +58,13 @@ impl Explorer {
                     job,
                     session,
                     marked,
+                    memory,
                 } => {
                     if self.job.as_ref().is_some_and(|j| j.id == job) {
                         self.job = None;
                         self.mark_needles(marked);
                         self.show_session(session);
+                        self.status = with_memory(std::mem::take(&mut self.status), memory);
                     }
                 }
                 Event::Answers { job, answers } => {
