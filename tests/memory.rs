@@ -22,7 +22,7 @@ use judgeq::model::bench::llama31_8b_shape;
 use judgeq::model::memory::EstimateShape;
 use judgeq::model::{Capture, FreeMemory, LoadOptions, ModelError, RunPlan, Transformer};
 use judgeq::worker::engine::ModelEngine;
-use judgeq::worker::protocol::{Event, InspectRequest, ModelSource, Request, WorkerHandle};
+use judgeq::worker::protocol::{Event, ModelSource, Request, SessionRequest, WorkerHandle};
 
 /// 100 prompt rows into a cache of 120, 40 captured rows over 100 keys with column sums.
 const PLAN: RunPlan = RunPlan {
@@ -204,8 +204,8 @@ fn a_transformer_checks_its_own_weights_and_refuses_a_run_no_machine_holds() {
     }
 }
 
-fn inspect_request(document: String, window: usize) -> InspectRequest {
-    InspectRequest {
+fn inspect_request(document: String, window: usize) -> SessionRequest {
+    SessionRequest {
         document,
         document_path: None,
         question: "What is it?".to_owned(),
@@ -214,6 +214,7 @@ fn inspect_request(document: String, window: usize) -> InspectRequest {
         soft_tokens: SoftTokenChoice::None,
         window,
         decode_tokens: 4,
+        capture: Default::default(),
     }
 }
 

@@ -263,7 +263,7 @@ pub fn load_transformer(
 ) -> Result<Transformer> {
     let hf = read_config(&dir.join("config.json"))?;
     let mut source = SafetensorsSource::open(weight_files(dir)?)?;
-    let target = Target {
+    let target = WeightDestination {
         device: &options.device,
         dtype: options.dtype,
         interleaved_qk: false,
