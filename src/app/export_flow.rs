@@ -238,6 +238,7 @@ pub fn data_extras(view: &mut SessionView, state: &State) -> DataExtras {
         eviction: Some(EvictionSettings {
             policies: policies.iter().map(|p| p.id().to_owned()).collect(),
             budgets: vec![budget.asked()],
+            ratios: Vec::new(),
             settings: serde_json::to_value(&state.policy).unwrap_or_default(),
         }),
     }

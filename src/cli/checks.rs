@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use judgeq::export::{ExportError, WriteError, check_writable, remove_stale_temporaries};
+use judgeq::policy::Ratio;
 
 /// Refuses an empty budget list, a budget of 0 and a budget given twice (which would write the
 /// same keep mask twice).
@@ -19,6 +20,11 @@ pub fn budgets(budgets: &[usize]) -> anyhow::Result<()> {
         );
     }
     no_repeats(budgets, "--budgets")
+}
+
+/// Refuses a ratio given twice (`--ratios` parses each value within `[0, 1)` already).
+pub fn ratios(ratios: &[Ratio]) -> anyhow::Result<()> {
+    no_repeats(ratios, "--ratios")
 }
 
 /// Refuses an empty list of prompt lengths, a length of 0 and a length given twice.

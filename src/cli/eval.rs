@@ -13,7 +13,7 @@ use judgeq::export::check_outputs;
 use judgeq::judgeq::SoftTokens;
 use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
-use judgeq::policy::PolicySettings;
+use judgeq::policy::{PolicySettings, Ratio};
 
 use super::checks;
 use super::model_args::ModelArgs;
@@ -37,6 +37,9 @@ pub struct EvalArgs {
     /// KV entries kept per layer and head.
     #[arg(long, value_delimiter = ',', default_values_t = EvalSettings::default().budgets)]
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed (see `--help`); tables group by ratio.
+    #[arg(long, value_delimiter = ',', conflicts_with = "budgets", long_help = super::policy_help::RATIOS_HELP)]
+    pub ratios: Vec<Ratio>,
     /// Last-window size of the window methods.
     #[arg(long, default_value_t = PolicySettings::default().window)]
     pub window: usize,
@@ -101,6 +104,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let methods = paper_methods(&base, soft.is_some());
     let settings = EvalSettings {
         budgets: args.budgets.clone(),
+        ratios: args.ratios.clone(),
         window: args.window,
         decode_tokens: args.decode,
         decode_under_eviction: !args.metrics_only,
@@ -169,6 +173,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 /// Numbers that make the evaluation empty or degenerate, refused before any work.
 fn check_numbers(args: &EvalArgs) -> anyhow::Result<()> {
     checks::budgets(&args.budgets)?;
+    checks::ratios(&args.ratios)?;
     checks::at_least_one(
         args.window,
         "--window",

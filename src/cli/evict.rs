@@ -13,7 +13,9 @@ use judgeq::model::Model;
 use judgeq::policy::policies::{
     judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, oracle::POOLED, streaming_llm::SINKS,
 };
-use judgeq::policy::{Input, PolicyBank, PolicyId, PolicySettings, ScoreInputs, prefill_capture};
+use judgeq::policy::{
+    AskedBudget, Input, PolicyBank, PolicyId, PolicySettings, Ratio, ScoreInputs, prefill_capture,
+};
 use judgeq::session::Session;
 
 use super::checks;
@@ -32,6 +34,9 @@ pub struct EvictArgs {
     /// KV entries kept per layer and head, window included, comma-separated
     #[arg(long, value_delimiter = ',', default_values_t = [64, 128, 256])]
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed (see `--help`)
+    #[arg(long, value_delimiter = ',', conflicts_with = "budgets", long_help = super::policy_help::RATIOS_HELP)]
+    pub ratios: Vec<Ratio>,
     /// Which heads own a keep set: query-head, kv-head-mean or kv-head-max
     #[arg(long, default_value = "query-head")]
     pub granularity: Granularity,
@@ -114,6 +119,7 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     settings.validate()?;
     checks::budgets(&args.budgets)?;
+    checks::ratios(&args.ratios)?;
     let policy_ids: Vec<&str> = args.policies.iter().map(|p| p.id()).collect();
     checks::no_repeats(&policy_ids, "--policies")?;
     args.model.check()?;
@@ -140,11 +146,10 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
             prompt.len()
         );
     }
-    args.output.check_names(&planned_files(
-        &policies,
-        &args.budgets,
-        request.soft.is_some(),
-    ))?;
+    let asked = AskedBudget::list(&args.budgets, &args.ratios);
+    let budgets = resolve(&asked, prompt.len())?;
+    args.output
+        .check_names(&planned_files(&policies, &budgets, request.soft.is_some()))?;
     let (session, mut prefilled) = inspect_prompt(&model, prompt, &request, &progress)?;
 
     let inputs = ScoreInputs::from_session(&session);
@@ -153,7 +158,8 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
         scores: raw_scores(&session),
         eviction: Some(EvictionSettings {
             policies: policies.iter().map(|p| p.id().to_string()).collect(),
-            budgets: args.budgets.clone(),
+            budgets: budgets.clone(),
+            ratios: args.ratios.clone(),
             settings: serde_json::to_value(&settings)?,
         }),
         ..DataExtras::default()
@@ -162,8 +168,8 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
         Granularity::QueryHead => HeadAxis::QueryHeads,
         Granularity::KvHead(_) => HeadAxis::KvHeads,
     };
-    for &asked in &args.budgets {
-        let budget = bank.budget(asked)?;
+    for (&asked, &entries) in asked.iter().zip(&budgets) {
+        let budget = bank.budget(entries)?;
         for metrics in bank.evaluate(budget)? {
             let selection = bank.select(metrics.policy, budget)?;
             let agreement = if args.no_answers {
@@ -175,14 +181,16 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
                     &session,
                     &selection.mask,
                     metrics.policy,
-                    asked,
+                    &asked.label_kept(entries),
                     &progress,
                 )?)
             };
-            extras.metrics.push(MetricsRow::new(&metrics, agreement));
+            extras
+                .metrics
+                .push(MetricsRow::new(&metrics, agreement).with_ratio(asked.ratio()));
             extras.keeps.push(PolicyKeep {
                 policy: metrics.policy.id().to_string(),
-                budget: asked,
+                budget: entries,
                 heads,
                 mask: selection.mask,
             });
@@ -209,6 +217,22 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     print!("{}", metrics_table(&extras.metrics));
     println!("wrote results to {}", args.output.out.display());
     Ok(())
+}
+
+/// The entries each asked budget keeps on a prompt of `prompt_len` tokens; refuses two ratios
+/// that keep the same number (they would write the same keep masks).
+fn resolve(asked: &[AskedBudget], prompt_len: usize) -> anyhow::Result<Vec<usize>> {
+    let budgets: Vec<usize> = asked.iter().map(|a| a.entries_for(prompt_len)).collect();
+    for (i, entries) in budgets.iter().enumerate() {
+        if let Some(j) = budgets[..i].iter().position(|e| e == entries) {
+            anyhow::bail!(
+                "{} and {} both keep {entries} of the prompt's {prompt_len} tokens; give --ratios further apart",
+                asked[j],
+                asked[i]
+            );
+        }
+    }
+    Ok(budgets)
 }
 
 /// The files the run will write: every query source's rows and scores, a keep mask per policy
@@ -247,7 +271,7 @@ fn answer_under(
     session: &Session,
     mask: &judgeq::attention::KeepMask,
     policy: PolicyId,
-    budget: usize,
+    budget: &str,
     progress: &StderrProgress,
 ) -> anyhow::Result<AnswerAgreement> {
     let label = format!("{} @ {budget}", policy.label());

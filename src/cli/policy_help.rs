@@ -1,9 +1,15 @@
 //! `--help` text made from the policy registry: the ids `--policies` takes, the named variants
 //! of `judgeq tasks`, and the parameters `--param` sets, so that a new policy shows up here
-//! without this file naming it.
+//! without this file naming it; and the `--ratios` text every subcommand with budgets shares.
 
 use judgeq::eval::variant_ids;
 use judgeq::policy::{Input, PolicyId, PolicySettings};
+
+/// Help of `--ratios`, for every subcommand that takes `--budgets`.
+pub const RATIOS_HELP: &str = "Budgets as ratios removed instead of --budgets, comma-separated: \
+    the share of each prompt's KV entries evicted, in [0, 1) (kvpress's compression_ratio). A \
+    prompt of n tokens (the whole prompt, question included: every key the policies rank) keeps \
+    max(1, int(n·(1−r))) entries per layer and head, e.g. 0.75 keeps 250 of 1000";
 
 /// Help of `judgeq evict --policies`.
 pub fn policies_help() -> String {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::eval::error::EvalError;
 use crate::eval::runner::EvalRun;
 use crate::export::{Overwrite, check_outputs, write_new};
+use crate::policy::{AskedBudget, Ratio};
 
 /// Files [`write_report`] writes.
 pub const REPORT_FILES: [&str; 3] = ["summary.csv", "prompts.csv", "layers.csv"];
@@ -17,8 +18,11 @@ pub struct EvalSummaryRow {
     pub method: String,
     /// Method name.
     pub label: String,
-    /// Budget.
+    /// Budget: KV entries kept per layer and head; with a ratio, the mean over the prompts
+    /// (rounded), as each prompt keeps its own share.
     pub budget: usize,
+    /// The ratio removed, when budgets were asked as ratios (the row's grouping key).
+    pub ratio: Option<Ratio>,
     /// Prompts averaged.
     pub prompts: usize,
     /// Mean hit rate against the unpooled oracle.
@@ -33,16 +37,17 @@ pub struct EvalSummaryRow {
     pub matched_prefix: Option<f64>,
 }
 
-/// Means per method and budget, in method then budget order.
+/// Means per method and budget (per ratio when budgets were asked as ratios), in method then
+/// budget order.
 pub fn summarize(run: &EvalRun) -> Vec<EvalSummaryRow> {
     let mut rows = Vec::new();
     for (index, method) in run.methods.iter().enumerate() {
-        for &budget in &run.settings.budgets {
+        for asked in run.settings.asked() {
             let cells: Vec<_> = run
                 .prompts
                 .iter()
                 .flat_map(|p| p.cells.iter())
-                .filter(|c| c.method == index && c.budget == budget)
+                .filter(|c| c.method == index && c.asked() == asked)
                 .collect();
             if cells.is_empty() {
                 continue;
@@ -70,7 +75,8 @@ pub fn summarize(run: &EvalRun) -> Vec<EvalSummaryRow> {
             rows.push(EvalSummaryRow {
                 method: method.id.clone(),
                 label: method.label.clone(),
-                budget,
+                budget: mean(&|c| c.budget as f64).round() as usize,
+                ratio: asked.ratio(),
                 prompts: cells.len(),
                 hit_rate: mean(&|c| f64::from(c.hit_rate)),
                 hit_rate_pooled_oracle: mean(&|c| f64::from(c.hit_rate_pooled_oracle)),
@@ -93,7 +99,7 @@ pub fn summary_table(rows: &[EvalSummaryRow]) -> String {
         out.push_str(&format!(
             "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} |\n",
             r.label,
-            r.budget,
+            budget_label(r),
             r.hit_rate,
             r.hit_rate_pooled_oracle,
             r.mass_kept,
@@ -102,6 +108,16 @@ pub fn summary_table(rows: &[EvalSummaryRow]) -> String {
         ));
     }
     out
+}
+
+/// The budget cell of the Markdown table: `64`, or `ratio 0.50 (kept 742)` (the mean kept).
+fn budget_label(row: &EvalSummaryRow) -> String {
+    AskedBudget::of(row.budget, row.ratio).label_kept(row.budget)
+}
+
+/// A ratio's CSV cell: the number, or empty when the budget was asked in entries.
+fn ratio_cell(ratio: Option<Ratio>) -> String {
+    ratio.map_or(String::new(), |r| r.removed().to_string())
 }
 
 /// Writes the CSV files into `dir` (created when missing); refuses to replace existing ones
@@ -118,12 +134,12 @@ pub fn write_report(
     check_outputs(dir, &REPORT_FILES, overwrite)?;
 
     let mut summary = String::from(
-        "method,budget,prompts,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix\n",
+        "method,budget,prompts,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix,ratio\n",
     );
     let optional = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for r in summarize(run) {
         summary.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             r.method,
             r.budget,
             r.prompts,
@@ -131,17 +147,18 @@ pub fn write_report(
             r.hit_rate_pooled_oracle,
             r.mass_kept,
             optional(r.exact_match),
-            optional(r.matched_prefix)
+            optional(r.matched_prefix),
+            ratio_cell(r.ratio)
         ));
     }
 
     let mut prompts = String::from(
-        "line,prompt_tokens,truncated,method,budget,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix,answer,note\n",
+        "line,prompt_tokens,truncated,method,budget,hit_rate,hit_rate_pooled_oracle,mass_kept,exact_match,matched_prefix,answer,note,ratio\n",
     );
-    let mut layers = String::from("line,method,budget,layer,hit_rate\n");
+    let mut layers = String::from("line,method,budget,layer,hit_rate,ratio\n");
     for p in &run.prompts {
         prompts.push_str(&format!(
-            "{},{},{},full,,,,,,,{},\n",
+            "{},{},{},full,,,,,,,{},,\n",
             p.line,
             p.prompt_tokens,
             p.truncated,
@@ -150,7 +167,7 @@ pub fn write_report(
         for c in &p.cells {
             let method = &run.methods[c.method].id;
             prompts.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 p.line,
                 p.prompt_tokens,
                 p.truncated,
@@ -168,10 +185,16 @@ pub fn write_report(
                 c.agreement
                     .as_ref()
                     .map_or(String::new(), |a| quote(&a.answer)),
-                c.note.as_deref().map_or(String::new(), quote)
+                c.note.as_deref().map_or(String::new(), quote),
+                ratio_cell(c.ratio)
             ));
             for (layer, hit) in c.layer_hit_rate.iter().enumerate() {
-                layers.push_str(&format!("{},{method},{},{layer},{hit}\n", p.line, c.budget));
+                layers.push_str(&format!(
+                    "{},{method},{},{layer},{hit},{}\n",
+                    p.line,
+                    c.budget,
+                    ratio_cell(c.ratio)
+                ));
             }
         }
     }

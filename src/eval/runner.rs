@@ -19,15 +19,20 @@ use crate::judgeq::data::{PromptFile, PromptText};
 use crate::judgeq::fitting::{Fitted, TooLong, fit_prompt};
 use crate::model::{Model, ModelError};
 use crate::policy::policies::oracle;
-use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs, prefill_capture};
+use crate::policy::{
+    AskedBudget, PolicyBank, PolicyMetrics, PolicySettings, Ratio, ScoreInputs, prefill_capture,
+};
 use crate::progress::Progress;
 use crate::session::Session;
 
 /// Settings of an evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalSettings {
-    /// KV entries kept per layer and head.
+    /// KV entries kept per layer and head (unused when `ratios` are given).
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed, resolved per prompt ([`Ratio::kept`]); when not empty they
+    /// replace `budgets`.
+    pub ratios: Vec<Ratio>,
     /// Last-window rows captured (the window policies score with).
     pub window: usize,
     /// Most answer tokens decoded with the full cache (the oracle's queries) and under each
@@ -47,6 +52,7 @@ impl Default for EvalSettings {
     fn default() -> Self {
         Self {
             budgets: vec![64, 128, 256],
+            ratios: Vec::new(),
             window: 32,
             decode_tokens: 32,
             decode_under_eviction: true,
@@ -57,13 +63,22 @@ impl Default for EvalSettings {
     }
 }
 
+impl EvalSettings {
+    /// The budgets as asked: the ratios when any were given, the entries otherwise.
+    pub fn asked(&self) -> Vec<AskedBudget> {
+        AskedBudget::list(&self.budgets, &self.ratios)
+    }
+}
+
 /// One method at one budget on one prompt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
     /// Index of the method in the run's list.
     pub method: usize,
-    /// The budget.
+    /// The budget: KV entries kept per layer and head on this prompt.
     pub budget: usize,
+    /// The ratio removed the budget was resolved from, when budgets were asked as ratios.
+    pub ratio: Option<Ratio>,
     /// Mean over layers and heads of |kept ∩ oracle| / |oracle| (oracle unpooled).
     pub hit_rate: f32,
     /// The same against the oracle pooled like the method.
@@ -76,6 +91,13 @@ pub struct Cell {
     pub agreement: Option<AnswerAgreement>,
     /// A remark from the policy (clamps, actual budgets).
     pub note: Option<String>,
+}
+
+impl Cell {
+    /// The budget as it was asked.
+    pub fn asked(&self) -> AskedBudget {
+        AskedBudget::of(self.budget, self.ratio)
+    }
 }
 
 /// One prompt's results.
@@ -130,7 +152,8 @@ pub fn evaluate(
             "the oracle needs at least one decoded token (--decode 1 or more)".into(),
         ));
     }
-    if settings.budgets.is_empty() || settings.budgets.contains(&0) {
+    if settings.ratios.is_empty() && (settings.budgets.is_empty() || settings.budgets.contains(&0))
+    {
         return Err(EvalError::InvalidSetting(
             "budgets must be at least 1 (e.g. --budgets 64,128,256)".into(),
         ));
@@ -267,8 +290,8 @@ fn evaluate_prompt(
         let pooled_oracle = policy_settings.clone().with(&oracle::POOLED, true);
         let bank = PolicyBank::new(&inputs, &unpooled_oracle, &policies)?;
         let pooled_bank = PolicyBank::new(&inputs, &pooled_oracle, &policies)?;
-        for &asked in &settings.budgets {
-            let budget = bank.budget(asked)?;
+        for asked in settings.asked() {
+            let budget = asked.budget(inputs.prompt_len())?;
             let plain = bank.evaluate(budget)?;
             let pooled = pooled_bank.evaluate(budget)?;
             for &index in members {
@@ -296,7 +319,8 @@ fn evaluate_prompt(
                 };
                 cells.push(Cell {
                     method: index,
-                    budget: asked,
+                    budget: budget.asked(),
+                    ratio: asked.ratio(),
                     hit_rate: metrics.mean_hit_rate,
                     hit_rate_pooled_oracle: against_pooled.mean_hit_rate,
                     mass_kept: metrics.mean_mass_kept,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::PolicyMetrics;
+use crate::policy::{AskedBudget, PolicyMetrics, Ratio};
 use crate::session::Answer;
 
 /// How an answer decoded under eviction compares with the full-cache answer.
@@ -44,6 +44,10 @@ pub struct MetricsRow {
     pub label: String,
     /// KV entries kept per layer and head.
     pub budget: usize,
+    /// The ratio removed that `budget` was resolved from, when the budget was asked as one
+    /// (`--ratios`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
     /// Mean over layers and heads of |kept ∩ oracle| / |oracle|.
     pub hit_rate: f32,
     /// Mean over layers and heads of the decoded tokens' attention mass on kept entries.
@@ -64,6 +68,7 @@ impl MetricsRow {
             policy: metrics.policy.id().to_owned(),
             label: metrics.policy.label().to_owned(),
             budget: metrics.budget.asked(),
+            ratio: None,
             hit_rate: metrics.mean_hit_rate,
             mass_kept: metrics.mean_mass_kept,
             kv_bytes: metrics.kv_bytes,
@@ -71,10 +76,21 @@ impl MetricsRow {
             note: metrics.note.clone(),
         }
     }
+
+    /// The same row, its budget asked as `ratio` removed.
+    pub fn with_ratio(self, ratio: Option<Ratio>) -> Self {
+        Self { ratio, ..self }
+    }
+
+    /// The budget column: `64`, or `ratio 0.50 (kept 742)`.
+    pub fn budget_label(&self) -> String {
+        AskedBudget::of(self.budget, self.ratio).label_kept(self.budget)
+    }
 }
 
-/// Column names of `metrics.csv`, in order.
-pub const METRICS_COLUMNS: [&str; 9] = [
+/// Column names of `metrics.csv`, in order (`ratio` is empty unless the budget was asked as a
+/// ratio removed).
+pub const METRICS_COLUMNS: [&str; 10] = [
     "policy",
     "budget",
     "hit_rate",
@@ -84,6 +100,7 @@ pub const METRICS_COLUMNS: [&str; 9] = [
     "matched_prefix",
     "answer",
     "note",
+    "ratio",
 ];
 
 /// `metrics.csv`: a header line, then one line per row (RFC 4180 quoting, `\n` line ends).
@@ -102,6 +119,7 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
             ),
             None => (String::new(), String::new(), ""),
         };
+        let ratio = row.ratio.map_or(String::new(), |r| r.removed().to_string());
         let cells = [
             row.policy.as_str(),
             &row.budget.to_string(),
@@ -112,6 +130,7 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
             &prefix,
             answer,
             row.note.as_deref().unwrap_or(""),
+            &ratio,
         ];
         let line: Vec<String> = cells.iter().map(|cell| csv_cell(cell)).collect();
         out.push_str(&line.join(","));
@@ -149,7 +168,7 @@ pub fn metrics_table(rows: &[MetricsRow]) -> String {
             };
             [
                 row.label.clone(),
-                row.budget.to_string(),
+                row.budget_label(),
                 percent(row.hit_rate),
                 percent(row.mass_kept),
                 human_bytes(row.kv_bytes),
@@ -316,6 +335,7 @@ mod tests {
                 policy: "snapkv".into(),
                 label: "SnapKV".into(),
                 budget: 64,
+                ratio: None,
                 hit_rate: 0.812_345_7,
                 mass_kept: 1.0 / 3.0,
                 kv_bytes: 1_572_864,
@@ -330,6 +350,7 @@ mod tests {
                 policy: "streaming_llm".into(),
                 label: "StreamingLLM".into(),
                 budget: 4096,
+                ratio: Some(Ratio::new(0.5).unwrap()),
                 hit_rate: 1.0,
                 mass_kept: 0.999_999_9,
                 kv_bytes: 512,
@@ -361,6 +382,10 @@ mod tests {
                 None => assert_eq!(&record[5..8], ["", "", ""]),
             }
             assert_eq!(record[8], row.note.clone().unwrap_or_default());
+            assert_eq!(
+                record[9].parse::<f64>().ok(),
+                row.ratio.map(|r| r.removed())
+            );
         }
     }
 
@@ -389,7 +414,10 @@ mod tests {
         // Right-aligned numeric columns end at the same character column.
         let end_of = |line: &str, cell: &str| line.find(cell).unwrap() + cell.len();
         assert_eq!(end_of(lines[0], "budget"), end_of(lines[1], "64"));
-        assert_eq!(end_of(lines[0], "budget"), end_of(lines[2], "4096"));
+        assert_eq!(
+            end_of(lines[0], "budget"),
+            end_of(lines[2], "ratio 0.50 (kept 4096)")
+        );
         assert_eq!(end_of(lines[1], "81.2%"), end_of(lines[2], "100.0%"));
     }
 

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::Ratio;
 use crate::session::{Answer, InspectSettings, ModelInfo, PromptLayout};
 
 /// Version of the manifest layout; bumped when a field changes meaning or disappears.
@@ -38,6 +39,10 @@ pub struct EvictionSettings {
     pub policies: Vec<String>,
     /// Budgets: KV entries kept per layer and head, window included.
     pub budgets: Vec<usize>,
+    /// The ratios removed the budgets were resolved from, in the same order, when they were
+    /// asked as ratios (`--ratios`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<Ratio>,
     /// The policy settings as the policy room serialises them (window, pooling, granularity,
     /// sinks, …), kept verbatim.
     pub settings: serde_json::Value,

@@ -345,6 +345,7 @@ mod tests {
             eviction: Some(EvictionSettings {
                 policies: vec!["h2o-window".into(), "snapkv".into()],
                 budgets: vec![8, 12],
+                ratios: Vec::new(),
                 settings: serde_json::json!({"window": 8}),
             }),
         }

@@ -545,6 +545,7 @@ mod tests {
                 policy: "snapkv".into(),
                 label: "SnapKV".into(),
                 budget: 4,
+                ratio: None,
                 hit_rate: 0.75,
                 mass_kept: 0.5,
                 kv_bytes: 256,
@@ -558,6 +559,7 @@ mod tests {
             eviction: Some(EvictionSettings {
                 policies: vec!["snapkv".into(), "judgeq".into()],
                 budgets: vec![4],
+                ratios: Vec::new(),
                 settings: serde_json::json!({"window": 2, "pooling": {"max": {"kernel": 5}}, "granularity": "kv_head"}),
             }),
         }

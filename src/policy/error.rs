@@ -10,6 +10,16 @@ pub enum PolicyError {
     /// A budget of 0 would leave an empty cache.
     #[error("the budget must keep at least 1 KV entry per layer and head (got 0)")]
     ZeroBudget,
+    /// A ratio removed outside `[0, 1)`.
+    #[error(
+        "a ratio of {0} is outside [0, 1): it is the share of the prompt's KV entries removed (0 keeps all, e.g. 0.5 keeps half)"
+    )]
+    BadRatio(f64),
+    /// A ratio that is not a number.
+    #[error(
+        "{0:?} is not a ratio: give the share of KV entries removed, a number in [0, 1) such as 0.5"
+    )]
+    RatioText(String),
     /// Judge Q was asked for on a session inspected without soft tokens.
     #[error(
         "Judge Q scores with the soft-token rows, but this session has none: inspect again with a soft-token file"

@@ -22,7 +22,9 @@
 //! an error; `B ≥ n` (prompt length) keeps everything; a budget below what a policy must keep
 //! (window `w`, StreamingLLM's sinks) is clamped: the policy keeps only the most recent `B`
 //! entries (the first `B` for StreamingLLM), and [`Selection::note`] says so. A cache is never
-//! silently empty. PyramidKV and Ada-KV redistribute the budget over layers or heads;
+//! silently empty. A budget can also be asked as a ratio removed ([`Ratio`], kvpress's
+//! `compression_ratio`): each prompt of `n` tokens resolves it to `max(1, int(n · (1 − r)))`
+//! entries ([`AskedBudget`]). PyramidKV and Ada-KV redistribute the budget over layers or heads;
 //! [`Selection::kept`] has the actual counts.
 //!
 //! # Sources
@@ -78,6 +80,7 @@ pub mod params;
 pub mod policies;
 mod prepared;
 mod ranking;
+mod ratio;
 mod selection;
 mod settings;
 mod spread;
@@ -93,6 +96,7 @@ pub use inputs::ScoreInputs;
 pub use interface::{Input, OrderContext, Policy, Variant, prefill_capture};
 pub use metrics::{PolicyMetrics, evaluate_selection, overlap, overlap_by_head};
 pub use order::{Order, Protected};
+pub use ratio::{AskedBudget, Ratio};
 pub use selection::{Selection, select};
 pub use settings::PolicySettings;
 pub use spread::Spread;
