@@ -75,6 +75,7 @@ fn run_folder(dir: &Path) -> PathBuf {
     let grid = NeedleGrid {
         method: "snapkv".to_owned(),
         budget: Some(8),
+        ratio: None,
         lengths: vec![100],
         depths: vec![0, 50],
         scores: vec![vec![Some(1.0), Some(0.5)]],
@@ -93,6 +94,7 @@ fn run_folder(dir: &Path) -> PathBuf {
         title: "scores".to_owned(),
         metric: "score".to_owned(),
         budgets: vec![8],
+        ratios: Vec::new(),
         methods: vec![("SnapKV".to_owned(), vec![Some(0.75)])],
         full_kv: Some(1.0),
     });

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use common::tiny_checkpoint::{TinySpec, write_hf};
 use judgeq::eval::Method;
 use judgeq::model::{LoadOptions, Model};
-use judgeq::policy::{PolicyId, PolicySettings};
+use judgeq::policy::{AskedBudget, PolicyId, PolicySettings, Ratio};
 use judgeq::progress::{Progress, Silent, Stage};
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
@@ -71,6 +71,7 @@ fn settings() -> RunSettings {
     RunSettings {
         methods: vec![method(PolicyId::SNAPKV), method(PolicyId::STREAMING_LLM)],
         budgets: vec![8, 16],
+        ratios: Vec::new(),
         window: 4,
     }
 }
@@ -89,6 +90,7 @@ fn header(model: &Model, settings: &RunSettings) -> RunHeader {
         soft_tokens: None,
         methods: method_records(&settings.methods),
         budgets: settings.budgets.clone(),
+        ratios: settings.ratios.clone(),
         window: settings.window,
         samples: 4,
         shard: Shard::WHOLE,
@@ -232,7 +234,7 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
 
     let (a, b) = (output_files(whole.path()), output_files(stopped.path()));
     assert_eq!(a, b);
-    let folder = press_folder_name(&h, "snapkv", Some(8));
+    let folder = press_folder_name(&h, "snapkv", Some(AskedBudget::Entries(8)));
     for file in ["predictions.csv", "metrics.json", "config.yaml"] {
         assert!(
             a.contains_key(&format!("{folder}/{file}")),
@@ -243,4 +245,106 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
     let predictions = String::from_utf8(a[&format!("{folder}/predictions.csv")].clone()).unwrap();
     assert!(predictions.starts_with("index,id,task,depth,question,answer_prefix,answer,predicted_answer,score,compression_ratio,budget"));
     assert_eq!(predictions.lines().count(), 5, "{predictions}");
+}
+
+#[test]
+fn a_ratio_run_keeps_each_samples_share_and_matches_the_equal_budgets() {
+    let (_ck, model) = tiny_model();
+    let ratio = |r: f64| Ratio::new(r).unwrap();
+    let by_ratio = RunSettings {
+        budgets: Vec::new(),
+        ratios: vec![ratio(0.5), ratio(0.75)],
+        ..settings()
+    };
+    let ratio_dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::create(ratio_dir.path(), header(&model, &by_ratio), false).unwrap();
+    run(
+        &model,
+        &samples(),
+        None,
+        &by_ratio,
+        &mut journal,
+        &Silent,
+        &|_, _| {},
+    )
+    .unwrap();
+    let (h, ratio_results) = journal::read(ratio_dir.path()).unwrap();
+
+    // The same samples at every entry count those ratios resolve to, asked in entries.
+    let mut kept: Vec<usize> = ratio_results
+        .iter()
+        .flat_map(|r| r.cells.iter().map(|c| c.budget))
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    let by_budget = RunSettings {
+        budgets: kept,
+        ..settings()
+    };
+    let budget_dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        Journal::create(budget_dir.path(), header(&model, &by_budget), false).unwrap();
+    run(
+        &model,
+        &samples(),
+        None,
+        &by_budget,
+        &mut journal,
+        &Silent,
+        &|_, _| {},
+    )
+    .unwrap();
+    let (_, budget_results) = journal::read(budget_dir.path()).unwrap();
+
+    for (with_ratio, with_budget) in ratio_results.iter().zip(&budget_results) {
+        let n = with_ratio.prompt_tokens;
+        assert_eq!(with_ratio.cells.len(), 4);
+        for cell in &with_ratio.cells {
+            let r = cell.ratio.unwrap();
+            // kvpress: int(n · (1 − r)), computed here by hand.
+            let want = (n as f64 * (1.0 - r.removed())).floor() as usize;
+            assert_eq!(cell.budget, want, "{} tokens at ratio {r}", n);
+            let twin = with_budget
+                .cells
+                .iter()
+                .find(|c| c.method == cell.method && c.budget == cell.budget)
+                .unwrap();
+            assert_eq!(twin.ratio, None);
+            assert_eq!(
+                (
+                    &cell.predicted_answer,
+                    cell.hit_rate,
+                    cell.compression_ratio
+                ),
+                (
+                    &twin.predicted_answer,
+                    twin.hit_rate,
+                    twin.compression_ratio
+                )
+            );
+        }
+    }
+
+    write_outputs(ratio_dir.path(), &h, &ratio_results).unwrap();
+    let files = output_files(ratio_dir.path());
+    let folder = press_folder_name(&h, "snapkv", Some(AskedBudget::Removed(ratio(0.5))));
+    assert!(folder.ends_with("__snapkv__0.50__query_aware"), "{folder}");
+    let config = String::from_utf8(files[&format!("{folder}/config.yaml")].clone()).unwrap();
+    assert!(
+        config.contains("budget: null\ncompression_ratio: 0.5\n"),
+        "{config}"
+    );
+    let summary = String::from_utf8(files["summary.csv"].clone()).unwrap();
+    assert!(summary.lines().next().unwrap().ends_with(",samples,ratio"));
+    // One row per method, ratio and task (two tasks and their average) besides Full KV's.
+    let snapkv_at_half: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("snapkv,") && l.ends_with(",0.5"))
+        .collect();
+    assert_eq!(snapkv_at_half.len(), 3, "{summary}");
+    let markdown = String::from_utf8(files["summary.md"].clone()).unwrap();
+    assert!(
+        markdown.contains("| method | ratio 0.50 | ratio 0.75 |"),
+        "{markdown}"
+    );
 }

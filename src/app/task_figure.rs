@@ -312,6 +312,7 @@ mod tests {
         NeedleGrid {
             method: method.to_owned(),
             budget,
+            ratio: None,
             lengths: vec![100, 200],
             depths: vec![0, 50],
             scores: vec![vec![Some(1.0), Some(0.5)], vec![Some(0.0), None]],
@@ -481,6 +482,7 @@ mod tests {
             title: "scores".to_owned(),
             metric: "score".to_owned(),
             budgets: vec![8, 16],
+            ratios: Vec::new(),
             methods: vec![("SnapKV".to_owned(), vec![Some(0.5), Some(0.75)])],
             full_kv: Some(1.0),
         });

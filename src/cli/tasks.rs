@@ -12,7 +12,7 @@ use judgeq::eval::{Method, method_by_id, variant_ids};
 use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
-use judgeq::policy::{Input, PolicyId, PolicySettings};
+use judgeq::policy::{Input, PolicyId, PolicySettings, Ratio};
 use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
     self, JOURNAL_FILE, JOURNAL_FORMAT, Journal, RunHeader, RunModel, RunSoftTokens, Shard,
@@ -83,6 +83,9 @@ pub struct RunArgs {
     /// KV entries kept per layer and head, window included, comma-separated
     #[arg(long, value_delimiter = ',', default_values_t = [64, 128, 256, 512])]
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed (see `--help`); tables group by ratio
+    #[arg(long, value_delimiter = ',', conflicts_with = "budgets", long_help = super::policy_help::RATIOS_HELP)]
+    pub ratios: Vec<Ratio>,
     /// Last-window size of the window methods
     #[arg(long, default_value_t = PolicySettings::default().window)]
     pub window: usize,
@@ -201,6 +204,7 @@ impl RunArgs {
     /// or --force.
     fn check(&self) -> anyhow::Result<()> {
         checks::budgets(&self.budgets)?;
+        checks::ratios(&self.ratios)?;
         checks::at_least_one(
             self.window,
             "--window",
@@ -283,7 +287,12 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
     let soft = soft_tokens(args, &model)?;
     let settings = RunSettings {
         methods: args.methods(soft.is_some())?,
-        budgets: args.budgets.clone(),
+        budgets: if args.ratios.is_empty() {
+            args.budgets.clone()
+        } else {
+            Vec::new()
+        },
+        ratios: args.ratios.clone(),
         window: args.window,
     };
     settings.validate()?;
@@ -325,6 +334,7 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
         soft_tokens: soft.as_ref().map(|(_, _, record)| record.clone()),
         methods: method_records(&settings.methods),
         budgets: settings.budgets.clone(),
+        ratios: settings.ratios.clone(),
         window: settings.window,
         samples: all.len(),
         shard,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::export::task_figures::{BudgetCurves, NeedleGrid, TaskFigure, write_task_figure};
 use crate::export::{Overwrite, PRINT_DPI};
+use crate::policy::AskedBudget;
 use crate::tasks::journal::{RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
 use crate::tasks::tables::{FULL_KV, summarize};
@@ -21,7 +22,11 @@ pub fn run_figures(header: &RunHeader, results: &[SampleResult]) -> Vec<(String,
     let grids = needle_grids(header, results);
     if !grids.is_empty() {
         for grid in &grids {
-            let budget = grid.budget.map_or("full".to_owned(), |b| format!("b{b}"));
+            let budget = match grid.asked() {
+                None => "full".to_owned(),
+                Some(AskedBudget::Entries(b)) => format!("b{b}"),
+                Some(AskedBudget::Removed(r)) => format!("r{r}"),
+            };
             let stem = format!("needle_{}_{}", grid.method, budget);
             figures.push((
                 stem,
@@ -78,29 +83,31 @@ fn label_of(header: &RunHeader, method: &str) -> String {
         .map_or_else(|| method.to_owned(), |m| m.label.clone())
 }
 
-/// Mean score (over tasks) against budget for every method.
+/// Mean score (over tasks) against budget (or ratio removed, increasing) for every method.
 fn score_curves(header: &RunHeader, results: &[SampleResult]) -> TaskFigure {
     let summary = summarize(header, results);
+    let mut asked = header.asked();
+    asked.sort_by(|a, b| {
+        let key = |x: &AskedBudget| x.ratio().map_or(x.size(), |r| r.removed());
+        key(a).total_cmp(&key(b))
+    });
     let methods = header
         .methods
         .iter()
         .map(|method| {
-            let scores = header
-                .budgets
+            let scores = asked
                 .iter()
                 .map(|&b| {
                     summary
                         .rows
                         .iter()
-                        .find(|r| r.method == method.id && r.budget == b && r.samples > 0)
+                        .find(|r| r.method == method.id && r.asked() == b && r.samples > 0)
                         .map(|r| r.score)
                 })
                 .collect();
             (method.label.clone(), scores)
         })
         .collect();
-    let mut budgets = header.budgets.clone();
-    budgets.sort_unstable();
     let full = summary
         .rows
         .first()
@@ -112,7 +119,14 @@ fn score_curves(header: &RunHeader, results: &[SampleResult]) -> TaskFigure {
             header.task_set, header.data_dir, header.model.id
         ),
         metric: "score (mean over tasks)".into(),
-        budgets: header.budgets.clone(),
+        budgets: asked
+            .iter()
+            .filter_map(|a| match a {
+                AskedBudget::Entries(b) => Some(*b),
+                AskedBudget::Removed(_) => None,
+            })
+            .collect(),
+        ratios: asked.iter().filter_map(|a| a.ratio()).collect(),
         methods,
         full_kv: full,
     })
@@ -154,7 +168,7 @@ fn needle_grids(header: &RunHeader, results: &[SampleResult]) -> Vec<NeedleGrid>
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let grid = |method: &str, budget: Option<usize>| {
+    let grid = |method: &str, budget: Option<AskedBudget>| {
         let mut scores = vec![vec![None; depths.len()]; lengths.len()];
         let mut ids = vec![vec![Vec::new(); depths.len()]; lengths.len()];
         for (li, &length) in lengths.iter().enumerate() {
@@ -168,7 +182,7 @@ fn needle_grids(header: &RunHeader, results: &[SampleResult]) -> Vec<NeedleGrid>
                             Some(b) => r
                                 .cells
                                 .iter()
-                                .find(|c| c.method == method && c.budget == b)
+                                .find(|c| c.method == method && c.asked() == b)
                                 .map(|c| c.score),
                         };
                         score.map(|s| (s, r.id.clone()))
@@ -183,7 +197,8 @@ fn needle_grids(header: &RunHeader, results: &[SampleResult]) -> Vec<NeedleGrid>
         }
         NeedleGrid {
             method: method.to_owned(),
-            budget,
+            budget: budget.map(|b| mean_kept(&placed, method, b)),
+            ratio: budget.and_then(AskedBudget::ratio),
             lengths: lengths.clone(),
             depths: depths.clone(),
             scores,
@@ -192,12 +207,33 @@ fn needle_grids(header: &RunHeader, results: &[SampleResult]) -> Vec<NeedleGrid>
     };
     let mut grids = Vec::new();
     for method in &header.methods {
-        for &budget in &header.budgets {
+        for budget in header.asked() {
             grids.push(grid(&method.id, Some(budget)));
         }
     }
     grids.push(grid(FULL_KV, None));
     grids
+}
+
+/// The entries `method` kept at `budget` over the placed samples: the budget itself, or the
+/// mean (rounded) of what a ratio kept on each.
+fn mean_kept(placed: &[(&SampleResult, usize, u32)], method: &str, budget: AskedBudget) -> usize {
+    if let AskedBudget::Entries(entries) = budget {
+        return entries;
+    }
+    let kept: Vec<usize> = placed
+        .iter()
+        .filter_map(|(r, _, _)| {
+            r.cells
+                .iter()
+                .find(|c| c.method == method && c.asked() == budget)
+                .map(|c| c.budget)
+        })
+        .collect();
+    if kept.is_empty() {
+        return 0;
+    }
+    (kept.iter().sum::<usize>() as f64 / kept.len() as f64).round() as usize
 }
 
 #[cfg(test)]

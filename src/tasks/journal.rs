@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{PolicyId, PolicySettings};
+use crate::policy::{AskedBudget, PolicyId, PolicySettings, Ratio};
 use crate::tasks::run_error::RunError;
 
 /// File name of the journal in a run's folder.
@@ -126,8 +126,11 @@ pub struct RunHeader {
     pub soft_tokens: Option<RunSoftTokens>,
     /// The methods, in table order (Full KV is always reported besides them).
     pub methods: Vec<MethodRecord>,
-    /// KV entries kept per layer and head.
+    /// KV entries kept per layer and head (empty when budgets were asked as ratios).
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed, resolved per sample; empty when asked in entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<Ratio>,
     /// Last-window rows captured.
     pub window: usize,
     /// Samples in the whole sweep (every shard).
@@ -137,6 +140,11 @@ pub struct RunHeader {
 }
 
 impl RunHeader {
+    /// The run's budgets as asked, in order: its ratios, or its entries.
+    pub fn asked(&self) -> Vec<AskedBudget> {
+        AskedBudget::list(&self.budgets, &self.ratios)
+    }
+
     /// Whether `other` describes the same run (the program version aside).
     pub fn same_run(&self, other: &RunHeader) -> bool {
         let strip = |h: &RunHeader| RunHeader {
@@ -171,8 +179,11 @@ pub struct Prediction {
 pub struct CellResult {
     /// Method id.
     pub method: String,
-    /// KV entries kept per layer and head.
+    /// KV entries kept per layer and head on this sample.
     pub budget: usize,
+    /// The ratio removed `budget` was resolved from, when budgets were asked as ratios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
     /// The answer decoded under the method's kept set.
     pub predicted_answer: String,
     /// Its score under the sample's metric, in `[0, 1]`.
@@ -195,6 +206,13 @@ pub struct CellResult {
     pub evidence_kept_by_layer: Vec<f32>,
     /// A remark from the policy (clamps, actual budgets).
     pub note: Option<String>,
+}
+
+impl CellResult {
+    /// The budget as it was asked (the key tables group by).
+    pub fn asked(&self) -> AskedBudget {
+        AskedBudget::of(self.budget, self.ratio)
+    }
 }
 
 /// One finished sample.
@@ -413,6 +431,7 @@ pub(crate) mod tests {
                 settings: PolicySettings::default(),
             }],
             budgets: vec![8, 16],
+            ratios: Vec::new(),
             window: 4,
             samples: 5,
             shard,
@@ -424,6 +443,7 @@ pub(crate) mod tests {
         let cell = |budget: usize| CellResult {
             method: "snapkv".into(),
             budget,
+            ratio: None,
             predicted_answer: format!("answer {index}, at {budget}"),
             score: if (index + budget).is_multiple_of(2) {
                 1.0

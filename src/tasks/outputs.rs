@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::export::{Overwrite, write_new};
+use crate::policy::{AskedBudget, Ratio};
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
 use crate::tasks::tables::{FULL_KV, Summary, by_length_markdown, summarize, summary_markdown};
@@ -49,7 +50,7 @@ pub fn write_outputs(
     };
     write_press_folder(dir, header, &sorted, &full, None)?;
     for method in &header.methods {
-        for &budget in &header.budgets {
+        for budget in header.asked() {
             write_press_folder(dir, header, &sorted, method, Some(budget))?;
         }
     }
@@ -57,12 +58,16 @@ pub fn write_outputs(
 }
 
 /// kvpress's folder name for one method at one budget:
-/// `{task_set}__{data_dir}__{model}__{method}__b{budget}__query_aware` (kvpress writes the
-/// compression ratio where judgeq writes the budget; the question is inside the compressed
-/// prompt, so every run is query-aware).
-pub fn press_folder_name(header: &RunHeader, method: &str, budget: Option<usize>) -> String {
+/// `{task_set}__{data_dir}__{model}__{method}__b{budget}__query_aware`, or `__{ratio}` (two
+/// decimals, as kvpress writes its compression ratio) when budgets were asked as ratios; the
+/// question is inside the compressed prompt, so every run is query-aware.
+pub fn press_folder_name(header: &RunHeader, method: &str, budget: Option<AskedBudget>) -> String {
     let model = header.model.id.replace(['/', '\\'], "--");
-    let budget = budget.map_or(String::new(), |b| format!("__b{b}"));
+    let budget = match budget {
+        None => String::new(),
+        Some(AskedBudget::Entries(b)) => format!("__b{b}"),
+        Some(AskedBudget::Removed(r)) => format!("__{r}"),
+    };
     format!(
         "{}__{}__{}__{}{}__query_aware",
         header.task_set, header.data_dir, model, method, budget
@@ -75,7 +80,7 @@ fn write_press_folder(
     header: &RunHeader,
     results: &[&SampleResult],
     method: &MethodRecord,
-    budget: Option<usize>,
+    budget: Option<AskedBudget>,
 ) -> Result<PathBuf, RunError> {
     let folder = dir.join(press_folder_name(header, &method.id, budget));
     std::fs::create_dir_all(&folder).map_err(|e| RunError::io(&folder, e))?;
@@ -101,7 +106,7 @@ fn write_press_folder(
 fn prediction<'a>(
     result: &'a SampleResult,
     method: &str,
-    budget: Option<usize>,
+    budget: Option<AskedBudget>,
 ) -> Option<(&'a str, f64, Option<&'a crate::tasks::journal::CellResult>)> {
     match budget {
         None => result
@@ -111,16 +116,17 @@ fn prediction<'a>(
         Some(b) => result
             .cells
             .iter()
-            .find(|c| c.method == method && c.budget == b)
+            .find(|c| c.method == method && c.asked() == b)
             .map(|c| (c.predicted_answer.as_str(), c.score, Some(c))),
     }
 }
 
-/// `predictions.csv`: every column of the sample but the context, then the prediction.
+/// `predictions.csv`: every column of the sample but the context, then the prediction (its
+/// budget the entries kept on that sample, `ratio` the ratio asked, if one was).
 fn predictions_csv(
     results: &[&SampleResult],
     method: &str,
-    budget: Option<usize>,
+    budget: Option<AskedBudget>,
 ) -> Result<Vec<u8>, RunError> {
     let field_names: Vec<String> = results
         .first()
@@ -139,6 +145,7 @@ fn predictions_csv(
         "budget",
         "hit_rate",
         "evidence_kept",
+        "ratio",
     ]);
     out.write_record(&head).map_err(csv_error)?;
     for result in results {
@@ -165,10 +172,11 @@ fn predictions_csv(
             predicted.to_owned(),
             score.to_string(),
             cell.map_or("0".into(), |c| c.compression_ratio.to_string()),
-            budget.map_or(String::new(), |b| b.to_string()),
+            cell.map_or(String::new(), |c| c.budget.to_string()),
             cell.map_or(String::new(), |c| c.hit_rate.to_string()),
             cell.and_then(|c| c.evidence_kept)
                 .map_or(String::new(), |e| e.to_string()),
+            ratio_cell(budget.and_then(AskedBudget::ratio)),
         ]);
         out.write_record(&record).map_err(csv_error)?;
     }
@@ -179,7 +187,7 @@ fn predictions_csv(
 fn press_metrics(
     results: &[&SampleResult],
     method: &str,
-    budget: Option<usize>,
+    budget: Option<AskedBudget>,
 ) -> serde_json::Value {
     let mut tasks: Vec<&str> = results.iter().map(|r| r.task.as_str()).collect();
     tasks.sort_unstable();
@@ -211,7 +219,7 @@ fn press_metrics(
 
 /// kvpress's `config.yaml`: the run's settings as flat `key: value` lines. Strings are written
 /// as JSON strings, which YAML reads as double-quoted scalars.
-fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<usize>) -> String {
+fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<AskedBudget>) -> String {
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     let mut lines = vec![
         format!("dataset: {}", quote(&header.task_set)),
@@ -223,7 +231,16 @@ fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<usize>)
         format!("policy: {}", quote(method.policy.id())),
         format!(
             "budget: {}",
-            budget.map_or("null".into(), |b| b.to_string())
+            match budget {
+                Some(AskedBudget::Entries(b)) => b.to_string(),
+                _ => "null".into(),
+            }
+        ),
+        format!(
+            "compression_ratio: {}",
+            budget
+                .and_then(AskedBudget::ratio)
+                .map_or("null".into(), |r| r.removed().to_string())
         ),
         "query_aware: true".into(),
         format!("window: {}", header.window),
@@ -256,7 +273,13 @@ fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<usize>)
     lines.join("\n") + "\n"
 }
 
-/// `summary.csv`: one row per method, budget and task, plus the average over tasks.
+/// A ratio's CSV cell: the number, or empty when the budget was asked in entries.
+fn ratio_cell(ratio: Option<Ratio>) -> String {
+    ratio.map_or(String::new(), |r| r.removed().to_string())
+}
+
+/// `summary.csv`: one row per method, budget and task, plus the average over tasks (with a
+/// ratio, `budget` is the mean kept and `ratio` the row's key).
 fn summary_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
@@ -271,6 +294,7 @@ fn summary_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
         "evidence_kept",
         "matched_prefix",
         "samples",
+        "ratio",
     ])
     .map_err(csv_error)?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
@@ -293,6 +317,7 @@ fn summary_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
                 opt(row.evidence_kept),
                 opt(row.matched_prefix),
                 row.samples.to_string(),
+                ratio_cell(row.ratio),
             ])
             .map_err(csv_error)?;
         }
@@ -317,6 +342,7 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
         "evidence_kept",
         "matched_prefix",
         "skipped",
+        "ratio",
     ])
     .map_err(csv_error)?;
     for r in results {
@@ -338,6 +364,7 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
                 "".into(),
                 "".into(),
                 why.clone(),
+                "".into(),
             ]);
             out.write_record(&record).map_err(csv_error)?;
             continue;
@@ -348,6 +375,7 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
                 FULL_KV.into(),
                 "".into(),
                 full.score.to_string(),
+                "".into(),
                 "".into(),
                 "".into(),
                 "".into(),
@@ -369,6 +397,7 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
                 c.evidence_kept.map_or(String::new(), |e| e.to_string()),
                 c.matched_prefix.to_string(),
                 String::new(),
+                ratio_cell(c.ratio),
             ]);
             out.write_record(&record).map_err(csv_error)?;
         }
@@ -379,7 +408,7 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
 /// `evidence_by_layer.csv`: the mean share of evidence tokens kept per method, budget and layer.
 fn evidence_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["method", "budget", "layer", "evidence_kept"])
+    out.write_record(["method", "budget", "layer", "evidence_kept", "ratio"])
         .map_err(csv_error)?;
     for row in &summary.rows {
         for (layer, kept) in row.evidence_kept_by_layer.iter().enumerate() {
@@ -388,6 +417,7 @@ fn evidence_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
                 row.budget.to_string(),
                 layer.to_string(),
                 kept.to_string(),
+                ratio_cell(row.ratio),
             ])
             .map_err(csv_error)?;
         }

@@ -15,7 +15,8 @@ use crate::judgeq::SoftTokens;
 use crate::model::{Model, ModelError};
 use crate::policy::policies::oracle;
 use crate::policy::{
-    Input, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, ScoreInputs, prefill_capture,
+    AskedBudget, Input, PolicyBank, PolicyId, PolicyMetrics, PolicySettings, Ratio, ScoreInputs,
+    prefill_capture,
 };
 use crate::progress::Progress;
 use crate::session::Session;
@@ -29,15 +30,34 @@ use crate::tasks::run_error::RunError;
 pub struct RunSettings {
     /// The methods, in table order. Full KV is always evaluated besides them.
     pub methods: Vec<Method>,
-    /// KV entries kept per layer and head.
+    /// KV entries kept per layer and head (unused when `ratios` are given).
     pub budgets: Vec<usize>,
+    /// Budgets as ratios removed, resolved per sample ([`Ratio::kept`]); when not empty they
+    /// replace `budgets`.
+    pub ratios: Vec<Ratio>,
     /// Last-window rows captured.
     pub window: usize,
 }
 
 impl RunSettings {
+    /// The budgets as asked: the ratios when any were given, the entries otherwise.
+    pub fn asked(&self) -> Vec<AskedBudget> {
+        AskedBudget::list(&self.budgets, &self.ratios)
+    }
+
     /// Checks the budgets and methods before any model work.
     pub fn validate(&self) -> Result<(), RunError> {
+        if let Some(i) =
+            (0..self.ratios.len()).find(|&i| self.ratios[..i].contains(&self.ratios[i]))
+        {
+            return Err(RunError::InvalidSetting(format!(
+                "the ratio {} is listed twice",
+                self.ratios[i]
+            )));
+        }
+        if !self.ratios.is_empty() {
+            return self.validate_methods();
+        }
         if self.budgets.is_empty() || self.budgets.contains(&0) {
             return Err(RunError::InvalidSetting(
                 "budgets must be at least 1 (e.g. --budgets 64,128,256,512)".into(),
@@ -52,6 +72,11 @@ impl RunSettings {
                 self.budgets
             )));
         }
+        self.validate_methods()
+    }
+
+    /// Refuses a method listed twice, a method's invalid settings and an empty window.
+    fn validate_methods(&self) -> Result<(), RunError> {
         for (i, method) in self.methods.iter().enumerate() {
             if self.methods[..i].iter().any(|m| m.id == method.id) {
                 return Err(RunError::InvalidSetting(format!(
@@ -221,6 +246,7 @@ pub fn evaluate_sample(
         result.cells.push(CellResult {
             method: cell.method,
             budget: cell.budget,
+            ratio: cell.ratio,
             score: score(&sample.metric, &answer.text, &sample.answers),
             predicted_answer: answer.text,
             hit_rate: cell.metrics.mean_hit_rate,
@@ -247,6 +273,7 @@ struct PlannedCell {
     method: String,
     label: String,
     budget: usize,
+    ratio: Option<Ratio>,
     mask: KeepMask,
     metrics: PolicyMetrics,
     pooled_hit_rate: f32,
@@ -273,8 +300,8 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
         let pooled = group_settings.clone().with(&oracle::POOLED, true);
         let bank = PolicyBank::new(&inputs, &raw, &policies)?;
         let pooled_bank = PolicyBank::new(&inputs, &pooled, &policies)?;
-        for &asked in &settings.budgets {
-            let budget = bank.budget(asked)?;
+        for asked in settings.asked() {
+            let budget = asked.budget(inputs.prompt_len())?;
             let against_raw = bank.evaluate(budget)?;
             let against_pooled = pooled_bank.evaluate(budget)?;
             for &index in members {
@@ -291,8 +318,9 @@ fn plan_cells(session: &Session, settings: &RunSettings) -> Result<Vec<PlannedCe
                     index,
                     PlannedCell {
                         method: method.id.clone(),
-                        label: format!("{} at {budget}", method.label),
-                        budget: asked,
+                        label: format!("{} at {}", method.label, asked.label_kept(budget.asked())),
+                        budget: budget.asked(),
+                        ratio: asked.ratio(),
                         mask: bank.select(method.policy, budget)?.mask,
                         metrics,
                         pooled_hit_rate,

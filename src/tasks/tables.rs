@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::policy::{AskedBudget, Ratio};
 use crate::tasks::journal::{RunHeader, SampleResult};
 
 /// The method id under which the full-cache answers are reported.
@@ -26,8 +27,11 @@ pub struct TaskSummaryRow {
     pub method: String,
     /// Method name for people.
     pub label: String,
-    /// KV entries kept per layer and head (0 for Full KV).
+    /// KV entries kept per layer and head (0 for Full KV); with a ratio, the mean over the
+    /// samples (rounded), as each sample keeps its own share.
     pub budget: usize,
+    /// The ratio removed, when budgets were asked as ratios (the row's grouping key).
+    pub ratio: Option<Ratio>,
     /// Mean score per task, in `[0, 1]`.
     pub by_task: BTreeMap<String, f64>,
     /// Mean over tasks of the per-task means (RULER's average), in `[0, 1]`.
@@ -46,6 +50,18 @@ pub struct TaskSummaryRow {
     pub matched_prefix: Option<f64>,
     /// Samples behind the row.
     pub samples: usize,
+}
+
+impl TaskSummaryRow {
+    /// The budget as it was asked (Full KV's row reads as 0 entries).
+    pub fn asked(&self) -> AskedBudget {
+        AskedBudget::of(self.budget, self.ratio)
+    }
+
+    /// The budget for people: `64`, or `ratio 0.50 (kept 742)` (the mean kept).
+    pub fn budget_label(&self) -> String {
+        self.asked().label_kept(self.budget)
+    }
 }
 
 /// Everything the summary files show.
@@ -102,6 +118,7 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
         method: FULL_KV.into(),
         label: "Full KV".into(),
         budget: 0,
+        ratio: None,
         score: average(&full_by_task),
         by_task: full_by_task,
         hit_rate: None,
@@ -113,20 +130,20 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
         samples: evaluated.len(),
     });
     for method in &header.methods {
-        for &budget in &header.budgets {
+        for asked in header.asked() {
             let cells: Vec<_> = evaluated
                 .iter()
                 .filter_map(|r| {
                     r.cells
                         .iter()
-                        .find(|c| c.method == method.id && c.budget == budget)
+                        .find(|c| c.method == method.id && c.asked() == asked)
                         .map(|c| (*r, c))
                 })
                 .collect();
             let per_task = by_task(&|r| {
                 r.cells
                     .iter()
-                    .find(|c| c.method == method.id && c.budget == budget)
+                    .find(|c| c.method == method.id && c.asked() == asked)
                     .map(|c| c.score)
             });
             let with_evidence: Vec<_> = cells
@@ -147,7 +164,9 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
             rows.push(TaskSummaryRow {
                 method: method.id.clone(),
                 label: method.label.clone(),
-                budget,
+                budget: mean(cells.iter().map(|(_, c)| c.budget as f64))
+                    .map_or(0, |m| m.round() as usize),
+                ratio: asked.ratio(),
                 score: average(&per_task),
                 by_task: per_task,
                 hit_rate: mean(cells.iter().map(|(_, c)| f64::from(c.hit_rate))),
@@ -199,26 +218,27 @@ pub fn by_length_markdown(header: &RunHeader, results: &[SampleResult]) -> Strin
             "### {length} tokens ({} samples)\n\n| method |",
             summary.evaluated
         ));
-        for b in &header.budgets {
+        let budgets = header.asked();
+        for b in &budgets {
             out.push_str(&format!(" {b} |"));
         }
         out.push_str("\n|---|");
-        out.push_str(&"---:|".repeat(header.budgets.len()));
+        out.push_str(&"---:|".repeat(budgets.len()));
         out.push('\n');
         if let Some(full) = summary.rows.first() {
             out.push_str(&format!("| {} |", full.label));
-            for _ in &header.budgets {
+            for _ in &budgets {
                 out.push_str(&format!(" {} |", percent(Some(full.score))));
             }
             out.push('\n');
         }
         for method in &header.methods {
             out.push_str(&format!("| {} |", method.label));
-            for &b in &header.budgets {
+            for &b in &budgets {
                 let row = summary
                     .rows
                     .iter()
-                    .find(|r| r.method == method.id && r.budget == b);
+                    .find(|r| r.method == method.id && r.asked() == b);
                 out.push_str(&format!(" {} |", percent(row.map(|r| r.score))));
             }
             out.push('\n');
@@ -249,10 +269,10 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
             .as_ref()
             .map_or("none".to_owned(), |s| s.source.clone()),
     );
-    let budgets = &header.budgets;
+    let budgets = header.asked();
     let table = |title: &str, value: &dyn Fn(&TaskSummaryRow) -> Option<f64>, with_full: bool| {
         let mut t = format!("## {title}\n\n| method |");
-        for b in budgets {
+        for b in &budgets {
             t.push_str(&format!(" {b} |"));
         }
         t.push_str("\n|---|");
@@ -260,18 +280,18 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
         t.push('\n');
         if with_full && let Some(full) = summary.rows.first() {
             t.push_str(&format!("| {} (upper bound) |", full.label));
-            for _ in budgets {
+            for _ in &budgets {
                 t.push_str(&format!(" {} |", percent(value(full))));
             }
             t.push('\n');
         }
         for method in &header.methods {
             t.push_str(&format!("| {} |", method.label));
-            for &b in budgets {
+            for &b in &budgets {
                 let row = summary
                     .rows
                     .iter()
-                    .find(|r| r.method == method.id && r.budget == b);
+                    .find(|r| r.method == method.id && r.asked() == b);
                 t.push_str(&format!(" {} |", percent(row.and_then(value))));
             }
             t.push('\n');
@@ -280,7 +300,14 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
         t
     };
     out.push_str(&table(
-        "Score (×100, mean over tasks), by KV budget per layer and head",
+        &format!(
+            "Score (×100, mean over tasks), by {}",
+            if header.ratios.is_empty() {
+                "KV budget per layer and head"
+            } else {
+                "ratio of each prompt's KV entries removed"
+            }
+        ),
         &|r| Some(r.score),
         true,
     ));
@@ -313,7 +340,7 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
             let budget = if row.method == FULL_KV {
                 "–".to_owned()
             } else {
-                row.budget.to_string()
+                row.budget_label()
             };
             out.push_str(&format!("| {} | {budget} |", row.label));
             for task in &summary.tasks {

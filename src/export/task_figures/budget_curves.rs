@@ -1,5 +1,5 @@
-//! Score against budget for several methods: one line per method over a log₂ budget axis,
-//! with the full-cache score as a dashed reference line.
+//! Score against budget for several methods: one line per method over a log₂ budget axis (or a
+//! linear axis of ratios removed), with the full-cache score as a dashed reference line.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +7,7 @@ use crate::export::ExportError;
 use crate::export::svg_doc::{LABEL_SIZE, Svg, TICK_LEN, TICK_SIZE, fit_size, text_width};
 use crate::export::task_figures::{HeatmapBox, Laid};
 use crate::export::ticks::{format_tick, nice_ticks};
+use crate::policy::Ratio;
 
 /// Score against budget for several methods, with the full-cache score as a reference line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -15,8 +16,13 @@ pub struct BudgetCurves {
     pub title: String,
     /// What the scores are, for the y axis (`accuracy`, `F1`, `Rouge-L`).
     pub metric: String,
-    /// KV entries kept per layer and head, strictly increasing: the x axis.
+    /// KV entries kept per layer and head, strictly increasing: the x axis (empty when the
+    /// budgets were asked as `ratios`).
     pub budgets: Vec<usize>,
+    /// Ratios removed, strictly increasing: the x axis instead of `budgets` when budgets were
+    /// asked as ratios (each sample keeps its own share).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<Ratio>,
     /// Each method's name and its score at every budget (`None` where it did not run).
     pub methods: Vec<(String, Vec<Option<f64>>)>,
     /// The full-cache score, drawn as a dashed line.
@@ -24,8 +30,24 @@ pub struct BudgetCurves {
 }
 
 impl BudgetCurves {
-    /// Checks the curves: positive increasing budgets, named methods with one finite score (or
-    /// `None`) per budget, a finite full-cache score.
+    /// The x axis: each point's position (log₂ of the budget, or the ratio) and tick label.
+    fn axis(&self) -> Vec<(f64, String)> {
+        if self.ratios.is_empty() {
+            self.budgets
+                .iter()
+                .map(|&b| ((b as f64).log2(), b.to_string()))
+                .collect()
+        } else {
+            self.ratios
+                .iter()
+                .map(|&r| (r.removed(), r.to_string()))
+                .collect()
+        }
+    }
+
+    /// Checks the curves: positive increasing budgets (or increasing ratios, and then no
+    /// budgets), named methods with one finite score (or `None`) per budget, a finite
+    /// full-cache score.
     pub fn validate(&self) -> Result<(), ExportError> {
         let invalid = |reason: String| {
             Err(ExportError::InvalidFigure(format!(
@@ -33,7 +55,14 @@ impl BudgetCurves {
                 self.title
             )))
         };
-        if self.budgets.is_empty()
+        if !self.ratios.is_empty() {
+            if !self.budgets.is_empty() || !self.ratios.is_sorted_by(|a, b| a < b) {
+                return invalid(format!(
+                    "the ratios {:?} must be strictly increasing, without budgets beside them",
+                    self.ratios
+                ));
+            }
+        } else if self.budgets.is_empty()
             || self.budgets.contains(&0)
             || !self.budgets.is_sorted_by(|a, b| a < b)
         {
@@ -52,16 +81,17 @@ impl BudgetCurves {
             if self.methods[..n].iter().any(|(other, _)| other == name) {
                 return invalid(format!("{name:?} is given twice"));
             }
-            if scores.len() != self.budgets.len() {
+            let axis = self.axis();
+            if scores.len() != axis.len() {
                 return invalid(format!(
                     "{name:?} has {} scores for {} budgets",
                     scores.len(),
-                    self.budgets.len()
+                    axis.len()
                 ));
             }
-            if let Some((budget, score)) = self
-                .budgets
+            if let Some((budget, score)) = axis
                 .iter()
+                .map(|(_, label)| label)
                 .zip(scores)
                 .find_map(|(b, s)| s.filter(|s| !s.is_finite()).map(|s| (b, s)))
             {
@@ -152,13 +182,13 @@ impl<'a> CurvesLayout<'a> {
         })
     }
 
-    /// The x of a budget: log₂ spaced, a little inside the plot's edges; the middle when there
-    /// is one budget.
-    fn x(&self, budget: usize) -> f32 {
-        let budgets = &self.curves.budgets;
-        let (first, last) = (budgets[0] as f64, budgets[budgets.len() - 1] as f64);
+    /// The x of an axis position (see [`BudgetCurves::axis`]): a little inside the plot's
+    /// edges; the middle when there is one budget.
+    fn x(&self, position: f64) -> f32 {
+        let axis = self.curves.axis();
+        let (first, last) = (axis[0].0, axis[axis.len() - 1].0);
         let t = if last > first {
-            ((budget as f64).log2() - first.log2()) / (last.log2() - first.log2())
+            (position - first) / (last - first)
         } else {
             0.5
         };
@@ -261,10 +291,9 @@ impl Laid for CurvesLayout<'_> {
         }
         // Budget ticks, thinned where the labels would collide.
         let mut last_end = f32::NEG_INFINITY;
-        for &budget in &curves.budgets {
-            let x = self.x(budget);
+        for (position, label) in curves.axis() {
+            let x = self.x(position);
             svg.line(x, bottom, x, bottom + TICK_LEN);
-            let label = budget.to_string();
             let half = text_width(&label, TICK_SIZE) / 2.0;
             if x - half > last_end + 2.0 {
                 let baseline = bottom + TICK_LEN + 1.0 + TICK_SIZE * 0.8;
@@ -279,7 +308,11 @@ impl Laid for CurvesLayout<'_> {
             label_y,
             LABEL_SIZE,
             "middle",
-            "budget (KV entries per layer and head, log scale)",
+            if curves.ratios.is_empty() {
+                "budget (KV entries per layer and head, log scale)"
+            } else {
+                "ratio of each prompt's KV entries removed"
+            },
             "",
         );
         let size = fit_size(&curves.metric, LABEL_SIZE, self.plot_h + 20.0);
@@ -301,10 +334,10 @@ impl Laid for CurvesLayout<'_> {
             let colour = PALETTE[n % PALETTE.len()];
             // A missing score breaks the line; each run of scores is one polyline.
             let points: Vec<Option<(f32, f32)>> = curves
-                .budgets
+                .axis()
                 .iter()
                 .zip(scores)
-                .map(|(&b, s)| s.map(|s| (self.x(b), self.y(s))))
+                .map(|((position, _), s)| s.map(|s| (self.x(*position), self.y(s))))
                 .collect();
             for run in points.split(Option::is_none) {
                 let run: Vec<(f32, f32)> = run.iter().flatten().copied().collect();

@@ -23,6 +23,7 @@ use crate::export::manifest::ProgramInfo;
 use crate::export::png::{check_dpi, pixels, rasterise};
 use crate::export::svg_doc::Svg;
 use crate::export::{ExportError, FigurePaths, Overwrite};
+use crate::policy::Ratio;
 
 pub use budget_curves::BudgetCurves;
 pub use cells::{NO_DATA_RGB, score_rgb};
@@ -96,6 +97,9 @@ pub struct HeatmapBox {
     pub method: String,
     /// The grid's budget (`None`: full cache).
     pub budget: Option<usize>,
+    /// The grid's ratio removed, when budgets were asked as ratios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
     /// Left edge.
     pub x: f32,
     /// Top edge.
@@ -116,6 +120,7 @@ impl HeatmapBox {
             grid: index,
             method: grid.method.clone(),
             budget: grid.budget,
+            ratio: grid.ratio,
             x: rect.x,
             y: rect.y,
             width: rect.w,

@@ -4,14 +4,19 @@
 use serde::{Deserialize, Serialize};
 
 use crate::export::ExportError;
+use crate::policy::{AskedBudget, Ratio};
 
 /// One method at one budget over a needle grid: the mean score per (length, depth) cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NeedleGrid {
     /// The method, as shown (`SnapKV`, `Judge Q`, `Full KV`).
     pub method: String,
-    /// KV entries kept per layer and head; `None` for the full cache.
+    /// KV entries kept per layer and head; `None` for the full cache. With a ratio, the mean
+    /// over the samples (rounded), as each keeps its own share.
     pub budget: Option<usize>,
+    /// The ratio removed, when budgets were asked as ratios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Ratio>,
     /// Context lengths in tokens, strictly increasing: the rows, top to bottom.
     pub lengths: Vec<usize>,
     /// Needle depths in percent of the context (0 to 100), strictly increasing: the columns,
@@ -24,9 +29,18 @@ pub struct NeedleGrid {
 }
 
 impl NeedleGrid {
-    /// "budget 256", or "full cache".
+    /// "budget 256", "ratio 0.50 (kept 742)" (the mean kept), or "full cache".
     pub fn budget_label(&self) -> String {
-        budget_label(self.budget)
+        match (self.asked(), self.budget) {
+            (Some(asked @ AskedBudget::Removed(_)), Some(kept)) => asked.label_kept(kept),
+            (asked, _) => budget_label(asked),
+        }
+    }
+
+    /// The budget as asked: entries or a ratio; `None` for the full cache. Grids of several
+    /// methods at one ratio share it (their mean kept counts differ).
+    pub fn asked(&self) -> Option<AskedBudget> {
+        self.budget.map(|b| AskedBudget::of(b, self.ratio))
     }
 
     /// Checks the grid: a method name, increasing lengths and depths within 0–100, and scores
@@ -103,10 +117,11 @@ impl NeedleGrid {
     }
 }
 
-/// "budget 256", or "full cache" for `None`.
-pub(super) fn budget_label(budget: Option<usize>) -> String {
+/// "budget 256", "ratio 0.50", or "full cache" for `None`.
+pub(super) fn budget_label(budget: Option<AskedBudget>) -> String {
     match budget {
-        Some(b) => format!("budget {b}"),
+        Some(AskedBudget::Entries(b)) => format!("budget {b}"),
+        Some(ratio) => ratio.to_string(),
         None => "full cache".to_owned(),
     }
 }
@@ -142,6 +157,7 @@ pub(super) mod tests {
         NeedleGrid {
             method: method.to_owned(),
             budget,
+            ratio: None,
             lengths,
             depths,
             scores,

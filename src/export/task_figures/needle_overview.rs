@@ -9,6 +9,7 @@ use crate::export::task_figures::cells::{
 };
 use crate::export::task_figures::needle_grid::{NeedleGrid, budget_label};
 use crate::export::task_figures::{HeatmapBox, Laid};
+use crate::policy::AskedBudget;
 
 /// Figure width in millimetres: a full page width.
 const WIDTH_MM: f32 = 180.0;
@@ -23,7 +24,7 @@ pub(super) struct NeedleOverview<'a> {
     title: &'a str,
     grids: &'a [NeedleGrid],
     methods: Vec<&'a str>,
-    budgets: Vec<Option<usize>>,
+    budgets: Vec<Option<AskedBudget>>,
     width: f32,
     height: f32,
     title_baseline: Option<f32>,
@@ -46,7 +47,7 @@ impl<'a> NeedleOverview<'a> {
             return invalid("a needle overview needs at least one grid".to_owned());
         };
         let mut methods: Vec<&str> = Vec::new();
-        let mut budgets: Vec<Option<usize>> = Vec::new();
+        let mut budgets: Vec<Option<AskedBudget>> = Vec::new();
         for (n, grid) in grids.iter().enumerate() {
             grid.validate()?;
             if grid.lengths != first.lengths || grid.depths != first.depths {
@@ -61,7 +62,7 @@ impl<'a> NeedleOverview<'a> {
             }
             if grids[..n]
                 .iter()
-                .any(|g| g.method == grid.method && g.budget == grid.budget)
+                .any(|g| g.method == grid.method && g.asked() == grid.asked())
             {
                 return invalid(format!(
                     "{:?} at {} is given twice",
@@ -72,11 +73,15 @@ impl<'a> NeedleOverview<'a> {
             if !methods.contains(&grid.method.as_str()) {
                 methods.push(&grid.method);
             }
-            if !budgets.contains(&grid.budget) {
-                budgets.push(grid.budget);
+            if !budgets.contains(&grid.asked()) {
+                budgets.push(grid.asked());
             }
         }
-        budgets.sort_by_key(|b| b.unwrap_or(usize::MAX));
+        // From the smallest cache to the largest, the full cache last.
+        budgets.sort_by(|a, b| {
+            let size = |x: &Option<AskedBudget>| x.map_or(f64::INFINITY, AskedBudget::size);
+            size(a).total_cmp(&size(b))
+        });
 
         let width = WIDTH_MM / 25.4 * 72.0;
         let mut y = MARGIN;
@@ -145,7 +150,7 @@ impl<'a> NeedleOverview<'a> {
             .unwrap_or_default()
     }
 
-    fn column(&self, budget: Option<usize>) -> usize {
+    fn column(&self, budget: Option<AskedBudget>) -> usize {
         self.budgets
             .iter()
             .position(|b| *b == budget)
@@ -155,7 +160,7 @@ impl<'a> NeedleOverview<'a> {
     /// Every grid with its cells, in the order given.
     fn placed(&self) -> impl Iterator<Item = (usize, &'a NeedleGrid, Rect)> + '_ {
         self.grids.iter().enumerate().map(|(n, grid)| {
-            let (row, column) = (self.row(&grid.method), self.column(grid.budget));
+            let (row, column) = (self.row(&grid.method), self.column(grid.asked()));
             (n, grid, self.panel(row, column))
         })
     }
@@ -213,7 +218,7 @@ impl Laid for NeedleOverview<'_> {
                 .grids
                 .iter()
                 .filter(|g| g.method == *method)
-                .map(|g| self.column(g.budget))
+                .map(|g| self.column(g.asked()))
                 .min();
             if let Some(column) = column {
                 length_axis(svg, first, self.panel(row, column));

@@ -35,6 +35,7 @@ fn curves() -> BudgetCurves {
         title: "RULER niah_single_1 · 4K".into(),
         metric: "accuracy".into(),
         budgets: vec![64, 128, 256, 512],
+        ratios: Vec::new(),
         methods: vec![
             (
                 "SnapKV".into(),
