@@ -392,6 +392,16 @@ fn inspect_and_evict_refuse_bad_input_before_the_model_runs() {
             "--budgets lists 64 twice",
         ),
         (
+            "evict-repeated-ratio",
+            with("evict", &["--ratios", "0.5,0.25,0.5"], &out),
+            "--ratios lists 0.50 twice; give each value once",
+        ),
+        (
+            "evict-ratios-keeping-the-same-entries",
+            with("evict", &["--ratios", "0.5,0.4999"], &out),
+            "ratio 0.50 and ratio 0.4999 both keep",
+        ),
+        (
             "evict-repeated-policy",
             with("evict", &["--policies", "snapkv,h2o,snapkv"], &out),
             "--policies lists snapkv twice",
@@ -1334,6 +1344,30 @@ fn tasks_refuse_bad_input_before_the_model_runs() {
             niah(&["--policies", "snapkv,snapkv"], &out),
             FAILED,
             "--policies lists snapkv twice",
+        ),
+        (
+            "tasks-ratio-out-of-range",
+            niah(&["--ratios", "0.5,1"], &out),
+            USAGE,
+            "a ratio of 1 is outside [0, 1)",
+        ),
+        (
+            "tasks-ratio-not-a-number",
+            niah(&["--ratios", "half"], &out),
+            USAGE,
+            "\"half\" is not a ratio",
+        ),
+        (
+            "tasks-ratios-with-budgets",
+            niah(&["--ratios", "0.5", "--budgets", "64"], &out),
+            USAGE,
+            "'--ratios <RATIOS>' cannot be used with '--budgets <BUDGETS>'",
+        ),
+        (
+            "tasks-repeated-ratio",
+            niah(&["--ratios", "0.75,0.75"], &out),
+            FAILED,
+            "--ratios lists 0.75 twice; give each value once",
         ),
         (
             "tasks-bad-shard",

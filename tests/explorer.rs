@@ -176,6 +176,68 @@ fn moving_the_budget_slider_changes_the_kept_counts_shown() {
 }
 
 #[test]
+fn the_ratio_toggle_shows_and_sets_the_budget_as_a_ratio_removed() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let keys = setup.harness.state().session().unwrap().prompt_len();
+    let half = keys / 2;
+    setup.harness.state_mut().state_mut().budget = half;
+    setup.harness.run();
+    assert!(!shows(&setup.harness, "(ratio "));
+
+    setup
+        .harness
+        .get_by_role_and_label(Role::CheckBox, "as ratio")
+        .click();
+    setup.harness.run();
+    assert!(setup.harness.state().state().budget_as_ratio);
+    // Hand-computed: half of the entries kept removes 1 − half / n of them.
+    let shown = format!("B = {half} (ratio {:.2})", 1.0 - half as f64 / keys as f64);
+    assert!(
+        shows(&setup.harness, &shown),
+        "no `{shown}` in {:?}",
+        texts(&setup.harness)
+    );
+
+    // Setting the ratio sets the budget by kvpress's rule: int(n · (1 − 0.75)).
+    setup
+        .harness
+        .get_by_role_and_label(Role::SpinButton, "ratio removed")
+        .set_value_accesskit(0.75);
+    setup.harness.run();
+    let quarter = (keys as f64 * 0.25).floor() as usize;
+    assert!(quarter >= 4, "a prompt of {keys} tokens");
+    assert_eq!(setup.harness.state().state().budget, quarter);
+    assert!(shows(
+        &setup.harness,
+        &format!("Metrics at budget {quarter}")
+    ));
+    let shown = format!(
+        "B = {quarter} (ratio {:.2})",
+        1.0 - quarter as f64 / keys as f64
+    );
+    assert!(
+        shows(&setup.harness, &shown),
+        "no `{shown}` in {:?}",
+        texts(&setup.harness)
+    );
+
+    // The slider still moves in entries.
+    setup
+        .harness
+        .get_by_role_and_label(Role::Slider, "Budget")
+        .set_value_accesskit(16.0);
+    setup.harness.run();
+    assert_eq!(setup.harness.state().state().budget, 16);
+    let shown = format!("B = 16 (ratio {:.2})", 1.0 - 16.0 / keys as f64);
+    assert!(
+        shows(&setup.harness, &shown),
+        "no `{shown}` in {:?}",
+        texts(&setup.harness)
+    );
+}
+
+#[test]
 fn switching_layer_head_aggregation_and_policy_changes_what_is_drawn() {
     let mut setup = explorer(Duration::from_millis(1));
     run_session(&mut setup);
@@ -616,6 +678,7 @@ fn state_is_saved_and_restored() {
     let mut first = Explorer::new(&ctx, None, options()).unwrap();
     first.state_mut().question = "Who pays?".to_owned();
     first.state_mut().budget = 77;
+    first.state_mut().budget_as_ratio = true;
     first.state_mut().soft_token_choice =
         SoftTokenChoice::File(PathBuf::from("/tmp/soft.safetensors"));
     let mut storage = Memory::default();

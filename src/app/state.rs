@@ -111,6 +111,8 @@ pub struct State {
     pub focus_policy: PolicyId,
     /// Entries kept per head.
     pub budget: usize,
+    /// Whether the budget is also shown, and can be set, as the ratio of entries removed.
+    pub budget_as_ratio: bool,
     /// Layer, head and aggregation of the panels.
     pub view: HeadView,
     /// Colour scaling.
@@ -154,6 +156,7 @@ impl Default for State {
             strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
             focus_policy: PolicyId::SNAPKV,
             budget: 256,
+            budget_as_ratio: false,
             view: HeadView::default(),
             colour: ColourSettings::default(),
             highlight: HighlightMode::default(),

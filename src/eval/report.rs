@@ -211,3 +211,93 @@ pub fn write_report(
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::methods::Method;
+    use crate::eval::runner::{Cell, EvalSettings, PromptResult};
+    use crate::policy::{PolicyId, PolicySettings};
+
+    fn cell(budget: usize, ratio: Option<Ratio>, hit_rate: f32) -> Cell {
+        Cell {
+            method: 0,
+            budget,
+            ratio,
+            hit_rate,
+            hit_rate_pooled_oracle: hit_rate,
+            mass_kept: 0.5,
+            layer_hit_rate: vec![hit_rate],
+            agreement: None,
+            note: None,
+        }
+    }
+
+    fn prompt(line: usize, prompt_tokens: usize, cells: Vec<Cell>) -> PromptResult {
+        PromptResult {
+            line,
+            prompt_tokens,
+            truncated: false,
+            answer: "Paris.".into(),
+            answer_tokens: 2,
+            cells,
+        }
+    }
+
+    #[test]
+    fn ratios_group_prompts_that_kept_different_counts() {
+        let half = Ratio::new(0.5).unwrap();
+        let run = EvalRun {
+            methods: vec![Method {
+                id: "snapkv".into(),
+                label: "SnapKV".into(),
+                policy: PolicyId::SNAPKV,
+                settings: PolicySettings::default(),
+            }],
+            settings: EvalSettings {
+                ratios: vec![half],
+                ..EvalSettings::default()
+            },
+            // Prompts of 100 and 301 tokens keep int(50) = 50 and int(150.5) = 150.
+            prompts: vec![
+                prompt(1, 100, vec![cell(50, Some(half), 0.25)]),
+                prompt(2, 301, vec![cell(150, Some(half), 0.75)]),
+            ],
+            skipped_too_long: 0,
+            skipped: Vec::new(),
+            cancelled: false,
+        };
+        let rows = summarize(&run);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].prompts, rows[0].budget, rows[0].ratio),
+            (2, 100, Some(half))
+        );
+        assert_eq!(rows[0].hit_rate, 0.5);
+        assert!(
+            summary_table(&rows).contains("| SnapKV | ratio 0.50 (kept 100) | 0.500 |"),
+            "{}",
+            summary_table(&rows)
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        write_report(&run, dir.path(), Overwrite::Refuse).unwrap();
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let summary = read("summary.csv");
+        let lines: Vec<&str> = summary.lines().collect();
+        assert!(lines[0].ends_with(",matched_prefix,ratio"), "{summary}");
+        assert_eq!(lines[1], "snapkv,100,2,0.5,0.5,0.5,,,0.5");
+        let prompts = read("prompts.csv");
+        assert!(
+            prompts.contains("\n2,301,false,snapkv,150,0.75,"),
+            "{prompts}"
+        );
+        assert!(
+            prompts
+                .lines()
+                .all(|l| l.ends_with(",0.5") || l.contains(",full,") || l.ends_with(",ratio")),
+            "{prompts}"
+        );
+        assert!(read("layers.csv").contains("\n2,snapkv,150,0,0.75,0.5\n"));
+    }
+}

@@ -427,6 +427,40 @@ mod tests {
     }
 
     #[test]
+    fn ratio_runs_group_by_ratio_whatever_each_sample_kept() {
+        let ratio = Ratio::new(0.5).unwrap();
+        let mut h = header(Shard::WHOLE);
+        h.budgets.clear();
+        h.ratios = vec![ratio];
+        // Each sample kept its own count (10 + index) at the one ratio; scores as in
+        // `result`: 1 for even indices (task a 3/3), 0 for odd (task b 0/2).
+        let results: Vec<_> = (0..5)
+            .map(|index| {
+                let mut r = result(index);
+                r.cells.truncate(1);
+                r.cells[0].budget = 10 + index;
+                r.cells[0].ratio = Some(ratio);
+                r.cells[0].score = if index % 2 == 0 { 1.0 } else { 0.0 };
+                r
+            })
+            .collect();
+        let summary = summarize(&h, &results);
+        assert_eq!(summary.rows.len(), 2, "Full KV and SnapKV at the one ratio");
+        let row = &summary.rows[1];
+        // Mean of 10..=14 kept: 12.
+        assert_eq!((row.samples, row.budget, row.ratio), (5, 12, Some(ratio)));
+        assert_eq!(row.score, 0.5);
+        assert_eq!(row.budget_label(), "ratio 0.50 (kept 12)");
+        let markdown = summary_markdown(&h, &summary);
+        assert!(markdown.contains("| method | ratio 0.50 |"), "{markdown}");
+        assert!(markdown.contains("| SnapKV | 50.0 |"), "{markdown}");
+        assert!(
+            markdown.contains("by ratio of each prompt's KV entries removed"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
     fn skipped_samples_are_listed_not_scored() {
         let mut skipped = result(1);
         skipped.skipped = Some("too long".into());

@@ -121,7 +121,13 @@ impl Explorer {
         };
         ui.horizontal_wrapped(|ui| {
             let before = self.state.budget;
-            if budget_slider(ui, &mut self.state.budget, shape) || before != self.state.budget {
+            if budget_slider(
+                ui,
+                &mut self.state.budget,
+                &mut self.state.budget_as_ratio,
+                shape,
+            ) || before != self.state.budget
+            {
                 self.budget_moved_at = Some(ui.input(|i| i.time));
             }
             view.set_budget(self.state.budget);

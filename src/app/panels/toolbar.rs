@@ -7,6 +7,7 @@ use egui::{ComboBox, DragValue, RichText, Slider, Ui};
 use crate::app::session_view::min_budget;
 use crate::attention::{HeadView, Pick, Reduce};
 use crate::export::{ColourSettings, ScaleMode};
+use crate::policy::Ratio;
 
 /// Shape of the loaded session that the controls need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,9 +20,16 @@ pub struct SessionShape {
     pub heads: usize,
 }
 
-/// The budget slider: log scale from a few entries to the prompt length. Returns whether it
-/// changed.
-pub fn budget_slider(ui: &mut Ui, budget: &mut usize, shape: SessionShape) -> bool {
+/// The budget slider: log scale from a few entries to the prompt length, and beside it the
+/// toggle `as_ratio` that shows the budget as the share of the prompt's entries removed too
+/// (`B = 742 (ratio 0.50)`) and lets that ratio be set (kvpress's rule, [`Ratio::kept`]); the
+/// slider moves in entries either way. Returns whether the budget changed.
+pub fn budget_slider(
+    ui: &mut Ui,
+    budget: &mut usize,
+    as_ratio: &mut bool,
+    shape: SessionShape,
+) -> bool {
     let low = min_budget(shape.keys);
     let high = shape.keys.max(low);
     *budget = (*budget).clamp(low, high);
@@ -31,12 +39,35 @@ pub fn budget_slider(ui: &mut Ui, budget: &mut usize, shape: SessionShape) -> bo
         .add(Slider::new(budget, low..=high).logarithmic(true).integer())
         .labelled_by(label.id)
         .on_hover_text("Entries kept per layer and head (window included). Drag to see what each policy keeps; the model is not run again.");
-    ui.weak(format!(
-        "of {} entries per head ({:.0}%)",
-        shape.keys,
-        100.0 * *budget as f64 / shape.keys.max(1) as f64
-    ));
-    response.changed()
+    ui.checkbox(as_ratio, "as ratio").on_hover_text(
+        "Show and set the budget as the share of the prompt's KV entries removed (kvpress's \
+         compression_ratio): a ratio r keeps int(n·(1−r)) of the n entries per head",
+    );
+    if !*as_ratio {
+        ui.weak(format!(
+            "of {} entries per head ({:.0}%)",
+            shape.keys,
+            100.0 * *budget as f64 / shape.keys.max(1) as f64
+        ));
+        return response.changed();
+    }
+    let mut removed = Ratio::of_kept(*budget, shape.keys);
+    ui.label(format!("B = {budget} (ratio {removed:.2})"));
+    let label = ui.label("ratio removed");
+    let set = ui
+        .add(
+            DragValue::new(&mut removed)
+                .range(0.0..=0.999)
+                .speed(0.002)
+                .fixed_decimals(2),
+        )
+        .labelled_by(label.id)
+        .on_hover_text(format!("Of the {} entries per head", shape.keys))
+        .changed();
+    if set && let Ok(ratio) = Ratio::new(removed) {
+        *budget = ratio.kept(shape.keys).clamp(low, high);
+    }
+    response.changed() || set
 }
 
 /// Pickers for the layer, the head and how "All" combines them.
