@@ -274,4 +274,44 @@ mod tests {
             figure.1.validate().unwrap();
         }
     }
+
+    #[test]
+    fn ratio_runs_plot_against_the_ratio_and_name_grids_by_it() {
+        use crate::policy::Ratio;
+        let (half, most) = (Ratio::new(0.5).unwrap(), Ratio::new(0.75).unwrap());
+        let mut h = header(Shard::WHOLE);
+        h.budgets.clear();
+        h.ratios = vec![most, half];
+        // Sample i kept 40 + i entries at 0.5 and 20 + i at 0.75.
+        let results: Vec<_> = (0..4)
+            .map(|index| {
+                let mut r = result(index);
+                r.fields.push(("length".into(), "1024".into()));
+                for (cell, (ratio, kept)) in r.cells.iter_mut().zip([(most, 20), (half, 40)]) {
+                    cell.ratio = Some(ratio);
+                    cell.budget = kept + index;
+                }
+                r
+            })
+            .collect();
+        let figures = run_figures(&h, &results);
+        let stems: Vec<&str> = figures.iter().map(|(s, _)| s.as_str()).collect();
+        assert!(stems.contains(&"needle_snapkv_r0.50"), "{stems:?}");
+        assert!(stems.contains(&"needle_snapkv_r0.75"), "{stems:?}");
+        let TaskFigure::BudgetCurves(curves) = &figures[0].1 else {
+            panic!("the first figure is the curves");
+        };
+        // Ratios increase along the axis, whatever order they were asked in.
+        assert_eq!(
+            (curves.budgets.len(), curves.ratios.clone()),
+            (0, vec![half, most])
+        );
+        let grids = needle_grids(&h, &results);
+        // Mean of 40..=43 is 41.5, rounded to 42; of 20..=23, 22.
+        assert_eq!((grids[0].ratio, grids[0].budget), (Some(most), Some(22)));
+        assert_eq!((grids[1].ratio, grids[1].budget), (Some(half), Some(42)));
+        for (_, figure) in &figures {
+            figure.validate().unwrap();
+        }
+    }
 }

@@ -303,6 +303,86 @@ fn small_overview_cells_are_coloured_at_their_centres() {
 }
 
 #[test]
+fn ratio_figures_label_and_group_by_the_ratio_removed() {
+    use crate::policy::Ratio;
+    let ratio = |r: f64| Ratio::new(r).unwrap();
+    let run = Path::new(RUN);
+    // Curves over ratios: a linear axis of the ratios removed, labelled as such.
+    let mut by_ratio = curves();
+    by_ratio.budgets.clear();
+    by_ratio.ratios = vec![ratio(0.25), ratio(0.5), ratio(0.75), ratio(0.9)];
+    let svg = render_task_svg(&TaskFigure::BudgetCurves(by_ratio.clone()), run).unwrap();
+    let words = all_texts(&svg);
+    for expected in [
+        "0.25",
+        "0.50",
+        "0.90",
+        "ratio of each prompt's KV entries removed",
+    ] {
+        assert!(
+            words.iter().any(|t| t == expected),
+            "missing {expected:?} in {words:?}"
+        );
+    }
+    let centres: Vec<f32> = svg
+        .lines()
+        .filter(|l| l.starts_with("<circle") && l.contains("#0072B2"))
+        .map(|l| {
+            l.split("cx=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    // 0.25, 0.5 and 0.75 are evenly apart; 0.9 is 0.15 further, 0.6 of a step.
+    let gaps: Vec<f32> = centres[..4].windows(2).map(|w| w[1] - w[0]).collect();
+    assert!((gaps[0] - gaps[1]).abs() < 0.01, "{gaps:?}");
+    assert!((gaps[2] / gaps[0] - 0.6).abs() < 0.01, "{gaps:?}");
+    let mut both = by_ratio.clone();
+    both.budgets = vec![64, 128, 256, 512];
+    assert!(
+        TaskFigure::BudgetCurves(both)
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("without budgets beside them")
+    );
+
+    // Grids at one ratio share a column although each method kept another mean count.
+    let at = |method: &str, kept: usize, r: f64| NeedleGrid {
+        ratio: Some(ratio(r)),
+        ..grid(method, Some(kept))
+    };
+    let figure = TaskFigure::NeedleOverview {
+        title: String::new(),
+        grids: vec![
+            at("SnapKV", 500, 0.5),
+            at("Judge Q", 502, 0.5),
+            at("SnapKV", 250, 0.75),
+            grid("Full KV", None),
+        ],
+    };
+    let svg = render_task_svg(&figure, run).unwrap();
+    let words = all_texts(&svg);
+    for expected in ["ratio 0.50", "ratio 0.75", "full cache"] {
+        assert!(words.iter().any(|t| t == expected), "missing {expected:?}");
+    }
+    let sidecar = task_figure_sidecar(&figure, run).unwrap();
+    let xs: Vec<f32> = sidecar.heatmaps.iter().map(|h| h.x).collect();
+    // Columns from the smallest cache: ratio 0.75, ratio 0.50, the full cache.
+    assert!(xs[0] == xs[1] && xs[2] < xs[0] && xs[3] > xs[0], "{xs:?}");
+    assert_eq!(sidecar.heatmaps[1].ratio, Some(ratio(0.5)));
+    assert_eq!(
+        at("Judge Q", 502, 0.5).budget_label(),
+        "ratio 0.50 (kept 502)"
+    );
+}
+
+#[test]
 fn curves_draw_every_method_and_the_full_cache() {
     let run = Path::new(RUN);
     let figure = TaskFigure::BudgetCurves(curves());
