@@ -17,6 +17,7 @@ use judgeq::eval::Method;
 use judgeq::model::{LoadOptions, Model};
 use judgeq::policy::{PolicyId, PolicySettings};
 use judgeq::progress::{Progress, Silent, Stage};
+use judgeq::session::QuestionPlacement;
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
 };
@@ -72,6 +73,7 @@ fn settings() -> RunSettings {
         methods: vec![method(PolicyId::SNAPKV), method(PolicyId::STREAMING_LLM)],
         budgets: vec![8, 16],
         window: 4,
+        placement: QuestionPlacement::End,
     }
 }
 
@@ -90,6 +92,7 @@ fn header(model: &Model, settings: &RunSettings) -> RunHeader {
         methods: method_records(&settings.methods),
         budgets: settings.budgets.clone(),
         window: settings.window,
+        placement: settings.placement,
         samples: 4,
         shard: Shard::WHOLE,
     }

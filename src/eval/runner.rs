@@ -21,7 +21,7 @@ use crate::model::{Model, ModelError};
 use crate::policy::policies::oracle;
 use crate::policy::{PolicyBank, PolicyMetrics, PolicySettings, ScoreInputs, prefill_capture};
 use crate::progress::Progress;
-use crate::session::Session;
+use crate::session::{QuestionPlacement, Session};
 
 /// Settings of an evaluation.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +41,8 @@ pub struct EvalSettings {
     pub too_long: TooLong,
     /// Evaluate at most this many prompts.
     pub limit: Option<usize>,
+    /// Where the question goes, and whether eviction sees it.
+    pub placement: QuestionPlacement,
 }
 
 impl Default for EvalSettings {
@@ -53,6 +55,7 @@ impl Default for EvalSettings {
             max_prompt_tokens: 4096,
             too_long: TooLong::Skip,
             limit: None,
+            placement: QuestionPlacement::End,
         }
     }
 }
@@ -83,7 +86,7 @@ pub struct Cell {
 pub struct PromptResult {
     /// Line (or record) of the prompt in its file.
     pub line: usize,
-    /// Prompt tokens.
+    /// Prompt tokens (scored and appended).
     pub prompt_tokens: usize,
     /// Whether it was truncated to fit.
     pub truncated: bool,
@@ -189,6 +192,7 @@ pub fn evaluate(
         let request = InspectRequest {
             document,
             question,
+            placement: settings.placement,
             window: settings.window,
             decode_tokens: settings.decode_tokens,
             soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
@@ -207,10 +211,11 @@ pub fn evaluate(
             Err(other) => return Err(other.into()),
         };
         let truncated = record.text != request_text(&request);
+        let prompt_tokens = session.prompt_len() + prefilled.appended_len();
         match evaluate_prompt(model, &session, prefilled, methods, settings, progress) {
             Ok(cells) => run.prompts.push(PromptResult {
                 line: record.line,
-                prompt_tokens: session.prompt_len(),
+                prompt_tokens,
                 truncated,
                 answer: session.answer.text.clone(),
                 answer_tokens: session.answer.ids.len(),

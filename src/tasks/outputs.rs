@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::export::{Overwrite, write_new};
+use crate::session::QuestionPlacement;
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
 use crate::tasks::tables::{FULL_KV, Summary, by_length_markdown, summarize, summary_markdown};
@@ -58,13 +59,19 @@ pub fn write_outputs(
 
 /// kvpress's folder name for one method at one budget:
 /// `{task_set}__{data_dir}__{model}__{method}__b{budget}__query_aware` (kvpress writes the
-/// compression ratio where judgeq writes the budget; the question is inside the compressed
-/// prompt, so every run is query-aware).
+/// compression ratio where judgeq writes the budget). The `__query_aware` suffix says that the
+/// question is inside the compressed prompt; it is left out when the question is placed after
+/// eviction, as kvpress leaves it out when it compresses the context alone.
 pub fn press_folder_name(header: &RunHeader, method: &str, budget: Option<usize>) -> String {
     let model = header.model.id.replace(['/', '\\'], "--");
     let budget = budget.map_or(String::new(), |b| format!("__b{b}"));
+    let query_aware = if header.placement == QuestionPlacement::AfterEviction {
+        ""
+    } else {
+        "__query_aware"
+    };
     format!(
-        "{}__{}__{}__{}{}__query_aware",
+        "{}__{}__{}__{}{}{query_aware}",
         header.task_set, header.data_dir, model, method, budget
     )
 }
@@ -225,7 +232,12 @@ fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<usize>)
             "budget: {}",
             budget.map_or("null".into(), |b| b.to_string())
         ),
-        "query_aware: true".into(),
+        // kvpress's flag: whether the question is in the context when it is compressed.
+        format!(
+            "query_aware: {}",
+            header.placement != QuestionPlacement::AfterEviction
+        ),
+        format!("question_placement: {}", quote(header.placement.label())),
         format!("window: {}", header.window),
         format!(
             "soft_tokens: {}",
