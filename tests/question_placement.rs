@@ -111,12 +111,13 @@ fn start_renders_the_question_before_the_document() {
     // A task prompt's marks follow the document wherever it is.
     let needle = "the hen is in the hut";
     let at = DOCUMENT.find(needle).unwrap();
+    let mark = at..at + needle.len();
     let (placed, marked) = model
         .placed_task_prompt(
             DOCUMENT,
             QUESTION,
             "It is",
-            &[at..at + needle.len()],
+            std::slice::from_ref(&mark),
             QuestionPlacement::Start,
         )
         .unwrap();
@@ -157,16 +158,17 @@ fn after_eviction_cuts_the_whole_prompt_before_the_question() {
     // A task prompt: marks stay in the scored part, the answer prefix is appended.
     let needle = "the hen is in the hut";
     let at = DOCUMENT.find(needle).unwrap();
-    let marks = [at..at + needle.len()];
+    let mark = at..at + needle.len();
+    let marks = std::slice::from_ref(&mark);
     let (end, end_marks) = model
-        .placed_task_prompt(DOCUMENT, QUESTION, "It is", &marks, QuestionPlacement::End)
+        .placed_task_prompt(DOCUMENT, QUESTION, "It is", marks, QuestionPlacement::End)
         .unwrap();
     let (after, after_marks) = model
         .placed_task_prompt(
             DOCUMENT,
             QUESTION,
             "It is",
-            &marks,
+            marks,
             QuestionPlacement::AfterEviction,
         )
         .unwrap();
@@ -322,7 +324,7 @@ fn seeded_mask(layers: usize, heads: usize, keys: usize, seed: u64) -> KeepMask 
         state = state
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) % 3 != 0
+        !(state >> 33).is_multiple_of(3)
     })
 }
 
@@ -397,7 +399,7 @@ fn the_task_runner_evaluates_after_eviction() {
         index: 0,
         id: "toy/0".into(),
         task: "toy".into(),
-        evidence: vec![at..at + needle.len()],
+        evidence: std::iter::once(at..at + needle.len()).collect(),
         context: DOCUMENT.into(),
         question: QUESTION.into(),
         answer_prefix: "It is".into(),
