@@ -86,7 +86,7 @@ pub fn inspect_prompt(
     model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
-            "the window must hold between 1 and {prompt_len} tokens (the prompt's length), not {}",
+            "the window must hold between 1 and {prompt_len} tokens (the scored prompt's length), not {}",
             request.window
         )));
     }

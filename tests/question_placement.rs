@@ -12,6 +12,7 @@
 
 mod common;
 
+use candle_core::{DType, Device};
 use common::naive::{Naive, argmax, ids, tiny_config, tiny_model};
 use common::tiny_checkpoint::{TinySpec, tiny_tokenizer, write_hf};
 use judgeq::attention::KeepMask;
@@ -347,9 +348,16 @@ fn prefilled(
 
 #[test]
 fn appended_tokens_attend_under_the_mask_like_the_naive_reference() {
-    let model = tiny_model(tiny_config(), 7);
+    // f32 on the CPU runs the fused kernel, f64 the portable one (as other devices do).
+    check_appended_against_reference(&tiny_model(tiny_config(), 7));
+    check_appended_against_reference(
+        &Transformer::random(tiny_config(), 7, Device::Cpu, DType::F64).unwrap(),
+    );
+}
+
+fn check_appended_against_reference(model: &Transformer) {
     let c = &model.config;
-    let naive = Naive::from(&model);
+    let naive = Naive::from(model);
     let prompt = ids(14, c.vocab_size, 3);
     let appended = ids(5, c.vocab_size, 11);
     let steps = 4;
@@ -363,7 +371,7 @@ fn appended_tokens_attend_under_the_mask_like_the_naive_reference() {
         let group = c.num_heads / mask.dim().1;
         let kept = |l: usize, h: usize, k: usize| mask[[l, h / group, k]];
         let want = naive_after_eviction(&naive, &prompt, &appended, steps, &kept);
-        let (mut cache, first) = prefilled(&model, &prompt, appended.len() + steps);
+        let (mut cache, first) = prefilled(model, &prompt, appended.len() + steps);
         let options = GenerateOptions {
             max_tokens: steps,
             keep: Some(mask.clone()),
@@ -377,7 +385,7 @@ fn appended_tokens_attend_under_the_mask_like_the_naive_reference() {
         batch_masks.push(mask);
         one_by_one.push(got.ids);
     }
-    let (cache, first) = prefilled(&model, &prompt, 0);
+    let (cache, first) = prefilled(model, &prompt, 0);
     let options = BatchOptions {
         max_tokens: steps,
         appended,

@@ -112,7 +112,7 @@ pub fn load_panel(
         TextEdit::multiline(&mut state.question)
             .desired_rows(2)
             .desired_width(f32::INFINITY)
-            .hint_text("Asked after the document, e.g. What does the report conclude?"),
+            .hint_text("Asked about the document, e.g. What does the report conclude?"),
     )
     .labelled_by(question_label.id);
     ui.horizontal(|ui| {
