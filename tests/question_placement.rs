@@ -300,6 +300,16 @@ fn after_eviction_oracle_and_metrics_cover_the_document_keys() {
     assert_eq!(oracle.mean_hit_rate, 1.0);
 }
 
+/// What the naive reference decodes after eviction.
+struct NaiveAnswer {
+    /// The generated ids.
+    ids: Vec<u32>,
+    /// The logits the first token is picked from (after the last appended token).
+    first_logits: Vec<f64>,
+    /// Per generated token, its attention rows over the prompt keys, `[layer][head][key]`.
+    rows: Vec<Vec<Vec<Vec<f64>>>>,
+}
+
 /// Greedy decoding by the naive reference after `prompt`: `appended` is fed first, then the
 /// argmax tokens; a query after the prompt sees prompt key `k` only where `kept(l, h, k)`.
 fn naive_after_eviction(
@@ -308,15 +318,34 @@ fn naive_after_eviction(
     appended: &[u32],
     steps: usize,
     kept: &dyn Fn(usize, usize, usize) -> bool,
-) -> Vec<u32> {
+) -> NaiveAnswer {
     let p = prompt.len();
     let allowed = |l: usize, h: usize, q: usize, k: usize| q < p || k >= p || kept(l, h, k);
     let mut tokens = [prompt, appended].concat();
-    for _ in 0..steps {
+    let mut first_logits = Vec::new();
+    for step in 0..steps {
         let run = naive.run(&naive.embed(&tokens), &allowed);
-        tokens.push(argmax(&run.logits[tokens.len() - 1]) as u32);
+        let logits = &run.logits[tokens.len() - 1];
+        if step == 0 {
+            first_logits = logits.clone();
+        }
+        tokens.push(argmax(logits) as u32);
     }
-    tokens[p + appended.len()..].to_vec()
+    let run = naive.run(&naive.embed(&tokens), &allowed);
+    let start = p + appended.len();
+    let rows = (start..tokens.len())
+        .map(|q| {
+            run.probs
+                .iter()
+                .map(|layer| layer.iter().map(|head| head[q][..p].to_vec()).collect())
+                .collect()
+        })
+        .collect();
+    NaiveAnswer {
+        ids: tokens[start..].to_vec(),
+        first_logits,
+        rows,
+    }
 }
 
 fn seeded_mask(layers: usize, heads: usize, keys: usize, seed: u64) -> KeepMask {
@@ -367,6 +396,7 @@ fn check_appended_against_reference(model: &Transformer) {
     ];
     let mut batch_masks = Vec::new();
     let mut one_by_one = Vec::new();
+    let mut first_logits = Vec::new();
     for mask in &masks {
         let group = c.num_heads / mask.dim().1;
         let kept = |l: usize, h: usize, k: usize| mask[[l, h / group, k]];
@@ -376,24 +406,48 @@ fn check_appended_against_reference(model: &Transformer) {
             max_tokens: steps,
             keep: Some(mask.clone()),
             appended: appended.clone(),
+            capture_keys: Some(prompt.len()),
             ..Default::default()
         };
         let got = model
             .generate(&mut cache, &first, &options, &Silent)
             .unwrap();
-        assert_eq!(got.ids, want);
+        assert_eq!(got.ids, want.ids);
+        // The generated tokens' rows depend on the appended tokens' keys and values, so they
+        // tell whether the appended tokens ran under the mask.
+        for ((l, h, i, k), &p) in got.rows.unwrap().indexed_iter() {
+            let want = want.rows[i][l][h][k];
+            assert!(
+                (f64::from(p) - want).abs() < 1e-5,
+                "row {l},{h},{i},{k}: {p} vs {want}"
+            );
+        }
         batch_masks.push(mask);
         one_by_one.push(got.ids);
+        first_logits.push(want.first_logits);
     }
     let (cache, first) = prefilled(model, &prompt, 0);
     let options = BatchOptions {
         max_tokens: steps,
         appended,
+        record_logits: true,
         ..Default::default()
     };
     let batched = model
         .generate_batch(&cache, &first, &batch_masks, &options, &Silent)
         .unwrap();
+    for (row, want) in batched.iter().zip(&first_logits) {
+        let got = &row.logits.as_ref().unwrap()[0];
+        let error = got
+            .iter()
+            .zip(want)
+            .map(|(&a, &b)| (f64::from(a) - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            error < 1e-3,
+            "first logits after the appended tokens differ by {error}"
+        );
+    }
     let batched: Vec<Vec<u32>> = batched.into_iter().map(|g| g.ids).collect();
     assert_eq!(batched, one_by_one);
 }
