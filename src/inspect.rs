@@ -1,6 +1,11 @@
 //! One document and question through the model: prompt, prefill with the last-window capture,
 //! soft tokens, and a greedy answer whose queries are captured too. The CLI's `inspect` and
 //! `evict` and the GUI's worker all run this.
+//!
+//! With [`QuestionPlacement::AfterEviction`] only the prompt's part before the question is
+//! prefilled with capture and followed by the soft tokens; the question and the rest of the
+//! turn are fed after it (with the full cache for the session's answer, under each keep mask
+//! for answers under eviction) before decoding.
 
 use std::path::PathBuf;
 
@@ -9,12 +14,12 @@ use candle_core::Tensor;
 use crate::attention::KeepMask;
 use crate::judgeq::SoftTokens;
 use crate::model::{
-    BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result,
-    RunPlan,
+    BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError,
+    PlacedPrompt, Result, RunPlan,
 };
 use crate::progress::{Progress, Stage};
 use crate::session::{
-    Answer, InspectSettings, PrefillCapture, PrefillInputs, PromptLayout, Session,
+    Answer, InspectSettings, PrefillCapture, PrefillInputs, QuestionPlacement, Session,
 };
 
 /// What to inspect and how.
@@ -24,6 +29,8 @@ pub struct InspectRequest {
     pub document: String,
     /// The question asked about it.
     pub question: String,
+    /// Where the question goes ([`inspect`] reads it to build the prompt).
+    pub placement: QuestionPlacement,
     /// Last-window size `w` whose queries are captured.
     pub window: usize,
     /// Most tokens to decode greedily with the full cache.
@@ -41,6 +48,8 @@ pub struct PrefilledPrompt {
     cache: KvCache,
     first_logits: Tensor,
     prompt_len: usize,
+    /// Tokens fed under each keep mask before decoding (the question after eviction).
+    appended: Vec<u32>,
 }
 
 /// Runs an inspection; returns the session and the prefilled prompt for decoding under eviction.
@@ -49,27 +58,35 @@ pub fn inspect(
     request: &InspectRequest,
     progress: &dyn Progress,
 ) -> Result<(Session, PrefilledPrompt)> {
-    let prompt = model.prompt(&request.document, &request.question)?;
+    let prompt = model.placed_prompt(&request.document, &request.question, request.placement)?;
     inspect_prompt(model, prompt, request, progress)
 }
 
 /// [`inspect`] of a prompt built elsewhere (e.g. a task sample's, with an answer prefix);
-/// `request`'s document and question are not read, its other settings are.
+/// `request`'s document, question and placement are not read (the prompt's placement is
+/// used), its other settings are. The session's prompt is the scored part.
 pub fn inspect_prompt(
     model: &Model,
-    prompt: PromptLayout,
+    prompt: PlacedPrompt,
     request: &InspectRequest,
     progress: &dyn Progress,
 ) -> Result<(Session, PrefilledPrompt)> {
+    let PlacedPrompt {
+        placement,
+        scored: prompt,
+        appended,
+    } = prompt;
+    let appended = appended.ids;
     let prompt_len = prompt.len();
     let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
-    // The soft tokens and the decoded answer take the same positions after the prompt in turn
-    // (the cache is cut back to the prompt between them), so the larger of the two must fit.
-    let after_prompt = soft_count.max(request.decode_tokens);
+    // The soft tokens follow the scored prompt; the appended tokens and the decoded answer
+    // take the same positions after it in turn (the cache is cut back to the scored prompt
+    // between them), so the larger of the two must fit.
+    let after_prompt = soft_count.max(appended.len() + request.decode_tokens);
     model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
-            "the window must hold between 1 and {prompt_len} tokens (the prompt's length), not {}",
+            "the window must hold between 1 and {prompt_len} tokens (the scored prompt's length), not {}",
             request.window
         )));
     }
@@ -87,7 +104,7 @@ pub fn inspect_prompt(
     // Refused before anything is allocated when the device has too little free memory: the
     // cache, the prefill's activations and every captured row (window, soft, decoded).
     transformer.check_memory(&RunPlan {
-        input_rows: prompt_len,
+        input_rows: prompt_len.max(appended.len()),
         cache_positions: prompt_len + after_prompt,
         captured_rows: request.window + soft_count + request.decode_tokens,
         key_limit: prompt_len,
@@ -151,6 +168,7 @@ pub fn inspect_prompt(
     let options = GenerateOptions {
         max_tokens: request.decode_tokens,
         stop_ids: model.stop_ids.clone(),
+        appended: appended.clone(),
         capture_keys: Some(prompt_len),
         ..GenerateOptions::default()
     };
@@ -177,6 +195,7 @@ pub fn inspect_prompt(
                 .as_ref()
                 .map(|(path, _)| path.display().to_string()),
             soft_count,
+            placement,
         },
         prompt,
         window,
@@ -190,6 +209,7 @@ pub fn inspect_prompt(
         cache,
         first_logits: prefill.last_logits,
         prompt_len,
+        appended,
     };
     Ok((session, prefilled))
 }
@@ -217,11 +237,19 @@ impl PrefilledPrompt {
             cache,
             first_logits: out.last_logits,
             prompt_len: ids.len(),
+            appended: Vec::new(),
         })
     }
 
+    /// Tokens fed under each keep mask before decoding (0 unless the question is placed after
+    /// eviction).
+    pub fn appended_len(&self) -> usize {
+        self.appended.len()
+    }
+
     /// The greedy answer when only the kept prompt entries are visible (decoding under
-    /// eviction); `label` names the policy in progress reports.
+    /// eviction; the appended tokens, if any, run first under the same mask); `label` names
+    /// the policy in progress reports.
     pub fn decode_under(
         &mut self,
         model: &Model,
@@ -235,6 +263,7 @@ impl PrefilledPrompt {
             max_tokens,
             stop_ids: model.stop_ids.clone(),
             keep: Some(keep.clone()),
+            appended: self.appended.clone(),
             stage: Stage::DecodingUnderEviction(label.to_string()),
             ..GenerateOptions::default()
         };
@@ -262,11 +291,12 @@ impl PrefilledPrompt {
         }
         self.cache.truncate(self.prompt_len)?;
         // The same limit as one decode, which writes its tokens into this cache.
-        self.cache.ensure_room(max_tokens)?;
+        self.cache.ensure_room(self.appended.len() + max_tokens)?;
         let labels: Vec<&str> = masks.iter().map(|(label, _)| label.as_str()).collect();
         let options = BatchOptions {
             max_tokens,
             stop_ids: model.stop_ids.clone(),
+            appended: self.appended.clone(),
             stage: Stage::DecodingUnderEviction(batch_label(&labels)),
             ..BatchOptions::default()
         };

@@ -103,6 +103,72 @@ impl PromptLayout {
     }
 }
 
+/// Where the question goes relative to the document, and whether eviction sees it.
+///
+/// - [`QuestionPlacement::End`]: the user turn is the document, a blank line and the question;
+///   the whole prompt is prefilled, scored and evicted (kvpress's and the Judge Q paper's layout).
+/// - [`QuestionPlacement::Start`]: the user turn is the question, a blank line and the
+///   document, so the question is far from the end (and from the last-window queries).
+/// - [`QuestionPlacement::AfterEviction`]: the prompt is rendered as for `End` and cut where the
+///   question starts. Only the part before the cut (chat scaffolding, the document, the blank
+///   line) is prefilled, scored and evicted: the window, the soft tokens, accumulated
+///   attention and every captured input see the document alone, and keep masks cover its keys.
+///   The cut-off part (the question, the end of the turn, the assistant's header and any answer
+///   prefix) is then fed under the kept cache, is never evicted, and decoding follows. The
+///   oracle decodes with the full cache of the whole prompt; its queries' raw attention over
+///   the scored keys is what eviction could have kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuestionPlacement {
+    /// Document, then question; everything is scored (the default).
+    #[default]
+    End,
+    /// Question, then document; everything is scored.
+    Start,
+    /// Document scored and evicted alone; the question is appended under the kept cache.
+    AfterEviction,
+}
+
+impl QuestionPlacement {
+    /// Every placement, in menu order.
+    pub const ALL: [QuestionPlacement; 3] = [
+        QuestionPlacement::End,
+        QuestionPlacement::Start,
+        QuestionPlacement::AfterEviction,
+    ];
+
+    /// The name used on the command line, in files and in tables: `end`, `start`,
+    /// `after-eviction`.
+    pub fn label(self) -> &'static str {
+        match self {
+            QuestionPlacement::End => "end",
+            QuestionPlacement::Start => "start",
+            QuestionPlacement::AfterEviction => "after-eviction",
+        }
+    }
+}
+
+impl std::fmt::Display for QuestionPlacement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl std::str::FromStr for QuestionPlacement {
+    type Err = String;
+
+    /// Parses [`QuestionPlacement::label`]'s names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim().to_ascii_lowercase().replace('_', "-");
+        QuestionPlacement::ALL
+            .into_iter()
+            .find(|p| p.label() == name)
+            .ok_or_else(|| {
+                format!("`{s}` is not a question placement: use end, start or after-eviction")
+            })
+    }
+}
+
 /// Settings an inspection ran with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InspectSettings {
@@ -114,6 +180,9 @@ pub struct InspectSettings {
     pub soft_tokens: Option<String>,
     /// Number of soft tokens (0 when none).
     pub soft_count: usize,
+    /// Where the question was placed (`end` in exports written before the setting existed).
+    #[serde(default)]
+    pub placement: QuestionPlacement,
 }
 
 /// The model's greedy answer with the full cache.

@@ -15,6 +15,7 @@ use judgeq::model::fetch::default_model_path;
 use judgeq::model::{LoadOptions, Model};
 use judgeq::policy::{PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 use judgeq::progress::Silent;
+use judgeq::session::QuestionPlacement;
 
 /// An invented harbour log of about 1,000 tokens: which ship came in on which day, at which
 /// pier, with what cargo.
@@ -61,6 +62,7 @@ fn batched_answers_under_eight_policies_equal_one_by_one_decodes() {
     let request = InspectRequest {
         document: harbour_log(),
         question: "Which ship docked on day 23, and what did it unload?".to_owned(),
+        placement: QuestionPlacement::End,
         window: 32,
         decode_tokens: 24,
         soft: None,

@@ -209,6 +209,7 @@ fn inspect_request(document: String, window: usize) -> SessionRequest {
         document,
         document_path: None,
         question: "What is it?".to_owned(),
+        placement: Default::default(),
         answer_prefix: String::new(),
         marks: Vec::new(),
         soft_tokens: SoftTokenChoice::None,

@@ -17,6 +17,7 @@ use judgeq::eval::Method;
 use judgeq::model::{LoadOptions, Model};
 use judgeq::policy::{AskedBudget, PolicyId, PolicySettings, Ratio};
 use judgeq::progress::{Progress, Silent, Stage};
+use judgeq::session::QuestionPlacement;
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
 };
@@ -73,6 +74,7 @@ fn settings() -> RunSettings {
         budgets: vec![8, 16],
         ratios: Vec::new(),
         window: 4,
+        placement: QuestionPlacement::End,
     }
 }
 
@@ -92,6 +94,7 @@ fn header(model: &Model, settings: &RunSettings) -> RunHeader {
         budgets: settings.budgets.clone(),
         ratios: settings.ratios.clone(),
         window: settings.window,
+        placement: settings.placement,
         samples: 4,
         shard: Shard::WHOLE,
     }

@@ -11,6 +11,7 @@ use crate::export::ColourSettings;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::policies::oracle;
 use crate::policy::{PolicyId, PolicySettings};
+use crate::session::QuestionPlacement;
 
 /// Which model to load.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +98,8 @@ pub struct State {
     pub soft_token_choice: SoftTokenChoice,
     /// The question asked about the document.
     pub question: String,
+    /// Where the question goes, and whether eviction sees it.
+    pub question_placement: QuestionPlacement,
     /// Last-window size used when inspecting.
     pub inspect_window: usize,
     /// Tokens decoded with the full cache (the oracle's queries).
@@ -143,6 +146,7 @@ impl Default for State {
             document: None,
             soft_token_choice: SoftTokenChoice::Shipped,
             question: String::new(),
+            question_placement: QuestionPlacement::End,
             inspect_window: 32,
             decode_tokens: 32,
             policy: PolicySettings::default(),

@@ -14,6 +14,7 @@ use judgeq::judgeq::SoftTokens;
 use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::policy::{PolicySettings, Ratio};
+use judgeq::session::QuestionPlacement;
 
 use super::checks;
 use super::model_args::ModelArgs;
@@ -64,6 +65,15 @@ pub struct EvalArgs {
     /// Evaluate only the first N prompts.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Where the question goes: end, start or after-eviction.
+    #[arg(
+        long,
+        default_value = "end",
+        value_name = "PLACEMENT",
+        help = super::placement_help::PLACEMENT_HELP,
+        long_help = super::placement_help::PLACEMENT_LONG_HELP
+    )]
+    pub question_placement: QuestionPlacement,
     /// Replace existing result files in --out.
     #[arg(long)]
     pub force: bool,
@@ -111,6 +121,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         max_prompt_tokens: args.max_prompt_tokens,
         too_long: args.too_long,
         limit: args.limit,
+        placement: args.question_placement,
     };
     let soft_arg = soft.as_ref().zip(args.soft.as_deref());
     let run = evaluate(
@@ -130,6 +141,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             nothing_evaluated_because(&run, args.max_prompt_tokens)
         );
     }
+    println!("question placement: {}", settings.placement);
     println!("{}", summary_table(&summarize(&run)));
     let written = write_report(&run, &args.out, overwrite).map_err(|e| match e {
         EvalError::Export(e) => checks::write_error(e, args.force),

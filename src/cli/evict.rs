@@ -137,17 +137,17 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
             args.judgeq_window_layers
         );
     }
-    let prompt = model.prompt(&request.document, &request.question)?;
+    let prompt = model.placed_prompt(&request.document, &request.question, request.placement)?;
     let kernel = settings.pooling.kernel();
-    if kernel > prompt.len() {
+    if kernel > prompt.scored.len() {
         anyhow::bail!(
-            "--pooling {}: the kernel spans {kernel} keys but the prompt has only {} tokens; use a smaller kernel or --pooling none",
+            "--pooling {}: the kernel spans {kernel} keys but the prompt has only {} scored tokens; use a smaller kernel or --pooling none",
             settings.pooling.label(),
-            prompt.len()
+            prompt.scored.len()
         );
     }
     let asked = AskedBudget::list(&args.budgets, &args.ratios);
-    let budgets = resolve(&asked, prompt.len())?;
+    let budgets = resolve(&asked, prompt.scored.len())?;
     args.output
         .check_names(&planned_files(&policies, &budgets, request.soft.is_some()))?;
     let (session, mut prefilled) = inspect_prompt(&model, prompt, &request, &progress)?;

@@ -11,7 +11,7 @@ use judgeq::export::{
 };
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::judgeq::{SoftTokens, shipped};
-use judgeq::session::{ModelInfo, Session};
+use judgeq::session::{ModelInfo, QuestionPlacement, Session};
 use judgeq::tasks::journal::JOURNAL_FILE;
 
 use super::checks;
@@ -24,9 +24,18 @@ pub struct DocumentArgs {
     /// Text document (.txt, .md, ...) to put in the prompt
     #[arg(long, value_name = "FILE")]
     pub doc: PathBuf,
-    /// Question asked after the document
+    /// Question asked about the document
     #[arg(long)]
     pub question: String,
+    /// Where the question goes: end, start or after-eviction
+    #[arg(
+        long,
+        default_value = "end",
+        value_name = "PLACEMENT",
+        help = super::placement_help::PLACEMENT_HELP,
+        long_help = super::placement_help::PLACEMENT_LONG_HELP
+    )]
+    pub question_placement: QuestionPlacement,
     /// Last-window size: the prompt queries SnapKV-style methods score with
     #[arg(long, default_value_t = 32)]
     pub window: usize,
@@ -68,6 +77,7 @@ impl DocumentArgs {
         Ok(InspectRequest {
             document,
             question: self.question.clone(),
+            placement: self.question_placement,
             window: self.window,
             decode_tokens: self.decode,
             soft,
@@ -203,7 +213,11 @@ pub fn print_summary(session: &Session) {
         "model: {} ({})",
         session.model.id, session.model.architecture
     );
-    println!("prompt: {} tokens [{spans}]", session.prompt_len());
+    println!(
+        "prompt: {} tokens [{spans}], question placement {}",
+        session.prompt_len(),
+        session.settings.placement
+    );
     if let Some(origin) = &session.settings.soft_tokens {
         println!("soft tokens: {} from {origin}", session.settings.soft_count);
     }

@@ -13,6 +13,7 @@ mod generate;
 mod gui;
 mod inspect;
 mod model_args;
+mod placement_help;
 mod policy_help;
 mod prepare_data;
 mod progress_bar;

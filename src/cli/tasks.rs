@@ -13,6 +13,7 @@ use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
 use judgeq::policy::{Input, PolicyId, PolicySettings, Ratio};
+use judgeq::session::QuestionPlacement;
 use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
     self, JOURNAL_FILE, JOURNAL_FORMAT, Journal, RunHeader, RunModel, RunSoftTokens, Shard,
@@ -95,6 +96,15 @@ pub struct RunArgs {
     /// Which heads own a keep set: query-head, kv-head-mean or kv-head-max
     #[arg(long, default_value = "query-head")]
     pub granularity: Granularity,
+    /// Where the question goes: end, start or after-eviction
+    #[arg(
+        long,
+        default_value = "end",
+        value_name = "PLACEMENT",
+        help = super::placement_help::PLACEMENT_HELP,
+        long_help = super::placement_help::PLACEMENT_LONG_HELP
+    )]
+    pub question_placement: QuestionPlacement,
     /// A policy parameter, KEY=VALUE, repeatable (the registry's parameters; see `--help`)
     #[arg(long = "param", value_name = "KEY=VALUE", help = super::policy_help::params_help())]
     pub params: Vec<String>,
@@ -294,6 +304,7 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
         },
         ratios: args.ratios.clone(),
         window: args.window,
+        placement: args.question_placement,
     };
     settings.validate()?;
 
@@ -336,6 +347,7 @@ fn run_set(set: &dyn TaskSet, args: &RunArgs) -> anyhow::Result<()> {
         budgets: settings.budgets.clone(),
         ratios: settings.ratios.clone(),
         window: settings.window,
+        placement: settings.placement,
         samples: all.len(),
         shard,
     };

@@ -23,7 +23,7 @@ use crate::policy::{
     AskedBudget, PolicyBank, PolicyMetrics, PolicySettings, Ratio, ScoreInputs, prefill_capture,
 };
 use crate::progress::Progress;
-use crate::session::Session;
+use crate::session::{QuestionPlacement, Session};
 
 /// Settings of an evaluation.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +46,8 @@ pub struct EvalSettings {
     pub too_long: TooLong,
     /// Evaluate at most this many prompts.
     pub limit: Option<usize>,
+    /// Where the question goes, and whether eviction sees it.
+    pub placement: QuestionPlacement,
 }
 
 impl Default for EvalSettings {
@@ -59,6 +61,7 @@ impl Default for EvalSettings {
             max_prompt_tokens: 4096,
             too_long: TooLong::Skip,
             limit: None,
+            placement: QuestionPlacement::End,
         }
     }
 }
@@ -105,7 +108,7 @@ impl Cell {
 pub struct PromptResult {
     /// Line (or record) of the prompt in its file.
     pub line: usize,
-    /// Prompt tokens.
+    /// Prompt tokens (scored and appended).
     pub prompt_tokens: usize,
     /// Whether it was truncated to fit.
     pub truncated: bool,
@@ -212,6 +215,7 @@ pub fn evaluate(
         let request = InspectRequest {
             document,
             question,
+            placement: settings.placement,
             window: settings.window,
             decode_tokens: settings.decode_tokens,
             soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
@@ -230,10 +234,11 @@ pub fn evaluate(
             Err(other) => return Err(other.into()),
         };
         let truncated = record.text != request_text(&request);
+        let prompt_tokens = session.prompt_len() + prefilled.appended_len();
         match evaluate_prompt(model, &session, prefilled, methods, settings, progress) {
             Ok(cells) => run.prompts.push(PromptResult {
                 line: record.line,
-                prompt_tokens: session.prompt_len(),
+                prompt_tokens,
                 truncated,
                 answer: session.answer.text.clone(),
                 answer_tokens: session.answer.ids.len(),

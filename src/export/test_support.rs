@@ -8,7 +8,8 @@ use crate::export::{
 };
 
 use crate::session::{
-    Answer, InspectSettings, ModelInfo, PrefillInputs, PromptLayout, Session, Span, SpanKind,
+    Answer, InspectSettings, ModelInfo, PrefillInputs, PromptLayout, QuestionPlacement, Session,
+    Span, SpanKind,
 };
 
 /// A 2-layer, 4-query-head, 2-KV-head session over a 10-token prompt with 3 window queries,
@@ -75,6 +76,7 @@ pub(crate) fn tiny_session(with_soft: bool) -> Session {
             decode_tokens: 4,
             soft_tokens: with_soft.then(|| "/soft/tiny.safetensors".to_owned()),
             soft_count: if with_soft { 2 } else { 0 },
+            placement: QuestionPlacement::End,
         },
         window: rows(3, 0.0),
         soft: with_soft.then(|| rows(2, 0.25)),

@@ -30,6 +30,10 @@ pub struct BatchOptions {
     pub kernel: AttentionKernel,
     /// Keep the logits every token was picked from ([`MaskedGeneration::logits`]).
     pub record_logits: bool,
+    /// Tokens every row feeds, one per step under its own mask, before its first pick (a
+    /// question appended after eviction; never evicted). The first pick then comes from the
+    /// last one's logits instead of `first_logits`.
+    pub appended: Vec<u32>,
     /// Stage named in progress reports.
     pub stage: Stage,
 }
@@ -41,6 +45,7 @@ impl Default for BatchOptions {
             stop_ids: Vec::new(),
             kernel: AttentionKernel::Auto,
             record_logits: false,
+            appended: Vec::new(),
             stage: Stage::Decoding,
         }
     }
@@ -64,7 +69,8 @@ impl Transformer {
     /// (`[vocab]`). Returns one answer per mask, in order.
     ///
     /// Every row picks its first token from `first_logits`, i.e. from the full cache, as
-    /// [`Transformer::generate`] does (eviction happens after the prefill attention). Each token
+    /// [`Transformer::generate`] does (eviction happens after the prefill attention), or, with
+    /// [`BatchOptions::appended`], from the logits after those tokens ran under its mask. Each token
     /// that is not a stop token is fed back at the next position, where it attends to the prompt
     /// entries its row's mask keeps (`[layers, heads, n]` with heads = query or KV heads; a KV
     /// head's mask applies to its whole GQA group; prompt positions from `n` on are kept) and to
@@ -98,9 +104,11 @@ impl Transformer {
             })
             .collect::<Result<Vec<_>>>()?;
         let context = self.config.max_position_embeddings;
-        if prompt + options.max_tokens > context {
+        let appended = options.appended.len();
+        if prompt + appended + options.max_tokens > context {
             return Err(ModelError::InvalidArgument(format!(
-                "{} tokens after a prompt of {prompt} exceed the model's context of {context}",
+                "{appended} appended and {} decoded tokens after a prompt of {prompt} exceed the \
+                 model's context of {context}",
                 options.max_tokens
             )));
         }
@@ -123,18 +131,25 @@ impl Transformer {
         if masks.is_empty() || options.max_tokens == 0 {
             return Ok(answers);
         }
-        let mut rows = LiveRows::new(self, keep, prompt, options.max_tokens, fused)?;
+        let mut rows = LiveRows::new(self, keep, prompt, appended + options.max_tokens, fused)?;
         let mut logits = first_logits
             .unsqueeze(0)?
             .broadcast_as((masks.len(), vocab))?
             .contiguous()?;
+        for &token in &options.appended {
+            logits = self.batch_step(&vec![token; masks.len()], cache, &mut rows, progress)?;
+        }
         loop {
             if progress.is_cancelled() {
                 return Err(ModelError::Cancelled);
             }
             let picked = pick(&logits, &mut answers, &rows, options)?;
             if picked.took_any {
-                progress.update(&options.stage, rows.generated() + 1, options.max_tokens);
+                progress.update(
+                    &options.stage,
+                    rows.generated() - appended + 1,
+                    options.max_tokens,
+                );
             }
             if picked.tokens.is_empty() {
                 break;

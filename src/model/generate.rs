@@ -39,6 +39,10 @@ pub struct GenerateOptions {
     /// Entries of the first `keep.dim(2)` cache positions each layer and head may attend to
     /// (`[layers, heads, n]`, heads = query heads or KV heads). Later positions are always kept.
     pub keep: Option<KeepMask>,
+    /// Tokens fed after the cache and before the first pick, attending under `keep` (a
+    /// question appended after eviction); they are never evicted and have no captured rows.
+    /// The first token is then picked from the last one's logits instead of `first_logits`.
+    pub appended: Vec<u32>,
     /// Record each generated token's attention row over keys `[0, capture_keys)`.
     pub capture_keys: Option<usize>,
     /// Greedy or sampled.
@@ -53,6 +57,7 @@ impl Default for GenerateOptions {
             max_tokens: 0,
             stop_ids: Vec::new(),
             keep: None,
+            appended: Vec::new(),
             capture_keys: None,
             sampling: Sampling::Greedy,
             stage: Stage::Decoding,
@@ -75,7 +80,9 @@ impl Transformer {
     /// Decodes after a prefill whose last-row logits are `first_logits` (`[vocab]`).
     ///
     /// The first token is picked from `first_logits`, i.e. from the full cache, as SnapKV and
-    /// KVCache-Factory do (eviction happens after the prefill attention). Every generated token
+    /// KVCache-Factory do (eviction happens after the prefill attention); with
+    /// [`GenerateOptions::appended`] those tokens are run first, under the mask, and the first
+    /// token is picked from the last one's logits. Every generated token
     /// that is not a stop token is then fed back at the next position, attending to the kept
     /// cache entries (all of them without `keep`) and to every generated token; with
     /// `capture_keys` the last token is fed back too, so that each token has its row. The cache
@@ -97,7 +104,7 @@ impl Transformer {
                 cache.len()
             )));
         }
-        cache.ensure_room(options.max_tokens)?;
+        cache.ensure_room(options.appended.len() + options.max_tokens)?;
         let vocab = first_logits
             .dims1()
             .ok()
@@ -145,9 +152,25 @@ impl Transformer {
             keep: keep.as_ref(),
             report: false,
         };
+        let mut logits = if options.appended.is_empty() {
+            first_logits.clone()
+        } else {
+            let appended_pass = Pass {
+                capture: &Capture::NONE,
+                options: &ForwardOptions::default(),
+                keep: keep.as_ref(),
+                report: false,
+            };
+            self.run(
+                &self.embed(&options.appended)?,
+                cache,
+                &appended_pass,
+                progress,
+            )?
+            .last_logits
+        };
         let mut ids = Vec::new();
         let mut rows = Vec::new();
-        let mut logits = first_logits.clone();
         let mut stopped = false;
         while ids.len() < options.max_tokens {
             if progress.is_cancelled() {

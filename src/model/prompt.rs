@@ -7,7 +7,7 @@ use super::chat::ChatTemplate;
 use super::error::{ModelError, Result};
 use super::load::Model;
 use super::tokenizer::TextTokenizer;
-use crate::session::{PromptLayout, Span, SpanKind};
+use crate::session::{PromptLayout, QuestionPlacement, Span, SpanKind};
 
 /// Placeholder rendered in place of the user message to find where the template puts it.
 const MARKER: &str = "\u{F8FF}judgeq-user-message\u{F8FF}";
@@ -21,6 +21,20 @@ impl Model {
     /// followed by the assistant's header. Refuses an empty document or question, and a
     /// prompt longer than the model's context.
     pub fn prompt(&self, document: &str, question: &str) -> Result<PromptLayout> {
+        Ok(self
+            .placed_prompt(document, question, QuestionPlacement::End)?
+            .scored)
+    }
+
+    /// [`Model::prompt`] with the question placed as `placement` says (see
+    /// [`QuestionPlacement`]): `Start` puts it before the document, `AfterEviction` cuts it
+    /// off (with the rest of the turn) as the part appended after eviction.
+    pub fn placed_prompt(
+        &self,
+        document: &str,
+        question: &str,
+        placement: QuestionPlacement,
+    ) -> Result<PlacedPrompt> {
         let (document, question) = (document.trim(), question.trim());
         if document.is_empty() {
             return Err(ModelError::EmptyInput { what: "document" });
@@ -28,17 +42,15 @@ impl Model {
         if question.is_empty() {
             return Err(ModelError::EmptyInput { what: "question" });
         }
-        let layout = build_layout(
+        let built = build_layout_marked(
             &self.tokenizer,
             &self.chat,
-            &[
-                (SpanKind::Document, document),
-                (SpanKind::Scaffold, DOCUMENT_QUESTION_SEPARATOR),
-                (SpanKind::Question, question),
-            ],
+            &user_pieces(document, question, placement),
+            "",
         )?;
-        self.check_fits(layout.len(), 0)?;
-        Ok(layout)
+        let placed = built.placed(placement)?;
+        self.check_fits(placed.total_len(), 0)?;
+        Ok(placed)
     }
 
     /// The prompt of a task sample (kvpress's layout): one user turn holding `context`, a blank
@@ -54,6 +66,28 @@ impl Model {
         answer_prefix: &str,
         marks: &[Range<usize>],
     ) -> Result<(PromptLayout, Vec<Range<usize>>)> {
+        let (placed, marked) = self.placed_task_prompt(
+            context,
+            question,
+            answer_prefix,
+            marks,
+            QuestionPlacement::End,
+        )?;
+        Ok((placed.scored, marked))
+    }
+
+    /// [`Model::task_prompt`] with the question placed as `placement` says (see
+    /// [`QuestionPlacement`]; with `AfterEviction` the answer prefix is part of the appended
+    /// tokens). The marks' token ranges count from the prompt's start, so with
+    /// `AfterEviction` they lie in the scored part.
+    pub fn placed_task_prompt(
+        &self,
+        context: &str,
+        question: &str,
+        answer_prefix: &str,
+        marks: &[Range<usize>],
+        placement: QuestionPlacement,
+    ) -> Result<(PlacedPrompt, Vec<Range<usize>>)> {
         let lead = context.len() - context.trim_start().len();
         let trimmed = context.trim();
         let question = question.trim();
@@ -74,27 +108,23 @@ impl Model {
                 context.len()
             )));
         }
-        let built = build_layout_marked(
-            &self.tokenizer,
-            &self.chat,
-            &[
-                (SpanKind::Document, trimmed),
-                (SpanKind::Scaffold, DOCUMENT_QUESTION_SEPARATOR),
-                (SpanKind::Question, question),
-            ],
-            answer_prefix,
-        )?;
+        let pieces = user_pieces(trimmed, question, placement);
+        let built = build_layout_marked(&self.tokenizer, &self.chat, &pieces, answer_prefix)?;
+        // Where the context starts in the rendered text.
+        let context_start = built.message_start
+            + pieces
+                .iter()
+                .take_while(|(kind, _)| *kind != SpanKind::Document)
+                .map(|(_, text)| text.len())
+                .sum::<usize>()
+            - lead;
         let marked = marks
             .iter()
-            .map(|m| {
-                built.tokens_over(
-                    built.message_start + m.start - lead,
-                    built.message_start + m.end - lead,
-                )
-            })
+            .map(|m| built.tokens_over(context_start + m.start, context_start + m.end))
             .collect();
-        self.check_fits(built.layout.len(), 0)?;
-        Ok((built.layout, marked))
+        let placed = built.placed(placement)?;
+        self.check_fits(placed.total_len(), 0)?;
+        Ok((placed, marked))
     }
 
     /// Tokens of [`Model::task_prompt`]'s prompt, without checking that it fits the context
@@ -155,6 +185,60 @@ impl Model {
     }
 }
 
+/// A chat prompt split where eviction happens (see [`QuestionPlacement`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlacedPrompt {
+    /// Where the question was placed.
+    pub placement: QuestionPlacement,
+    /// The tokens prefilled, scored and evicted: the whole prompt, or with
+    /// [`QuestionPlacement::AfterEviction`] everything before the question's first token.
+    pub scored: PromptLayout,
+    /// The tokens fed under the kept cache after eviction and never evicted (the question, the
+    /// end of the turn, the assistant's header and any answer prefix): empty unless
+    /// [`QuestionPlacement::AfterEviction`]. Its spans count positions from its first token.
+    pub appended: PromptLayout,
+}
+
+impl PlacedPrompt {
+    /// A whole prompt scored as it is ([`QuestionPlacement::End`], nothing appended).
+    pub fn whole(prompt: PromptLayout) -> Self {
+        Self {
+            placement: QuestionPlacement::End,
+            scored: prompt,
+            appended: PromptLayout::default(),
+        }
+    }
+
+    /// Tokens of the whole prompt, scored and appended.
+    pub fn total_len(&self) -> usize {
+        self.scored.len() + self.appended.len()
+    }
+}
+
+/// The user turn's pieces in `placement`'s order: the question after the document, or before
+/// it with [`QuestionPlacement::Start`], separated by a blank line.
+fn user_pieces<'a>(
+    document: &'a str,
+    question: &'a str,
+    placement: QuestionPlacement,
+) -> [(SpanKind, &'a str); 3] {
+    let (first, last) = match placement {
+        QuestionPlacement::Start => (
+            (SpanKind::Question, question),
+            (SpanKind::Document, document),
+        ),
+        QuestionPlacement::End | QuestionPlacement::AfterEviction => (
+            (SpanKind::Document, document),
+            (SpanKind::Question, question),
+        ),
+    };
+    [
+        first,
+        (SpanKind::Scaffold, DOCUMENT_QUESTION_SEPARATOR),
+        last,
+    ]
+}
+
 /// Renders one user turn made of `pieces` (concatenated), tokenises it, and labels every
 /// token with the kind of the piece it overlaps (chat-template text is [`SpanKind::Scaffold`]).
 /// Special tokens come from the chat template only: the user turn's text is tokenised as
@@ -174,9 +258,70 @@ struct MarkedLayout {
     offsets: Vec<(usize, usize)>,
     /// Byte offset of the user message in the text.
     message_start: usize,
+    /// Byte offset of the question in the text (the text's length when there is none).
+    question_byte: usize,
 }
 
 impl MarkedLayout {
+    /// The layout as `placement` scores it: whole, or with
+    /// [`QuestionPlacement::AfterEviction`] cut before the first token that reaches into the
+    /// question, the rest becoming the appended part.
+    fn placed(self, placement: QuestionPlacement) -> Result<PlacedPrompt> {
+        let whole = self.layout;
+        if placement != QuestionPlacement::AfterEviction {
+            return Ok(PlacedPrompt {
+                placement,
+                scored: whole,
+                appended: PromptLayout::default(),
+            });
+        }
+        let cut = self
+            .offsets
+            .iter()
+            .position(|&(_, end)| end > self.question_byte)
+            .unwrap_or(whole.len());
+        let cut_byte = self
+            .offsets
+            .get(cut)
+            .map_or(whole.text.len(), |&(start, _)| start);
+        let (Some(scored_text), Some(appended_text)) =
+            (whole.text.get(..cut_byte), whole.text.get(cut_byte..))
+        else {
+            return Err(ModelError::InvalidArgument(format!(
+                "the prompt cannot be cut before its question: byte {cut_byte} is inside a character"
+            )));
+        };
+        let split_spans = |from: usize, to: usize| -> Vec<Span> {
+            whole
+                .spans
+                .iter()
+                .filter(|span| span.end > from && span.start < to)
+                .map(|span| Span {
+                    kind: span.kind,
+                    start: span.start.max(from) - from,
+                    end: span.end.min(to) - from,
+                })
+                .collect()
+        };
+        let scored = PromptLayout {
+            text: scored_text.to_owned(),
+            ids: whole.ids[..cut].to_vec(),
+            tokens: whole.tokens[..cut].to_vec(),
+            spans: split_spans(0, cut),
+        };
+        let appended = PromptLayout {
+            text: appended_text.to_owned(),
+            ids: whole.ids[cut..].to_vec(),
+            tokens: whole.tokens[cut..].to_vec(),
+            spans: split_spans(cut, whole.len()),
+        };
+        Ok(PlacedPrompt {
+            placement,
+            scored,
+            appended,
+        })
+    }
+
     /// The tokens whose bytes overlap `start..end` of the text (an empty range: the token
     /// holding `start`), as a token range.
     fn tokens_over(&self, start: usize, end: usize) -> Range<usize> {
@@ -216,6 +361,10 @@ fn build_layout_marked(
         }
         at += piece.len();
     }
+    let question_byte = ranges
+        .iter()
+        .find(|(kind, _, _)| *kind == SpanKind::Question)
+        .map_or(text.len(), |&(_, at, _)| at);
     let message = start..start + content.len();
     let mut user_text = vec![message];
     if !suffix.is_empty() {
@@ -251,6 +400,7 @@ fn build_layout_marked(
         },
         offsets: encoded.offsets,
         message_start: start,
+        question_byte,
     })
 }
 

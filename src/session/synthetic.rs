@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use super::{
     Answer, InspectSettings, ModelInfo, PrefillCapture, PrefillInputs, PromptLayout,
-    QueryStatistics, Session, Span, SpanKind,
+    QueryStatistics, QuestionPlacement, Session, Span, SpanKind,
 };
 
 /// Shape and seed of a synthetic session. `Default` is the default model's shape
@@ -127,6 +127,7 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
             decode_tokens: spec.decoded,
             soft_tokens: (spec.soft > 0).then(|| format!("synthetic-soft-{}", spec.seed)),
             soft_count: spec.soft,
+            placement: QuestionPlacement::default(),
         },
         window,
         soft,

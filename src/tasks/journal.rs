@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{AskedBudget, PolicyId, PolicySettings, Ratio};
+use crate::session::QuestionPlacement;
 use crate::tasks::run_error::RunError;
 
 /// File name of the journal in a run's folder.
@@ -133,6 +134,9 @@ pub struct RunHeader {
     pub ratios: Vec<Ratio>,
     /// Last-window rows captured.
     pub window: usize,
+    /// Where the question goes (`end` in journals written before the setting existed).
+    #[serde(default)]
+    pub placement: QuestionPlacement,
     /// Samples in the whole sweep (every shard).
     pub samples: usize,
     /// The part of the sweep this run covers.
@@ -433,6 +437,7 @@ pub(crate) mod tests {
             budgets: vec![8, 16],
             ratios: Vec::new(),
             window: 4,
+            placement: QuestionPlacement::End,
             samples: 5,
             shard,
         }

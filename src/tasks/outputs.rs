@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::export::{Overwrite, write_new};
 use crate::policy::{AskedBudget, Ratio};
+use crate::session::QuestionPlacement;
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
 use crate::tasks::tables::{FULL_KV, Summary, by_length_markdown, summarize, summary_markdown};
@@ -59,8 +60,10 @@ pub fn write_outputs(
 
 /// kvpress's folder name for one method at one budget:
 /// `{task_set}__{data_dir}__{model}__{method}__b{budget}__query_aware`, or `__{ratio}` (two
-/// decimals, as kvpress writes its compression ratio) when budgets were asked as ratios; the
-/// question is inside the compressed prompt, so every run is query-aware.
+/// decimals, as kvpress writes its compression ratio) when budgets were asked as ratios. The
+/// `__query_aware` suffix says that the question is inside the compressed prompt; it is left out
+/// when the question is placed after eviction, as kvpress leaves it out when it compresses the
+/// context alone.
 pub fn press_folder_name(header: &RunHeader, method: &str, budget: Option<AskedBudget>) -> String {
     let model = header.model.id.replace(['/', '\\'], "--");
     let budget = match budget {
@@ -68,8 +71,13 @@ pub fn press_folder_name(header: &RunHeader, method: &str, budget: Option<AskedB
         Some(AskedBudget::Entries(b)) => format!("__b{b}"),
         Some(AskedBudget::Removed(r)) => format!("__{r}"),
     };
+    let query_aware = if header.placement == QuestionPlacement::AfterEviction {
+        ""
+    } else {
+        "__query_aware"
+    };
     format!(
-        "{}__{}__{}__{}{}__query_aware",
+        "{}__{}__{}__{}{}{query_aware}",
         header.task_set, header.data_dir, model, method, budget
     )
 }
@@ -242,7 +250,12 @@ fn config_yaml(header: &RunHeader, method: &MethodRecord, budget: Option<AskedBu
                 .and_then(AskedBudget::ratio)
                 .map_or("null".into(), |r| r.removed().to_string())
         ),
-        "query_aware: true".into(),
+        // kvpress's flag: whether the question is in the context when it is compressed.
+        format!(
+            "query_aware: {}",
+            header.placement != QuestionPlacement::AfterEviction
+        ),
+        format!("question_placement: {}", quote(header.placement.label())),
         format!("window: {}", header.window),
         format!(
             "soft_tokens: {}",

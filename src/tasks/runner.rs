@@ -19,7 +19,7 @@ use crate::policy::{
     prefill_capture,
 };
 use crate::progress::Progress;
-use crate::session::Session;
+use crate::session::{QuestionPlacement, Session};
 use crate::tasks::TaskSample;
 use crate::tasks::journal::{CellResult, Journal, Prediction, SampleResult};
 use crate::tasks::metrics::score;
@@ -37,6 +37,8 @@ pub struct RunSettings {
     pub ratios: Vec<Ratio>,
     /// Last-window rows captured.
     pub window: usize,
+    /// Where the question goes, and whether eviction sees it.
+    pub placement: QuestionPlacement,
 }
 
 impl RunSettings {
@@ -184,29 +186,30 @@ pub fn evaluate_sample(
         full: None,
         cells: Vec::new(),
     };
-    let built = model.task_prompt(
+    let built = model.placed_task_prompt(
         &sample.context,
         &sample.question,
         &sample.answer_prefix,
         &sample.evidence,
+        settings.placement,
     );
     let (prompt, evidence) = match built {
         Ok(built) => built,
         Err(ModelError::Cancelled) => return Err(ModelError::Cancelled.into()),
         Err(reason) => return Ok(skipped(result, reason.to_string())),
     };
-    result.prompt_tokens = prompt.len();
+    result.prompt_tokens = prompt.total_len();
+    let scored = prompt.scored.len();
     let widest = settings
         .methods
         .iter()
         .map(|m| m.settings.pooling.kernel())
         .max();
-    if let Some(kernel) = widest.filter(|&k| k > prompt.len()) {
+    if let Some(kernel) = widest.filter(|&k| k > scored) {
         return Ok(skipped(
             result,
             format!(
-                "the prompt's {} tokens are fewer than the pooling kernel's {kernel}",
-                prompt.len()
+                "the prompt's {scored} scored tokens are fewer than the pooling kernel's {kernel}"
             ),
         ));
     }
@@ -215,7 +218,8 @@ pub fn evaluate_sample(
     let request = InspectRequest {
         document: String::new(),
         question: String::new(),
-        window: settings.window.min(prompt.len()),
+        placement: settings.placement,
+        window: settings.window.min(scored),
         decode_tokens: sample.max_new_tokens,
         soft: soft.map(|(tokens, path)| (path.to_path_buf(), tokens.clone())),
         capture: prefill_capture(settings.methods.iter().map(|m| (m.policy, &m.settings))),

@@ -257,7 +257,8 @@ fn percent(value: Option<f64>) -> String {
 /// the hit rates and the evidence kept, then the per-task scores.
 pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
     let mut out = format!(
-        "# {} {} on {}\n\n{} samples evaluated, {} skipped; shard {}; soft tokens: {}.\n\n",
+        "# {} {} on {}\n\n{} samples evaluated, {} skipped; shard {}; soft tokens: {}; question \
+         placement: {}.\n\n",
         header.task_set,
         header.data_dir,
         header.model.id,
@@ -268,6 +269,7 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
             .soft_tokens
             .as_ref()
             .map_or("none".to_owned(), |s| s.source.clone()),
+        header.placement,
     );
     let budgets = header.asked();
     let table = |title: &str, value: &dyn Fn(&TaskSummaryRow) -> Option<f64>, with_full: bool| {

@@ -96,6 +96,7 @@ impl ModelEngine {
         let request = InspectRequest {
             document: app_request.document.clone(),
             question: app_request.question.clone(),
+            placement: app_request.placement,
             window: app_request.window,
             decode_tokens: app_request.decode_tokens,
             soft,
@@ -108,11 +109,12 @@ impl ModelEngine {
             (session, prefilled, Vec::new())
         } else {
             // A task sample: the prompt the task runner builds, answer prefix included.
-            let (prompt, marked) = model.task_prompt(
+            let (prompt, marked) = model.placed_task_prompt(
                 &app_request.document,
                 &app_request.question,
                 &app_request.answer_prefix,
                 &app_request.marks,
+                app_request.placement,
             )?;
             let (session, prefilled) = inspect_prompt(model, prompt, &request, progress)?;
             (session, prefilled, marked)

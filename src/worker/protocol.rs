@@ -31,7 +31,7 @@ use crate::attention::KeepMask;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::policy::PolicyId;
 use crate::progress::{CancelFlag, Progress, Stage};
-use crate::session::{Answer, ModelInfo, PrefillCapture, Session};
+use crate::session::{Answer, ModelInfo, PrefillCapture, QuestionPlacement, Session};
 
 /// Identifies one request and every event it causes. Unique within one [`WorkerHandle`].
 pub type JobId = u64;
@@ -63,8 +63,10 @@ pub struct SessionRequest {
     pub document: String,
     /// Where the document was read from, for provenance; `None` for pasted or synthetic text.
     pub document_path: Option<PathBuf>,
-    /// The question asked after the document.
+    /// The question asked about the document.
     pub question: String,
+    /// Where the question goes, and whether eviction sees it.
+    pub placement: QuestionPlacement,
     /// Text the answer starts with, placed after the assistant's header as a task's runner
     /// places a sample's answer prefix ([`crate::model::Model::task_prompt`]); empty for a
     /// plain question.
@@ -500,6 +502,7 @@ mod tests {
                 document: document.to_owned(),
                 document_path: None,
                 question: "q".to_owned(),
+                placement: QuestionPlacement::End,
                 answer_prefix: String::new(),
                 marks: Vec::new(),
                 soft_tokens: SoftTokenChoice::None,

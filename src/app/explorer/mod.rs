@@ -72,6 +72,7 @@ impl LoadedDocument {
             document: self.text.clone(),
             document_path: self.path.clone(),
             question: state.question.clone(),
+            placement: state.question_placement,
             answer_prefix,
             marks,
             soft_tokens: state.soft_token_choice.clone(),

@@ -6,7 +6,7 @@ use crate::app::command::{Command, CommandQueue};
 use crate::app::jobs::RunningJob;
 use crate::app::state::{ModelChoice, State, file_label};
 use crate::judgeq::shipped::SoftTokenChoice;
-use crate::session::ModelInfo;
+use crate::session::{ModelInfo, QuestionPlacement};
 
 /// What the load panel shows besides the persisted state.
 pub struct LoadStatus<'a> {
@@ -112,9 +112,27 @@ pub fn load_panel(
         TextEdit::multiline(&mut state.question)
             .desired_rows(2)
             .desired_width(f32::INFINITY)
-            .hint_text("Asked after the document, e.g. What does the report conclude?"),
+            .hint_text("Asked about the document, e.g. What does the report conclude?"),
     )
     .labelled_by(question_label.id);
+    ui.horizontal(|ui| {
+        let label = ui.label("Placement");
+        egui::ComboBox::from_id_salt("question_placement")
+            .selected_text(state.question_placement.label())
+            .show_ui(ui, |ui| {
+                for placement in QuestionPlacement::ALL {
+                    ui.selectable_value(
+                        &mut state.question_placement,
+                        placement,
+                        placement.label(),
+                    )
+                    .on_hover_text(placement_help(placement));
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text(placement_help(state.question_placement));
+    });
 
     egui::CollapsingHeader::new("Run settings").show(ui, |ui| {
         ui.horizontal(|ui| {
@@ -155,5 +173,22 @@ pub fn load_panel(
                 commands.push(Command::Cancel);
             }
         });
+    }
+}
+
+/// What a question placement does, for its tooltip.
+fn placement_help(placement: QuestionPlacement) -> &'static str {
+    match placement {
+        QuestionPlacement::End => {
+            "The question after the document; everything is scored and evicted"
+        }
+        QuestionPlacement::Start => {
+            "The question before the document (far from the end); everything is scored and evicted"
+        }
+        QuestionPlacement::AfterEviction => {
+            "The document alone is scored and evicted; the question is then fed under the kept \
+             cache, never evicted, and the answer decoded (the oracle: the full-cache answer's \
+             attention over the document part)"
+        }
     }
 }
