@@ -1,5 +1,6 @@
-//! Command-line interface: no subcommand opens the explorer; subcommands run the same library
-//! headless, with progress on stderr and results on stdout or in files.
+//! Command-line interface: no subcommand opens the explorer (in a build with the `gui` feature,
+//! the default); subcommands run the same library headless, with progress on stderr and results
+//! on stdout or in files.
 
 mod bench;
 mod bench_agreement;
@@ -10,9 +11,14 @@ mod evict;
 mod fetch;
 mod figure;
 mod generate;
+#[cfg(feature = "gui")]
 mod gui;
 mod inspect;
 mod model_args;
+#[cfg(not(feature = "gui"))]
+mod no_gui;
+#[cfg(not(feature = "gui"))]
+use no_gui as gui;
 mod policy_help;
 mod prepare_data;
 mod progress_bar;
