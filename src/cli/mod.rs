@@ -17,8 +17,6 @@ mod inspect;
 mod model_args;
 #[cfg(not(feature = "gui"))]
 mod no_gui;
-#[cfg(not(feature = "gui"))]
-use no_gui as gui;
 mod policy_help;
 mod prepare_data;
 mod progress_bar;
@@ -30,6 +28,10 @@ mod train_bench;
 mod train_progress;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "gui")]
+use gui::{GuiArgs as ExplorerArgs, run as run_explorer};
+#[cfg(not(feature = "gui"))]
+use no_gui::{NoExplorerArgs as ExplorerArgs, run as run_explorer};
 
 /// Inspect KV-cache eviction decisions and train Judge Q soft tokens.
 #[derive(Parser, Debug)]
@@ -39,7 +41,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    gui: gui::GuiArgs,
+    gui: ExplorerArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,7 +75,7 @@ enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        None => gui::run(&cli.gui),
+        None => run_explorer(&cli.gui),
         Some(Command::FetchModel(args)) => fetch::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),
