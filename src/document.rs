@@ -53,6 +53,10 @@ fn mebibytes(bytes: u64) -> f64 {
 /// 1 MiB of text, so anything far bigger is a wrong file rather than a long document.
 pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
 
+/// An example document: the explorer's demo and screenshots show it, and `judgeq bench
+/// --agreement` runs it when given no document.
+pub const EXAMPLE_DOCUMENT: &str = include_str!("example_document.md");
+
 /// The name used in errors for text that did not come from a file (pasted or dropped text).
 const PASTED: &str = "(pasted text)";
 

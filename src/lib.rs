@@ -18,13 +18,15 @@
 //! - [`document`]: reading the user's document (UTF-8 text, not binary, not empty);
 //! - [`export`]: every file judgeq writes (arrays, manifest, metrics, figures), atomically;
 //! - [`worker`]: the compute thread and the messages the app exchanges with it;
-//! - [`app`]: the explorer, an eframe app that never runs the model itself.
+//! - `app`: the explorer, an eframe app that never runs the model itself (the `gui` feature,
+//!   on by default).
 //!
 //! The library never writes to the terminal nor ends the process: it reports through
 //! [`progress`] and returns typed errors; the binary decides what to print and when to exit.
 
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
+#[cfg(feature = "gui")]
 pub mod app;
 pub mod atomic_write;
 pub mod attention;

@@ -31,3 +31,25 @@ fn a_gguf_alignment_of_zero_is_refused() {
         assert!(message.contains("`general.alignment` is 0"), "{message}");
     }
 }
+
+/// A GGUF file that claims 16 million blocks (found by the `gguf` target): the loader listed
+/// every tensor of every claimed block before checking the first one and ran out of memory.
+/// Now it stops at the first missing block, and even `u32::MAX` blocks answer at once.
+#[test]
+fn a_gguf_claiming_millions_of_blocks_is_refused_without_allocating_them() {
+    let spec = TinySpec::qwen2();
+    for blocks in [16_187_393, u32::MAX] {
+        let tiny = write_gguf(&spec, &[("qwen2.block_count", GgufValue::U32(blocks))]);
+        let err = Model::load(&tiny.path, &LoadOptions::default(), &Silent)
+            .expect_err("blocks absent from the file are refused");
+        let message = err.to_string();
+        assert_eq!(
+            message,
+            format!(
+                "{}: tensor `blk.{}.attn_norm.weight` is missing",
+                tiny.path.display(),
+                spec.layers
+            )
+        );
+    }
+}

@@ -32,10 +32,7 @@ pub const DEMO_MAX_CONTEXT: usize = 16_384;
 /// Soft-token rows every demo session has.
 const DEMO_SOFT_TOKENS: usize = 16;
 
-/// An example document for the demo and for screenshots.
-pub const EXAMPLE_DOCUMENT: &str = include_str!("demo_document.md");
-
-/// A question about [`EXAMPLE_DOCUMENT`].
+/// A question about [`crate::document::EXAMPLE_DOCUMENT`].
 pub const EXAMPLE_QUESTION: &str =
     "When will the Harlow Street bridge reopen to traffic, and why was it closed?";
 

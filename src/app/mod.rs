@@ -40,10 +40,11 @@ pub mod widgets;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::demo::{DemoEngine, DemoShape, EXAMPLE_DOCUMENT, EXAMPLE_QUESTION};
+use crate::app::demo::{DemoEngine, DemoShape, EXAMPLE_QUESTION};
 use crate::app::explorer::Explorer;
 use crate::app::files::{FilePicker, NativePicker};
 use crate::app::marks::MarkedSpans;
+use crate::document::EXAMPLE_DOCUMENT;
 use crate::worker::protocol::Engine;
 
 /// How to start the explorer.

@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use judgeq::app::demo::EXAMPLE_DOCUMENT;
-use judgeq::document::read_document;
+use judgeq::document::{EXAMPLE_DOCUMENT, read_document};
 use judgeq::model::agreement::{Agreement, AgreementRequest, RowsAgreement, compare_runs};
 use judgeq::model::bench::bench_ids;
 use judgeq::model::memory::device_name;

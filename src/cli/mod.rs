@@ -1,5 +1,6 @@
-//! Command-line interface: no subcommand opens the explorer; subcommands run the same library
-//! headless, with progress on stderr and results on stdout or in files.
+//! Command-line interface: no subcommand opens the explorer (in a build with the `gui` feature,
+//! the default); subcommands run the same library headless, with progress on stderr and results
+//! on stdout or in files.
 
 mod bench;
 mod bench_agreement;
@@ -10,9 +11,12 @@ mod evict;
 mod fetch;
 mod figure;
 mod generate;
+#[cfg(feature = "gui")]
 mod gui;
 mod inspect;
 mod model_args;
+#[cfg(not(feature = "gui"))]
+mod no_gui;
 mod placement_help;
 mod policy_help;
 mod prepare_data;
@@ -25,6 +29,10 @@ mod train_bench;
 mod train_progress;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "gui")]
+use gui::{GuiArgs as ExplorerArgs, run as run_explorer};
+#[cfg(not(feature = "gui"))]
+use no_gui::{NoExplorerArgs as ExplorerArgs, run as run_explorer};
 
 /// Inspect KV-cache eviction decisions and train Judge Q soft tokens.
 #[derive(Parser, Debug)]
@@ -34,7 +42,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    gui: gui::GuiArgs,
+    gui: ExplorerArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,7 +76,7 @@ enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        None => gui::run(&cli.gui),
+        None => run_explorer(&cli.gui),
         Some(Command::FetchModel(args)) => fetch::run(args),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Inspect(args)) => inspect::run(args),

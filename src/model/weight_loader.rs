@@ -147,20 +147,23 @@ pub(crate) fn load_weights(
         Role::LmHead => !config.tie_word_embeddings,
         _ => true,
     };
-    let mut plan: Vec<(Role, usize)> = [Role::Embed, Role::FinalNorm, Role::LmHead]
+    // Walked lazily and stopped at the first missing tensor: the layer count comes from the
+    // file, and a plan collected up front for a claimed 16 million layers needs gigabytes
+    // before the first check fails. Once every check passed, the count is at most the number
+    // of tensors in the file.
+    let plan = [Role::Embed, Role::FinalNorm, Role::LmHead]
         .into_iter()
         .filter(|&r| wanted(r))
         .map(|r| (r, 0))
-        .collect();
-    for layer in 0..config.num_layers {
-        plan.extend(
+        .chain((0..config.num_layers).flat_map(move |layer| {
             LAYER_ROLES
                 .into_iter()
-                .filter(|&r| wanted(r))
-                .map(|r| (r, layer)),
-        );
-    }
-    for &(role, layer) in &plan {
+                .filter(move |&r| wanted(r))
+                .map(move |r| (r, layer))
+        }));
+    let mut planned = 0;
+    for (role, layer) in plan {
+        planned += 1;
         let name = naming.name(role, layer);
         let expected = expected_shape(config, role);
         match source.shape(&name) {
@@ -189,7 +192,7 @@ pub(crate) fn load_weights(
         destination,
         progress,
         done: 0,
-        total: plan.len(),
+        total: planned,
     };
     let embed = loader.tensor(Role::Embed, 0)?;
     let final_norm = loader.tensor(Role::FinalNorm, 0)?;

@@ -282,7 +282,13 @@ fn a_policy_is_its_file_and_its_registry_line() {
     // eval and the task runs know it as a method.
     let method = crate::eval::method_by_id("first-b", &settings).unwrap();
     assert_eq!((method.policy, method.label.as_str()), (first_b, "First B"));
-    // The explorer colours it and saves it.
+    #[cfg(feature = "gui")]
+    the_explorer_colours_and_saves(first_b);
+}
+
+/// The explorer colours `first_b` and saves it in its state.
+#[cfg(feature = "gui")]
+fn the_explorer_colours_and_saves(first_b: PolicyId) {
     assert_eq!(
         crate::app::palette::policy_colour(first_b),
         egui::Color32::from_rgb(120, 120, 40)
