@@ -1,20 +1,24 @@
 //! One document and question through the model: prompt, prefill with the last-window capture,
-//! soft tokens, and a greedy answer whose queries are captured too. The CLI's `inspect` and
-//! `evict` and the GUI's worker all run this.
+//! soft tokens, a greedy answer whose queries are captured too, and Lookahead Q-Cache's draft
+//! tokens when a policy asks for them ([`lookahead`]). The CLI's `inspect` and `evict` and the
+//! GUI's worker all run this.
+
+pub mod lookahead;
 
 use std::path::PathBuf;
 
 use candle_core::Tensor;
 
-use crate::attention::KeepMask;
+use crate::attention::{AttentionRows, KeepMask, ScoreGrid};
 use crate::judgeq::SoftTokens;
 use crate::model::{
     BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError, Result,
     RunPlan,
 };
+use crate::policy::policies::lookahead::draft_mask;
 use crate::progress::{Progress, Stage};
 use crate::session::{
-    Answer, InspectSettings, PrefillCapture, PrefillInputs, PromptLayout, Session,
+    Answer, InspectSettings, LookaheadCapture, PrefillCapture, PrefillInputs, PromptLayout, Session,
 };
 
 /// What to inspect and how.
@@ -63,9 +67,14 @@ pub fn inspect_prompt(
 ) -> Result<(Session, PrefilledPrompt)> {
     let prompt_len = prompt.len();
     let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
-    // The soft tokens and the decoded answer take the same positions after the prompt in turn
-    // (the cache is cut back to the prompt between them), so the larger of the two must fit.
-    let after_prompt = soft_count.max(request.decode_tokens);
+    let draft_tokens = request
+        .capture
+        .lookahead
+        .map_or(0, |capture| capture.tokens);
+    // The soft tokens, the decoded answer and the lookahead drafts take the same positions
+    // after the prompt in turn (the cache is cut back to the prompt between them), so the
+    // largest must fit.
+    let after_prompt = soft_count.max(request.decode_tokens).max(draft_tokens);
     model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
@@ -89,7 +98,7 @@ pub fn inspect_prompt(
     transformer.check_memory(&RunPlan {
         input_rows: prompt_len,
         cache_positions: prompt_len + after_prompt,
-        captured_rows: request.window + soft_count + request.decode_tokens,
+        captured_rows: request.window + soft_count + request.decode_tokens + draft_tokens,
         key_limit: prompt_len,
         accumulate: true,
     })?;
@@ -167,6 +176,18 @@ pub fn inspect_prompt(
         ));
     }
 
+    let lookahead = match request.capture.lookahead {
+        Some(capture) => Some(draft_rows(
+            model,
+            &mut cache,
+            &prefill.last_logits,
+            (&window, &accumulated),
+            &capture,
+            progress,
+        )?),
+        None => None,
+    };
+
     let session = Session {
         model: model.info.clone(),
         settings: InspectSettings {
@@ -177,11 +198,13 @@ pub fn inspect_prompt(
                 .as_ref()
                 .map(|(path, _)| path.display().to_string()),
             soft_count,
+            lookahead: request.capture.lookahead,
         },
         prompt,
         window,
         soft,
         decoded,
+        lookahead,
         accumulated,
         answer: answer(model, generation.ids)?,
         prefill_inputs,
@@ -278,6 +301,37 @@ impl PrefilledPrompt {
             .map(|generation| answer(model, generation.ids))
             .collect()
     }
+}
+
+/// Lookahead Q-Cache's draft rows for the prompt in `cache`: the SnapKV keep set of the
+/// prefill's last-window rows and accumulated attention (`captured`) as `capture` says, the
+/// drafts decoded under it, and their rows with the full cache.
+fn draft_rows(
+    model: &Model,
+    cache: &mut KvCache,
+    first_logits: &Tensor,
+    captured: (&AttentionRows, &ScoreGrid),
+    capture: &LookaheadCapture,
+    progress: &dyn Progress,
+) -> Result<AttentionRows> {
+    let (window, accumulated) = captured;
+    let keep = draft_mask(
+        window.view(),
+        accumulated.view(),
+        model.info.kv_heads,
+        capture,
+    )
+    .map_err(|e| ModelError::InvalidArgument(format!("lookahead drafts: {e}")))?;
+    let drafts = lookahead::draft(
+        &model.transformer,
+        cache,
+        first_logits,
+        &keep,
+        capture.tokens,
+        &model.stop_ids,
+        progress,
+    )?;
+    Ok(drafts.rows)
 }
 
 /// The progress label of a batch: its labels when few, else the first two and a count.

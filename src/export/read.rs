@@ -73,7 +73,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         HeadAxis::KvHeads => model.kv_heads,
     };
 
-    let mut rows: [Option<AttentionRows>; 3] = Default::default();
+    let mut rows: [Option<AttentionRows>; QuerySource::COUNT] = Default::default();
     let mut accumulated = None;
     let mut scores = Vec::new();
     let mut keeps = Vec::new();
@@ -139,7 +139,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
 
     let required =
         |name: &str| corrupt_manifest(format!("it lists no {name}, which every export has"));
-    let [window, soft, decoded] = rows;
+    let [window, soft, decoded, lookahead] = rows;
     let session = Session {
         model: manifest.model.clone(),
         prompt: manifest.prompt.clone(),
@@ -147,6 +147,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         window: window.ok_or_else(|| required("window.npy"))?,
         soft,
         decoded: decoded.ok_or_else(|| required("decoded.npy"))?,
+        lookahead,
         accumulated: accumulated.ok_or_else(|| required("accumulated.npy"))?,
         answer: manifest.answer.clone(),
         prefill_inputs: PrefillInputs::default(),
