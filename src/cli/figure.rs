@@ -257,8 +257,8 @@ fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; QuerySourc
         [window, soft, decoded] => Ok([*window, *soft, *decoded, PolicyId::LOOKAHEAD]),
         [window, soft, decoded, lookahead] => Ok([*window, *soft, *decoded, *lookahead]),
         other => anyhow::bail!(
-            "--policies takes one policy for every panel, three (window, soft tokens, decoded) \
-             or four (and lookahead drafts), not {}",
+            "--policies takes one policy for every panel or three (window, soft tokens, decoded), \
+             or four with the lookahead drafts' panel, not {}",
             other.len()
         ),
     }

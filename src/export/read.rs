@@ -371,6 +371,38 @@ mod tests {
     }
 
     #[test]
+    fn lookahead_rows_are_written_and_read_back_in_the_contract_layout() {
+        let mut session = session(0);
+        let (layers, heads, n) = session.accumulated.dim();
+        let drafts = ndarray::Array4::from_shape_fn((layers, heads, 3, n), |(l, h, q, k)| {
+            (l * 1000 + h * 100 + q * 10 + k) as f32 / 7.0
+        });
+        session.lookahead = Some(drafts.clone());
+        session.settings.lookahead = Some(crate::session::LookaheadCapture {
+            tokens: 3,
+            draft_window: 4,
+            draft_budget: 16,
+            pooling: crate::attention::Pooling::Max { kernel: 7 },
+        });
+        let extras = extras(&session);
+        let dir = written(&session, &extras);
+        let names = crate::export::session_file_names(&session, &extras).unwrap();
+        assert!(names.contains(&"lookahead.npy".to_owned()), "{names:?}");
+        let back = read_session_data(dir.path()).unwrap();
+        assert_eq!(back.session.lookahead, Some(drafts));
+        assert_eq!(back.session.settings, session.settings);
+        let entry = back
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == "lookahead.npy")
+            .unwrap();
+        let array = entry.array.as_ref().unwrap();
+        assert_eq!(array.shape, vec![layers, heads, 3, n]);
+        assert_eq!(array.dtype, "<f4");
+    }
+
+    #[test]
     fn a_written_session_reads_back_equal() {
         for soft in [4, 0] {
             let session = session(soft);
