@@ -42,6 +42,7 @@ fn session() -> Session {
         values: true,
         value_norms: true,
         query_statistics: true,
+        lookahead: None,
     };
     session.prefill_inputs = synthetic_prefill_inputs(&spec, 16, everything);
     session

@@ -1,25 +1,30 @@
 //! One document and question through the model: prompt, prefill with the last-window capture,
-//! soft tokens, and a greedy answer whose queries are captured too. The CLI's `inspect` and
-//! `evict` and the GUI's worker all run this.
+//! soft tokens, a greedy answer whose queries are captured too, and Lookahead Q-Cache's draft
+//! tokens when a policy asks for them ([`lookahead`]). The CLI's `inspect` and `evict` and the
+//! GUI's worker all run this.
 //!
 //! With [`QuestionPlacement::AfterEviction`] only the prompt's part before the question is
-//! prefilled with capture and followed by the soft tokens; the question and the rest of the
-//! turn are fed after it (with the full cache for the session's answer, under each keep mask
-//! for answers under eviction) before decoding.
+//! prefilled with capture and followed by the soft tokens (and the drafts); the question and the
+//! rest of the turn are fed after it (with the full cache for the session's answer, under each
+//! keep mask for answers under eviction) before decoding.
+
+pub mod lookahead;
 
 use std::path::PathBuf;
 
 use candle_core::Tensor;
 
-use crate::attention::KeepMask;
+use crate::attention::{AttentionRows, KeepMask, ScoreGrid};
 use crate::judgeq::SoftTokens;
 use crate::model::{
     BatchOptions, Capture, ForwardOptions, GenerateOptions, KvCache, Model, ModelError,
     PlacedPrompt, Result, RunPlan,
 };
+use crate::policy::policies::lookahead::draft_mask;
 use crate::progress::{Progress, Stage};
 use crate::session::{
-    Answer, InspectSettings, PrefillCapture, PrefillInputs, QuestionPlacement, Session,
+    Answer, InspectSettings, LookaheadCapture, PrefillCapture, PrefillInputs, QuestionPlacement,
+    Session,
 };
 
 /// What to inspect and how.
@@ -79,10 +84,16 @@ pub fn inspect_prompt(
     let appended = appended.ids;
     let prompt_len = prompt.len();
     let soft_count = request.soft.as_ref().map_or(0, |(_, soft)| soft.count());
-    // The soft tokens follow the scored prompt; the appended tokens and the decoded answer
-    // take the same positions after it in turn (the cache is cut back to the scored prompt
-    // between them), so the larger of the two must fit.
-    let after_prompt = soft_count.max(appended.len() + request.decode_tokens);
+    let draft_tokens = request
+        .capture
+        .lookahead
+        .map_or(0, |capture| capture.tokens);
+    // The soft tokens, the appended tokens with the decoded answer, and the lookahead drafts take
+    // the same positions after the scored prompt in turn (the cache is cut back to the scored
+    // prompt between them), so the largest must fit.
+    let after_prompt = soft_count
+        .max(appended.len() + request.decode_tokens)
+        .max(draft_tokens);
     model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
@@ -106,7 +117,7 @@ pub fn inspect_prompt(
     transformer.check_memory(&RunPlan {
         input_rows: prompt_len.max(appended.len()),
         cache_positions: prompt_len + after_prompt,
-        captured_rows: request.window + soft_count + request.decode_tokens,
+        captured_rows: request.window + soft_count + request.decode_tokens + draft_tokens,
         key_limit: prompt_len,
         accumulate: true,
     })?;
@@ -185,6 +196,18 @@ pub fn inspect_prompt(
         ));
     }
 
+    let lookahead = match request.capture.lookahead {
+        Some(capture) => Some(draft_rows(
+            model,
+            &mut cache,
+            &prefill.last_logits,
+            (&window, &accumulated),
+            &capture,
+            progress,
+        )?),
+        None => None,
+    };
+
     let session = Session {
         model: model.info.clone(),
         settings: InspectSettings {
@@ -196,11 +219,13 @@ pub fn inspect_prompt(
                 .map(|(path, _)| path.display().to_string()),
             soft_count,
             placement,
+            lookahead: request.capture.lookahead,
         },
         prompt,
         window,
         soft,
         decoded,
+        lookahead,
         accumulated,
         answer: answer(model, generation.ids)?,
         prefill_inputs,
@@ -308,6 +333,37 @@ impl PrefilledPrompt {
             .map(|generation| answer(model, generation.ids))
             .collect()
     }
+}
+
+/// Lookahead Q-Cache's draft rows for the prompt in `cache`: the SnapKV keep set of the
+/// prefill's last-window rows and accumulated attention (`captured`) as `capture` says, the
+/// drafts decoded under it, and their rows with the full cache.
+fn draft_rows(
+    model: &Model,
+    cache: &mut KvCache,
+    first_logits: &Tensor,
+    captured: (&AttentionRows, &ScoreGrid),
+    capture: &LookaheadCapture,
+    progress: &dyn Progress,
+) -> Result<AttentionRows> {
+    let (window, accumulated) = captured;
+    let keep = draft_mask(
+        window.view(),
+        accumulated.view(),
+        model.info.kv_heads,
+        capture,
+    )
+    .map_err(|e| ModelError::InvalidArgument(format!("lookahead drafts: {e}")))?;
+    let drafts = lookahead::draft(
+        &model.transformer,
+        cache,
+        first_logits,
+        &keep,
+        capture.tokens,
+        &model.stop_ids,
+        progress,
+    )?;
+    Ok(drafts.rows)
 }
 
 /// The progress label of a batch: its labels when few, else the first two and a count.

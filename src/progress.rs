@@ -16,6 +16,8 @@ pub enum Stage {
     SoftTokens,
     /// Greedy decoding with the full cache.
     Decoding,
+    /// Lookahead Q-Cache's draft tokens, decoded under a SnapKV cache.
+    Lookahead,
     /// Greedy decoding under a keep mask; the string names the policy.
     DecodingUnderEviction(String),
     /// Soft-token training steps.
@@ -30,6 +32,7 @@ impl std::fmt::Display for Stage {
             Stage::Prefill => write!(f, "Prefill"),
             Stage::SoftTokens => write!(f, "Soft tokens"),
             Stage::Decoding => write!(f, "Decoding"),
+            Stage::Lookahead => write!(f, "Lookahead drafts"),
             Stage::DecodingUnderEviction(policy) => write!(f, "Decoding under {policy}"),
             Stage::Training => write!(f, "Training"),
         }

@@ -11,7 +11,7 @@ pub mod prefill_inputs;
 pub mod synthetic;
 
 pub use prefill_inputs::{
-    FIRST_QUERY_ROWS, Moments, PrefillCapture, PrefillInputs, QueryStatistics,
+    FIRST_QUERY_ROWS, LookaheadCapture, Moments, PrefillCapture, PrefillInputs, QueryStatistics,
 };
 pub use synthetic::{SyntheticError, SyntheticSpec, synthetic, synthetic_prefill_inputs};
 
@@ -183,6 +183,9 @@ pub struct InspectSettings {
     /// Where the question was placed (`end` in exports written before the setting existed).
     #[serde(default)]
     pub placement: QuestionPlacement,
+    /// How the lookahead drafts were made, when they were captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookahead: Option<LookaheadCapture>,
 }
 
 /// The model's greedy answer with the full cache.
@@ -211,6 +214,9 @@ pub struct Session {
     pub soft: Option<AttentionRows>,
     /// Rows of the decoded answer tokens (the oracle's queries).
     pub decoded: AttentionRows,
+    /// Rows of Lookahead Q-Cache's draft tokens, when a policy asked for them
+    /// ([`InspectSettings::lookahead`] says how they were drafted).
+    pub lookahead: Option<AttentionRows>,
     /// Attention each prompt key received from every prompt query, summed (H2O's score):
     /// `[layers, query_heads, n_prompt]`.
     pub accumulated: ScoreGrid,
@@ -227,6 +233,7 @@ impl Session {
             QuerySource::Window => Some(&self.window),
             QuerySource::Soft => self.soft.as_ref(),
             QuerySource::Decoded => Some(&self.decoded),
+            QuerySource::Lookahead => self.lookahead.as_ref(),
         }
     }
 

@@ -138,7 +138,7 @@ fn figure_options(state: &State, keys: Range<usize>) -> SessionFigureOptions {
         colour: state.colour,
         budget: state.budget,
         keys,
-        strip_policies: state.strip_policies,
+        strip_policies: state.strip_policies_by_source(),
         policy: state.policy.clone(),
     }
 }
@@ -149,7 +149,7 @@ fn figure_options(state: &State, keys: Range<usize>) -> SessionFigureOptions {
 pub fn figure_spec(
     view: &mut SessionView,
     state: &State,
-    matrices: &[Option<Arc<Pyramid>>; 3],
+    matrices: &[Option<Arc<Pyramid>>; QuerySource::COUNT],
 ) -> Result<FigureSpec, String> {
     let keys = view.keys();
     let start = (view.axis.start().floor().max(0.0) as usize).min(keys);
@@ -161,7 +161,7 @@ pub fn figure_spec(
     let budget = view.budget();
     let shares = QuerySource::ALL
         .map(|source| view.kept_share(state.strip_policy(source), budget, state.view));
-    let mut panels: [PanelInput<'_>; 3] = Default::default();
+    let mut panels: [PanelInput<'_>; QuerySource::COUNT] = Default::default();
     for ((panel, matrix), share) in panels.iter_mut().zip(matrices).zip(&shares) {
         panel.matrix = matrix.as_deref().map(Pyramid::base);
         panel.kept = share.as_deref().map(Vec::as_slice);

@@ -73,6 +73,7 @@ impl RunningJob {
         let unit = match self.stage {
             Some(Stage::Prefill) => " tokens",
             Some(Stage::SoftTokens) => " soft tokens",
+            Some(Stage::Lookahead) => " draft tokens",
             Some(Stage::Decoding | Stage::DecodingUnderEviction(_)) => " tokens",
             Some(Stage::Training) => " steps",
             Some(Stage::Fetching) => " bytes",

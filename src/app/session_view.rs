@@ -92,7 +92,7 @@ pub struct SessionView {
     /// The prompt as text.
     pub document: DocumentView,
     /// One cache per query source, in [`QuerySource::ALL`] order.
-    pub panels: [PanelCache; 3],
+    pub panels: [PanelCache; QuerySource::COUNT],
     budget: Budget,
     scales: Option<ScalesKey>,
     bank: Computed<BankKey, BankResult>,
@@ -114,7 +114,7 @@ pub struct SessionView {
 type ScalesKey = (
     Vec<Option<HeadView>>,
     ColourSettings,
-    [Option<ColourScale>; 3],
+    [Option<ColourScale>; QuerySource::COUNT],
 );
 
 /// Where the policy bank stands.
@@ -415,7 +415,7 @@ impl SessionView {
 
     /// The shared colour scale of the three panels' current matrices (refitted when a matrix or
     /// the colour settings change), in [`QuerySource::ALL`] order.
-    pub fn scales(&mut self, colour: ColourSettings) -> [Option<ColourScale>; 3] {
+    pub fn scales(&mut self, colour: ColourSettings) -> [Option<ColourScale>; QuerySource::COUNT] {
         let latest: Vec<Option<(HeadView, Arc<Pyramid>)>> = self
             .panels
             .iter()
@@ -434,7 +434,7 @@ impl SessionView {
             .map(|l| l.as_ref().map(|(_, m)| m.base()))
             .collect();
         let fitted = ColourScale::fit_shared(&matrices, colour);
-        let mut scales: [Option<ColourScale>; 3] = Default::default();
+        let mut scales: [Option<ColourScale>; QuerySource::COUNT] = Default::default();
         for (slot, scale) in scales.iter_mut().zip(fitted) {
             *slot = scale;
         }

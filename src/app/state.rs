@@ -110,6 +110,9 @@ pub struct State {
     pub compared: Vec<PolicyId>,
     /// The policy whose kept entries each panel's strip shows, in [`QuerySource::ALL`] order.
     pub strip_policies: [PolicyId; 3],
+    /// The policy whose kept entries the lookahead panel's strip shows (kept apart from
+    /// `strip_policies` so that earlier saves still read).
+    pub lookahead_strip: PolicyId,
     /// The policy the document view and the overview grid show.
     pub focus_policy: PolicyId,
     /// Entries kept per head.
@@ -158,6 +161,7 @@ impl Default for State {
                 PolicyId::ORACLE,
             ],
             strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
+            lookahead_strip: PolicyId::LOOKAHEAD,
             focus_policy: PolicyId::SNAPKV,
             budget: 256,
             budget_as_ratio: false,
@@ -189,6 +193,9 @@ impl State {
 
     /// The policy a panel's strip shows.
     pub fn strip_policy(&self, source: QuerySource) -> PolicyId {
+        if source == QuerySource::Lookahead {
+            return self.lookahead_strip;
+        }
         let index = QuerySource::ALL
             .iter()
             .position(|&s| s == source)
@@ -199,8 +206,28 @@ impl State {
             .unwrap_or(PolicyId::SNAPKV)
     }
 
+    /// Sets the policy a panel's strip shows.
+    pub fn set_strip_policy(&mut self, source: QuerySource, policy: PolicyId) {
+        match QuerySource::ALL.iter().position(|&s| s == source) {
+            _ if source == QuerySource::Lookahead => self.lookahead_strip = policy,
+            Some(index) => {
+                if let Some(slot) = self.strip_policies.get_mut(index) {
+                    *slot = policy;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The policy of every panel's strip, in [`QuerySource::ALL`] order.
+    pub fn strip_policies_by_source(&self) -> [PolicyId; QuerySource::COUNT] {
+        QuerySource::ALL.map(|source| self.strip_policy(source))
+    }
+
     /// Every policy the current frame needs a selection of: the compared ones, the strips' and
-    /// the focus policy, without repeats, in display order.
+    /// the focus policy, without repeats, in display order. The lookahead panel's strip counts
+    /// only when it needs no drafts (the drafts cost decoding, so only a compared or focused
+    /// Lookahead Q-Cache asks for them).
     pub fn needed_policies(&self) -> Vec<PolicyId> {
         PolicyId::all()
             .into_iter()
@@ -208,6 +235,7 @@ impl State {
                 self.compared.contains(p)
                     || self.strip_policies.contains(p)
                     || *p == self.focus_policy
+                    || (*p == self.lookahead_strip && *p != PolicyId::LOOKAHEAD)
             })
             .collect()
     }

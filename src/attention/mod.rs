@@ -46,19 +46,30 @@ pub enum QuerySource {
     Soft,
     /// The tokens the model actually decodes with the full cache (the oracle).
     Decoded,
+    /// Lookahead Q-Cache's draft tokens (arXiv 2505.20334): decoded greedily under a SnapKV
+    /// cache, then run with the full cache; captured only when a policy asks for them.
+    Lookahead,
 }
 
 impl QuerySource {
     /// Every source, in display order.
-    pub const ALL: [QuerySource; 3] =
-        [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
+    pub const ALL: [QuerySource; QuerySource::COUNT] = [
+        QuerySource::Window,
+        QuerySource::Soft,
+        QuerySource::Decoded,
+        QuerySource::Lookahead,
+    ];
 
-    /// Short machine name used in file names (`window`, `soft`, `decoded`).
+    /// Number of sources (the length of [`QuerySource::ALL`]).
+    pub const COUNT: usize = 4;
+
+    /// Short machine name used in file names (`window`, `soft`, `decoded`, `lookahead`).
     pub fn file_stem(self) -> &'static str {
         match self {
             QuerySource::Window => "window",
             QuerySource::Soft => "soft",
             QuerySource::Decoded => "decoded",
+            QuerySource::Lookahead => "lookahead",
         }
     }
 
@@ -68,6 +79,7 @@ impl QuerySource {
             QuerySource::Window => "Last-window queries (SnapKV)",
             QuerySource::Soft => "Soft tokens (Judge Q)",
             QuerySource::Decoded => "Decoded tokens (oracle)",
+            QuerySource::Lookahead => "Lookahead drafts (LAQ)",
         }
     }
 }

@@ -148,8 +148,12 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     let asked = AskedBudget::list(&args.budgets, &args.ratios);
     let budgets = resolve(&asked, prompt.scored.len())?;
-    args.output
-        .check_names(&planned_files(&policies, &budgets, request.soft.is_some()))?;
+    args.output.check_names(&planned_files(
+        &policies,
+        &budgets,
+        request.soft.is_some(),
+        request.capture.lookahead.is_some(),
+    ))?;
     let (session, mut prefilled) = inspect_prompt(&model, prompt, &request, &progress)?;
 
     let inputs = ScoreInputs::from_session(&session);
@@ -237,16 +241,25 @@ fn resolve(asked: &[AskedBudget], prompt_len: usize) -> anyhow::Result<Vec<usize
 
 /// The files the run will write: every query source's rows and scores, a keep mask per policy
 /// and budget, the answer, the metrics and the manifest.
-fn planned_files(policies: &[PolicyId], budgets: &[usize], soft: bool) -> Vec<String> {
+fn planned_files(
+    policies: &[PolicyId],
+    budgets: &[usize],
+    soft: bool,
+    lookahead: bool,
+) -> Vec<String> {
     let sources: Vec<QuerySource> = QuerySource::ALL
         .into_iter()
-        .filter(|&s| soft || s != QuerySource::Soft)
+        .filter(|&s| match s {
+            QuerySource::Soft => soft,
+            QuerySource::Lookahead => lookahead,
+            QuerySource::Window | QuerySource::Decoded => true,
+        })
         .collect();
     let keeps: Vec<(&str, usize)> = budgets
         .iter()
         .flat_map(|&budget| policies.iter().map(move |p| (p.id(), budget)))
         .collect();
-    export_file_names(soft, &sources, &keeps, true)
+    export_file_names(soft, lookahead, &sources, &keeps, true)
 }
 
 /// Each query source's scores (rows summed, per query head), for `scores_<source>.npy`.

@@ -130,7 +130,7 @@ pub fn run(args: &FigureArgs) -> anyhow::Result<()> {
         .each_ref()
         .map(|mask| mask.as_ref().map(|m| kept_share(m, view, info.query_heads)));
     let matrices = view_matrices(session, view);
-    let mut panels: [PanelInput<'_>; 3] = Default::default();
+    let mut panels: [PanelInput<'_>; QuerySource::COUNT] = Default::default();
     for ((panel, matrix), share) in panels.iter_mut().zip(&matrices).zip(&shares) {
         panel.matrix = matrix.as_ref();
         panel.kept = share.as_deref();
@@ -249,14 +249,16 @@ fn budget(asked: Option<usize>, export: &ExportFolder) -> anyhow::Result<usize> 
     }
 }
 
-/// One strip policy per panel from `--policies` (one name for all, or three).
-fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; 3]> {
+/// One strip policy per panel from `--policies` (one name for all, three, or four with the
+/// lookahead panel's; with three, that panel shows Lookahead Q-Cache's).
+fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; QuerySource::COUNT]> {
     match policies {
-        [one] => Ok([*one; 3]),
-        [window, soft, decoded] => Ok([*window, *soft, *decoded]),
+        [one] => Ok([*one; QuerySource::COUNT]),
+        [window, soft, decoded] => Ok([*window, *soft, *decoded, PolicyId::LOOKAHEAD]),
+        [window, soft, decoded, lookahead] => Ok([*window, *soft, *decoded, *lookahead]),
         other => anyhow::bail!(
             "--policies takes one policy for every panel or three (window, soft tokens, decoded), \
-             not {}",
+             or four with the lookahead drafts' panel, not {}",
             other.len()
         ),
     }
@@ -268,7 +270,7 @@ fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; 3]> {
 fn strip_masks(
     export: &ExportFolder,
     options: &SessionFigureOptions,
-) -> anyhow::Result<[Option<KeepMask>; 3]> {
+) -> anyhow::Result<[Option<KeepMask>; QuerySource::COUNT]> {
     let budget = options.budget_for(export.session.prompt_len());
     let inputs = ScoreInputs::from_session(&export.session);
     let absent = |p: PolicyId| -> Vec<&'static str> {
@@ -290,7 +292,7 @@ fn strip_masks(
     } else {
         Some(PolicyBank::new(&inputs, &options.policy, &missing)?)
     };
-    let mut masks: [Option<KeepMask>; 3] = Default::default();
+    let mut masks: [Option<KeepMask>; QuerySource::COUNT] = Default::default();
     for ((slot, policy), source) in masks
         .iter_mut()
         .zip(options.strip_policies)

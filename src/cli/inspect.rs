@@ -179,8 +179,13 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let model = args.model.load(&progress)?;
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
-    args.output
-        .check_names(&export_file_names(request.soft.is_some(), &[], &[], false))?;
+    args.output.check_names(&export_file_names(
+        request.soft.is_some(),
+        request.capture.lookahead.is_some(),
+        &[],
+        &[],
+        false,
+    ))?;
     let (session, _) = inspect(&model, &request, &progress)?;
     progress.finish();
     args.output.create()?;

@@ -73,7 +73,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         HeadAxis::KvHeads => model.kv_heads,
     };
 
-    let mut rows: [Option<AttentionRows>; 3] = Default::default();
+    let mut rows: [Option<AttentionRows>; QuerySource::COUNT] = Default::default();
     let mut accumulated = None;
     let mut scores = Vec::new();
     let mut keeps = Vec::new();
@@ -139,7 +139,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
 
     let required =
         |name: &str| corrupt_manifest(format!("it lists no {name}, which every export has"));
-    let [window, soft, decoded] = rows;
+    let [window, soft, decoded, lookahead] = rows;
     let session = Session {
         model: manifest.model.clone(),
         prompt: manifest.prompt.clone(),
@@ -147,6 +147,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         window: window.ok_or_else(|| required("window.npy"))?,
         soft,
         decoded: decoded.ok_or_else(|| required("decoded.npy"))?,
+        lookahead,
         accumulated: accumulated.ok_or_else(|| required("accumulated.npy"))?,
         answer: manifest.answer.clone(),
         prefill_inputs: PrefillInputs::default(),
@@ -367,6 +368,38 @@ mod tests {
 
     fn error(dir: &Path) -> String {
         read_session_data(dir).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn lookahead_rows_are_written_and_read_back_in_the_contract_layout() {
+        let mut session = session(0);
+        let (layers, heads, n) = session.accumulated.dim();
+        let drafts = ndarray::Array4::from_shape_fn((layers, heads, 3, n), |(l, h, q, k)| {
+            (l * 1000 + h * 100 + q * 10 + k) as f32 / 7.0
+        });
+        session.lookahead = Some(drafts.clone());
+        session.settings.lookahead = Some(crate::session::LookaheadCapture {
+            tokens: 3,
+            draft_window: 4,
+            draft_budget: 16,
+            pooling: crate::attention::Pooling::Max { kernel: 7 },
+        });
+        let extras = extras(&session);
+        let dir = written(&session, &extras);
+        let names = crate::export::session_file_names(&session, &extras).unwrap();
+        assert!(names.contains(&"lookahead.npy".to_owned()), "{names:?}");
+        let back = read_session_data(dir.path()).unwrap();
+        assert_eq!(back.session.lookahead, Some(drafts));
+        assert_eq!(back.session.settings, session.settings);
+        let entry = back
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == "lookahead.npy")
+            .unwrap();
+        let array = entry.array.as_ref().unwrap();
+        assert_eq!(array.shape, vec![layers, heads, 3, n]);
+        assert_eq!(array.dtype, "<f4");
     }
 
     #[test]

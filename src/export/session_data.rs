@@ -99,18 +99,23 @@ pub fn session_file_names(
 
 /// The file names an export will have, manifest included, known before the session exists
 /// (to refuse existing files before the long work): `soft` whether the session has soft-token
-/// rows, `scores` the query sources whose scores are exported, `keeps` the keep masks as
+/// rows, `lookahead` whether it has lookahead draft rows, `scores` the query sources whose scores are exported, `keeps` the keep masks as
 /// (policy id, budget), `metrics` whether `metrics.csv` is written. Equal to
 /// [`session_file_names`] of the finished export.
 pub fn export_file_names(
     soft: bool,
+    lookahead: bool,
     scores: &[QuerySource],
     keeps: &[(&str, usize)],
     metrics: bool,
 ) -> Vec<String> {
     let rows = QuerySource::ALL
         .into_iter()
-        .filter(|&source| soft || source != QuerySource::Soft)
+        .filter(|&source| match source {
+            QuerySource::Soft => soft,
+            QuerySource::Lookahead => lookahead,
+            QuerySource::Window | QuerySource::Decoded => true,
+        })
         .map(rows_file_name);
     rows.chain([ACCUMULATED_FILE.to_owned()])
         .chain(scores.iter().map(|&source| scores_file_name(source)))
@@ -461,6 +466,7 @@ fn query_words(source: QuerySource, queries: usize, n_prompt: usize) -> String {
         }
         QuerySource::Soft => "appended soft tokens".into(),
         QuerySource::Decoded => "decoded answer tokens".into(),
+        QuerySource::Lookahead => "lookahead draft tokens decoded under a SnapKV cache".into(),
     }
 }
 
@@ -864,12 +870,12 @@ mod tests {
             .collect();
         let sources: Vec<QuerySource> = extras.scores.iter().map(|s| s.source).collect();
         assert_eq!(
-            export_file_names(true, &sources, &keeps, true),
+            export_file_names(true, false, &sources, &keeps, true),
             session_file_names(&session, &extras).unwrap()
         );
         let plain = tiny_session(false);
         assert_eq!(
-            export_file_names(false, &[], &[], false),
+            export_file_names(false, false, &[], &[], false),
             session_file_names(&plain, &DataExtras::default()).unwrap()
         );
     }

@@ -33,7 +33,7 @@ pub struct SessionFigureOptions {
     /// The key range shown; clamped to the prompt.
     pub keys: Range<usize>,
     /// The policy of each panel's kept strip, in [`QuerySource::ALL`] order.
-    pub strip_policies: [PolicyId; 3],
+    pub strip_policies: [PolicyId; QuerySource::COUNT],
     /// The policy settings the strips were selected with.
     pub policy: PolicySettings,
 }
@@ -57,7 +57,10 @@ pub struct PanelInput<'a> {
 }
 
 /// The view's matrix of every query source of `session`, in [`QuerySource::ALL`] order.
-pub fn view_matrices(session: &Session, view: HeadView) -> [Option<Array2<f32>>; 3] {
+pub fn view_matrices(
+    session: &Session,
+    view: HeadView,
+) -> [Option<Array2<f32>>; QuerySource::COUNT] {
     QuerySource::ALL.map(|source| {
         session
             .rows(source)
@@ -105,14 +108,18 @@ fn query_axis(source: QuerySource, session: &Session, rows: usize) -> QueryAxis 
             label: "decoded token".to_owned(),
             first: 0,
         },
+        QuerySource::Lookahead => QueryAxis {
+            label: "draft token".to_owned(),
+            first: 0,
+        },
     }
 }
 
-/// The figure of the three panels: the key range of `options`, one colour scale fitted to
+/// The figure of the source panels (the lookahead panel only when the session drafted): the key range of `options`, one colour scale fitted to
 /// every panel's matrix, the kept strips at the options' budget.
 pub fn session_figure_spec(
     session: &Session,
-    panels: [PanelInput<'_>; 3],
+    panels: [PanelInput<'_>; QuerySource::COUNT],
     options: &SessionFigureOptions,
 ) -> Result<FigureSpec, ExportError> {
     let invalid = |reason: String| Err(ExportError::InvalidFigure(reason));
@@ -131,6 +138,10 @@ pub fn session_figure_spec(
     let mut shared = None;
     let sources = QuerySource::ALL.into_iter().zip(options.strip_policies);
     for (((source, strip_policy), input), scale) in sources.zip(panels).zip(scales) {
+        if source == QuerySource::Lookahead && input.matrix.is_none() {
+            // Sessions without drafts draw the three panels they always had.
+            continue;
+        }
         let kept = input.kept.map(|share| KeptStrip {
             policy: strip_policy.label().to_owned(),
             kept: share
@@ -155,6 +166,7 @@ pub fn session_figure_spec(
             None => (
                 PanelData::Missing(match source {
                     QuerySource::Soft => "no soft tokens in this session".to_owned(),
+                    QuerySource::Lookahead => "no lookahead drafts in this session".to_owned(),
                     QuerySource::Window | QuerySource::Decoded => "no attention rows".to_owned(),
                 }),
                 0,
@@ -217,7 +229,12 @@ mod tests {
             colour: ColourSettings::default(),
             budget: 4,
             keys: 2..9,
-            strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
+            strip_policies: [
+                PolicyId::SNAPKV,
+                PolicyId::JUDGEQ,
+                PolicyId::ORACLE,
+                PolicyId::LOOKAHEAD,
+            ],
             policy: PolicySettings::default(),
         }
     }
@@ -246,9 +263,11 @@ mod tests {
                 matrix: matrices[2].as_ref(),
                 kept: None,
             },
+            PanelInput::default(),
         ];
         let spec = session_figure_spec(&session, panels, &options).unwrap();
         spec.validate().unwrap();
+        assert_eq!(spec.panels.len(), 3, "no lookahead panel without drafts");
         assert_eq!((spec.keys.start, spec.keys.end), (2, 9));
         assert_eq!(spec.keys.tokens.as_ref().unwrap()[0], "\n");
         assert_eq!(

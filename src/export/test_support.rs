@@ -77,10 +77,12 @@ pub(crate) fn tiny_session(with_soft: bool) -> Session {
             soft_tokens: with_soft.then(|| "/soft/tiny.safetensors".to_owned()),
             soft_count: if with_soft { 2 } else { 0 },
             placement: QuestionPlacement::End,
+            lookahead: None,
         },
         window: rows(3, 0.0),
         soft: with_soft.then(|| rows(2, 0.25)),
         decoded: rows(4, 0.5),
+        lookahead: None,
         accumulated: Array3::from_shape_fn((layers, heads, n), |(l, h, k)| {
             (l + h + k) as f32 * 0.125
         }),

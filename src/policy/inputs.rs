@@ -1,4 +1,4 @@
-//! What policies score with: the rows of the three query sources, H2O's accumulated
+//! What policies score with: the rows of the query sources, H2O's accumulated
 //! attention, and the inputs beyond attention rows a prefill captures on request (keys, values,
 //! value norms, query statistics), borrowed from a [`Session`] (or from plain arrays).
 
@@ -19,11 +19,12 @@ pub struct ScoreInputs<'a> {
     window: ArrayView4<'a, f32>,
     soft: Option<ArrayView4<'a, f32>>,
     decoded: ArrayView4<'a, f32>,
+    lookahead: Option<ArrayView4<'a, f32>>,
     accumulated: ArrayView3<'a, f32>,
     kv_heads: usize,
     kv_entry_bytes: usize,
     prefill: Option<&'a PrefillInputs>,
-    sums: [OnceLock<ScoreGrid>; 3],
+    sums: [OnceLock<ScoreGrid>; QuerySource::COUNT],
 }
 
 impl<'a> ScoreInputs<'a> {
@@ -38,6 +39,7 @@ impl<'a> ScoreInputs<'a> {
             session.model.kv_entry_bytes,
         )
         .with_prefill_inputs(&session.prefill_inputs)
+        .with_lookahead(session.lookahead.as_ref().map(|rows| rows.view()))
     }
 
     /// Score sources from plain arrays: rows `[layers, query_heads, n_queries, n_prompt]`,
@@ -54,6 +56,7 @@ impl<'a> ScoreInputs<'a> {
             window,
             soft,
             decoded,
+            lookahead: None,
             accumulated,
             kv_heads,
             kv_entry_bytes,
@@ -69,6 +72,12 @@ impl<'a> ScoreInputs<'a> {
             prefill: Some(prefill),
             ..self
         }
+    }
+
+    /// The same sources with Lookahead Q-Cache's draft rows `[layers, query_heads, ℓ,
+    /// n_prompt]`, when captured. Shapes are checked when a policy runs.
+    pub fn with_lookahead(self, lookahead: Option<ArrayView4<'a, f32>>) -> ScoreInputs<'a> {
+        ScoreInputs { lookahead, ..self }
     }
 
     /// Transformer layers.
@@ -106,6 +115,7 @@ impl<'a> ScoreInputs<'a> {
         let prefill = self.prefill;
         match input {
             Input::Soft => self.soft.is_some(),
+            Input::Lookahead => self.lookahead.is_some(),
             Input::Window | Input::Decoded | Input::Accumulated => true,
             Input::Keys => prefill.is_some_and(|p| p.keys.is_some()),
             Input::Values => prefill.is_some_and(|p| p.values.is_some()),
@@ -123,6 +133,7 @@ impl<'a> ScoreInputs<'a> {
             Input::Decoded => self
                 .source_sums(QuerySource::Decoded, needed_by)
                 .map(|_| ()),
+            Input::Lookahead => self.lookahead(needed_by).map(|_| ()),
             Input::Accumulated => self.accumulated().map(|_| ()),
             Input::Keys => self.keys(needed_by).map(|_| ()),
             Input::Values => self.values(needed_by).map(|_| ()),
@@ -151,6 +162,9 @@ impl<'a> ScoreInputs<'a> {
         let mut rows = vec![("decoded rows", self.decoded)];
         if let Some(soft) = self.soft {
             rows.push(("soft rows", soft));
+        }
+        if let Some(lookahead) = self.lookahead {
+            rows.push(("lookahead rows", lookahead));
         }
         for (what, array) in rows {
             let (l, h, q, k) = array.dim();
@@ -183,8 +197,13 @@ impl<'a> ScoreInputs<'a> {
             QuerySource::Window => (Some(self.window), &self.sums[0]),
             QuerySource::Soft => (self.soft, &self.sums[1]),
             QuerySource::Decoded => (Some(self.decoded), &self.sums[2]),
+            QuerySource::Lookahead => (self.lookahead, &self.sums[3]),
         };
-        let rows = rows.ok_or(PolicyError::NoSoftRows)?;
+        let rows = match (rows, source) {
+            (Some(rows), _) => rows,
+            (None, QuerySource::Lookahead) => return Err(missing(Input::Lookahead, needed_by)),
+            (None, _) => return Err(PolicyError::NoSoftRows),
+        };
         if rows.dim().2 == 0 {
             return Err(PolicyError::EmptySource {
                 which: source.file_stem(),
@@ -197,6 +216,15 @@ impl<'a> ScoreInputs<'a> {
         } else {
             Err(PolicyError::NonFinite(source.file_stem()))
         }
+    }
+
+    /// Lookahead Q-Cache's draft rows `[layers, query_heads, ℓ, n_prompt]` (ℓ may be 0 when the
+    /// drafting stopped at once), checked finite.
+    pub(crate) fn lookahead(&self, needed_by: &str) -> Result<ArrayView4<'a, f32>, PolicyError> {
+        let rows = self
+            .lookahead
+            .ok_or_else(|| missing(Input::Lookahead, needed_by))?;
+        finite(rows, "lookahead")
     }
 
     /// H2O's accumulated attention, `[layers, query_heads, n_prompt]`, checked finite.

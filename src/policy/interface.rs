@@ -17,6 +17,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use super::params::Param;
+use super::policies::lookahead;
 use super::{Budget, Order, PolicyError, PolicyId, PolicySettings, ScoreInputs, Spread};
 use crate::session::PrefillCapture;
 
@@ -78,6 +79,9 @@ pub enum Input {
     Soft,
     /// The decoded answer's attention rows (the Oracle).
     Decoded,
+    /// Lookahead Q-Cache's draft tokens' attention rows; drafted only when asked for, as the
+    /// asking policy's settings say ([`prefill_capture`]).
+    Lookahead,
     /// The attention every prompt query gave each key, accumulated during prefill (H2O).
     Accumulated,
     /// The prompt's post-RoPE keys (Knorm, KeyDiff, ExpectedAttention); captured by the prefill
@@ -100,6 +104,7 @@ impl Input {
             Input::Window => "last-window rows",
             Input::Soft => "soft tokens",
             Input::Decoded => "decoded rows",
+            Input::Lookahead => "lookahead draft rows",
             Input::Accumulated => "accumulated prefill attention",
             Input::Keys => "post-RoPE keys",
             Input::Values => "values",
@@ -108,8 +113,15 @@ impl Input {
         }
     }
 
+    /// Whether an inspection captures this input only when a chosen policy asks for it (so a
+    /// session without it can get it by inspecting again).
+    pub fn on_request(self) -> bool {
+        self == Input::Lookahead || self.prefill_capture().any()
+    }
+
     /// What the prefill must capture for this input (nothing for attention rows, which every
-    /// inspection captures).
+    /// inspection captures; the lookahead drafts, which depend on settings, are asked for by
+    /// [`prefill_capture`]).
     pub fn prefill_capture(self) -> PrefillCapture {
         let mut capture = PrefillCapture::default();
         match self {
@@ -117,7 +129,11 @@ impl Input {
             Input::Values => capture.values = true,
             Input::ValueNorms => capture.value_norms = true,
             Input::QueryStatistics => capture.query_statistics = true,
-            Input::Window | Input::Soft | Input::Decoded | Input::Accumulated => {}
+            Input::Window
+            | Input::Soft
+            | Input::Decoded
+            | Input::Lookahead
+            | Input::Accumulated => {}
         }
         capture
     }
@@ -131,10 +147,19 @@ pub fn prefill_capture<'a>(
 ) -> PrefillCapture {
     policies
         .into_iter()
-        .flat_map(|(policy, settings)| policy.needs(settings))
-        .fold(PrefillCapture::default(), |capture, input| {
-            capture.union(input.prefill_capture())
+        .flat_map(|(policy, settings)| {
+            policy
+                .needs(settings)
+                .into_iter()
+                .map(move |input| match input {
+                    Input::Lookahead => PrefillCapture {
+                        lookahead: Some(lookahead::capture(settings)),
+                        ..PrefillCapture::default()
+                    },
+                    other => other.prefill_capture(),
+                })
         })
+        .fold(PrefillCapture::default(), PrefillCapture::union)
 }
 
 /// A policy under settings of its own, named like a policy (`judgeq-window`): one row of the

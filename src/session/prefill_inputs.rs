@@ -18,6 +18,9 @@
 //! and 134 MB at 8,192 tokens for the two models).
 
 use ndarray::{Array3, Array4, ArrayView4, s};
+use serde::{Deserialize, Serialize};
+
+use crate::attention::Pooling;
 
 /// Leading prompt query rows kept one by one in [`QueryStatistics`], so that statistics that
 /// leave out the first `s ≤ FIRST_QUERY_ROWS` rows (ExpectedAttention's sinks) can be formed for
@@ -35,12 +38,35 @@ pub struct PrefillCapture {
     pub value_norms: bool,
     /// Mean and covariance material of the prompt's pre-RoPE queries.
     pub query_statistics: bool,
+    /// Lookahead Q-Cache's draft tokens and their attention rows.
+    pub lookahead: Option<LookaheadCapture>,
+}
+
+/// How an inspection drafts Lookahead Q-Cache's pseudo queries (arXiv 2505.20334, stage 1):
+/// SnapKV over the last `draft_window` prompt queries keeps `draft_budget` entries per layer and
+/// query head, `tokens` tokens are decoded greedily under that keep set, and the drafts are then
+/// run with the full cache, their attention over the prompt captured. Costs `tokens` masked
+/// decode steps plus one forward of `tokens` rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LookaheadCapture {
+    /// Draft tokens `ℓ` (LAQ's `max_lookahead_size`, 8).
+    pub tokens: usize,
+    /// SnapKV window of the drafting cache (LAQ's `stage2_window_size`, 8).
+    pub draft_window: usize,
+    /// Entries per layer and query head of the drafting cache, window included.
+    pub draft_budget: usize,
+    /// Pooling of the drafting cache's SnapKV scores (LAQ: max-pooling, kernel 7).
+    pub pooling: Pooling,
 }
 
 impl PrefillCapture {
     /// Whether anything is captured.
     pub fn any(self) -> bool {
-        self.keys || self.values || self.value_norms || self.query_statistics
+        self.keys
+            || self.values
+            || self.value_norms
+            || self.query_statistics
+            || self.lookahead.is_some()
     }
 
     /// Both captures together.
@@ -50,7 +76,23 @@ impl PrefillCapture {
             values: self.values || other.values,
             value_norms: self.value_norms || other.value_norms,
             query_statistics: self.query_statistics || other.query_statistics,
+            lookahead: union_lookahead(self.lookahead, other.lookahead),
         }
+    }
+}
+
+/// Two lookahead captures as one: the more draft tokens of the two (a policy reads the first
+/// `ℓ` rows, which do not depend on later drafts), drafted as the first says.
+fn union_lookahead(
+    first: Option<LookaheadCapture>,
+    second: Option<LookaheadCapture>,
+) -> Option<LookaheadCapture> {
+    match (first, second) {
+        (Some(a), Some(b)) => Some(LookaheadCapture {
+            tokens: a.tokens.max(b.tokens),
+            ..a
+        }),
+        (a, b) => a.or(b),
     }
 }
 

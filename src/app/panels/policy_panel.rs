@@ -10,8 +10,8 @@ use crate::policy::params::Param;
 use crate::policy::{PolicyId, PolicySettings, policies};
 
 /// Draws the policy list and settings. `available` are the policies the session can rank; a
-/// policy whose missing inputs the prefill captures on request (keys, value norms, query
-/// statistics) can still be ticked, and the next inspection captures them.
+/// policy whose missing inputs the inspection captures on request (keys, value norms, query
+/// statistics, lookahead drafts) can still be ticked, and the next inspection captures them.
 pub fn policy_panel(
     ui: &mut Ui,
     state: &mut State,
@@ -23,7 +23,7 @@ pub fn policy_panel(
     for policy in PolicyId::all() {
         let ranked = available.is_empty() || available.contains(&policy);
         let inputs = policy.needs(&state.policy);
-        let capturable = inputs.iter().any(|input| input.prefill_capture().any());
+        let capturable = inputs.iter().any(|input| input.on_request());
         let enabled = ranked || capturable;
         let needs: Vec<&str> = inputs.iter().map(|input| input.describe()).collect();
         ui.horizontal(|ui| {

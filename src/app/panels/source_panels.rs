@@ -61,10 +61,10 @@ impl Heights {
 /// What each panel drew this frame, for the readout and the figure export.
 #[derive(Default)]
 struct Drawn {
-    matrices: [Option<Arc<Pyramid>>; 3],
+    matrices: [Option<Arc<Pyramid>>; QuerySource::COUNT],
     /// The view each matrix was computed for (the previous one while a new one computes).
-    views: [Option<HeadView>; 3],
-    scales: [Option<ColourScale>; 3],
+    views: [Option<HeadView>; QuerySource::COUNT],
+    scales: [Option<ColourScale>; QuerySource::COUNT],
 }
 
 /// Draws the three panels filling `ui`'s width and `height` points.
@@ -76,12 +76,16 @@ pub fn source_panels(
     height: f32,
 ) {
     let sources = QuerySource::ALL;
-    let heights = Heights::fit(height, sources.len(), state.show_profiles);
+    // The lookahead panel is drawn only when the session drafted (a policy asked for it).
+    let drafted = view.session.lookahead.is_some();
+    let shown = |source: QuerySource| source != QuerySource::Lookahead || drafted;
+    let shown_count = sources.into_iter().filter(|&s| shown(s)).count();
+    let heights = Heights::fit(height, shown_count, state.show_profiles);
     let lists = view.mark_lists();
     let marks: Vec<&MarkedSpans> = lists.iter().map(AsRef::as_ref).collect();
     let ctx = ui.ctx().clone();
     let mut drawn = Drawn::default();
-    let mut current = [true; 3];
+    let mut current = [true; QuerySource::COUNT];
     for (index, source) in sources.into_iter().enumerate() {
         if let Some((pyramid, is_current)) = view.matrix(source, state.view, &ctx) {
             drawn.matrices[index] = Some(pyramid);
@@ -96,6 +100,9 @@ pub fn source_panels(
         ctx.request_repaint_after(std::time::Duration::from_millis(50));
     }
     for (index, source) in sources.into_iter().enumerate() {
+        if !shown(source) {
+            continue;
+        }
         panel(
             ui,
             view,
@@ -147,6 +154,7 @@ fn panel(
             QuerySource::Window => "Where the last prompt tokens look: SnapKV and its family keep the keys these queries attend to",
             QuerySource::Soft => "Where Judge Q's trained soft tokens, appended after the prompt, look: Judge Q keeps the keys they attend to",
             QuerySource::Decoded => "Where the tokens of the model's actual answer look: the keys a perfect policy (the oracle) would keep",
+            QuerySource::Lookahead => "Where Lookahead Q-Cache's draft tokens, decoded under a SnapKV cache, look with the full cache: with the window's queries they score the keys",
         });
         if let Some(q) = queries {
             ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
@@ -178,9 +186,7 @@ fn panel(
             ));
         }
     });
-    if let Some(slot) = state.strip_policies.get_mut(index) {
-        *slot = strip_policy;
-    }
+    state.set_strip_policy(source, strip_policy);
 
     let (tick_rect, ticks) = ui.allocate_exact_size(
         vec2(ui.available_width(), TICK_ROW_HEIGHT),
@@ -238,6 +244,9 @@ fn panel(
             let message = match source {
                 QuerySource::Soft => {
                     "No soft tokens in this session (the shipped ones are for SmolLM2-135M-Instruct only): open a soft-token file trained for this model in the Load panel and run again to see Judge Q's queries"
+                }
+                QuerySource::Lookahead => {
+                    "No lookahead drafts in this session: choose the Lookahead Q-Cache policy and run again to draft them"
                 }
                 QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
             };
@@ -345,11 +354,7 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
             .and_then(Option::as_ref)
             .filter(|p| key < p.keys())
             .map(|p| p.base().column(key).sum());
-        let short = match source {
-            QuerySource::Window => "window",
-            QuerySource::Soft => "soft",
-            QuerySource::Decoded => "decoded",
-        };
+        let short = source.file_stem();
         if let Some(score) = score {
             parts.push(format!("{short} {}", format_value(score)));
         }
@@ -357,7 +362,7 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
     let budget = view.budget();
     let mut kept_by: Vec<String> = Vec::new();
     let mut seen: Vec<PolicyId> = Vec::new();
-    for policy in state.strip_policies {
+    for policy in state.strip_policies_by_source() {
         if seen.contains(&policy) {
             continue;
         }

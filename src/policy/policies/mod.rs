@@ -17,6 +17,7 @@ pub mod judgeq;
 pub mod keydiff;
 pub mod knorm;
 pub mod lagkv;
+pub mod lookahead;
 pub mod oracle;
 pub mod pyramidkv;
 pub mod random;
@@ -81,6 +82,7 @@ pub static REGISTRY: &[Registered] = &[
         [117, 112, 179],
     )
     .not_by_default(),
+    entry(&lookahead::Lookahead, [0, 128, 128]).not_by_default(),
     entry(&judgeq::JudgeQ, [214, 39, 40]),
     entry(&oracle::Oracle, [148, 103, 189]),
     entry(&random::Random, [23, 190, 207]).not_by_default(),
@@ -108,6 +110,8 @@ impl PolicyId {
     pub const PYRAMIDKV: PolicyId = PolicyId::of(&pyramidkv::PyramidKv);
     /// Ada-KV.
     pub const ADAKV: PolicyId = PolicyId::of(&adakv::AdaKv);
+    /// Lookahead Q-Cache.
+    pub const LOOKAHEAD: PolicyId = PolicyId::of(&lookahead::Lookahead);
     /// Judge Q.
     pub const JUDGEQ: PolicyId = PolicyId::of(&judgeq::JudgeQ);
     /// The Oracle.

@@ -144,6 +144,8 @@ fn every_policy_equals_its_reference_on_a_synthetic_session() {
     };
     let mut session = synthetic(&spec).unwrap();
     session.prefill_inputs = random_prefill(9, (4, 6, 2, 300), 8, 0);
+    // Draft rows for Lookahead Q-Cache: any rows over the prompt do (the soft tokens').
+    session.lookahead = session.soft.clone();
     let inputs = ScoreInputs::from_session(&session);
     let mut rng = Rng(5);
     for settings in settings_variants(&mut rng) {

@@ -465,6 +465,7 @@ fn the_prefill_captures_only_what_the_chosen_policies_need() {
         values: false,
         value_norms: true,
         query_statistics: true,
+        lookahead: None,
     };
     assert_eq!(
         capture(&["snapkv", "adakv-expected-attention"], &s),

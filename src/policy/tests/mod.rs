@@ -6,6 +6,7 @@ mod bank;
 mod chunks;
 mod kvpress;
 mod lagkv;
+mod lookahead;
 mod metrics;
 mod naive_snapkv;
 mod policies;
@@ -38,6 +39,8 @@ pub(super) struct Fixture {
     pub window: Array4<f32>,
     pub soft: Option<Array4<f32>>,
     pub decoded: Array4<f32>,
+    /// Lookahead draft rows (none unless made by [`Fixture::random`] or set).
+    pub lookahead: Option<Array4<f32>>,
     pub accumulated: Array3<f32>,
     pub kv_heads: usize,
     /// Keys, value norms and query statistics (none unless made by [`Fixture::random`] or set).
@@ -58,6 +61,7 @@ impl Fixture {
             window: window.insert_axis(Axis(2)),
             soft: soft.map(|s| s.insert_axis(Axis(2))),
             decoded: decoded.insert_axis(Axis(2)),
+            lookahead: None,
             accumulated,
             kv_heads,
             prefill: PrefillInputs::default(),
@@ -99,10 +103,12 @@ impl Fixture {
         let soft = draw((layers, query_heads, rows, n));
         let decoded = draw((layers, query_heads, rows, n));
         let accumulated = draw((layers, query_heads, 1, n)).remove_axis(Axis(2));
+        let lookahead = draw((layers, query_heads, rows, n));
         Self {
             window,
             soft: Some(soft),
             decoded,
+            lookahead: Some(lookahead),
             accumulated,
             kv_heads,
             prefill: random_prefill(rng.next(), shape, 4, levels),
@@ -119,6 +125,7 @@ impl Fixture {
             100,
         )
         .with_prefill_inputs(&self.prefill)
+        .with_lookahead(self.lookahead.as_ref().map(|rows| rows.view()))
     }
 }
 

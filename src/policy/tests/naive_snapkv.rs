@@ -32,7 +32,12 @@ fn naive_pool(s: &[f32], pooling: Pooling) -> Vec<f32> {
 
 /// SnapKV for one layer and head: `s = Σ_rows A[rows, :L−w]`, pool, top-(B−w) with ties to the
 /// earlier position, keep the window; everything when `L ≤ B`; the last `B` when `B ≤ w`.
-fn naive_snapkv_row(raw: &[f32], window: usize, budget: usize, pooling: Pooling) -> Vec<bool> {
+pub(super) fn naive_snapkv_row(
+    raw: &[f32],
+    window: usize,
+    budget: usize,
+    pooling: Pooling,
+) -> Vec<bool> {
     let n = raw.len();
     let w = window.min(n);
     if budget >= n {

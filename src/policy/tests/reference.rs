@@ -12,7 +12,7 @@ use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 use crate::policy::layer_schedule::{Schedule, layer_budgets};
 use crate::policy::policies::{
     adakv::FLOOR_ALPHA, adakv_expected_attention::SAFEGUARD, expected_attention,
-    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, lagkv, oracle::POOLED,
+    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, lagkv, lookahead, oracle::POOLED,
     pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS, tova,
 };
 use crate::policy::ranking::{order_key, rank_desc};
@@ -78,6 +78,18 @@ pub(crate) fn reference_select(
                 window_and_top(&scores, n, w, |l, h| kept[[l, h]] - w)
             }
             "judgeq" => judgeq(inputs, budget, settings)?,
+            "lookahead" => {
+                let mut raw = inputs.source_sums(QuerySource::Window, "LAQ")?.clone();
+                let tokens = settings.get(&lookahead::TOKENS) as usize;
+                if tokens > 0 {
+                    let drafts = inputs.lookahead("LAQ")?;
+                    for row in 0..tokens.min(drafts.dim().2) {
+                        raw += &drafts.index_axis(Axis(2), row);
+                    }
+                }
+                let scores = scored_range(inputs, raw.view(), settings.pooling, settings)?;
+                window_and_top(&scores, n, w, |_, _| budget - w)
+            }
             "knorm" => top(&knorm::scores(&ctx)?, budget),
             "keydiff" => top(&keydiff::scores(&ctx)?, budget),
             "lagkv" => top(&lagkv::scores(&ctx)?, budget),
@@ -136,7 +148,7 @@ fn ea_sinks(settings: &PolicySettings, n: usize) -> usize {
 /// Whether the policy always keeps the last `window` prompt entries.
 fn keeps_window(id: &str, settings: &PolicySettings) -> bool {
     match id {
-        "h2o" | "h2o-window" | "snapkv" | "pyramidkv" | "adakv" => true,
+        "h2o" | "h2o-window" | "snapkv" | "pyramidkv" | "adakv" | "lookahead" => true,
         "judgeq" => settings.get(&KEEP_WINDOW),
         _ => false,
     }
@@ -165,6 +177,13 @@ fn require_sources(
             Ok(())
         }
         "oracle" => inputs.source_sums(QuerySource::Decoded, label).map(|_| ()),
+        "lookahead" => {
+            inputs.source_sums(QuerySource::Window, label)?;
+            if settings.get(&lookahead::TOKENS) > 0 {
+                inputs.lookahead(label)?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..16],
+        &ids[..17],
         [
             "full",
             "streamingllm",
@@ -81,6 +81,7 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "lagkv",
             "expected-attention",
             "adakv-expected-attention",
+            "lookahead",
             "judgeq",
             "oracle",
             "random"
@@ -160,7 +161,10 @@ fn settings_saved_before_the_registry_read_the_same() {
             "ea_value_norms",
             "lagkv_cross_scoring",
             "lagkv_lag_size",
-            "lagkv_sinks"
+            "lagkv_sinks",
+            "lookahead_draft_budget",
+            "lookahead_draft_window",
+            "lookahead_tokens"
         ]
     );
     for (key, value) in added {
