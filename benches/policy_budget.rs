@@ -41,6 +41,7 @@ fn session() -> Session {
         keys: true,
         values: true,
         value_norms: true,
+        projected_value_norms: true,
         query_statistics: true,
         lookahead: None,
     };

@@ -154,6 +154,11 @@ pub fn inspect_prompt(
             .value_norms
             .then(|| cache.value_norms(prompt_len))
             .transpose()?,
+        projected_value_norms: request
+            .capture
+            .projected_value_norms
+            .then(|| transformer.projected_value_norms(&cache, prompt_len))
+            .transpose()?,
         query_statistics: prefill.query_statistics,
     };
 

@@ -1,5 +1,5 @@
-//! Inputs beyond attention rows, captured during the prefill: post-RoPE keys, value norms and
-//! the query statistics of ExpectedAttention, each against the naive f64 reference transformer
+//! Inputs beyond attention rows, captured during the prefill: post-RoPE keys, value norms,
+//! CriticalKV's output-projected value norms and the query statistics of ExpectedAttention, each against the naive f64 reference transformer
 //! (`common::naive`), which computes queries, keys and values with plain loops.
 
 #![allow(
@@ -95,6 +95,52 @@ fn keys_values_and_value_norms_equal_the_reference() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn projected_value_norms_equal_the_reference() {
+    for (name, config) in configs() {
+        let model = tiny_model(config.clone(), 13);
+        let n = 19;
+        let tokens = ids(n, model.config.vocab_size, 7);
+        let mut cache = model.new_cache(n + 2).unwrap();
+        model
+            .forward(
+                &model.embed(&tokens).unwrap(),
+                &mut cache,
+                &Capture::rows(n - 1, n),
+                &Silent,
+            )
+            .unwrap();
+        let got = model.projected_value_norms(&cache, n).unwrap();
+        let naive = Naive::from(&model);
+        let want = naive.projected_value_norms(&naive.run_causal(&naive.embed(&tokens)));
+        assert_eq!(
+            got.dim(),
+            (config.num_layers, config.num_heads, n),
+            "{name}"
+        );
+        for l in 0..config.num_layers {
+            for h in 0..config.num_heads {
+                for p in 0..n {
+                    let (a, b) = (f64::from(got[[l, h, p]]), want[l][h][p]);
+                    assert!(
+                        (a - b).abs() < 1e-4 * b.max(1.0),
+                        "{name} [{l},{h},{p}]: {a} vs {b}"
+                    );
+                }
+            }
+        }
+        // The heads of one GQA group read the same value through different columns.
+        let group = config.num_heads / config.num_kv_heads;
+        if group > 1 {
+            assert_ne!(got[[0, 0, 0]], got[[0, 1, 0]], "{name}");
+        }
+        assert!(
+            model.projected_value_norms(&cache, n + 1).is_err(),
+            "{name}"
+        );
     }
 }
 

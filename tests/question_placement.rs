@@ -66,6 +66,7 @@ fn request(model: &Model, placement: QuestionPlacement) -> InspectRequest {
             values: true,
             value_norms: true,
             query_statistics: true,
+            projected_value_norms: true,
             lookahead: None,
         },
     }

@@ -26,9 +26,11 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from kvpress import (
     AdaKVPress,
+    CriticalKVPress,
     ExpectedAttentionPress,
     KeyDiffPress,
     KnormPress,
+    SnapKVPress,
     TOVAPress,
 )
 from kvpress.utils import compute_n_kept
@@ -42,6 +44,10 @@ PRESSES = {
     "adakv-expected-attention": lambda ratio: AdaKVPress(
         ExpectedAttentionPress(compression_ratio=ratio)
     ),
+    # CriticalKVPress's defaults (epsilon 1e-4, first_stage_ratio 0.5) over SnapKVPress's
+    # (window_size 64, kernel_size 5): judgeq runs it with --window 64 --pooling avg5
+    # --granularity kv-head-mean (see README.md).
+    "criticalkv-snapkv": lambda ratio: CriticalKVPress(SnapKVPress(compression_ratio=ratio)),
 }
 
 

@@ -15,6 +15,13 @@ judgeq="${JUDGEQ:-$root/target/release/judgeq}"
 "$judgeq" evict --doc "$doc" --question "$question" --policies "$policies" \
   --budgets "$budgets" --granularity kv-head-mean --no-answers --decode 8 \
   --out "$out/judgeq" --force
+# CriticalKV over SnapKV with kvpress's SnapKVPress settings: window 64, average pooling of 5,
+# one set per KV head from the mean over its group (pooling and the mean commute).
+"$judgeq" evict --doc "$doc" --question "$question" --policies criticalkv-snapkv \
+  --budgets "$budgets" --window 64 --pooling avg5 --granularity kv-head-mean --no-answers \
+  --decode 8 --out "$out/judgeq-criticalkv" --force
 gguf="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["path"])' "$out/judgeq/manifest.json")"
 "$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq" --gguf "$gguf" \
   --out "$out/kvpress" --policies "$policies" --budgets "$budgets"
+"$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq-criticalkv" --gguf "$gguf" \
+  --out "$out/kvpress-criticalkv" --policies criticalkv-snapkv --budgets "$budgets"

@@ -35,6 +35,7 @@ pub mod load;
 mod mask;
 pub mod memory;
 mod probabilities;
+mod projected_values;
 pub mod prompt;
 mod query_moments;
 pub mod random;

@@ -13,6 +13,10 @@
 //! A budget change then costs `O(1)` per row for uniform budgets, `O(min(c, n − c))` per row for
 //! non-uniform counts' off-diagonal hits, `O(H log² n)` per layer for a spread by score, and
 //! `O(n)` per row to write a mask.
+//!
+//! A two-stage order (CriticalKV, [`Order::two_stage`]) keeps no prefix, so it has no tables:
+//! its metrics are counted from its kept set at each budget, `O(n)` per row, over a copy of the
+//! decoded attention the bank keeps only for such orders.
 
 use ndarray::{Array2, ArrayView3, Axis, Zip};
 use rayon::prelude::*;
@@ -60,6 +64,9 @@ pub struct PolicyBank {
     n: usize,
     kv_entry_bytes: usize,
     orders: Vec<OrderTables>,
+    /// The decoded attention `[layers, query_heads, n]`, kept only when some policy's order is
+    /// two-stage (its metrics are counted from its kept set).
+    decoded: Option<ScoreGrid>,
     /// The oracle's ranks, or why there are none (no decoded rows).
     oracle: Result<OracleData, PolicyError>,
 }
@@ -112,6 +119,11 @@ impl PolicyBank {
             inputs.prompt_len(),
         );
         let group = query_heads / inputs.kv_heads().max(1);
+        let two_stage = prepared.iter().any(|p| p.order.is_two_stage());
+        let decoded_copy = match (&decoded, two_stage) {
+            (Ok(decoded), true) => Some((*decoded).clone()),
+            _ => None,
+        };
         let oracle = match (decoded, &oracle_order) {
             (Ok(decoded), Some(oracle_order)) => Ok(attach_metric_tables(
                 &mut orders,
@@ -135,6 +147,7 @@ impl PolicyBank {
             n,
             kv_entry_bytes: inputs.kv_entry_bytes(),
             orders,
+            decoded: decoded_copy,
             oracle,
         })
     }
@@ -194,7 +207,11 @@ impl PolicyBank {
             .and_then(|o| o.tables.as_ref());
         let mut hit_rate = Array2::<f32>::ones((self.layers, self.heads));
         let mut mass_kept = Array2::<f32>::ones((self.layers, self.query_heads));
-        if let Some(tables) = tables {
+        if let (true, Some(decoded)) = (prepared.order.is_two_stage(), &self.decoded) {
+            let (hits, mass) = self.counted_metrics(prepared, &kept, target, oracle, decoded);
+            hit_rate = hits;
+            mass_kept = mass;
+        } else if let Some(tables) = tables {
             let n = self.n;
             let rankings = prepared.order.rankings();
             Zip::indexed(&mut hit_rate).par_for_each(|(l, h), rate| {
@@ -228,6 +245,59 @@ impl PolicyBank {
     }
 }
 
+impl PolicyBank {
+    /// Hit rate per row and attention mass kept per query head of a two-stage order at counts
+    /// `kept`, counted from its kept set: the share of the oracle's first `target` positions
+    /// kept, and the decoded attention on the kept positions over all of it.
+    fn counted_metrics(
+        &self,
+        prepared: &Prepared,
+        kept: &Array2<usize>,
+        target: usize,
+        oracle: &OracleData,
+        decoded: &ScoreGrid,
+    ) -> (Array2<f32>, Array2<f32>) {
+        let n = self.n;
+        let rows: Vec<Vec<bool>> = (0..self.layers * self.heads)
+            .into_par_iter()
+            .map(|row| {
+                let (l, h) = (row / self.heads, row % self.heads);
+                let mut marks = vec![false; n];
+                prepared.order.mark_kept(l, h, kept[[l, h]], &mut marks);
+                marks
+            })
+            .collect();
+        let hit_rate = Array2::from_shape_fn((self.layers, self.heads), |(l, h)| {
+            let row = l * self.heads + h;
+            let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
+            let hits = rows[row]
+                .iter()
+                .zip(rank_of)
+                .filter(|&(&k, &rank)| k && (rank as usize) < target)
+                .count();
+            hits as f32 / target as f32
+        });
+        let mass_kept = Array2::from_shape_fn((self.layers, self.query_heads), |(l, q)| {
+            let h = owning_head(self.settings.granularity, q, self.group);
+            let marks = &rows[l * self.heads + h];
+            let mass = decoded.slice(ndarray::s![l, q, ..]);
+            let (mut on_kept, mut total) = (0f64, 0f64);
+            for (&k, &m) in marks.iter().zip(mass.iter()) {
+                total += f64::from(m);
+                if k {
+                    on_kept += f64::from(m);
+                }
+            }
+            if total > 0.0 {
+                (on_kept / total) as f32
+            } else {
+                1.0
+            }
+        });
+        (hit_rate, mass_kept)
+    }
+}
+
 /// Gives every order some policy selects proper prefixes of its hit-rate and mass tables
 /// against the Oracle's order.
 fn attach_metric_tables(
@@ -243,7 +313,7 @@ fn attach_metric_tables(
     let needed = |order: &Order| {
         prepared
             .iter()
-            .any(|p| p.order.same(order) && !p.keeps_everything())
+            .any(|p| p.order.same(order) && !p.keeps_everything() && !order.is_two_stage())
             || order.same(oracle)
     };
     let tables: Vec<Option<MetricTables>> = orders

@@ -120,6 +120,9 @@ impl<'a> ScoreInputs<'a> {
             Input::Keys => prefill.is_some_and(|p| p.keys.is_some()),
             Input::Values => prefill.is_some_and(|p| p.values.is_some()),
             Input::ValueNorms => prefill.is_some_and(|p| p.value_norms.is_some()),
+            Input::ProjectedValueNorms => {
+                prefill.is_some_and(|p| p.projected_value_norms.is_some())
+            }
             Input::QueryStatistics => prefill.is_some_and(|p| p.query_statistics.is_some()),
         }
     }
@@ -138,6 +141,7 @@ impl<'a> ScoreInputs<'a> {
             Input::Keys => self.keys(needed_by).map(|_| ()),
             Input::Values => self.values(needed_by).map(|_| ()),
             Input::ValueNorms => self.value_norms(needed_by).map(|_| ()),
+            Input::ProjectedValueNorms => self.projected_value_norms(needed_by).map(|_| ()),
             Input::QueryStatistics => self.query_statistics(needed_by).map(|_| ()),
         }
     }
@@ -227,6 +231,16 @@ impl<'a> ScoreInputs<'a> {
         finite(rows, "lookahead")
     }
 
+    /// Query rows of `source` (what its sums add up; 0 when absent).
+    pub(crate) fn source_rows(&self, source: QuerySource) -> usize {
+        match source {
+            QuerySource::Window => self.window.dim().2,
+            QuerySource::Soft => self.soft.map_or(0, |rows| rows.dim().2),
+            QuerySource::Decoded => self.decoded.dim().2,
+            QuerySource::Lookahead => self.lookahead.map_or(0, |rows| rows.dim().2),
+        }
+    }
+
     /// H2O's accumulated attention, `[layers, query_heads, n_prompt]`, checked finite.
     pub(crate) fn accumulated(&self) -> Result<ArrayView3<'a, f32>, PolicyError> {
         if self.accumulated.iter().all(|v| v.is_finite()) {
@@ -283,6 +297,27 @@ impl<'a> ScoreInputs<'a> {
             });
         }
         finite(norms.view(), "value norm")
+    }
+
+    /// The output-projected value norms `[layers, query_heads, n_prompt]`, checked in shape and
+    /// finite.
+    pub(crate) fn projected_value_norms(
+        &self,
+        needed_by: &str,
+    ) -> Result<ArrayView3<'a, f32>, PolicyError> {
+        let norms = self
+            .prefill
+            .and_then(|p| p.projected_value_norms.as_ref())
+            .ok_or_else(|| missing(Input::ProjectedValueNorms, needed_by))?;
+        let expected = (self.layers(), self.query_heads(), self.prompt_len());
+        if norms.dim() != expected {
+            return Err(PolicyError::Shape {
+                what: "output-projected value norms".to_owned(),
+                expected: vec![expected.0, expected.1, expected.2],
+                found: norms.shape().to_vec(),
+            });
+        }
+        finite(norms.view(), "output-projected value norm")
     }
 
     /// The query statistics, checked against the prompt (its rows, layers and query heads) and

@@ -6,7 +6,8 @@
 //! 1. **what it needs** from the session ([`Policy::needs`]);
 //! 2. **how it orders each `[layer, head]` row** ([`Policy::order`]): scores over a key range
 //!    after the entries it always keeps (the window), or a fixed order; its kept set at a count
-//!    `c` is always the first `c` positions of its order;
+//!    `c` is the first `c` positions of its order (a two-stage order, CriticalKV's, merges two
+//!    rankings at a share of `c`);
 //! 3. **how it spreads a budget over layers and heads** ([`Policy::spread`]): `B` per row,
 //!    PyramidKV's per-layer schedule, Ada-KV's head-adaptive shares, one global share, or
 //!    everything.
@@ -92,6 +93,9 @@ pub enum Input {
     /// The L2 norm of every prompt value (ExpectedAttention's rescaling); captured only when
     /// asked for.
     ValueNorms,
+    /// The L1 norm of every prompt value through each query head's slice of the output
+    /// projection (CriticalKV's rescaling); captured only when asked for.
+    ProjectedValueNorms,
     /// Mean and covariance of the prompt's pre-RoPE queries (ExpectedAttention); captured only
     /// when asked for.
     QueryStatistics,
@@ -109,6 +113,7 @@ impl Input {
             Input::Keys => "post-RoPE keys",
             Input::Values => "values",
             Input::ValueNorms => "value norms",
+            Input::ProjectedValueNorms => "output-projected value norms",
             Input::QueryStatistics => "query statistics",
         }
     }
@@ -128,6 +133,7 @@ impl Input {
             Input::Keys => capture.keys = true,
             Input::Values => capture.values = true,
             Input::ValueNorms => capture.value_norms = true,
+            Input::ProjectedValueNorms => capture.projected_value_norms = true,
             Input::QueryStatistics => capture.query_statistics = true,
             Input::Window
             | Input::Soft

@@ -62,12 +62,14 @@
 //! | ExpectedAttention (kvpress) | expected attention of future queries × ‖v‖ | – | first `ea_sinks` | per head |
 //! | AdaKV-ExpectedAttention (kvpress) | as ExpectedAttention | – | first `ea_sinks` | kvpress's Ada-KV within a layer |
 //! | Judge Q | soft-token rows, whole prompt (a) or `[0, n − w)` + window (b) | yes | (b): window | per head |
+//! | CriticalKV over SnapKV, over Judge Q (kvpress) | the base's scores, then `(s + ε)·‖W_o v‖₁` ([`critical`]) | as the base | – (two stages) | per head |
 //! | Oracle | decoded-token rows, whole prompt | no | – | per head |
 //! | Random | seeded permutation | – | – | per head |
 
 mod bank;
 mod budget;
 pub mod chunks;
+pub mod critical;
 mod error;
 mod head_shares;
 mod id;

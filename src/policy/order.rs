@@ -9,6 +9,12 @@
 //!   (Ada-KV, the global share).
 //! - **fixed** ([`Order::same_in_every_row`], [`Order::per_row`]): a given permutation of the
 //!   prompt positions (StreamingLLM's sinks then recent entries, Random's shuffle).
+//!
+//! One extension keeps a selection that is not a prefix: a **two-stage** order
+//! ([`Order::two_stage`], CriticalKV) holds two rankings of every row and keeps, at count `c`,
+//! the first [`Order::first_stage_count`]`(c)` positions of the first ranking, then the
+//! earliest positions of the second ranking not yet kept until `c` are kept. Masks are written by
+//! [`Order::mark_kept`] for every kind; only prefix orders have the bank's prefix tables.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -105,6 +111,14 @@ struct OrderData {
     layers: usize,
     protected: Protected,
     scores: Option<RangeScores>,
+    second_stage: Option<SecondStage>,
+}
+
+/// The second ranking of a two-stage order and the share of a count the first decides.
+#[derive(Debug)]
+struct SecondStage {
+    rankings: Rankings,
+    first_share: f64,
 }
 
 /// The scores a scored order ranked its range by.
@@ -169,6 +183,7 @@ impl Order {
                 start,
                 grid: scores,
             }),
+            second_stage: None,
         })))
     }
 
@@ -220,7 +235,95 @@ impl Order {
             rankings,
             protected: Protected::Nothing,
             scores: None,
+            second_stage: None,
         }))
+    }
+
+    /// CriticalKV's two-stage order: at count `c` a row keeps the first
+    /// [`Order::first_stage_count`]`(c)` positions of `first`, then the positions of `second`
+    /// in its order, skipping those already kept, until `c` are kept. `first_share` lies in
+    /// `[0, 1]`. Nothing is protected and no scores stay with the order (spreads by score
+    /// refuse it).
+    pub fn two_stage(
+        first: &Order,
+        second: &Order,
+        first_share: f64,
+    ) -> Result<Order, PolicyError> {
+        if first.dim() != second.dim() {
+            return Err(PolicyError::InvalidOrder(format!(
+                "a two-stage order's rankings must cover the same rows, not {:?} and {:?}",
+                first.dim(),
+                second.dim()
+            )));
+        }
+        if !(0.0..=1.0).contains(&first_share) {
+            return Err(PolicyError::InvalidOrder(format!(
+                "a two-stage order's first share must lie in [0, 1], not {first_share}"
+            )));
+        }
+        Ok(Order(Arc::new(OrderData {
+            rankings: first.rankings().clone(),
+            layers: first.0.layers,
+            protected: Protected::Nothing,
+            scores: None,
+            second_stage: Some(SecondStage {
+                rankings: second.rankings().clone(),
+                first_share,
+            }),
+        })))
+    }
+
+    /// Whether the kept set at a count is not a prefix of one ranking (a two-stage order).
+    pub fn is_two_stage(&self) -> bool {
+        self.0.second_stage.is_some()
+    }
+
+    /// Of `c` entries kept in a row, how many the first ranking decides: `c` for a prefix order;
+    /// for a two-stage order `max(1, ⌊c · share⌋)` when the share and `c` are positive (kvpress's
+    /// `CriticalKVPress` floors the first stage to one entry), else 0.
+    pub fn first_stage_count(&self, c: usize) -> usize {
+        match &self.0.second_stage {
+            None => c,
+            Some(stage) if stage.first_share > 0.0 && c > 0 => {
+                ((c as f64 * stage.first_share).floor() as usize).clamp(1, c)
+            }
+            Some(_) => 0,
+        }
+    }
+
+    /// Marks in `row` (all `false`, `n` long) the `c` positions row `[layer, head]` keeps at
+    /// count `c` (all of them when `c ≥ n`).
+    pub(crate) fn mark_kept(&self, layer: usize, head: usize, c: usize, row: &mut [bool]) {
+        let n = self.0.rankings.n;
+        let c = c.min(n);
+        let first = self.0.rankings.row(layer, head);
+        let Some(stage) = &self.0.second_stage else {
+            if c <= n / 2 {
+                for &p in &first[..c] {
+                    row[p as usize] = true;
+                }
+            } else {
+                row.fill(true);
+                for &p in &first[c..] {
+                    row[p as usize] = false;
+                }
+            }
+            return;
+        };
+        let taken = self.first_stage_count(c);
+        for &p in &first[..taken] {
+            row[p as usize] = true;
+        }
+        let mut left = c - taken;
+        for &p in stage.rankings.row(layer, head) {
+            if left == 0 {
+                break;
+            }
+            if !row[p as usize] {
+                row[p as usize] = true;
+                left -= 1;
+            }
+        }
     }
 
     /// `(layers, heads, n)` of the rows.
@@ -239,6 +342,7 @@ impl Order {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// The (first) ranking of every row: the whole order of a prefix order.
     pub(crate) fn rankings(&self) -> &Rankings {
         &self.0.rankings
     }

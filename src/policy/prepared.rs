@@ -8,7 +8,6 @@ use ndarray::{Array2, Array3, Axis};
 use rayon::prelude::*;
 
 use super::interface::OrderContext;
-use super::ranking::Rankings;
 use super::spread::Spreader;
 use super::{Budget, Order, PolicyError, PolicyId, PolicySettings, Selection};
 use crate::attention::KeepMask;
@@ -82,7 +81,7 @@ impl Prepared {
         Selection {
             policy: self.policy,
             budget,
-            mask: prefix_mask(self.order.rankings(), &kept),
+            mask: kept_mask(&self.order, &kept),
             note: self.note(budget, &kept, settings),
             kept,
         }
@@ -129,29 +128,19 @@ pub(crate) fn require(
         .try_for_each(|input| inputs.require(input, policy.label()))
 }
 
-/// Mask keeping the first `kept[l, h]` positions of every row's ordering.
-fn prefix_mask(rankings: &Rankings, kept: &Array2<usize>) -> KeepMask {
+/// Mask keeping what row `[l, h]` of `order` keeps at count `kept[l, h]` (its first
+/// `kept[l, h]` positions for a prefix order).
+fn kept_mask(order: &Order, kept: &Array2<usize>) -> KeepMask {
     let (layers, heads) = kept.dim();
-    let n = rankings.n;
+    let n = order.dim().2;
     let mut mask = Array3::from_elem((layers, heads, n), false);
     mask.axis_iter_mut(Axis(0))
         .into_par_iter()
         .enumerate()
         .for_each(|(l, mut layer)| {
             for (h, mut row) in layer.outer_iter_mut().enumerate() {
-                let c = kept[[l, h]].min(n);
-                let order = rankings.row(l, h);
                 if let Some(slice) = row.as_slice_mut() {
-                    if c <= n / 2 {
-                        for &p in &order[..c] {
-                            slice[p as usize] = true;
-                        }
-                    } else {
-                        slice.fill(true);
-                        for &p in &order[c..] {
-                            slice[p as usize] = false;
-                        }
-                    }
+                    order.mark_kept(l, h, kept[[l, h]], slice);
                 }
             }
         });

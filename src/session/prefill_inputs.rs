@@ -1,5 +1,6 @@
 //! Inputs beyond attention rows that the prompt's prefill captures when a policy asks for them:
-//! the post-RoPE keys, the values, the value norms and the statistics of the prompt's queries
+//! the post-RoPE keys, the values, the value norms, the norms of the values through each query
+//! head's slice of the output projection (CriticalKV's) and the statistics of the prompt's queries
 //! (ExpectedAttention's). None of them needs an `L × L` matrix, and none is captured unless asked
 //! for ([`PrefillCapture`]), so sessions scored by attention rows alone cost what they did.
 //!
@@ -9,13 +10,17 @@
 //! | keys | `[layers, kv_heads, n, head_dim]` | 180 MiB (188.7 MB) | 1 GiB (1,073.7 MB) |
 //! | values | `[layers, kv_heads, n, head_dim]` | 180 MiB (188.7 MB) | 1 GiB (1,073.7 MB) |
 //! | value norms | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
+//! | projected value norms | `[layers, query_heads, n]` | 8.4 MiB (8.8 MB) | 32 MiB (33.6 MB) |
 //! | query statistics | `[layers, query_heads, ·]`: a `head_dim²` scatter, a mean and the first [`FIRST_QUERY_ROWS`] rows | 6.4 MiB (6.7 MB), whatever `n` | 80.5 MiB (84.4 MB), whatever `n` |
 //!
 //! The keys and the values are copies of the prompt's part of the KV cache (which holds them
 //! anyway, in the model's dtype); the value norms are read from it. The query statistics are reduced layer by
 //! layer during the prefill from the pre-RoPE queries the layer computes anyway: the transient
 //! extra is one centred copy of a layer's queries (`n · query_heads · head_dim` floats: 18.9 MB
-//! and 134 MB at 8,192 tokens for the two models).
+//! and 134 MB at 8,192 tokens for the two models). The projected value norms are computed from the
+//! cache after the prefill, one layer and query head at a time: the transient extra is one head's
+//! `v W_o^h` rows (`n · hidden` floats: 18.9 MB and 134 MB at 8,192 tokens) and the layer's values
+//! and output projection in f32.
 
 use ndarray::{Array3, Array4, ArrayView4, s};
 use serde::{Deserialize, Serialize};
@@ -36,6 +41,9 @@ pub struct PrefillCapture {
     pub values: bool,
     /// The L2 norm of every prompt value.
     pub value_norms: bool,
+    /// The L1 norm of every prompt value through each query head's slice of the output
+    /// projection (CriticalKV).
+    pub projected_value_norms: bool,
     /// Mean and covariance material of the prompt's pre-RoPE queries.
     pub query_statistics: bool,
     /// Lookahead Q-Cache's draft tokens and their attention rows.
@@ -65,6 +73,7 @@ impl PrefillCapture {
         self.keys
             || self.values
             || self.value_norms
+            || self.projected_value_norms
             || self.query_statistics
             || self.lookahead.is_some()
     }
@@ -75,6 +84,7 @@ impl PrefillCapture {
             keys: self.keys || other.keys,
             values: self.values || other.values,
             value_norms: self.value_norms || other.value_norms,
+            projected_value_norms: self.projected_value_norms || other.projected_value_norms,
             query_statistics: self.query_statistics || other.query_statistics,
             lookahead: union_lookahead(self.lookahead, other.lookahead),
         }
@@ -105,6 +115,9 @@ pub struct PrefillInputs {
     pub values: Option<Array4<f32>>,
     /// L2 norm of every value vector, `[layers, kv_heads, n_prompt]`.
     pub value_norms: Option<Array3<f32>>,
+    /// `‖v_j W_o^h‖₁` for every prompt value `v_j` and query head `h` (its KV head's value through
+    /// the head's `head_dim` columns of the output projection), `[layers, query_heads, n_prompt]`.
+    pub projected_value_norms: Option<Array3<f32>>,
     /// Statistics of the prompt's pre-RoPE queries.
     pub query_statistics: Option<QueryStatistics>,
 }

@@ -169,6 +169,11 @@ pub fn synthetic_prefill_inputs(
             1.0 + 0.5 * draw(0x766e, l, g, j)
         })
     });
+    let projected_value_norms = capture.projected_value_norms.then(|| {
+        Array3::from_shape_fn((layers, spec.query_heads, n), |(l, h, j)| {
+            4.0 + 2.0 * draw(0x706e, l, h, j)
+        })
+    });
     let query_statistics = capture.query_statistics.then(|| {
         let rows = Array4::from_shape_fn((layers, spec.query_heads, n, d), |(l, h, j, i)| {
             draw(0x7172, l, h, j * d + i) + if i % 4 == 0 { 1.0 } else { 0.0 }
@@ -182,6 +187,7 @@ pub fn synthetic_prefill_inputs(
         keys,
         values,
         value_norms,
+        projected_value_norms,
         query_statistics,
     }
 }

@@ -314,6 +314,41 @@ impl Naive {
         }
     }
 
+    /// `‖v_j W_o^hᵀ‖₁` of a run's values, `[layer][query head][position]`: query head `h`'s
+    /// output for a single value `v_j` of its KV head, mapped through the head's `head_dim`
+    /// columns of the output projection, summed in absolute value (CriticalKV's weight).
+    pub fn projected_value_norms(&self, run: &NaiveRun) -> Vec<Vec<Vec<f64>>> {
+        let c = &self.config;
+        let (d, group) = (c.head_dim, c.num_heads / c.num_kv_heads);
+        self.layers
+            .iter()
+            .zip(&run.values)
+            .map(|(layer, values)| {
+                (0..c.num_heads)
+                    .map(|h| {
+                        let g = h / group;
+                        values
+                            .iter()
+                            .map(|v| {
+                                layer
+                                    .o
+                                    .weight
+                                    .iter()
+                                    .map(|row| {
+                                        (0..d)
+                                            .map(|i| row[h * d + i] * v[g * d + i])
+                                            .sum::<f64>()
+                                            .abs()
+                                    })
+                                    .sum()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Full causal attention.
     pub fn run_causal(&self, inputs: &[Vec<f64>]) -> NaiveRun {
         self.run(inputs, &|_, _, _, _| true)

@@ -110,18 +110,8 @@ impl Policy for JudgeQ {
 
     fn order(&self, ctx: &OrderContext) -> Result<Order, PolicyError> {
         let settings = ctx.settings();
-        let window_layers = usize::try_from(settings.get(&WINDOW_LAYERS)).unwrap_or(usize::MAX);
-        let sums = query_sums(ctx, window_layers)?;
+        let (protected, scores) = ranked_scores(ctx)?;
         let n = ctx.prompt_len();
-        let (protected, scores) = if settings.get(&KEEP_WINDOW) {
-            let scores = snapkv::scored_range(ctx, sums.view(), settings.pooling)?;
-            (Protected::Window(ctx.window()), scores)
-        } else {
-            let scores = ctx
-                .inputs()
-                .ranked_scores(sums.view(), n, settings.pooling, settings)?;
-            (Protected::Nothing, scores)
-        };
         let chunk = usize::try_from(settings.get(&CHUNK_SIZE)).unwrap_or(usize::MAX);
         if chunk == 0 {
             return Order::scored(n, protected, 0, scores);
@@ -132,6 +122,38 @@ impl Policy for JudgeQ {
             .collect();
         chunks::chunked_order(n, &kept_first, 0, &scores, chunk)
     }
+}
+
+/// What Judge Q always keeps under the context's settings and its scores (sums over each
+/// layer's query rows, [`rows_per_layer`]) over the positions it ranks, which start at 0.
+pub(crate) fn ranked_scores(ctx: &OrderContext) -> Result<(Protected, ScoreGrid), PolicyError> {
+    let settings = ctx.settings();
+    let window_layers = usize::try_from(settings.get(&WINDOW_LAYERS)).unwrap_or(usize::MAX);
+    let sums = query_sums(ctx, window_layers)?;
+    if settings.get(&KEEP_WINDOW) {
+        let scores = snapkv::scored_range(ctx, sums.view(), settings.pooling)?;
+        Ok((Protected::Window(ctx.window()), scores))
+    } else {
+        let scores = ctx.inputs().ranked_scores(
+            sums.view(),
+            ctx.prompt_len(),
+            settings.pooling,
+            settings,
+        )?;
+        Ok((Protected::Nothing, scores))
+    }
+}
+
+/// The query rows Judge Q's scores of `layer` sum: the last window's in the first
+/// `judgeq_window_layers` layers, the soft tokens' elsewhere.
+pub(crate) fn rows_per_layer(ctx: &OrderContext, layer: usize) -> usize {
+    let window_layers = usize::try_from(ctx.settings().get(&WINDOW_LAYERS)).unwrap_or(usize::MAX);
+    let source = if layer < window_layers {
+        QuerySource::Window
+    } else {
+        QuerySource::Soft
+    };
+    ctx.inputs().source_rows(source)
 }
 
 /// `base` with the paper's Judge Q: variant (a), every layer ranked by the soft tokens.

@@ -9,6 +9,8 @@
 
 pub mod adakv;
 pub mod adakv_expected_attention;
+pub mod criticalkv_judgeq;
+pub mod criticalkv_snapkv;
 pub mod expected_attention;
 pub mod full_kv;
 pub mod h2o;
@@ -83,7 +85,9 @@ pub static REGISTRY: &[Registered] = &[
     )
     .not_by_default(),
     entry(&lookahead::Lookahead, [0, 128, 128]).not_by_default(),
+    entry(&criticalkv_snapkv::CriticalKvSnapKv, [102, 194, 165]).not_by_default(),
     entry(&judgeq::JudgeQ, [214, 39, 40]),
+    entry(&criticalkv_judgeq::CriticalKvJudgeQ, [252, 141, 98]).not_by_default(),
     entry(&oracle::Oracle, [148, 103, 189]),
     entry(&random::Random, [23, 190, 207]).not_by_default(),
     #[cfg(test)]

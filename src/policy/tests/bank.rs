@@ -5,6 +5,7 @@
 use super::reference::reference_select;
 use super::{Fixture, Rng, random_prefill};
 use crate::attention::{Granularity, GroupOrder, GroupReduce, Pooling};
+use crate::policy::critical;
 use crate::policy::policies::{
     adakv::{AdaKv, FLOOR_ALPHA},
     adakv_expected_attention::{AdaKvExpectedAttention, SAFEGUARD},
@@ -64,7 +65,12 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
                 .with(&expected_attention::COVARIANCE, rng.below(2) == 0)
                 .with(&expected_attention::VALUE_NORMS, i % 3 != 1)
                 .with(&expected_attention::EPSILON, [0.0, 0.01][rng.below(2)])
-                .with(&SAFEGUARD, [0.0, 0.2, 0.5, 1.0][rng.below(4)]),
+                .with(&SAFEGUARD, [0.0, 0.2, 0.5, 1.0][rng.below(4)])
+                .with(&critical::EPSILON, [0.0, 1e-4, 0.5][rng.below(3)])
+                .with(
+                    &critical::FIRST_STAGE_RATIO,
+                    [0.0, 0.3, 0.5, 1.0][rng.below(4)],
+                ),
         );
     }
     variants

@@ -256,6 +256,7 @@ fn expected_attention_fixture(
         value_norms: Some(Array3::from_shape_fn((layers, kv_heads, n), |_| {
             0.2 + rng.unit()
         })),
+        projected_value_norms: None,
         query_statistics: Some(statistics_of(&queries, d)),
     };
     (f, queries)
@@ -464,6 +465,7 @@ fn the_prefill_captures_only_what_the_chosen_policies_need() {
         keys: true,
         values: false,
         value_norms: true,
+        projected_value_norms: false,
         query_statistics: true,
         lookahead: None,
     };

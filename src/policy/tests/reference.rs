@@ -9,6 +9,7 @@
 use ndarray::{Array2, Array3, Axis, s};
 
 use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
+use crate::policy::critical;
 use crate::policy::layer_schedule::{Schedule, layer_budgets};
 use crate::policy::policies::{
     adakv::FLOOR_ALPHA, adakv_expected_attention::SAFEGUARD, expected_attention,
@@ -90,6 +91,28 @@ pub(crate) fn reference_select(
                 let scores = scored_range(inputs, raw.view(), settings.pooling, settings)?;
                 window_and_top(&scores, n, w, |_, _| budget - w)
             }
+            "criticalkv-snapkv" => {
+                let scores = window_scores(inputs, settings, settings.pooling)?;
+                let rows = inputs.source_rows(QuerySource::Window);
+                let base = kvpress_scale(&scores, n, |_| rows);
+                criticalkv(inputs, &base, budget, settings)?
+            }
+            "criticalkv-judgeq" => {
+                let (_, scores) = judgeq_scores(inputs, settings)?;
+                let window_layers = settings.get(&WINDOW_LAYERS) as usize;
+                let (window_rows, soft_rows) = (
+                    inputs.source_rows(QuerySource::Window),
+                    inputs.source_rows(QuerySource::Soft),
+                );
+                let base = kvpress_scale(&scores, n, |l| {
+                    if l < window_layers {
+                        window_rows
+                    } else {
+                        soft_rows
+                    }
+                });
+                criticalkv(inputs, &base, budget, settings)?
+            }
             "knorm" => top(&knorm::scores(&ctx)?, budget),
             "keydiff" => top(&keydiff::scores(&ctx)?, budget),
             "lagkv" => top(&lagkv::scores(&ctx)?, budget),
@@ -166,10 +189,10 @@ fn require_sources(
         .map_or(id, |p| p.label());
     match id {
         "h2o" => inputs.accumulated().map(|_| ()),
-        "h2o-window" | "snapkv" | "pyramidkv" | "adakv" => {
+        "h2o-window" | "snapkv" | "pyramidkv" | "adakv" | "criticalkv-snapkv" => {
             inputs.source_sums(QuerySource::Window, label).map(|_| ())
         }
-        "judgeq" => {
+        "judgeq" | "criticalkv-judgeq" => {
             inputs.source_sums(QuerySource::Soft, label)?;
             if settings.get(&WINDOW_LAYERS) > 0 {
                 inputs.source_sums(QuerySource::Window, label)?;
@@ -307,6 +330,16 @@ fn judgeq(
     budget: usize,
     settings: &PolicySettings,
 ) -> Result<KeepMask, PolicyError> {
+    let n = inputs.prompt_len();
+    let (w, scores) = judgeq_scores(inputs, settings)?;
+    Ok(window_and_top(&scores, n, w, |_, _| budget - w))
+}
+
+/// The window Judge Q keeps (0 in variant (a)) and its scores (row sums) over the rest.
+fn judgeq_scores(
+    inputs: &ScoreInputs,
+    settings: &PolicySettings,
+) -> Result<(usize, ScoreGrid), PolicyError> {
     let mut sums = inputs.source_sums(QuerySource::Soft, "Judge Q")?.clone();
     let window_layers = settings.get(&WINDOW_LAYERS) as usize;
     if window_layers > 0 {
@@ -318,12 +351,109 @@ fn judgeq(
     let n = inputs.prompt_len();
     if settings.get(&KEEP_WINDOW) {
         let w = inputs.window(settings);
-        let scores = scored_range(inputs, sums.view(), settings.pooling, settings)?;
-        Ok(window_and_top(&scores, n, w, |_, _| budget - w))
+        Ok((
+            w,
+            scored_range(inputs, sums.view(), settings.pooling, settings)?,
+        ))
     } else {
-        let scores = inputs.ranked_scores(sums.view(), n, settings.pooling, settings)?;
-        Ok(top(&scores, budget))
+        Ok((
+            0,
+            inputs.ranked_scores(sums.view(), n, settings.pooling, settings)?,
+        ))
     }
+}
+
+/// Row sums over positions `[0, m)` as kvpress's means (divided by `rows(layer)`), widened to
+/// `n` positions: those after `m` (kept by the base policy) at the layer's highest mean plus one.
+fn kvpress_scale(sums: &ScoreGrid, n: usize, rows: impl Fn(usize) -> usize) -> ScoreGrid {
+    let (layers, heads, m) = sums.dim();
+    Array3::from_shape_fn((layers, heads, n), |(l, h, j)| {
+        let divisor = rows(l).max(1) as f32;
+        if j < m {
+            return sums[[l, h, j]] / divisor;
+        }
+        let mut highest = f32::NEG_INFINITY;
+        for hh in 0..heads {
+            for jj in 0..m {
+                highest = highest.max(sums[[l, hh, jj]] / divisor);
+            }
+        }
+        if highest.is_finite() {
+            highest + 1.0
+        } else {
+            1.0
+        }
+    })
+}
+
+/// kvpress's `CriticalKVPress` at `budget` over the base scores `base` (`[layers, heads, n]`):
+/// in every row, the top `max(1, ⌊B · ratio⌋)` by base score, then the top of the others by
+/// `(score + ε) · ‖W_o v‖₁` (per query head, or its mean over the GQA group per KV head) until
+/// `B` are kept; equal scores to the earlier position.
+fn criticalkv(
+    inputs: &ScoreInputs,
+    base: &ScoreGrid,
+    budget: usize,
+    settings: &PolicySettings,
+) -> Result<KeepMask, PolicyError> {
+    let norms = inputs.projected_value_norms("the reference")?;
+    let (layers, heads, n) = base.dim();
+    let group = inputs.query_heads() / inputs.kv_heads();
+    let per_query_head = matches!(
+        settings.granularity,
+        crate::attention::Granularity::QueryHead
+    );
+    let epsilon = settings.get(&critical::EPSILON) as f32;
+    let ratio = settings.get(&critical::FIRST_STAGE_RATIO);
+    let first_stage = if ratio > 0.0 {
+        ((budget as f64 * ratio).floor() as usize)
+            .max(1)
+            .min(budget)
+    } else {
+        0
+    };
+    let mut mask = Array3::from_elem((layers, heads, n), false);
+    for l in 0..layers {
+        for h in 0..heads {
+            let norm = |j: usize| {
+                if per_query_head {
+                    norms[[l, h, j]]
+                } else {
+                    (0..group)
+                        .map(|q| norms[[l, h * group + q, j]])
+                        .sum::<f32>()
+                        / group as f32
+                }
+            };
+            let by_base = sorted_desc((0..n).map(|j| base[[l, h, j]]).collect());
+            for &j in by_base.iter().take(first_stage) {
+                mask[[l, h, j]] = true;
+            }
+            let rescaled: Vec<f32> = (0..n)
+                .map(|j| (base[[l, h, j]] + epsilon) * norm(j))
+                .collect();
+            let rest = sorted_desc(rescaled)
+                .into_iter()
+                .filter(|&j| !mask[[l, h, j]])
+                .take(budget - first_stage)
+                .collect::<Vec<_>>();
+            for j in rest {
+                mask[[l, h, j]] = true;
+            }
+        }
+    }
+    Ok(mask)
+}
+
+/// Positions of `scores` by score, highest first, the earlier position first among equals.
+fn sorted_desc(scores: Vec<f32>) -> Vec<usize> {
+    let mut positions: Vec<usize> = (0..scores.len()).collect();
+    positions.sort_by(|&a, &b| {
+        order_key(scores[b])
+            .cmp(&order_key(scores[a]))
+            .then(a.cmp(&b))
+    });
+    positions
 }
 
 /// Ada-KV's entries kept per `[layer, head]` (window included) for `w < B < n`, by sorting every

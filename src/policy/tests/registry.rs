@@ -154,6 +154,8 @@ fn settings_saved_before_the_registry_read_the_same() {
         [
             "adakv_safeguard_alpha",
             "chunk_size",
+            "criticalkv_epsilon",
+            "criticalkv_first_stage_ratio",
             "ea_covariance",
             "ea_epsilon",
             "ea_future_positions",
