@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..17],
+        &ids[..19],
         [
             "full",
             "streamingllm",
@@ -82,7 +82,9 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "expected-attention",
             "adakv-expected-attention",
             "lookahead",
+            "criticalkv-snapkv",
             "judgeq",
+            "criticalkv-judgeq",
             "oracle",
             "random"
         ]
