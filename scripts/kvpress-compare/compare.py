@@ -26,10 +26,12 @@ from transformers import AutoModelForCausalLM, DynamicCache
 
 from kvpress import (
     AdaKVPress,
+    ChunkKVPress,
     CriticalKVPress,
     ExpectedAttentionPress,
     KeyDiffPress,
     KnormPress,
+    LagKVPress,
     SnapKVPress,
     TOVAPress,
 )
@@ -40,6 +42,7 @@ PRESSES = {
     "knorm": lambda ratio: KnormPress(compression_ratio=ratio),
     "keydiff": lambda ratio: KeyDiffPress(compression_ratio=ratio),
     "tova": lambda ratio: TOVAPress(compression_ratio=ratio),
+    "lagkv": lambda ratio: LagKVPress(compression_ratio=ratio),
     "expected-attention": lambda ratio: ExpectedAttentionPress(compression_ratio=ratio),
     "adakv-expected-attention": lambda ratio: AdaKVPress(
         ExpectedAttentionPress(compression_ratio=ratio)
@@ -48,7 +51,14 @@ PRESSES = {
     # (window_size 64, kernel_size 5): judgeq runs it with --window 64 --pooling avg5
     # --granularity kv-head-mean (see README.md).
     "criticalkv-snapkv": lambda ratio: CriticalKVPress(SnapKVPress(compression_ratio=ratio)),
+    # ChunkKVPress's default chunk_length 20 over SnapKVPress's defaults, with the same judgeq
+    # settings as CriticalKV's.
+    "snapkv-chunk": lambda ratio: ChunkKVPress(SnapKVPress(compression_ratio=ratio)),
 }
+
+
+# Policies whose judgeq mask comes from another policy id run with a parameter (see run.sh).
+JUDGEQ_POLICY = {"snapkv-chunk": "snapkv"}
 
 
 def ratio_for(n: int, budget: int) -> float:
@@ -59,14 +69,41 @@ def ratio_for(n: int, budget: int) -> float:
     return ratio
 
 
-def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int) -> np.ndarray:
-    """kvpress's kept entries of `policy` at `budget`: bool [layers, kv_heads, n]."""
+def full_cache_keys(model, ids: torch.Tensor) -> list:
+    """Every layer's keys of an uncompressed prefill, [kv_heads, n, head_dim] each."""
+    cache = DynamicCache()
+    with torch.no_grad():
+        model(input_ids=ids, past_key_values=cache, use_cache=True)
+    return [cache.layers[i].keys[0].clone() for i in range(model.config.num_hidden_layers)]
+
+
+def kept_from_cache(full_keys: list, cache, n: int) -> np.ndarray:
+    """The positions a press kept, found by matching each kept key with the uncompressed
+    prefill's keys (a press that gathers keys keeps them bit for bit): bool [layers, kv_heads, n]."""
+    layers = len(full_keys)
+    kv_heads = full_keys[0].shape[0]
+    kept = np.zeros((layers, kv_heads, n), dtype=bool)
+    for layer in range(layers):
+        compressed = cache.layers[layer].keys[0]
+        for head in range(kv_heads):
+            position = {row.numpy().tobytes(): i for i, row in enumerate(full_keys[layer][head])}
+            for row in compressed[head]:
+                match = position.get(row.numpy().tobytes())
+                if match is None:
+                    sys.exit(f"layer {layer} head {head}: a kept key matches no prefill key")
+                kept[layer, head, match] = True
+    return kept
+
+
+def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int, full_keys: list):
+    """kvpress's kept entries of `policy` at `budget`: bool [layers, kv_heads, n], and the
+    press's scores [layers, kv_heads, n] where it ranks entries by one score (else None)."""
     n = ids.shape[1]
     press = PRESSES[policy](ratio_for(n, budget))
     layers = model.config.num_hidden_layers
     kv_heads = model.config.num_key_value_heads
     kept = np.zeros((layers, kv_heads, n), dtype=bool)
-    scorer = press.press if isinstance(press, AdaKVPress) else press
+    scorer = press.press if isinstance(press, (AdaKVPress, ChunkKVPress)) else press
     recorded = {}
     original_score = scorer.score
 
@@ -76,8 +113,13 @@ def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int) -> np.ndarr
         return scores
 
     scorer.score = recording_score
+    cache = DynamicCache()
     with torch.no_grad(), press(model):
-        model(input_ids=ids, past_key_values=DynamicCache(), use_cache=True)
+        model(input_ids=ids, past_key_values=cache, use_cache=True)
+    if isinstance(press, ChunkKVPress):
+        # ChunkKV gathers whole chunks, fewer than n_kept entries when the budget is not a
+        # whole number of chunks: read what it kept from the compressed cache.
+        return kept_from_cache(full_keys, cache, n), None
     attention = [layer.self_attn for layer in model.model.layers]
     for layer in range(layers):
         if isinstance(press, AdaKVPress):
@@ -90,7 +132,19 @@ def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int) -> np.ndarr
             top = scores.topk(compute_n_kept(n, press.compression_ratio), dim=-1).indices
             for head in range(kv_heads):
                 kept[layer, head, top[head].cpu().numpy()] = True
-    return kept
+    if isinstance(press, AdaKVPress):
+        return kept, None
+    scores = np.stack([recorded[layer][0].float().numpy() for layer in range(layers)])
+    return kept, scores
+
+
+def tie_aware_share(ours: np.ndarray, theirs: np.ndarray, scores: np.ndarray) -> float:
+    """Per layer and KV head, the share of judgeq's kept entries whose kvpress score is at
+    least the lowest score kvpress keeps (1 when judgeq's set is one of the equally valid
+    top-k sets of kvpress's scores, whichever way each side breaks ties); the mean."""
+    lowest_kept = np.where(theirs, scores, np.inf).min(axis=-1, keepdims=True)
+    valid = (ours & (scores >= lowest_kept)).sum(axis=-1)
+    return float((valid / np.maximum(ours.sum(axis=-1), 1)).mean())
 
 
 def agreement(ours: np.ndarray, theirs: np.ndarray) -> dict:
@@ -130,27 +184,31 @@ def main() -> None:
         attn_implementation="sdpa",
     ).eval()
     args.out.mkdir(parents=True, exist_ok=True)
+    full_keys = full_cache_keys(model, ids)
     rows = []
     for policy in args.policies.split(","):
         for budget in (int(b) for b in args.budgets.split(",")):
-            ours = np.load(args.judgeq_out / f"keep_{policy}_{budget}.npy")
-            theirs = kvpress_kept(model, ids, policy, budget)
+            ours = np.load(args.judgeq_out / f"keep_{JUDGEQ_POLICY.get(policy, policy)}_{budget}.npy")
+            theirs, scores = kvpress_kept(model, ids, policy, budget, full_keys)
             if ours.shape != theirs.shape:
                 sys.exit(f"{policy} @ {budget}: judgeq's mask is {ours.shape}, kvpress's "
                          f"{theirs.shape}: run judgeq evict with --granularity kv-head-mean")
             np.save(args.out / f"kvpress_{policy}_{budget}.npy", theirs)
-            rows.append({"policy": policy, "budget": budget, **agreement(ours, theirs)})
+            tie_aware = None if scores is None else tie_aware_share(ours, theirs, scores)
+            rows.append({"policy": policy, "budget": budget, **agreement(ours, theirs),
+                         "tie_aware": tie_aware})
             print(rows[-1], flush=True)
     lines = [
         f"prompt of {n} tokens, model {manifest['model']['id']}, kvpress 0.5.5",
         "",
-        "| policy | budget | share of kvpress's kept entries judgeq keeps (mean over layer, KV head) | minimum | Jaccard | identical heads |",
-        "|---|---|---|---|---|---|",
+        "| policy | budget | share of kvpress's kept entries judgeq keeps (mean over layer, KV head) | minimum | Jaccard | identical heads | judgeq's kept entries among kvpress's top scores, ties counted |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['policy']} | {r['budget']} | {r['mean_shared']:.4f} | {r['min_shared']:.4f} "
-            f"| {r['mean_jaccard']:.4f} | {r['identical_heads']:.3f} |"
+            f"| {r['mean_jaccard']:.4f} | {r['identical_heads']:.3f} "
+            f"| {'—' if r['tie_aware'] is None else format(r['tie_aware'], '.4f')} |"
         )
     (args.out / "agreement.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -9,7 +9,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 doc="$1" question="$2" out="$3" budgets="${4:-64,128,256}"
-policies=knorm,keydiff,tova,expected-attention,adakv-expected-attention
+policies=knorm,keydiff,tova,lagkv,expected-attention,adakv-expected-attention
+
 judgeq="${JUDGEQ:-$root/target/release/judgeq}"
 [ -x "$judgeq" ] || (cd "$root" && cargo build --release)
 "$judgeq" evict --doc "$doc" --question "$question" --policies "$policies" \
@@ -25,3 +26,10 @@ gguf="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]
   --out "$out/kvpress" --policies "$policies" --budgets "$budgets"
 "$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq-criticalkv" --gguf "$gguf" \
   --out "$out/kvpress-criticalkv" --policies criticalkv-snapkv --budgets "$budgets"
+# ChunkKV (chunks of 20, ChunkKVPress's default) over SnapKV with the same settings; judgeq's
+# mask is SnapKV's with chunk_size=20 (`snapkv-chunk` in eval and tasks).
+"$judgeq" evict --doc "$doc" --question "$question" --policies snapkv --param chunk_size=20 \
+  --budgets "$budgets" --window 64 --pooling avg5 --granularity kv-head-mean --no-answers \
+  --decode 8 --out "$out/judgeq-chunk" --force
+"$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq-chunk" --gguf "$gguf" \
+  --out "$out/kvpress-chunk" --policies snapkv-chunk --budgets "$budgets"
