@@ -9,7 +9,7 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use egui::accesskit::Role;
@@ -25,6 +25,8 @@ use judgeq::attention::Pick;
 use judgeq::attention::QuerySource;
 use judgeq::judgeq::shipped::SoftTokenChoice;
 use judgeq::policy::{Budget, PolicyId, PolicySettings};
+use judgeq::session::{QuestionPlacement, SyntheticSpec, synthetic};
+use judgeq::worker::protocol::{Engine, EventSink, Request};
 
 const DOCUMENT: &str = "The Harlow Street bridge closed on 9 October after two corroded bearings were found.\n\nReplacement bearings take eleven weeks to make. Work starts on 27 January and the bridge reopens on 14 March if the load test passes.\n";
 
@@ -48,6 +50,11 @@ fn explorer(step: Duration) -> Setup {
 
 /// An explorer that marks `marks` on every session it shows.
 fn explorer_with_marks(step: Duration, marks: Vec<MarkedSpans>) -> Setup {
+    explorer_with_engine(DemoEngine::new(SHAPE, step), marks)
+}
+
+/// An explorer with `engine` behind its worker, marking `marks` on every session it shows.
+fn explorer_with_engine(engine: impl Engine, marks: Vec<MarkedSpans>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let document = dir.path().join("bridge.md");
     std::fs::write(&document, DOCUMENT).unwrap();
@@ -58,7 +65,7 @@ fn explorer_with_marks(step: Duration, marks: Vec<MarkedSpans>) -> Setup {
         question: Some("When does the bridge reopen?".to_owned()),
         restore_state: false,
         marks,
-        ..AppOptions::new(DemoEngine::new(SHAPE, step))
+        ..AppOptions::new(engine)
     };
     let harness = Harness::builder()
         .with_size(egui::vec2(1600.0, 1000.0))
@@ -679,6 +686,7 @@ fn state_is_saved_and_restored() {
     first.state_mut().question = "Who pays?".to_owned();
     first.state_mut().budget = 77;
     first.state_mut().budget_as_ratio = true;
+    first.state_mut().show_source(QuerySource::Window, false);
     first.state_mut().soft_token_choice =
         SoftTokenChoice::File(PathBuf::from("/tmp/soft.safetensors"));
     let mut storage = Memory::default();
@@ -1013,4 +1021,225 @@ fn kvpress_presses_are_ticked_captured_on_the_next_run_and_ranked() {
         );
     }
     assert!(!shows(&setup.harness, "inspect again"));
+}
+
+/// The labels of a source's heatmap and kept strip.
+fn panel_labels(source: QuerySource) -> [String; 2] {
+    [
+        format!("Heatmap: {}", source.title()),
+        format!("Kept strip: {}", source.title()),
+    ]
+}
+
+/// Whether the heatmap and the kept strip of `source` are on screen (panics when only one is).
+fn panel_shown(harness: &Harness<'static, Explorer>, source: QuerySource) -> bool {
+    let [map, strip] = panel_labels(source).map(|label| harness.query_by_label(&label).is_some());
+    assert_eq!(
+        map, strip,
+        "the heatmap and the strip of {source:?} go together"
+    );
+    map
+}
+
+/// Shows `session` and waits for its policy bank.
+fn show(setup: &mut Setup, session: judgeq::session::Session) {
+    setup.harness.state_mut().show_session(Arc::new(session));
+    step_until(&mut setup.harness, "the policy bank", |e| {
+        e.view().is_some_and(|v| v.is_bank_ready())
+    });
+    setup.harness.run();
+}
+
+#[test]
+fn hiding_sources_removes_their_panels_and_strips_and_the_rest_share_the_space() {
+    let mut setup = explorer(Duration::from_millis(1));
+    run_session(&mut setup);
+    let [window, soft, decoded] = [QuerySource::Window, QuerySource::Soft, QuerySource::Decoded];
+    let h = &mut setup.harness;
+    for source in [window, soft, decoded] {
+        assert!(panel_shown(h, source), "{source:?}");
+    }
+    assert!(
+        h.query_by_label("lookahead").is_none(),
+        "no switch for a source the session did not capture"
+    );
+    let map_height =
+        |h: &Harness<'static, Explorer>| h.get_by_label(&panel_labels(decoded)[0]).rect().height();
+    let three = map_height(h);
+
+    // Soft tokens beside the oracle: the window's panel and strip go, the others grow.
+    h.get_by_role_and_label(Role::CheckBox, "window").click();
+    h.run();
+    assert_eq!(h.state().state().hidden_sources, [window]);
+    assert!(!panel_shown(h, window));
+    assert!(panel_shown(h, soft) && panel_shown(h, decoded));
+    assert_eq!(kept_label(h).len(), 2, "{:?}", kept_label(h));
+    let two = map_height(h);
+    assert!(two > three + 50.0, "{three} → {two}");
+
+    // The readout of a hovered key names the shown sources and strips only.
+    h.get_by_label(&panel_labels(decoded)[0]).hover();
+    h.run();
+    let key = h
+        .state()
+        .view()
+        .unwrap()
+        .axis
+        .marked()
+        .expect("a hovered key");
+    let line = texts(h)
+        .into_iter()
+        .find(|t| t.starts_with(&format!("Key {key} ")))
+        .expect("the readout");
+    assert!(
+        line.contains("soft ") && line.contains("decoded "),
+        "{line}"
+    );
+    assert!(
+        !line.contains("window ") && !line.contains("SnapKV"),
+        "{line}"
+    );
+
+    // The figure draws the shown panels.
+    let png = setup.dir.path().join("two.png");
+    setup.picker.push(Some(png.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+    setup.harness.step();
+    step_until(&mut setup.harness, "the figure export", |e| {
+        !e.is_exporting()
+    });
+    assert_eq!(setup.harness.state().error(), None);
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
+    let titles: Vec<&str> = sidecar["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, [soft.title(), decoded.title()]);
+
+    // Hiding every panel leaves a hint, and nothing to export.
+    let h = &mut setup.harness;
+    for stem in ["soft", "decoded"] {
+        h.get_by_role_and_label(Role::CheckBox, stem).click();
+        h.run();
+    }
+    assert!(shows(h, "Every source panel is hidden"));
+    for source in [window, soft, decoded] {
+        assert!(!panel_shown(h, source), "{source:?}");
+    }
+    setup.picker.push(Some(setup.dir.path().join("none.png")));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+    setup.harness.run();
+    let error = setup.harness.state().error().unwrap_or_default().to_owned();
+    assert!(error.contains("every source panel is hidden"), "{error}");
+
+    // Shown again, the window's panel is back.
+    let h = &mut setup.harness;
+    h.get_by_role_and_label(Role::CheckBox, "window").click();
+    h.run();
+    assert!(panel_shown(h, window));
+    assert_eq!(h.state().state().hidden_sources, [soft, decoded]);
+    assert!(!shows(h, "Every source panel is hidden"));
+}
+
+#[test]
+fn the_lookahead_panel_is_drawn_when_the_session_drafted() {
+    let mut setup = explorer(Duration::from_millis(1));
+    let spec = SyntheticSpec {
+        seed: 5,
+        layers: 2,
+        query_heads: 4,
+        kv_heads: 2,
+        n_prompt: 80,
+        window: 8,
+        soft: 4,
+        decoded: 6,
+    };
+    show(&mut setup, synthetic(&spec).unwrap());
+    let lookahead = QuerySource::Lookahead;
+    assert!(!panel_shown(&setup.harness, lookahead));
+    assert!(setup.harness.query_by_label("lookahead").is_none());
+
+    let mut drafted = synthetic(&spec).unwrap();
+    let drafts = synthetic(&SyntheticSpec {
+        seed: 6,
+        decoded: 5,
+        ..spec
+    })
+    .unwrap()
+    .decoded;
+    drafted.lookahead = Some(drafts.clone());
+    show(&mut setup, drafted);
+    let h = &mut setup.harness;
+    assert!(panel_shown(h, lookahead));
+    assert!(shows(h, "5 queries (rows) × 80 keys (columns)"));
+    // The panel shows the drafts' rows of the viewed layer, averaged over the heads.
+    let view = h.state().state().view;
+    let shown = h.state().view().unwrap().shown_matrix(lookahead).unwrap();
+    let layer = view.layer.index(spec.layers).unwrap_or(0);
+    assert_eq!(shown.dim(), (5, 80));
+    let mean = |q: usize, k: usize| {
+        (0..spec.query_heads)
+            .map(|head| drafts[[layer, head, q, k]])
+            .sum::<f32>()
+            / spec.query_heads as f32
+    };
+    assert!((shown[[2, 40]] - mean(2, 40)).abs() < 1e-6);
+
+    // Its switch hides it like the others.
+    h.get_by_role_and_label(Role::CheckBox, "lookahead").click();
+    h.run();
+    assert!(!panel_shown(h, lookahead));
+    assert!(panel_shown(h, QuerySource::Decoded));
+}
+
+/// The demo engine, recording the question placement of every inspection asked of it.
+struct RecordingEngine {
+    demo: DemoEngine,
+    placements: Arc<Mutex<Vec<QuestionPlacement>>>,
+}
+
+impl Engine for RecordingEngine {
+    fn handle(&mut self, request: Request, sink: &EventSink) {
+        if let Request::Inspect { request, .. } = &request {
+            self.placements.lock().unwrap().push(request.placement);
+        }
+        self.demo.handle(request, sink);
+    }
+}
+
+#[test]
+fn the_question_placement_combo_sets_the_placement_of_the_next_inspection() {
+    let placements = Arc::new(Mutex::new(Vec::new()));
+    let engine = RecordingEngine {
+        demo: DemoEngine::new(SHAPE, Duration::from_millis(1)),
+        placements: Arc::clone(&placements),
+    };
+    let mut setup = explorer_with_engine(engine, Vec::new());
+    run_session(&mut setup);
+    assert_eq!(*placements.lock().unwrap(), [QuestionPlacement::End]);
+    for placement in [QuestionPlacement::Start, QuestionPlacement::AfterEviction] {
+        let h = &mut setup.harness;
+        h.get_by_role_and_label(Role::ComboBox, "Placement").click();
+        h.run();
+        h.get_by_role_and_label(Role::Button, placement.label())
+            .click();
+        h.run();
+        assert_eq!(h.state().state().question_placement, placement);
+        let before = Arc::clone(h.state().session().unwrap());
+        h.get_by_role_and_label(Role::Button, "Run").click();
+        step_until(h, "the new session", |e| {
+            e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
+        });
+        assert_eq!(placements.lock().unwrap().last(), Some(&placement));
+    }
+    assert_eq!(placements.lock().unwrap().len(), 3);
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 
 use crate::app::lod::Pyramid;
+use crate::app::panels::source_toggles::shown_sources;
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
 use crate::attention::{Pick, QuerySource, RowReduce, source_scores};
@@ -143,14 +144,17 @@ fn figure_options(state: &State, keys: Range<usize>) -> SessionFigureOptions {
     }
 }
 
-/// The figure of the three panels as shown: the visible key range, the shared colour scale,
-/// the kept strips at the current budget (drawn by the export room's
-/// [`session_figure_spec`], as `judgeq figure` draws it).
+/// The figure of the source panels as shown: the panels the user did not hide, the visible
+/// key range, the shared colour scale, the kept strips at the current budget (drawn by the
+/// export room's [`session_figure_spec`], as `judgeq figure` draws it).
 pub fn figure_spec(
     view: &mut SessionView,
     state: &State,
     matrices: &[Option<Arc<Pyramid>>; QuerySource::COUNT],
 ) -> Result<FigureSpec, String> {
+    if shown_sources(&view.session, state).is_empty() {
+        return Err("every source panel is hidden: show one under Panels".to_owned());
+    }
     let keys = view.keys();
     let start = (view.axis.start().floor().max(0.0) as usize).min(keys);
     let end = (view.axis.end().ceil().max(0.0) as usize).clamp(start, keys);
@@ -162,9 +166,11 @@ pub fn figure_spec(
     let shares = QuerySource::ALL
         .map(|source| view.kept_share(state.strip_policy(source), budget, state.view));
     let mut panels: [PanelInput<'_>; QuerySource::COUNT] = Default::default();
-    for ((panel, matrix), share) in panels.iter_mut().zip(matrices).zip(&shares) {
+    let sources = QuerySource::ALL.into_iter().zip(matrices).zip(&shares);
+    for (panel, ((source, matrix), share)) in panels.iter_mut().zip(sources) {
         panel.matrix = matrix.as_deref().map(Pyramid::base);
         panel.kept = share.as_deref().map(Vec::as_slice);
+        panel.hidden = !state.shows_source(source);
     }
     session_figure_spec(&view.session, panels, &options).map_err(|e| e.to_string())
 }

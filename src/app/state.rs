@@ -139,6 +139,9 @@ pub struct State {
     pub show_frame_time: bool,
     /// Show each source's per-key score profile under its heatmap.
     pub show_profiles: bool,
+    /// The query sources whose panels the user hid, in [`QuerySource::ALL`] order (a save
+    /// without the field, or a source added since, shows every panel).
+    pub hidden_sources: Vec<QuerySource>,
 }
 
 impl Default for State {
@@ -175,6 +178,7 @@ impl Default for State {
             theme: ThemeChoice::default(),
             show_frame_time: true,
             show_profiles: true,
+            hidden_sources: Vec::new(),
         }
     }
 }
@@ -219,6 +223,26 @@ impl State {
         }
     }
 
+    /// Whether the panel of `source` is shown (when the session has one).
+    pub fn shows_source(&self, source: QuerySource) -> bool {
+        !self.hidden_sources.contains(&source)
+    }
+
+    /// Shows or hides the panel of `source`.
+    pub fn show_source(&mut self, source: QuerySource, shown: bool) {
+        let hidden = |s: QuerySource| {
+            if s == source {
+                !shown
+            } else {
+                !self.shows_source(s)
+            }
+        };
+        self.hidden_sources = QuerySource::ALL
+            .into_iter()
+            .filter(|&s| hidden(s))
+            .collect();
+    }
+
     /// The policy of every panel's strip, in [`QuerySource::ALL`] order.
     pub fn strip_policies_by_source(&self) -> [PolicyId; QuerySource::COUNT] {
         QuerySource::ALL.map(|source| self.strip_policy(source))
@@ -260,6 +284,10 @@ mod tests {
         assert!(
             partial.show_profiles,
             "saves from before the profiles show them"
+        );
+        assert!(
+            QuerySource::ALL.iter().all(|&s| partial.shows_source(s)),
+            "saves from before the source toggles show every panel"
         );
         let round: State = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
         assert_eq!(round, partial);
@@ -334,6 +362,7 @@ mod tests {
             ]
         );
         assert_eq!((state.focus_policy, state.budget), (PolicyId::ORACLE, 77));
+        assert!(state.hidden_sources.is_empty(), "every panel is shown");
         let settings = PolicySettings {
             window: 16,
             ..PolicySettings::default()
@@ -355,6 +384,35 @@ mod tests {
             saved.contains("compared:[r#h2o-window,adakv,random,full]"),
             "ids are saved as before: {saved}"
         );
+    }
+
+    #[test]
+    fn hidden_sources_are_kept_in_display_order_and_saved() {
+        let mut state = State::default();
+        state.show_source(QuerySource::Decoded, false);
+        state.show_source(QuerySource::Window, false);
+        state.show_source(QuerySource::Decoded, false);
+        assert_eq!(
+            state.hidden_sources,
+            [QuerySource::Window, QuerySource::Decoded]
+        );
+        assert!(!state.shows_source(QuerySource::Window));
+        assert!(state.shows_source(QuerySource::Soft));
+
+        let json: State = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+        assert_eq!(json, state);
+        let mut storage = Memory(std::collections::HashMap::new());
+        eframe::set_value(&mut storage, STORAGE_KEY, &state);
+        let saved = storage.0.get(STORAGE_KEY).cloned().unwrap_or_default();
+        assert!(
+            saved.contains("hidden_sources:[Window,Decoded]"),
+            "sources are saved by name: {saved}"
+        );
+        let ron: State = eframe::get_value(&storage, STORAGE_KEY).expect("the save loads");
+        assert_eq!(ron, state);
+
+        state.show_source(QuerySource::Window, true);
+        assert_eq!(state.hidden_sources, [QuerySource::Decoded]);
     }
 
     #[test]

@@ -46,14 +46,17 @@ impl SessionFigureOptions {
 }
 
 /// One panel's data: the view's `[queries, n_prompt]` matrix of its source (none when the
-/// session lacks the source) and the kept shares of its strip policy over every prompt key
-/// (none when no strip is drawn).
+/// session lacks the source), the kept shares of its strip policy over every prompt key
+/// (none when no strip is drawn), and whether the panel is left out.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PanelInput<'a> {
     /// The view's matrix over the whole prompt.
     pub matrix: Option<&'a Array2<f32>>,
     /// Per prompt key, the share of the viewed heads that keep it.
     pub kept: Option<&'a [f32]>,
+    /// Leaves the panel out of the figure (a panel the explorer's user hid); its matrix still
+    /// counts in the shared colour scale, as on screen.
+    pub hidden: bool,
 }
 
 /// The view's matrix of every query source of `session`, in [`QuerySource::ALL`] order.
@@ -115,8 +118,9 @@ fn query_axis(source: QuerySource, session: &Session, rows: usize) -> QueryAxis 
     }
 }
 
-/// The figure of the source panels (the lookahead panel only when the session drafted): the key range of `options`, one colour scale fitted to
-/// every panel's matrix, the kept strips at the options' budget.
+/// The figure of the source panels (the lookahead panel only when the session drafted, none
+/// of the hidden ones): the key range of `options`, one colour scale fitted to every panel's
+/// matrix, the kept strips at the options' budget.
 pub fn session_figure_spec(
     session: &Session,
     panels: [PanelInput<'_>; QuerySource::COUNT],
@@ -138,7 +142,7 @@ pub fn session_figure_spec(
     let mut shared = None;
     let sources = QuerySource::ALL.into_iter().zip(options.strip_policies);
     for (((source, strip_policy), input), scale) in sources.zip(panels).zip(scales) {
-        if source == QuerySource::Lookahead && input.matrix.is_none() {
+        if input.hidden || (source == QuerySource::Lookahead && input.matrix.is_none()) {
             // Sessions without drafts draw the three panels they always had.
             continue;
         }
@@ -257,11 +261,13 @@ mod tests {
             PanelInput {
                 matrix: matrices[0].as_ref(),
                 kept: Some(&kept),
+                hidden: false,
             },
             PanelInput::default(),
             PanelInput {
                 matrix: matrices[2].as_ref(),
                 kept: None,
+                hidden: false,
             },
             PanelInput::default(),
         ];
@@ -305,6 +311,42 @@ mod tests {
     }
 
     #[test]
+    fn hidden_panels_are_left_out_but_keep_the_shared_scale() {
+        let session = tiny_session(true);
+        let options = options();
+        let matrices = view_matrices(&session, options.view);
+        let all = matrices.each_ref().map(|m| PanelInput {
+            matrix: m.as_ref(),
+            kept: None,
+            hidden: false,
+        });
+        // The decoded rows hold the largest values (tiny_session adds 0.5 to them).
+        let mut two = all;
+        two[2].hidden = true;
+        let full = session_figure_spec(&session, all, &options).unwrap();
+        let spec = session_figure_spec(&session, two, &options).unwrap();
+        spec.validate().unwrap();
+        let titles: Vec<&str> = spec.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [QuerySource::Window.title(), QuerySource::Soft.title()]
+        );
+        assert_eq!(format!("{:?}", spec.scale), format!("{:?}", full.scale));
+        // Without the decoded matrix at all, the scale would be fitted to the others alone.
+        let mut without = all;
+        without[2].matrix = None;
+        let refitted = session_figure_spec(&session, without, &options).unwrap();
+        assert_ne!(format!("{:?}", refitted.scale), format!("{:?}", full.scale));
+
+        let mut none = all;
+        for panel in &mut none {
+            panel.hidden = true;
+        }
+        let err = session_figure_spec(&session, none, &options).unwrap_err();
+        assert!(err.to_string().contains("no panel has data"), "{err}");
+    }
+
+    #[test]
     fn nothing_to_draw_is_an_error() {
         let session = tiny_session(true);
         let mut empty_range = options();
@@ -313,6 +355,7 @@ mod tests {
         let panels = matrices.each_ref().map(|m| PanelInput {
             matrix: m.as_ref(),
             kept: None,
+            hidden: false,
         });
         let err = session_figure_spec(&session, panels, &empty_range).unwrap_err();
         assert!(err.to_string().contains("holds none"), "{err}");

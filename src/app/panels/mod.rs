@@ -8,5 +8,6 @@ pub mod find_bar;
 pub mod load_panel;
 pub mod policy_panel;
 pub mod source_panels;
+pub mod source_toggles;
 pub mod task_figure_window;
 pub mod toolbar;

@@ -1,6 +1,6 @@
-//! The three query-source panels on one key axis: a row of marked-span ticks, the heatmap,
-//! the kept strip and the score profile of each source, then the ruler and the readout of the
-//! hovered key.
+//! The query-source panels on one key axis: the row of switches that shows or hides each
+//! source, then for each shown source a row of marked-span ticks, the heatmap, the kept strip
+//! and the score profile, then the ruler and the readout of the hovered key.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use egui::{Color32, ComboBox, RichText, Role, Sense, Stroke, Ui, WidgetInfo, vec
 use crate::app::lod::Pyramid;
 use crate::app::marks::MarkedSpans;
 use crate::app::palette::policy_colour;
+use crate::app::panels::source_toggles::{panel_sources, shown_sources, source_toggles};
 use crate::app::session_view::SessionView;
 use crate::app::state::State;
 use crate::app::widgets::colour_bar::colour_bar;
@@ -67,7 +68,7 @@ struct Drawn {
     scales: [Option<ColourScale>; QuerySource::COUNT],
 }
 
-/// Draws the three panels filling `ui`'s width and `height` points.
+/// Draws the switches and the shown panels filling `ui`'s width and `height` points.
 pub fn source_panels(
     ui: &mut Ui,
     view: &mut SessionView,
@@ -76,11 +77,15 @@ pub fn source_panels(
     height: f32,
 ) {
     let sources = QuerySource::ALL;
-    // The lookahead panel is drawn only when the session drafted (a policy asked for it).
-    let drafted = view.session.lookahead.is_some();
-    let shown = |source: QuerySource| source != QuerySource::Lookahead || drafted;
-    let shown_count = sources.into_iter().filter(|&s| shown(s)).count();
-    let heights = Heights::fit(height, shown_count, state.show_profiles);
+    let top = ui.cursor().top();
+    source_toggles(ui, &panel_sources(&view.session), state);
+    let shown = shown_sources(&view.session, state);
+    if shown.is_empty() {
+        ui.weak("Every source panel is hidden: tick a source under Panels to show its heatmap");
+        return;
+    }
+    let used = ui.cursor().top() - top;
+    let heights = Heights::fit(height - used, shown.len(), state.show_profiles);
     let lists = view.mark_lists();
     let marks: Vec<&MarkedSpans> = lists.iter().map(AsRef::as_ref).collect();
     let ctx = ui.ctx().clone();
@@ -100,7 +105,7 @@ pub fn source_panels(
         ctx.request_repaint_after(std::time::Duration::from_millis(50));
     }
     for (index, source) in sources.into_iter().enumerate() {
-        if !shown(source) {
+        if !shown.contains(&source) {
             continue;
         }
         panel(
@@ -124,7 +129,7 @@ pub fn source_panels(
             colour_bar(ui, scale, lut, 220.0);
         }
         ui.separator();
-        readout(ui, view, state, &drawn);
+        readout(ui, view, state, &shown, &drawn);
     });
 }
 
@@ -284,6 +289,8 @@ fn panel(
         STRIP_HEIGHT,
     );
     paint_outlines(&ui.painter_at(strip.rect), strip.rect, &view.axis, marks);
+    let strip_name = format!("Kept strip: {}", source.title());
+    strip.widget_info(|| WidgetInfo::labeled(Role::Image, true, &strip_name));
     strip.on_hover_text(format!(
         "Entries {} keeps (coloured) and evicts (grey) at budget {budget}",
         strip_policy.label()
@@ -322,9 +329,15 @@ fn matrix_key(generation: u64, source: QuerySource, view: &HeadView) -> u64 {
     hasher.finish()
 }
 
-/// One line about the hovered key: its token, position, span, score under each source and
-/// whether each strip's policy keeps it.
-fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
+/// One line about the hovered key: its token, position, span, score under each `shown`
+/// source and whether each shown strip's policy keeps it.
+fn readout(
+    ui: &mut Ui,
+    view: &mut SessionView,
+    state: &State,
+    shown: &[QuerySource],
+    drawn: &Drawn,
+) {
     let Some(key) = view.axis.marked() else {
         ui.add(
             egui::Label::new(
@@ -348,6 +361,9 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
     };
     let mut parts = vec![format!("Key {key} “{}” ({kind})", token.escape_debug())];
     for (index, source) in QuerySource::ALL.into_iter().enumerate() {
+        if !shown.contains(&source) {
+            continue;
+        }
         let score = drawn
             .matrices
             .get(index)
@@ -362,7 +378,12 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
     let budget = view.budget();
     let mut kept_by: Vec<String> = Vec::new();
     let mut seen: Vec<PolicyId> = Vec::new();
-    for policy in state.strip_policies_by_source() {
+    let strips = QuerySource::ALL
+        .into_iter()
+        .zip(state.strip_policies_by_source())
+        .filter(|(source, _)| shown.contains(source))
+        .map(|(_, policy)| policy);
+    for policy in strips {
         if seen.contains(&policy) {
             continue;
         }
@@ -388,4 +409,41 @@ fn readout(ui: &mut Ui, view: &mut SessionView, state: &State, drawn: &Drawn) {
         ))
         .wrap(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shown_panels_share_the_height() {
+        // Hand-computed: 1000 points less 52 per panel and 70 for the ruler and readout.
+        let three = Heights::fit(1000.0, 3, true);
+        assert_eq!(three.profile, Some(72.0));
+        assert!((three.map - (774.0 / 3.0 - 74.0)).abs() < 1e-3, "{three:?}");
+        let two = Heights::fit(1000.0, 2, true);
+        assert_eq!(
+            two,
+            Heights {
+                map: 339.0,
+                profile: Some(72.0)
+            }
+        );
+        assert_eq!(
+            Heights::fit(1000.0, 2, false),
+            Heights {
+                map: 413.0,
+                profile: None
+            }
+        );
+        let one = Heights::fit(1000.0, 1, false);
+        assert_eq!(one.map, 878.0);
+        // Whatever the count, the panels fill the height they are given.
+        for panels in 1..=4 {
+            let h = Heights::fit(1000.0, panels, true);
+            let per_panel = TITLE_HEIGHT + TICK_ROW_HEIGHT + STRIP_HEIGHT + 12.0 + h.map + 2.0;
+            let total = panels as f32 * (per_panel + h.profile.unwrap_or(0.0)) + 70.0;
+            assert!((total - 1000.0).abs() < 1e-2, "{panels} panels: {total}");
+        }
+    }
 }
