@@ -44,6 +44,7 @@ fn session() -> Session {
         projected_value_norms: true,
         query_statistics: true,
         lookahead: None,
+        repeat: None,
     };
     session.prefill_inputs = synthetic_prefill_inputs(&spec, 16, everything);
     session

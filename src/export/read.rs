@@ -139,7 +139,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
 
     let required =
         |name: &str| corrupt_manifest(format!("it lists no {name}, which every export has"));
-    let [window, soft, decoded, lookahead] = rows;
+    let [window, soft, decoded, lookahead, repeat] = rows;
     let session = Session {
         model: manifest.model.clone(),
         prompt: manifest.prompt.clone(),
@@ -148,6 +148,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         soft,
         decoded: decoded.ok_or_else(|| required("decoded.npy"))?,
         lookahead,
+        repeat,
         accumulated: accumulated.ok_or_else(|| required("accumulated.npy"))?,
         answer: manifest.answer.clone(),
         prefill_inputs: PrefillInputs::default(),

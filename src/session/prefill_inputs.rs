@@ -48,6 +48,22 @@ pub struct PrefillCapture {
     pub query_statistics: bool,
     /// Lookahead Q-Cache's draft tokens and their attention rows.
     pub lookahead: Option<LookaheadCapture>,
+    /// KVzip's repeat pass: its scores and a bounded sample of its query rows.
+    pub repeat: Option<RepeatCapture>,
+}
+
+/// How an inspection runs KVzip's repeat pass (arXiv 2505.23416, as kvpress 0.5.5's
+/// `KVzipPress` runs it; `inspect::repeat` does the work): the prompt after the chat template's
+/// prefix is cut into chunks of `chunk_size` tokens, the model is asked to repeat each chunk
+/// after the whole prompt, and every chunk key scores the most attention it receives from the
+/// repeat queries in a softmax over the first `n_sink` prompt keys, the chunk's keys and the
+/// repeat tokens. Costs about one more prefill of the prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepeatCapture {
+    /// Leading prompt keys in every chunk's softmax (kvpress's `n_sink`, 4).
+    pub n_sink: usize,
+    /// Prompt tokens repeated per pass (kvpress's `chunk_size`, 2048).
+    pub chunk_size: usize,
 }
 
 /// How an inspection drafts Lookahead Q-Cache's pseudo queries (arXiv 2505.20334, stage 1):
@@ -76,6 +92,7 @@ impl PrefillCapture {
             || self.projected_value_norms
             || self.query_statistics
             || self.lookahead.is_some()
+            || self.repeat.is_some()
     }
 
     /// Both captures together.
@@ -87,6 +104,8 @@ impl PrefillCapture {
             projected_value_norms: self.projected_value_norms || other.projected_value_norms,
             query_statistics: self.query_statistics || other.query_statistics,
             lookahead: union_lookahead(self.lookahead, other.lookahead),
+            // Two different repeat passes cannot share one run: the first asked for is run.
+            repeat: self.repeat.or(other.repeat),
         }
     }
 }
@@ -120,6 +139,10 @@ pub struct PrefillInputs {
     pub projected_value_norms: Option<Array3<f32>>,
     /// Statistics of the prompt's pre-RoPE queries.
     pub query_statistics: Option<QueryStatistics>,
+    /// KVzip's scores `[layers, kv_heads, n_prompt]`: the most attention each key received from
+    /// the repeat queries of its chunk (0 for keys no chunk covers), as
+    /// [`PrefillCapture::repeat`] asked.
+    pub repeat_scores: Option<Array3<f32>>,
 }
 
 /// The prompt's pre-RoPE queries, reduced so that their mean and covariance over the rows from

@@ -76,9 +76,16 @@ pub fn source_panels(
     height: f32,
 ) {
     let sources = QuerySource::ALL;
-    // The lookahead panel is drawn only when the session drafted (a policy asked for it).
-    let drafted = view.session.lookahead.is_some();
-    let shown = |source: QuerySource| source != QuerySource::Lookahead || drafted;
+    // The lookahead and repeat panels are drawn only when the session captured them (a policy
+    // asked for them).
+    let captured = QuerySource::ALL.map(|source| view.session.rows(source).is_some());
+    let shown = |source: QuerySource| {
+        !matches!(source, QuerySource::Lookahead | QuerySource::Repeat)
+            || QuerySource::ALL
+                .iter()
+                .zip(captured)
+                .any(|(&s, has)| s == source && has)
+    };
     let shown_count = sources.into_iter().filter(|&s| shown(s)).count();
     let heights = Heights::fit(height, shown_count, state.show_profiles);
     let lists = view.mark_lists();
@@ -155,6 +162,7 @@ fn panel(
             QuerySource::Soft => "Where Judge Q's trained soft tokens, appended after the prompt, look: Judge Q keeps the keys they attend to",
             QuerySource::Decoded => "Where the tokens of the model's actual answer look: the keys a perfect policy (the oracle) would keep",
             QuerySource::Lookahead => "Where Lookahead Q-Cache's draft tokens, decoded under a SnapKV cache, look with the full cache: with the window's queries they score the keys",
+            QuerySource::Repeat => "Where the model looks while repeating the prompt (KVzip's repeat pass; evenly spaced rows of it): KVzip keeps the keys its repeat queries attend to most",
         });
         if let Some(q) = queries {
             ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
@@ -247,6 +255,9 @@ fn panel(
                 }
                 QuerySource::Lookahead => {
                     "No lookahead drafts in this session: choose the Lookahead Q-Cache policy and run again to draft them"
+                }
+                QuerySource::Repeat => {
+                    "No KVzip repeat pass in this session: choose the KVzip policy and run again to run it"
                 }
                 QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
             };
