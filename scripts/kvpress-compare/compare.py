@@ -9,20 +9,28 @@ writes kvpress's kept entries in the same layout (`kvpress_<policy>_<budget>.npy
 `[layers, kv_heads, n]`) and a table of the agreement per policy and budget.
 
 Kept entries are read as kvpress decides them: a ScorerPress keeps `scores.topk(n_kept)` of
-the scores its `score` returns (recorded here per layer), and AdaKVPress masks the entries it
-stores in each attention module's `masked_key_indices`.
+the scores its `score` returns (recorded here per layer), and AdaKVPress and KVzipPress mask the
+entries they store in each attention module's `masked_key_indices`.
+
+KVzipPress shares one budget over every layer and KV head: it runs at the ratio that prunes
+exactly `layers·kv_heads·(n − budget)` entries (`int(numel · ratio)`), the same total as judgeq's
+`budget` per row. It loads the tokenizer (for its chat template and its repeat prompts) from the
+model's `name_or_path`, which for a GGUF file holds no tokenizer files, so the GGUF file's
+tokenizer is handed to it instead.
 
 Run by hand (see README.md); never in CI.
 """
 
 import argparse
+import contextlib
 import json
 import pathlib
 import sys
+from unittest import mock
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, DynamicCache
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from kvpress import (
     AdaKVPress,
@@ -30,9 +38,11 @@ from kvpress import (
     ExpectedAttentionPress,
     KeyDiffPress,
     KnormPress,
+    KVzipPress,
     SnapKVPress,
     TOVAPress,
 )
+from kvpress.presses import kvzip_press
 from kvpress.utils import compute_n_kept
 
 # judgeq's policy id -> the kvpress press with its defaults, at a compression ratio.
@@ -48,7 +58,13 @@ PRESSES = {
     # (window_size 64, kernel_size 5): judgeq runs it with --window 64 --pooling avg5
     # --granularity kv-head-mean (see README.md).
     "criticalkv-snapkv": lambda ratio: CriticalKVPress(SnapKVPress(compression_ratio=ratio)),
+    # KVzipPress's defaults (n_sink 4, chunk_size 2048, layerwise False, no KVzip+
+    # normalisation), at the ratio of `global_ratio_for`.
+    "kvzip": lambda ratio: KVzipPress(compression_ratio=ratio),
 }
+
+# Presses that mask entries in `masked_key_indices` instead of returning scores.
+MASKING = (AdaKVPress, KVzipPress)
 
 
 def ratio_for(n: int, budget: int) -> float:
@@ -59,28 +75,46 @@ def ratio_for(n: int, budget: int) -> float:
     return ratio
 
 
-def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int) -> np.ndarray:
+def global_ratio_for(numel: int, kept: int) -> float:
+    """The compression ratio that prunes exactly `numel − kept` of `numel` entries at once
+    (KVzipPress's `int(numel · ratio)`)."""
+    ratio = (numel - kept + 0.5) / numel
+    if int(numel * ratio) != numel - kept:
+        sys.exit(f"no compression ratio prunes exactly {numel - kept} of {numel} entries")
+    return ratio
+
+
+def kvpress_kept(model, tokenizer, ids: torch.Tensor, policy: str, budget: int) -> np.ndarray:
     """kvpress's kept entries of `policy` at `budget`: bool [layers, kv_heads, n]."""
     n = ids.shape[1]
-    press = PRESSES[policy](ratio_for(n, budget))
     layers = model.config.num_hidden_layers
     kv_heads = model.config.num_key_value_heads
+    if policy == "kvzip":
+        press = PRESSES[policy](global_ratio_for(layers * kv_heads * n, layers * kv_heads * budget))
+        # KVzipPress loads its tokenizer from the model's name_or_path: give it the GGUF's.
+        tokenizer_source = mock.patch.object(
+            kvzip_press.AutoTokenizer, "from_pretrained", lambda *_, **__: tokenizer
+        )
+    else:
+        press = PRESSES[policy](ratio_for(n, budget))
+        tokenizer_source = contextlib.nullcontext()
     kept = np.zeros((layers, kv_heads, n), dtype=bool)
-    scorer = press.press if isinstance(press, AdaKVPress) else press
     recorded = {}
-    original_score = scorer.score
+    if not isinstance(press, KVzipPress):
+        scorer = press.press if isinstance(press, AdaKVPress) else press
+        original_score = scorer.score
 
-    def recording_score(module, hidden_states, keys, values, attentions, kwargs):
-        scores = original_score(module, hidden_states, keys, values, attentions, kwargs)
-        recorded[module.layer_idx] = scores.detach().clone()
-        return scores
+        def recording_score(module, hidden_states, keys, values, attentions, kwargs):
+            scores = original_score(module, hidden_states, keys, values, attentions, kwargs)
+            recorded[module.layer_idx] = scores.detach().clone()
+            return scores
 
-    scorer.score = recording_score
-    with torch.no_grad(), press(model):
+        scorer.score = recording_score
+    with torch.no_grad(), tokenizer_source, press(model):
         model(input_ids=ids, past_key_values=DynamicCache(), use_cache=True)
     attention = [layer.self_attn for layer in model.model.layers]
     for layer in range(layers):
-        if isinstance(press, AdaKVPress):
+        if isinstance(press, MASKING):
             _, heads, positions = attention[layer].masked_key_indices
             kept[layer] = True
             kept[layer, heads.cpu().numpy(), positions.cpu().numpy()] = False
@@ -129,12 +163,13 @@ def main() -> None:
         dtype=torch.float32,
         attn_implementation="sdpa",
     ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(args.gguf.parent), gguf_file=args.gguf.name)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for policy in args.policies.split(","):
         for budget in (int(b) for b in args.budgets.split(",")):
             ours = np.load(args.judgeq_out / f"keep_{policy}_{budget}.npy")
-            theirs = kvpress_kept(model, ids, policy, budget)
+            theirs = kvpress_kept(model, tokenizer, ids, policy, budget)
             if ours.shape != theirs.shape:
                 sys.exit(f"{policy} @ {budget}: judgeq's mask is {ours.shape}, kvpress's "
                          f"{theirs.shape}: run judgeq evict with --granularity kv-head-mean")

@@ -1,8 +1,10 @@
 //! Inputs beyond attention rows that the prompt's prefill captures when a policy asks for them:
 //! the post-RoPE keys, the values, the value norms, the norms of the values through each query
 //! head's slice of the output projection (CriticalKV's) and the statistics of the prompt's queries
-//! (ExpectedAttention's). None of them needs an `L × L` matrix, and none is captured unless asked
-//! for ([`PrefillCapture`]), so sessions scored by attention rows alone cost what they did.
+//! (ExpectedAttention's), and KVzip's scores, which a repeat pass after the prefill computes
+//! (`inspect::repeat`, where its memory is counted). None of them needs an `L × L` matrix, and
+//! none is captured unless asked for ([`PrefillCapture`]), so sessions scored by attention rows
+//! alone cost what they did.
 //!
 //! # Memory at 8,192 prompt tokens (f32)
 //! | input | shape | SmolLM2-135M (30 layers, 9 query heads, 3 KV heads, head dim 64) | Llama-3.1-8B (32 layers, 32 query heads, 8 KV heads, head dim 128) |
@@ -12,6 +14,7 @@
 //! | value norms | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
 //! | projected value norms | `[layers, query_heads, n]` | 8.4 MiB (8.8 MB) | 32 MiB (33.6 MB) |
 //! | query statistics | `[layers, query_heads, ·]`: a `head_dim²` scatter, a mean and the first [`FIRST_QUERY_ROWS`] rows | 6.4 MiB (6.7 MB), whatever `n` | 80.5 MiB (84.4 MB), whatever `n` |
+//! | KVzip's repeat scores | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
 //!
 //! The keys and the values are copies of the prompt's part of the KV cache (which holds them
 //! anyway, in the model's dtype); the value norms are read from it. The query statistics are reduced layer by
