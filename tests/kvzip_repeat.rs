@@ -43,12 +43,12 @@ fn naive_scores(model: &Transformer, prompt: &[u32], chunks: &[RepeatChunk]) -> 
         for l in 0..c.num_layers {
             for h in 0..c.num_heads {
                 let g = h / group;
-                for p in PROMPT..all.len() {
+                for (p, query) in queries[l].iter().enumerate().skip(PROMPT) {
                     let subset: Vec<usize> = (0..sinks)
                         .chain(chunk.keys.clone())
                         .chain(PROMPT..=p)
                         .collect();
-                    let q = &queries[l][p][h * d..(h + 1) * d];
+                    let q = &query[h * d..(h + 1) * d];
                     let logits: Vec<f64> = subset
                         .iter()
                         .map(|&k| {
