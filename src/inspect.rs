@@ -1,13 +1,13 @@
 //! One document and question through the model: prompt, prefill with the last-window capture,
 //! soft tokens, a greedy answer whose queries are captured too, and Lookahead Q-Cache's draft
-//! tokens and KVzip's repeat pass when a policy asks for them ([`lookahead`], [`repeat`]). The CLI's `inspect` and `evict` and the
-//! GUI's worker all run this.
+//! tokens and KVzip's repeat pass when a policy asks for them ([`lookahead`], [`repeat`]). The
+//! CLI's `inspect` and `evict` and the GUI's worker all run this.
 //!
 //! With [`QuestionPlacement::AfterEviction`] only the prompt's part before the question is
 //! prefilled with capture and followed by the soft tokens (and the drafts, and the repeat pass,
-//! which repeats that part only); the question and the
-//! rest of the turn are fed after it (with the full cache for the session's answer, under each
-//! keep mask for answers under eviction) before decoding.
+//! which repeats that part only); the question and the rest of the turn are fed after it (with
+//! the full cache for the session's answer, under each keep mask for answers under eviction)
+//! before decoding.
 
 pub mod lookahead;
 pub mod repeat;

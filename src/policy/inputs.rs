@@ -1,6 +1,7 @@
-//! What policies score with: the rows of the query sources, H2O's accumulated
-//! attention, and the inputs beyond attention rows an inspection captures on request (keys,
-//! values, value norms, query statistics, KVzip's repeat scores), borrowed from a [`Session`] (or from plain arrays).
+//! What policies score with: the rows of the query sources, H2O's accumulated attention, and
+//! the inputs beyond attention rows an inspection captures on request (keys, values, value
+//! norms, query statistics, KVzip's repeat scores), borrowed from a [`Session`] (or from plain
+//! arrays).
 
 use std::sync::OnceLock;
 

@@ -78,13 +78,10 @@ pub fn source_panels(
     let sources = QuerySource::ALL;
     // The lookahead and repeat panels are drawn only when the session captured them (a policy
     // asked for them).
-    let captured = QuerySource::ALL.map(|source| view.session.rows(source).is_some());
+    let session = Arc::clone(&view.session);
     let shown = |source: QuerySource| {
         !matches!(source, QuerySource::Lookahead | QuerySource::Repeat)
-            || QuerySource::ALL
-                .iter()
-                .zip(captured)
-                .any(|(&s, has)| s == source && has)
+            || session.rows(source).is_some()
     };
     let shown_count = sources.into_iter().filter(|&s| shown(s)).count();
     let heights = Heights::fit(height, shown_count, state.show_profiles);
