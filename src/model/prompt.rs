@@ -170,11 +170,7 @@ impl Model {
     /// the generation prompt, cut at the placeholder; special-token strings become their ids).
     pub fn turn_scaffold(&self) -> Result<TurnScaffold> {
         let text = self.chat.render_user_turn(MARKER)?;
-        let (Some(before), Some(after)) = (
-            text.find(MARKER).and_then(|at| text.get(..at)),
-            text.find(MARKER)
-                .and_then(|at| text.get(at + MARKER.len()..)),
-        ) else {
+        let Some((before, after)) = text.split_once(MARKER) else {
             return Err(ModelError::ChatTemplate(
                 "the chat template does not place the user message verbatim in the prompt, so \
                  the text around it cannot be found"
