@@ -22,7 +22,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use judgeq::attention::{Granularity, GroupReduce};
 use judgeq::policy::{PolicyBank, PolicyId, PolicySettings, ScoreInputs};
 use judgeq::session::{
-    PrefillCapture, Session, SyntheticSpec, synthetic, synthetic_prefill_inputs,
+    PrefillCapture, RepeatCapture, Session, SyntheticSpec, synthetic, synthetic_prefill_inputs,
 };
 
 fn session() -> Session {
@@ -44,8 +44,14 @@ fn session() -> Session {
         projected_value_norms: true,
         query_statistics: true,
         lookahead: None,
+        repeat: Some(RepeatCapture {
+            n_sink: 4,
+            chunk_size: 2048,
+        }),
     };
     session.prefill_inputs = synthetic_prefill_inputs(&spec, 16, everything);
+    // Draft rows for Lookahead Q-Cache: any rows over the prompt do (the soft tokens').
+    session.lookahead = session.soft.clone();
     session
 }
 

@@ -1,14 +1,16 @@
 //! One document and question through the model: prompt, prefill with the last-window capture,
 //! soft tokens, a greedy answer whose queries are captured too, and Lookahead Q-Cache's draft
-//! tokens when a policy asks for them ([`lookahead`]). The CLI's `inspect` and `evict` and the
-//! GUI's worker all run this.
+//! tokens and KVzip's repeat pass when a policy asks for them ([`lookahead`], [`repeat`]). The
+//! CLI's `inspect` and `evict` and the GUI's worker all run this.
 //!
 //! With [`QuestionPlacement::AfterEviction`] only the prompt's part before the question is
-//! prefilled with capture and followed by the soft tokens (and the drafts); the question and the
-//! rest of the turn are fed after it (with the full cache for the session's answer, under each
-//! keep mask for answers under eviction) before decoding.
+//! prefilled with capture and followed by the soft tokens (and the drafts, and the repeat pass,
+//! which repeats that part only); the question and the rest of the turn are fed after it (with
+//! the full cache for the session's answer, under each keep mask for answers under eviction)
+//! before decoding.
 
 pub mod lookahead;
+pub mod repeat;
 
 use std::path::PathBuf;
 
@@ -24,7 +26,7 @@ use crate::policy::policies::lookahead::draft_mask;
 use crate::progress::{Progress, Stage};
 use crate::session::{
     Answer, InspectSettings, LookaheadCapture, PrefillCapture, PrefillInputs, QuestionPlacement,
-    Session,
+    RepeatCapture, Session,
 };
 
 /// What to inspect and how.
@@ -88,12 +90,27 @@ pub fn inspect_prompt(
         .capture
         .lookahead
         .map_or(0, |capture| capture.tokens);
-    // The soft tokens, the appended tokens with the decoded answer, and the lookahead drafts take
-    // the same positions after the scored prompt in turn (the cache is cut back to the scored
-    // prompt between them), so the largest must fit.
+    let repeat_chunks = match request.capture.repeat {
+        Some(capture) => Some(repeat::chunks(
+            &prompt.ids,
+            &repeat::RepeatTemplate::of(model)?,
+            capture.chunk_size,
+        )?),
+        None => None,
+    };
+    let repeat_len = repeat_chunks
+        .iter()
+        .flatten()
+        .map(|chunk| chunk.ids.len())
+        .max()
+        .unwrap_or(0);
+    // The soft tokens, the appended tokens with the decoded answer, the lookahead drafts and each
+    // repeat chunk take the same positions after the scored prompt in turn (the cache is cut
+    // back to the scored prompt between them), so the largest must fit.
     let after_prompt = soft_count
         .max(appended.len() + request.decode_tokens)
-        .max(draft_tokens);
+        .max(draft_tokens)
+        .max(repeat_len);
     model.check_fits(prompt_len, after_prompt)?;
     if request.window == 0 || request.window > prompt_len {
         return Err(ModelError::InvalidArgument(format!(
@@ -117,7 +134,11 @@ pub fn inspect_prompt(
     transformer.check_memory(&RunPlan {
         input_rows: prompt_len.max(appended.len()),
         cache_positions: prompt_len + after_prompt,
-        captured_rows: request.window + soft_count + request.decode_tokens + draft_tokens,
+        captured_rows: request.window
+            + soft_count
+            + request.decode_tokens
+            + draft_tokens
+            + repeat_chunks.as_ref().map_or(0, |_| repeat::PANEL_ROWS),
         key_limit: prompt_len,
         accumulate: true,
     })?;
@@ -138,7 +159,7 @@ pub fn inspect_prompt(
             "the prefill returned no capture".into(),
         ));
     };
-    let prefill_inputs = PrefillInputs {
+    let mut prefill_inputs = PrefillInputs {
         keys: request
             .capture
             .keys
@@ -160,6 +181,7 @@ pub fn inspect_prompt(
             .then(|| transformer.projected_value_norms(&cache, prompt_len))
             .transpose()?,
         query_statistics: prefill.query_statistics,
+        repeat_scores: None,
     };
 
     let soft = match &request.soft {
@@ -213,6 +235,22 @@ pub fn inspect_prompt(
         None => None,
     };
 
+    let repeat = match (&repeat_chunks, request.capture.repeat) {
+        (Some(chunks), Some(RepeatCapture { n_sink, .. })) => {
+            let repeated = repeat::repeat(
+                transformer,
+                &mut cache,
+                chunks,
+                n_sink,
+                repeat::PIECE_FLOATS,
+                progress,
+            )?;
+            prefill_inputs.repeat_scores = Some(repeated.scores);
+            Some(repeated.rows)
+        }
+        _ => None,
+    };
+
     let session = Session {
         model: model.info.clone(),
         settings: InspectSettings {
@@ -225,12 +263,14 @@ pub fn inspect_prompt(
             soft_count,
             placement,
             lookahead: request.capture.lookahead,
+            repeat: request.capture.repeat,
         },
         prompt,
         window,
         soft,
         decoded,
         lookahead,
+        repeat,
         accumulated,
         answer: answer(model, generation.ids)?,
         prefill_inputs,

@@ -18,6 +18,8 @@ pub enum Stage {
     Decoding,
     /// Lookahead Q-Cache's draft tokens, decoded under a SnapKV cache.
     Lookahead,
+    /// KVzip's repeat pass: the model repeating the prompt, chunk by chunk.
+    Repeat,
     /// Greedy decoding under a keep mask; the string names the policy.
     DecodingUnderEviction(String),
     /// Soft-token training steps.
@@ -33,6 +35,7 @@ impl std::fmt::Display for Stage {
             Stage::SoftTokens => write!(f, "Soft tokens"),
             Stage::Decoding => write!(f, "Decoding"),
             Stage::Lookahead => write!(f, "Lookahead drafts"),
+            Stage::Repeat => write!(f, "KVzip repeat"),
             Stage::DecodingUnderEviction(policy) => write!(f, "Decoding under {policy}"),
             Stage::Training => write!(f, "Training"),
         }

@@ -12,6 +12,7 @@ pub mod synthetic;
 
 pub use prefill_inputs::{
     FIRST_QUERY_ROWS, LookaheadCapture, Moments, PrefillCapture, PrefillInputs, QueryStatistics,
+    RepeatCapture,
 };
 pub use synthetic::{SyntheticError, SyntheticSpec, synthetic, synthetic_prefill_inputs};
 
@@ -186,6 +187,9 @@ pub struct InspectSettings {
     /// How the lookahead drafts were made, when they were captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookahead: Option<LookaheadCapture>,
+    /// How KVzip's repeat pass ran, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<RepeatCapture>,
 }
 
 /// The model's greedy answer with the full cache.
@@ -217,6 +221,9 @@ pub struct Session {
     /// Rows of Lookahead Q-Cache's draft tokens, when a policy asked for them
     /// ([`InspectSettings::lookahead`] says how they were drafted).
     pub lookahead: Option<AttentionRows>,
+    /// A bounded sample of KVzip's repeat query rows, when a policy asked for the repeat pass
+    /// ([`InspectSettings::repeat`]; `inspect::repeat` says which rows).
+    pub repeat: Option<AttentionRows>,
     /// Attention each prompt key received from every prompt query, summed (H2O's score):
     /// `[layers, query_heads, n_prompt]`.
     pub accumulated: ScoreGrid,
@@ -234,6 +241,7 @@ impl Session {
             QuerySource::Soft => self.soft.as_ref(),
             QuerySource::Decoded => Some(&self.decoded),
             QuerySource::Lookahead => self.lookahead.as_ref(),
+            QuerySource::Repeat => self.repeat.as_ref(),
         }
     }
 

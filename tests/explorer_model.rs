@@ -85,10 +85,12 @@ fn the_default_model_runs_through_the_worker_and_fills_all_three_panels() {
         session.answer.text
     );
     let shown = texts(&harness);
-    // The lookahead panel is drawn only for sessions that drafted (no policy here asks).
-    let drawn = QuerySource::ALL
-        .into_iter()
-        .filter(|&source| source != QuerySource::Lookahead || session.lookahead.is_some());
+    // The lookahead and repeat panels are drawn only for sessions that captured them (no policy
+    // here asks).
+    let drawn = QuerySource::ALL.into_iter().filter(|&source| {
+        !matches!(source, QuerySource::Lookahead | QuerySource::Repeat)
+            || session.rows(source).is_some()
+    });
     for source in drawn {
         assert!(
             shown.iter().any(|t| t.contains(source.title())),

@@ -68,6 +68,7 @@ fn request(model: &Model, placement: QuestionPlacement) -> InspectRequest {
             query_statistics: true,
             projected_value_norms: true,
             lookahead: None,
+            repeat: None,
         },
     }
 }

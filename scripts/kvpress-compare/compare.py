@@ -9,20 +9,28 @@ writes kvpress's kept entries in the same layout (`kvpress_<policy>_<budget>.npy
 `[layers, kv_heads, n]`) and a table of the agreement per policy and budget.
 
 Kept entries are read as kvpress decides them: a ScorerPress keeps `scores.topk(n_kept)` of
-the scores its `score` returns (recorded here per layer), and AdaKVPress masks the entries it
-stores in each attention module's `masked_key_indices`.
+the scores its `score` returns (recorded here per layer), and AdaKVPress and KVzipPress mask the
+entries they store in each attention module's `masked_key_indices`.
+
+KVzipPress shares one budget over every layer and KV head: it runs at the ratio that prunes
+exactly `layers·kv_heads·(n − budget)` entries (`int(numel · ratio)`), the same total as judgeq's
+`budget` per row. It loads the tokenizer (for its chat template and its repeat prompts) from the
+model's `name_or_path`, which for a GGUF file holds no tokenizer files, so the GGUF file's
+tokenizer is handed to it instead.
 
 Run by hand (see README.md); never in CI.
 """
 
 import argparse
+import contextlib
 import json
 import pathlib
 import sys
+from unittest import mock
 
 import numpy as np
 import torch
-from transformers import AutoModelForCausalLM, DynamicCache
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from kvpress import (
     AdaKVPress,
@@ -31,10 +39,12 @@ from kvpress import (
     ExpectedAttentionPress,
     KeyDiffPress,
     KnormPress,
+    KVzipPress,
     LagKVPress,
     SnapKVPress,
     TOVAPress,
 )
+from kvpress.presses import kvzip_press
 from kvpress.utils import compute_n_kept
 
 # judgeq's policy id -> the kvpress press with its defaults, at a compression ratio.
@@ -54,8 +64,13 @@ PRESSES = {
     # ChunkKVPress's default chunk_length 20 over SnapKVPress's defaults, with the same judgeq
     # settings as CriticalKV's.
     "snapkv-chunk": lambda ratio: ChunkKVPress(SnapKVPress(compression_ratio=ratio)),
+    # KVzipPress's defaults (n_sink 4, chunk_size 2048, layerwise False, no KVzip+
+    # normalisation), at the ratio of `global_ratio_for`.
+    "kvzip": lambda ratio: KVzipPress(compression_ratio=ratio),
 }
 
+# Presses that mask entries in `masked_key_indices` instead of returning scores.
+MASKING = (AdaKVPress, KVzipPress)
 
 # Policies whose judgeq mask comes from another policy id run with a parameter (see run.sh).
 JUDGEQ_POLICY = {"snapkv-chunk": "snapkv"}
@@ -66,6 +81,15 @@ def ratio_for(n: int, budget: int) -> float:
     ratio = 1.0 - (budget + 0.5) / n
     if compute_n_kept(n, ratio) != budget:
         sys.exit(f"no compression ratio keeps exactly {budget} of {n} entries")
+    return ratio
+
+
+def global_ratio_for(numel: int, kept: int) -> float:
+    """The compression ratio that prunes exactly `numel − kept` of `numel` entries at once
+    (KVzipPress's `int(numel · ratio)`)."""
+    ratio = (numel - kept + 0.5) / numel
+    if int(numel * ratio) != numel - kept:
+        sys.exit(f"no compression ratio prunes exactly {numel - kept} of {numel} entries")
     return ratio
 
 
@@ -95,26 +119,36 @@ def kept_from_cache(full_keys: list, cache, n: int) -> np.ndarray:
     return kept
 
 
-def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int, full_keys: list):
+def kvpress_kept(model, tokenizer, ids: torch.Tensor, policy: str, budget: int, full_keys: list):
     """kvpress's kept entries of `policy` at `budget`: bool [layers, kv_heads, n], and the
-    press's scores [layers, kv_heads, n] where it ranks entries by one score (else None)."""
+    press's scores [layers, kv_heads, n] where it ranks each head's entries by one score (else
+    None)."""
     n = ids.shape[1]
-    press = PRESSES[policy](ratio_for(n, budget))
     layers = model.config.num_hidden_layers
     kv_heads = model.config.num_key_value_heads
+    if policy == "kvzip":
+        press = PRESSES[policy](global_ratio_for(layers * kv_heads * n, layers * kv_heads * budget))
+        # KVzipPress loads its tokenizer from the model's name_or_path: give it the GGUF's.
+        tokenizer_source = mock.patch.object(
+            kvzip_press.AutoTokenizer, "from_pretrained", lambda *_, **__: tokenizer
+        )
+    else:
+        press = PRESSES[policy](ratio_for(n, budget))
+        tokenizer_source = contextlib.nullcontext()
     kept = np.zeros((layers, kv_heads, n), dtype=bool)
-    scorer = press.press if isinstance(press, (AdaKVPress, ChunkKVPress)) else press
     recorded = {}
-    original_score = scorer.score
+    if not isinstance(press, KVzipPress):
+        scorer = press.press if isinstance(press, (AdaKVPress, ChunkKVPress)) else press
+        original_score = scorer.score
 
-    def recording_score(module, hidden_states, keys, values, attentions, kwargs):
-        scores = original_score(module, hidden_states, keys, values, attentions, kwargs)
-        recorded[module.layer_idx] = scores.detach().clone()
-        return scores
+        def recording_score(module, hidden_states, keys, values, attentions, kwargs):
+            scores = original_score(module, hidden_states, keys, values, attentions, kwargs)
+            recorded[module.layer_idx] = scores.detach().clone()
+            return scores
 
-    scorer.score = recording_score
+        scorer.score = recording_score
     cache = DynamicCache()
-    with torch.no_grad(), press(model):
+    with torch.no_grad(), tokenizer_source, press(model):
         model(input_ids=ids, past_key_values=cache, use_cache=True)
     if isinstance(press, ChunkKVPress):
         # ChunkKV gathers whole chunks, fewer than n_kept entries when the budget is not a
@@ -122,7 +156,7 @@ def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int, full_keys: 
         return kept_from_cache(full_keys, cache, n), None
     attention = [layer.self_attn for layer in model.model.layers]
     for layer in range(layers):
-        if isinstance(press, AdaKVPress):
+        if isinstance(press, MASKING):
             _, heads, positions = attention[layer].masked_key_indices
             kept[layer] = True
             kept[layer, heads.cpu().numpy(), positions.cpu().numpy()] = False
@@ -132,7 +166,7 @@ def kvpress_kept(model, ids: torch.Tensor, policy: str, budget: int, full_keys: 
             top = scores.topk(compute_n_kept(n, press.compression_ratio), dim=-1).indices
             for head in range(kv_heads):
                 kept[layer, head, top[head].cpu().numpy()] = True
-    if isinstance(press, AdaKVPress):
+    if isinstance(press, MASKING):
         return kept, None
     scores = np.stack([recorded[layer][0].float().numpy() for layer in range(layers)])
     return kept, scores
@@ -183,13 +217,14 @@ def main() -> None:
         dtype=torch.float32,
         attn_implementation="sdpa",
     ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(args.gguf.parent), gguf_file=args.gguf.name)
     args.out.mkdir(parents=True, exist_ok=True)
     full_keys = full_cache_keys(model, ids)
     rows = []
     for policy in args.policies.split(","):
         for budget in (int(b) for b in args.budgets.split(",")):
             ours = np.load(args.judgeq_out / f"keep_{JUDGEQ_POLICY.get(policy, policy)}_{budget}.npy")
-            theirs, scores = kvpress_kept(model, ids, policy, budget, full_keys)
+            theirs, scores = kvpress_kept(model, tokenizer, ids, policy, budget, full_keys)
             if ours.shape != theirs.shape:
                 sys.exit(f"{policy} @ {budget}: judgeq's mask is {ours.shape}, kvpress's "
                          f"{theirs.shape}: run judgeq evict with --granularity kv-head-mean")

@@ -21,6 +21,11 @@ judgeq="${JUDGEQ:-$root/target/release/judgeq}"
 "$judgeq" evict --doc "$doc" --question "$question" --policies criticalkv-snapkv \
   --budgets "$budgets" --window 64 --pooling avg5 --granularity kv-head-mean --no-answers \
   --decode 8 --out "$out/judgeq-criticalkv" --force
+# KVzip with kvpress's KVzipPress defaults (n_sink 4, chunk_size 2048): one share over every
+# layer and KV head, scored per KV head (judgeq's kvzip_sinks and kvzip_chunk_size defaults).
+"$judgeq" evict --doc "$doc" --question "$question" --policies kvzip \
+  --budgets "$budgets" --granularity kv-head-mean --no-answers --decode 8 \
+  --out "$out/judgeq-kvzip" --force
 gguf="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["path"])' "$out/judgeq/manifest.json")"
 "$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq" --gguf "$gguf" \
   --out "$out/kvpress" --policies "$policies" --budgets "$budgets"
@@ -33,3 +38,5 @@ gguf="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]
   --decode 8 --out "$out/judgeq-chunk" --force
 "$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq-chunk" --gguf "$gguf" \
   --out "$out/kvpress-chunk" --policies snapkv-chunk --budgets "$budgets"
+"$here/.venv/bin/python" "$here/compare.py" --judgeq-out "$out/judgeq-kvzip" --gguf "$gguf" \
+  --out "$out/kvpress-kvzip" --policies kvzip --budgets "$budgets"

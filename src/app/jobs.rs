@@ -74,6 +74,7 @@ impl RunningJob {
             Some(Stage::Prefill) => " tokens",
             Some(Stage::SoftTokens) => " soft tokens",
             Some(Stage::Lookahead) => " draft tokens",
+            Some(Stage::Repeat) => " repeat tokens",
             Some(Stage::Decoding | Stage::DecodingUnderEviction(_)) => " tokens",
             Some(Stage::Training) => " steps",
             Some(Stage::Fetching) => " bytes",

@@ -113,6 +113,9 @@ pub struct State {
     /// The policy whose kept entries the lookahead panel's strip shows (kept apart from
     /// `strip_policies` so that earlier saves still read).
     pub lookahead_strip: PolicyId,
+    /// The policy whose kept entries the KVzip repeat panel's strip shows (apart, as the
+    /// lookahead one).
+    pub repeat_strip: PolicyId,
     /// The policy the document view and the overview grid show.
     pub focus_policy: PolicyId,
     /// Entries kept per head.
@@ -165,6 +168,7 @@ impl Default for State {
             ],
             strip_policies: [PolicyId::SNAPKV, PolicyId::JUDGEQ, PolicyId::ORACLE],
             lookahead_strip: PolicyId::LOOKAHEAD,
+            repeat_strip: PolicyId::KVZIP,
             focus_policy: PolicyId::SNAPKV,
             budget: 256,
             budget_as_ratio: false,
@@ -197,8 +201,10 @@ impl State {
 
     /// The policy a panel's strip shows.
     pub fn strip_policy(&self, source: QuerySource) -> PolicyId {
-        if source == QuerySource::Lookahead {
-            return self.lookahead_strip;
+        match source {
+            QuerySource::Lookahead => return self.lookahead_strip,
+            QuerySource::Repeat => return self.repeat_strip,
+            _ => {}
         }
         let index = QuerySource::ALL
             .iter()
@@ -214,6 +220,7 @@ impl State {
     pub fn set_strip_policy(&mut self, source: QuerySource, policy: PolicyId) {
         match QuerySource::ALL.iter().position(|&s| s == source) {
             _ if source == QuerySource::Lookahead => self.lookahead_strip = policy,
+            _ if source == QuerySource::Repeat => self.repeat_strip = policy,
             Some(index) => {
                 if let Some(slot) = self.strip_policies.get_mut(index) {
                     *slot = policy;
@@ -249,9 +256,9 @@ impl State {
     }
 
     /// Every policy the current frame needs a selection of: the compared ones, the strips' and
-    /// the focus policy, without repeats, in display order. The lookahead panel's strip counts
-    /// only when it needs no drafts (the drafts cost decoding, so only a compared or focused
-    /// Lookahead Q-Cache asks for them).
+    /// the focus policy, without repeats, in display order. The lookahead and repeat panels'
+    /// strips count only when they need no drafts or repeat pass (those cost decoding and a
+    /// second prefill, so only a compared or focused Lookahead Q-Cache or KVzip asks for them).
     pub fn needed_policies(&self) -> Vec<PolicyId> {
         PolicyId::all()
             .into_iter()
@@ -260,6 +267,7 @@ impl State {
                     || self.strip_policies.contains(p)
                     || *p == self.focus_policy
                     || (*p == self.lookahead_strip && *p != PolicyId::LOOKAHEAD)
+                    || (*p == self.repeat_strip && *p != PolicyId::KVZIP)
             })
             .collect()
     }

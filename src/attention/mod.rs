@@ -49,6 +49,9 @@ pub enum QuerySource {
     /// Lookahead Q-Cache's draft tokens (arXiv 2505.20334): decoded greedily under a SnapKV
     /// cache, then run with the full cache; captured only when a policy asks for them.
     Lookahead,
+    /// KVzip's repeat queries (arXiv 2505.23416): the model asked to repeat the prompt, run
+    /// after it chunk by chunk; captured only when a policy asks for them.
+    Repeat,
 }
 
 impl QuerySource {
@@ -58,18 +61,21 @@ impl QuerySource {
         QuerySource::Soft,
         QuerySource::Decoded,
         QuerySource::Lookahead,
+        QuerySource::Repeat,
     ];
 
     /// Number of sources (the length of [`QuerySource::ALL`]).
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 5;
 
-    /// Short machine name used in file names (`window`, `soft`, `decoded`, `lookahead`).
+    /// Short machine name used in file names (`window`, `soft`, `decoded`, `lookahead`,
+    /// `repeat`).
     pub fn file_stem(self) -> &'static str {
         match self {
             QuerySource::Window => "window",
             QuerySource::Soft => "soft",
             QuerySource::Decoded => "decoded",
             QuerySource::Lookahead => "lookahead",
+            QuerySource::Repeat => "repeat",
         }
     }
 
@@ -80,6 +86,7 @@ impl QuerySource {
             QuerySource::Soft => "Soft tokens (Judge Q)",
             QuerySource::Decoded => "Decoded tokens (oracle)",
             QuerySource::Lookahead => "Lookahead drafts (LAQ)",
+            QuerySource::Repeat => "Repeat queries (KVzip)",
         }
     }
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use judgeq::attention::{Granularity, Pooling, QuerySource, RowReduce, source_scores};
 use judgeq::export::{
     AnswerAgreement, DataExtras, EvictionSettings, HeadAxis, MetricsRow, PolicyKeep, SourceScores,
-    export_file_names, metrics_table, write_session_data,
+    export_file_names, metrics_table, row_sources, write_session_data,
 };
 use judgeq::inspect::{PrefilledPrompt, inspect_prompt};
 use judgeq::model::Model;
@@ -148,12 +148,9 @@ pub fn run(args: &EvictArgs) -> anyhow::Result<()> {
     }
     let asked = AskedBudget::list(&args.budgets, &args.ratios);
     let budgets = resolve(&asked, prompt.scored.len())?;
-    args.output.check_names(&planned_files(
-        &policies,
-        &budgets,
-        request.soft.is_some(),
-        request.capture.lookahead.is_some(),
-    ))?;
+    let sources = row_sources(request.soft.is_some(), &request.capture);
+    args.output
+        .check_names(&planned_files(&policies, &budgets, &sources))?;
     let (session, mut prefilled) = inspect_prompt(&model, prompt, &request, &progress)?;
 
     let inputs = ScoreInputs::from_session(&session);
@@ -239,27 +236,14 @@ fn resolve(asked: &[AskedBudget], prompt_len: usize) -> anyhow::Result<Vec<usize
     Ok(budgets)
 }
 
-/// The files the run will write: every query source's rows and scores, a keep mask per policy
-/// and budget, the answer, the metrics and the manifest.
-fn planned_files(
-    policies: &[PolicyId],
-    budgets: &[usize],
-    soft: bool,
-    lookahead: bool,
-) -> Vec<String> {
-    let sources: Vec<QuerySource> = QuerySource::ALL
-        .into_iter()
-        .filter(|&s| match s {
-            QuerySource::Soft => soft,
-            QuerySource::Lookahead => lookahead,
-            QuerySource::Window | QuerySource::Decoded => true,
-        })
-        .collect();
+/// The files the run will write: the rows and scores of every query source in `sources`, a
+/// keep mask per policy and budget, the answer, the metrics and the manifest.
+fn planned_files(policies: &[PolicyId], budgets: &[usize], sources: &[QuerySource]) -> Vec<String> {
     let keeps: Vec<(&str, usize)> = budgets
         .iter()
         .flat_map(|&budget| policies.iter().map(move |p| (p.id(), budget)))
         .collect();
-    export_file_names(soft, lookahead, &sources, &keeps, true)
+    export_file_names(sources, sources, &keeps, true)
 }
 
 /// Each query source's scores (rows summed, per query head), for `scores_<source>.npy`.

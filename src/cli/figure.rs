@@ -249,16 +249,28 @@ fn budget(asked: Option<usize>, export: &ExportFolder) -> anyhow::Result<usize> 
     }
 }
 
-/// One strip policy per panel from `--policies` (one name for all, three, or four with the
-/// lookahead panel's; with three, that panel shows Lookahead Q-Cache's).
+/// One strip policy per panel from `--policies` (one name for all, three, four with the
+/// lookahead panel's, or five with the KVzip repeat panel's; panels not named show Lookahead
+/// Q-Cache's and KVzip's).
 fn strip_policies(policies: &[PolicyId]) -> anyhow::Result<[PolicyId; QuerySource::COUNT]> {
     match policies {
         [one] => Ok([*one; QuerySource::COUNT]),
-        [window, soft, decoded] => Ok([*window, *soft, *decoded, PolicyId::LOOKAHEAD]),
-        [window, soft, decoded, lookahead] => Ok([*window, *soft, *decoded, *lookahead]),
+        [window, soft, decoded] => Ok([
+            *window,
+            *soft,
+            *decoded,
+            PolicyId::LOOKAHEAD,
+            PolicyId::KVZIP,
+        ]),
+        [window, soft, decoded, lookahead] => {
+            Ok([*window, *soft, *decoded, *lookahead, PolicyId::KVZIP])
+        }
+        [window, soft, decoded, lookahead, repeat] => {
+            Ok([*window, *soft, *decoded, *lookahead, *repeat])
+        }
         other => anyhow::bail!(
             "--policies takes one policy for every panel or three (window, soft tokens, decoded), \
-             or four with the lookahead drafts' panel, not {}",
+             or four with the lookahead drafts' panel, or five with the KVzip repeat panel, not {}",
             other.len()
         ),
     }

@@ -7,7 +7,7 @@ use clap::Args;
 use judgeq::document::read_document;
 use judgeq::export::{
     DataExtras, ExistingExport, Overwrite, check_outputs, existing_export, export_file_names,
-    write_session_data,
+    row_sources, write_session_data,
 };
 use judgeq::inspect::{InspectRequest, inspect};
 use judgeq::judgeq::{SoftTokens, shipped};
@@ -180,8 +180,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     args.document
         .add_shipped_soft_tokens(&mut request, &model.info)?;
     args.output.check_names(&export_file_names(
-        request.soft.is_some(),
-        request.capture.lookahead.is_some(),
+        &row_sources(request.soft.is_some(), &request.capture),
         &[],
         &[],
         false,

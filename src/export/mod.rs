@@ -65,7 +65,7 @@ pub use png::{DPI_RANGE, PRINT_DPI, figure_pixels, render_png};
 pub use read::{ExportFolder, read_session_data};
 pub use session_data::{
     DataExtras, ExistingExport, HeadAxis, MANIFEST_FILE, PolicyKeep, SourceScores, existing_export,
-    export_file_names, session_file_names, write_session_data,
+    export_file_names, row_sources, session_file_names, write_session_data,
 };
 pub use session_figure::{PanelInput, SessionFigureOptions, session_figure_spec, view_matrices};
 pub use svg::render_svg;

@@ -139,7 +139,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
 
     let required =
         |name: &str| corrupt_manifest(format!("it lists no {name}, which every export has"));
-    let [window, soft, decoded, lookahead] = rows;
+    let [window, soft, decoded, lookahead, repeat] = rows;
     let session = Session {
         model: manifest.model.clone(),
         prompt: manifest.prompt.clone(),
@@ -148,6 +148,7 @@ pub fn read_session_data(dir: &Path) -> Result<ExportFolder, ExportError> {
         soft,
         decoded: decoded.ok_or_else(|| required("decoded.npy"))?,
         lookahead,
+        repeat,
         accumulated: accumulated.ok_or_else(|| required("accumulated.npy"))?,
         answer: manifest.answer.clone(),
         prefill_inputs: PrefillInputs::default(),
@@ -399,6 +400,60 @@ mod tests {
             .unwrap();
         let array = entry.array.as_ref().unwrap();
         assert_eq!(array.shape, vec![layers, heads, 3, n]);
+        assert_eq!(array.dtype, "<f4");
+    }
+
+    #[test]
+    fn repeat_rows_are_written_and_read_back_in_the_contract_layout() {
+        let mut session = session(0);
+        let (layers, heads, n) = session.accumulated.dim();
+        let rows = ndarray::Array4::from_shape_fn((layers, heads, 5, n), |(l, h, q, k)| {
+            (l * 1000 + h * 100 + q * 10 + k) as f32 / 9.0
+        });
+        session.repeat = Some(rows.clone());
+        session.settings.repeat = Some(crate::session::RepeatCapture {
+            n_sink: 4,
+            chunk_size: 2048,
+        });
+        let extras = extras(&session);
+        let dir = written(&session, &extras);
+        let names = crate::export::session_file_names(&session, &extras).unwrap();
+        assert!(names.contains(&"repeat.npy".to_owned()), "{names:?}");
+        let planned = crate::export::export_file_names(
+            &crate::export::row_sources(
+                session.soft.is_some(),
+                &crate::session::PrefillCapture {
+                    repeat: session.settings.repeat,
+                    ..crate::session::PrefillCapture::default()
+                },
+            ),
+            &extras.scores.iter().map(|s| s.source).collect::<Vec<_>>(),
+            &extras
+                .keeps
+                .iter()
+                .map(|k| (k.policy.as_str(), k.budget))
+                .collect::<Vec<_>>(),
+            !extras.metrics.is_empty(),
+        );
+        let mut sorted_names = names.clone();
+        sorted_names.sort();
+        let mut sorted_planned = planned;
+        sorted_planned.sort();
+        assert_eq!(
+            sorted_planned, sorted_names,
+            "planned names equal the written ones"
+        );
+        let back = read_session_data(dir.path()).unwrap();
+        assert_eq!(back.session.repeat, Some(rows));
+        assert_eq!(back.session.settings, session.settings);
+        let entry = back
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.name == "repeat.npy")
+            .unwrap();
+        let array = entry.array.as_ref().unwrap();
+        assert_eq!(array.shape, vec![layers, heads, 5, n]);
         assert_eq!(array.dtype, "<f4");
     }
 

@@ -16,7 +16,7 @@ use crate::export::manifest::{
 };
 use crate::export::npy::{write_array, write_mask};
 use crate::export::{ExportError, Overwrite, WriteError, check_outputs, write_new};
-use crate::session::Session;
+use crate::session::{PrefillCapture, Session};
 
 /// Which heads the head axis of a score grid or keep mask counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,26 +97,33 @@ pub fn session_file_names(
         .collect())
 }
 
+/// The query sources whose rows an inspection writes: the window's and the decoded tokens'
+/// always, the soft tokens' when `soft`, and the lookahead drafts' and the repeat pass's when
+/// `capture` asks for them, in [`QuerySource::ALL`] order.
+pub fn row_sources(soft: bool, capture: &PrefillCapture) -> Vec<QuerySource> {
+    QuerySource::ALL
+        .into_iter()
+        .filter(|&source| match source {
+            QuerySource::Soft => soft,
+            QuerySource::Lookahead => capture.lookahead.is_some(),
+            QuerySource::Repeat => capture.repeat.is_some(),
+            QuerySource::Window | QuerySource::Decoded => true,
+        })
+        .collect()
+}
+
 /// The file names an export will have, manifest included, known before the session exists
-/// (to refuse existing files before the long work): `soft` whether the session has soft-token
-/// rows, `lookahead` whether it has lookahead draft rows, `scores` the query sources whose scores are exported, `keeps` the keep masks as
-/// (policy id, budget), `metrics` whether `metrics.csv` is written. Equal to
+/// (to refuse existing files before the long work): `rows` the query sources whose rows the
+/// session has ([`row_sources`]), `scores` the query sources whose scores are exported, `keeps`
+/// the keep masks as (policy id, budget), `metrics` whether `metrics.csv` is written. Equal to
 /// [`session_file_names`] of the finished export.
 pub fn export_file_names(
-    soft: bool,
-    lookahead: bool,
+    rows: &[QuerySource],
     scores: &[QuerySource],
     keeps: &[(&str, usize)],
     metrics: bool,
 ) -> Vec<String> {
-    let rows = QuerySource::ALL
-        .into_iter()
-        .filter(|&source| match source {
-            QuerySource::Soft => soft,
-            QuerySource::Lookahead => lookahead,
-            QuerySource::Window | QuerySource::Decoded => true,
-        })
-        .map(rows_file_name);
+    let rows = rows.iter().map(|&source| rows_file_name(source));
     rows.chain([ACCUMULATED_FILE.to_owned()])
         .chain(scores.iter().map(|&source| scores_file_name(source)))
         .chain(
@@ -467,6 +474,9 @@ fn query_words(source: QuerySource, queries: usize, n_prompt: usize) -> String {
         QuerySource::Soft => "appended soft tokens".into(),
         QuerySource::Decoded => "decoded answer tokens".into(),
         QuerySource::Lookahead => "lookahead draft tokens decoded under a SnapKV cache".into(),
+        QuerySource::Repeat => format!(
+            "KVzip's repeat queries (the model repeating the prompt), {queries} evenly spaced rows of its repeat pass"
+        ),
     }
 }
 
@@ -870,12 +880,22 @@ mod tests {
             .collect();
         let sources: Vec<QuerySource> = extras.scores.iter().map(|s| s.source).collect();
         assert_eq!(
-            export_file_names(true, false, &sources, &keeps, true),
+            export_file_names(
+                &row_sources(true, &PrefillCapture::default()),
+                &sources,
+                &keeps,
+                true
+            ),
             session_file_names(&session, &extras).unwrap()
         );
         let plain = tiny_session(false);
         assert_eq!(
-            export_file_names(false, false, &[], &[], false),
+            export_file_names(
+                &row_sources(false, &PrefillCapture::default()),
+                &[],
+                &[],
+                false
+            ),
             session_file_names(&plain, &DataExtras::default()).unwrap()
         );
     }

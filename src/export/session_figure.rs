@@ -115,12 +115,16 @@ fn query_axis(source: QuerySource, session: &Session, rows: usize) -> QueryAxis 
             label: "draft token".to_owned(),
             first: 0,
         },
+        QuerySource::Repeat => QueryAxis {
+            label: "sampled repeat token".to_owned(),
+            first: 0,
+        },
     }
 }
 
-/// The figure of the source panels (the lookahead panel only when the session drafted, none
-/// of the hidden ones): the key range of `options`, one colour scale fitted to every panel's
-/// matrix, the kept strips at the options' budget.
+/// The figure of the source panels (the lookahead and repeat panels only when the session
+/// captured them, none of the hidden ones): the key range of `options`, one colour scale fitted
+/// to every panel's matrix, the kept strips at the options' budget.
 pub fn session_figure_spec(
     session: &Session,
     panels: [PanelInput<'_>; QuerySource::COUNT],
@@ -142,8 +146,11 @@ pub fn session_figure_spec(
     let mut shared = None;
     let sources = QuerySource::ALL.into_iter().zip(options.strip_policies);
     for (((source, strip_policy), input), scale) in sources.zip(panels).zip(scales) {
-        if input.hidden || (source == QuerySource::Lookahead && input.matrix.is_none()) {
-            // Sessions without drafts draw the three panels they always had.
+        if input.hidden
+            || (matches!(source, QuerySource::Lookahead | QuerySource::Repeat)
+                && input.matrix.is_none())
+        {
+            // Sessions without drafts or a repeat pass draw the three panels they always had.
             continue;
         }
         let kept = input.kept.map(|share| KeptStrip {
@@ -171,6 +178,7 @@ pub fn session_figure_spec(
                 PanelData::Missing(match source {
                     QuerySource::Soft => "no soft tokens in this session".to_owned(),
                     QuerySource::Lookahead => "no lookahead drafts in this session".to_owned(),
+                    QuerySource::Repeat => "no KVzip repeat pass in this session".to_owned(),
                     QuerySource::Window | QuerySource::Decoded => "no attention rows".to_owned(),
                 }),
                 0,
@@ -238,6 +246,7 @@ mod tests {
                 PolicyId::JUDGEQ,
                 PolicyId::ORACLE,
                 PolicyId::LOOKAHEAD,
+                PolicyId::KVZIP,
             ],
             policy: PolicySettings::default(),
         }
@@ -269,6 +278,7 @@ mod tests {
                 kept: None,
                 hidden: false,
             },
+            PanelInput::default(),
             PanelInput::default(),
         ];
         let spec = session_figure_spec(&session, panels, &options).unwrap();

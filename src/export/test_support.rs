@@ -78,11 +78,13 @@ pub(crate) fn tiny_session(with_soft: bool) -> Session {
             soft_count: if with_soft { 2 } else { 0 },
             placement: QuestionPlacement::End,
             lookahead: None,
+            repeat: None,
         },
         window: rows(3, 0.0),
         soft: with_soft.then(|| rows(2, 0.25)),
         decoded: rows(4, 0.5),
         lookahead: None,
+        repeat: None,
         accumulated: Array3::from_shape_fn((layers, heads, n), |(l, h, k)| {
             (l + h + k) as f32 * 0.125
         }),

@@ -59,7 +59,7 @@ pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Generation, Sampling};
 pub use load::{CheckpointKind, LoadOptions, Model, detect_checkpoint, load_transformer};
 pub use memory::{MemoryEstimate, RunPlan};
-pub use prompt::PlacedPrompt;
+pub use prompt::{PlacedPrompt, TurnScaffold};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use transformer::Transformer;
 pub use weights::{AttentionWeights, LayerWeights, MlpWeights, Weights};

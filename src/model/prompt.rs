@@ -164,6 +164,30 @@ impl Model {
         Ok(layout)
     }
 
+    /// The chat template's scaffolding around one user message, tokenised as kvpress 0.5.5's
+    /// `KVzipPress` splits it: the text before the message, and the text after it up to and
+    /// including the assistant's header (the template rendered with a placeholder message and
+    /// the generation prompt, cut at the placeholder; special-token strings become their ids).
+    pub fn turn_scaffold(&self) -> Result<TurnScaffold> {
+        let text = self.chat.render_user_turn(MARKER)?;
+        let Some((before, after)) = text.split_once(MARKER) else {
+            return Err(ModelError::ChatTemplate(
+                "the chat template does not place the user message verbatim in the prompt, so \
+                 the text around it cannot be found"
+                    .into(),
+            ));
+        };
+        Ok(TurnScaffold {
+            prefix: self.tokenizer.encode(before)?.ids,
+            suffix: self.tokenizer.encode(after)?.ids,
+        })
+    }
+
+    /// Token ids of plain text: special-token strings in it are spelled out as text.
+    pub fn text_ids(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode_text(text)?.ids)
+    }
+
     /// Text of token ids (special tokens included).
     pub fn decode_tokens(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer.decode(ids)
@@ -183,6 +207,16 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// The chat template's text around one user message, as token ids
+/// ([`Model::turn_scaffold`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnScaffold {
+    /// The tokens before the user message (system turn, user header).
+    pub prefix: Vec<u32>,
+    /// The tokens after it, up to and including the assistant's header.
+    pub suffix: Vec<u32>,
 }
 
 /// A chat prompt split where eviction happens (see [`QuestionPlacement`]).

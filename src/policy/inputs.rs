@@ -1,6 +1,7 @@
-//! What policies score with: the rows of the query sources, H2O's accumulated
-//! attention, and the inputs beyond attention rows a prefill captures on request (keys, values,
-//! value norms, query statistics), borrowed from a [`Session`] (or from plain arrays).
+//! What policies score with: the rows of the query sources, H2O's accumulated attention, and
+//! the inputs beyond attention rows an inspection captures on request (keys, values, value
+//! norms, query statistics, KVzip's repeat scores), borrowed from a [`Session`] (or from plain
+//! arrays).
 
 use std::sync::OnceLock;
 
@@ -20,6 +21,7 @@ pub struct ScoreInputs<'a> {
     soft: Option<ArrayView4<'a, f32>>,
     decoded: ArrayView4<'a, f32>,
     lookahead: Option<ArrayView4<'a, f32>>,
+    repeat: Option<ArrayView4<'a, f32>>,
     accumulated: ArrayView3<'a, f32>,
     kv_heads: usize,
     kv_entry_bytes: usize,
@@ -40,6 +42,7 @@ impl<'a> ScoreInputs<'a> {
         )
         .with_prefill_inputs(&session.prefill_inputs)
         .with_lookahead(session.lookahead.as_ref().map(|rows| rows.view()))
+        .with_repeat(session.repeat.as_ref().map(|rows| rows.view()))
     }
 
     /// Score sources from plain arrays: rows `[layers, query_heads, n_queries, n_prompt]`,
@@ -57,6 +60,7 @@ impl<'a> ScoreInputs<'a> {
             soft,
             decoded,
             lookahead: None,
+            repeat: None,
             accumulated,
             kv_heads,
             kv_entry_bytes,
@@ -78,6 +82,12 @@ impl<'a> ScoreInputs<'a> {
     /// n_prompt]`, when captured. Shapes are checked when a policy runs.
     pub fn with_lookahead(self, lookahead: Option<ArrayView4<'a, f32>>) -> ScoreInputs<'a> {
         ScoreInputs { lookahead, ..self }
+    }
+
+    /// The same sources with the sample of KVzip's repeat rows `[layers, query_heads, r,
+    /// n_prompt]` (the panel's; KVzip itself scores with [`Input::Repeat`]), when captured.
+    pub fn with_repeat(self, repeat: Option<ArrayView4<'a, f32>>) -> ScoreInputs<'a> {
+        ScoreInputs { repeat, ..self }
     }
 
     /// Transformer layers.
@@ -124,6 +134,7 @@ impl<'a> ScoreInputs<'a> {
                 prefill.is_some_and(|p| p.projected_value_norms.is_some())
             }
             Input::QueryStatistics => prefill.is_some_and(|p| p.query_statistics.is_some()),
+            Input::Repeat => prefill.is_some_and(|p| p.repeat_scores.is_some()),
         }
     }
 
@@ -143,6 +154,7 @@ impl<'a> ScoreInputs<'a> {
             Input::ValueNorms => self.value_norms(needed_by).map(|_| ()),
             Input::ProjectedValueNorms => self.projected_value_norms(needed_by).map(|_| ()),
             Input::QueryStatistics => self.query_statistics(needed_by).map(|_| ()),
+            Input::Repeat => self.repeat_scores(needed_by).map(|_| ()),
         }
     }
 
@@ -169,6 +181,9 @@ impl<'a> ScoreInputs<'a> {
         }
         if let Some(lookahead) = self.lookahead {
             rows.push(("lookahead rows", lookahead));
+        }
+        if let Some(repeat) = self.repeat {
+            rows.push(("repeat rows", repeat));
         }
         for (what, array) in rows {
             let (l, h, q, k) = array.dim();
@@ -202,10 +217,12 @@ impl<'a> ScoreInputs<'a> {
             QuerySource::Soft => (self.soft, &self.sums[1]),
             QuerySource::Decoded => (Some(self.decoded), &self.sums[2]),
             QuerySource::Lookahead => (self.lookahead, &self.sums[3]),
+            QuerySource::Repeat => (self.repeat, &self.sums[4]),
         };
         let rows = match (rows, source) {
             (Some(rows), _) => rows,
             (None, QuerySource::Lookahead) => return Err(missing(Input::Lookahead, needed_by)),
+            (None, QuerySource::Repeat) => return Err(missing(Input::Repeat, needed_by)),
             (None, _) => return Err(PolicyError::NoSoftRows),
         };
         if rows.dim().2 == 0 {
@@ -238,6 +255,7 @@ impl<'a> ScoreInputs<'a> {
             QuerySource::Soft => self.soft.map_or(0, |rows| rows.dim().2),
             QuerySource::Decoded => self.decoded.dim().2,
             QuerySource::Lookahead => self.lookahead.map_or(0, |rows| rows.dim().2),
+            QuerySource::Repeat => self.repeat.map_or(0, |rows| rows.dim().2),
         }
     }
 
@@ -297,6 +315,26 @@ impl<'a> ScoreInputs<'a> {
             });
         }
         finite(norms.view(), "value norm")
+    }
+
+    /// KVzip's repeat scores `[layers, kv_heads, n_prompt]`, checked in shape and finite.
+    pub(crate) fn repeat_scores(
+        &self,
+        needed_by: &str,
+    ) -> Result<ArrayView3<'a, f32>, PolicyError> {
+        let scores = self
+            .prefill
+            .and_then(|p| p.repeat_scores.as_ref())
+            .ok_or_else(|| missing(Input::Repeat, needed_by))?;
+        let expected = (self.layers(), self.kv_heads, self.prompt_len());
+        if scores.dim() != expected {
+            return Err(PolicyError::Shape {
+                what: "KVzip repeat scores".to_owned(),
+                expected: vec![expected.0, expected.1, expected.2],
+                found: scores.shape().to_vec(),
+            });
+        }
+        finite(scores.view(), "KVzip repeat score")
     }
 
     /// The output-projected value norms `[layers, query_heads, n_prompt]`, checked in shape and

@@ -18,7 +18,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use super::params::Param;
-use super::policies::lookahead;
+use super::policies::{kvzip, lookahead};
 use super::{Budget, Order, PolicyError, PolicyId, PolicySettings, ScoreInputs, Spread};
 use crate::session::PrefillCapture;
 
@@ -83,6 +83,10 @@ pub enum Input {
     /// Lookahead Q-Cache's draft tokens' attention rows; drafted only when asked for, as the
     /// asking policy's settings say ([`prefill_capture`]).
     Lookahead,
+    /// KVzip's repeat scores: the most attention each key gets when the model repeats the
+    /// prompt; computed only when asked for, as the asking policy's settings say
+    /// ([`prefill_capture`]).
+    Repeat,
     /// The attention every prompt query gave each key, accumulated during prefill (H2O).
     Accumulated,
     /// The prompt's post-RoPE keys (Knorm, KeyDiff, ExpectedAttention); captured by the prefill
@@ -109,6 +113,7 @@ impl Input {
             Input::Soft => "soft tokens",
             Input::Decoded => "decoded rows",
             Input::Lookahead => "lookahead draft rows",
+            Input::Repeat => "KVzip repeat scores",
             Input::Accumulated => "accumulated prefill attention",
             Input::Keys => "post-RoPE keys",
             Input::Values => "values",
@@ -121,12 +126,12 @@ impl Input {
     /// Whether an inspection captures this input only when a chosen policy asks for it (so a
     /// session without it can get it by inspecting again).
     pub fn on_request(self) -> bool {
-        self == Input::Lookahead || self.prefill_capture().any()
+        matches!(self, Input::Lookahead | Input::Repeat) || self.prefill_capture().any()
     }
 
     /// What the prefill must capture for this input (nothing for attention rows, which every
-    /// inspection captures; the lookahead drafts, which depend on settings, are asked for by
-    /// [`prefill_capture`]).
+    /// inspection captures; the lookahead drafts and the repeat pass, which depend on settings,
+    /// are asked for by [`prefill_capture`]).
     pub fn prefill_capture(self) -> PrefillCapture {
         let mut capture = PrefillCapture::default();
         match self {
@@ -139,6 +144,7 @@ impl Input {
             | Input::Soft
             | Input::Decoded
             | Input::Lookahead
+            | Input::Repeat
             | Input::Accumulated => {}
         }
         capture
@@ -160,6 +166,10 @@ pub fn prefill_capture<'a>(
                 .map(move |input| match input {
                     Input::Lookahead => PrefillCapture {
                         lookahead: Some(lookahead::capture(settings)),
+                        ..PrefillCapture::default()
+                    },
+                    Input::Repeat => PrefillCapture {
+                        repeat: Some(kvzip::capture(settings)),
                         ..PrefillCapture::default()
                     },
                     other => other.prefill_capture(),

@@ -1,8 +1,10 @@
 //! Inputs beyond attention rows that the prompt's prefill captures when a policy asks for them:
 //! the post-RoPE keys, the values, the value norms, the norms of the values through each query
 //! head's slice of the output projection (CriticalKV's) and the statistics of the prompt's queries
-//! (ExpectedAttention's). None of them needs an `L × L` matrix, and none is captured unless asked
-//! for ([`PrefillCapture`]), so sessions scored by attention rows alone cost what they did.
+//! (ExpectedAttention's), and KVzip's scores, which a repeat pass after the prefill computes
+//! (`inspect::repeat`, where its memory is counted). None of them needs an `L × L` matrix, and
+//! none is captured unless asked for ([`PrefillCapture`]), so sessions scored by attention rows
+//! alone cost what they did.
 //!
 //! # Memory at 8,192 prompt tokens (f32)
 //! | input | shape | SmolLM2-135M (30 layers, 9 query heads, 3 KV heads, head dim 64) | Llama-3.1-8B (32 layers, 32 query heads, 8 KV heads, head dim 128) |
@@ -12,6 +14,7 @@
 //! | value norms | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
 //! | projected value norms | `[layers, query_heads, n]` | 8.4 MiB (8.8 MB) | 32 MiB (33.6 MB) |
 //! | query statistics | `[layers, query_heads, ·]`: a `head_dim²` scatter, a mean and the first [`FIRST_QUERY_ROWS`] rows | 6.4 MiB (6.7 MB), whatever `n` | 80.5 MiB (84.4 MB), whatever `n` |
+//! | KVzip's repeat scores | `[layers, kv_heads, n]` | 2.8 MiB (2.9 MB) | 8 MiB (8.4 MB) |
 //!
 //! The keys and the values are copies of the prompt's part of the KV cache (which holds them
 //! anyway, in the model's dtype); the value norms are read from it. The query statistics are reduced layer by
@@ -48,6 +51,22 @@ pub struct PrefillCapture {
     pub query_statistics: bool,
     /// Lookahead Q-Cache's draft tokens and their attention rows.
     pub lookahead: Option<LookaheadCapture>,
+    /// KVzip's repeat pass: its scores and a bounded sample of its query rows.
+    pub repeat: Option<RepeatCapture>,
+}
+
+/// How an inspection runs KVzip's repeat pass (arXiv 2505.23416, as kvpress 0.5.5's
+/// `KVzipPress` runs it; `inspect::repeat` does the work): the prompt after the chat template's
+/// prefix is cut into chunks of `chunk_size` tokens, the model is asked to repeat each chunk
+/// after the whole prompt, and every chunk key scores the most attention it receives from the
+/// repeat queries in a softmax over the first `n_sink` prompt keys, the chunk's keys and the
+/// repeat tokens. Costs about one more prefill of the prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepeatCapture {
+    /// Leading prompt keys in every chunk's softmax (kvpress's `n_sink`, 4).
+    pub n_sink: usize,
+    /// Prompt tokens repeated per pass (kvpress's `chunk_size`, 2048).
+    pub chunk_size: usize,
 }
 
 /// How an inspection drafts Lookahead Q-Cache's pseudo queries (arXiv 2505.20334, stage 1):
@@ -76,6 +95,7 @@ impl PrefillCapture {
             || self.projected_value_norms
             || self.query_statistics
             || self.lookahead.is_some()
+            || self.repeat.is_some()
     }
 
     /// Both captures together.
@@ -87,6 +107,8 @@ impl PrefillCapture {
             projected_value_norms: self.projected_value_norms || other.projected_value_norms,
             query_statistics: self.query_statistics || other.query_statistics,
             lookahead: union_lookahead(self.lookahead, other.lookahead),
+            // Two different repeat passes cannot share one run: the first asked for is run.
+            repeat: self.repeat.or(other.repeat),
         }
     }
 }
@@ -120,6 +142,10 @@ pub struct PrefillInputs {
     pub projected_value_norms: Option<Array3<f32>>,
     /// Statistics of the prompt's pre-RoPE queries.
     pub query_statistics: Option<QueryStatistics>,
+    /// KVzip's scores `[layers, kv_heads, n_prompt]`: the most attention each key received from
+    /// the repeat queries of its chunk (0 for keys no chunk covers), as
+    /// [`PrefillCapture::repeat`] asked.
+    pub repeat_scores: Option<Array3<f32>>,
 }
 
 /// The prompt's pre-RoPE queries, reduced so that their mean and covariance over the rows from

@@ -129,11 +129,13 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
             soft_count: spec.soft,
             placement: QuestionPlacement::default(),
             lookahead: None,
+            repeat: None,
         },
         window,
         soft,
         decoded,
         lookahead: None,
+        repeat: None,
         accumulated,
         answer: answer(spec),
         prefill_inputs: PrefillInputs::default(),
@@ -183,12 +185,18 @@ pub fn synthetic_prefill_inputs(
             .collect();
         QueryStatistics::from_rows(rows.view(), frequencies)
     });
+    let repeat_scores = capture.repeat.map(|_| {
+        Array3::from_shape_fn((layers, kv_heads, n), |(l, g, j)| {
+            0.5 + 0.5 * draw(0x7270, l, g, j)
+        })
+    });
     PrefillInputs {
         keys,
         values,
         value_norms,
         projected_value_norms,
         query_statistics,
+        repeat_scores,
     }
 }
 

@@ -353,6 +353,25 @@ impl Naive {
     pub fn run_causal(&self, inputs: &[Vec<f64>]) -> NaiveRun {
         self.run(inputs, &|_, _, _, _| true)
     }
+
+    /// The run's queries after RoPE, `[layer][position][query_heads * head_dim]`.
+    pub fn post_rope_queries(&self, run: &NaiveRun) -> Vec<Vec<Vec<f64>>> {
+        let inv_freq = self.inverse_frequencies();
+        run.queries
+            .iter()
+            .map(|layer| {
+                layer
+                    .iter()
+                    .enumerate()
+                    .map(|(position, q)| {
+                        let mut q = q.clone();
+                        self.rotate(&mut q, position, &inv_freq);
+                        q
+                    })
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Index of the largest logit (first on ties).

@@ -160,6 +160,7 @@ fn panel(
             QuerySource::Soft => "Where Judge Q's trained soft tokens, appended after the prompt, look: Judge Q keeps the keys they attend to",
             QuerySource::Decoded => "Where the tokens of the model's actual answer look: the keys a perfect policy (the oracle) would keep",
             QuerySource::Lookahead => "Where Lookahead Q-Cache's draft tokens, decoded under a SnapKV cache, look with the full cache: with the window's queries they score the keys",
+            QuerySource::Repeat => "Where the model looks while repeating the prompt (KVzip's repeat pass; evenly spaced rows of it): KVzip keeps the keys its repeat queries attend to most",
         });
         if let Some(q) = queries {
             ui.weak(format!("{q} queries (rows) × {keys} keys (columns)"));
@@ -252,6 +253,9 @@ fn panel(
                 }
                 QuerySource::Lookahead => {
                     "No lookahead drafts in this session: choose the Lookahead Q-Cache policy and run again to draft them"
+                }
+                QuerySource::Repeat => {
+                    "No KVzip repeat pass in this session: choose the KVzip policy and run again to run it"
                 }
                 QuerySource::Window | QuerySource::Decoded => "No attention rows for this source",
             };

@@ -18,6 +18,7 @@ pub mod h2o_window;
 pub mod judgeq;
 pub mod keydiff;
 pub mod knorm;
+pub mod kvzip;
 pub mod lagkv;
 pub mod lookahead;
 pub mod oracle;
@@ -85,6 +86,7 @@ pub static REGISTRY: &[Registered] = &[
     )
     .not_by_default(),
     entry(&lookahead::Lookahead, [0, 128, 128]).not_by_default(),
+    entry(&kvzip::Kvzip, [90, 90, 200]).not_by_default(),
     entry(&criticalkv_snapkv::CriticalKvSnapKv, [102, 194, 165]).not_by_default(),
     entry(&judgeq::JudgeQ, [214, 39, 40]),
     entry(&criticalkv_judgeq::CriticalKvJudgeQ, [252, 141, 98]).not_by_default(),
@@ -116,6 +118,8 @@ impl PolicyId {
     pub const ADAKV: PolicyId = PolicyId::of(&adakv::AdaKv);
     /// Lookahead Q-Cache.
     pub const LOOKAHEAD: PolicyId = PolicyId::of(&lookahead::Lookahead);
+    /// KVzip.
+    pub const KVZIP: PolicyId = PolicyId::of(&kvzip::Kvzip);
     /// Judge Q.
     pub const JUDGEQ: PolicyId = PolicyId::of(&judgeq::JudgeQ);
     /// The Oracle.

@@ -258,6 +258,7 @@ fn expected_attention_fixture(
         })),
         projected_value_norms: None,
         query_statistics: Some(statistics_of(&queries, d)),
+        repeat_scores: None,
     };
     (f, queries)
 }
@@ -468,6 +469,7 @@ fn the_prefill_captures_only_what_the_chosen_policies_need() {
         projected_value_norms: false,
         query_statistics: true,
         lookahead: None,
+        repeat: None,
     };
     assert_eq!(
         capture(&["snapkv", "adakv-expected-attention"], &s),

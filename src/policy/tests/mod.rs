@@ -6,6 +6,7 @@ mod bank;
 mod chunks;
 mod criticalkv;
 mod kvpress;
+mod kvzip;
 mod lagkv;
 mod lookahead;
 mod metrics;
@@ -154,12 +155,14 @@ pub(super) fn random_prefill(
     let projected_value_norms =
         Array3::from_shape_fn((layers, query_heads, n), |_| value(3.0).abs() + 0.5);
     let queries = Array4::from_shape_fn((layers, query_heads, n, d), |_| value(1.5) + 0.5);
+    let repeat_scores = Array3::from_shape_fn((layers, kv_heads, n), |_| value(1.0).abs());
     PrefillInputs {
         keys: Some(keys),
         values: Some(values),
         value_norms: Some(value_norms),
         projected_value_norms: Some(projected_value_norms),
         query_statistics: Some(statistics_of(&queries, d)),
+        repeat_scores: Some(repeat_scores),
     }
 }
 

@@ -6,15 +6,15 @@
 //! with no orders, prefixes or precomputed tables. A policy added to the registry needs its
 //! reference here: [`reference_select`] names the ones it knows.
 
-use ndarray::{Array2, Array3, Axis, s};
+use ndarray::{Array2, Array3, ArrayView3, Axis, s};
 
 use crate::attention::{KeepMask, Pooling, QuerySource, ScoreGrid};
 use crate::policy::critical;
 use crate::policy::layer_schedule::{Schedule, layer_budgets};
 use crate::policy::policies::{
     adakv::FLOOR_ALPHA, adakv_expected_attention::SAFEGUARD, expected_attention,
-    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, lagkv, lookahead, oracle::POOLED,
-    pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS, tova,
+    judgeq::KEEP_WINDOW, judgeq::WINDOW_LAYERS, keydiff, knorm, kvzip, lagkv, lookahead,
+    oracle::POOLED, pyramidkv::BETA, random, random::SEED, streaming_llm::SINKS, tova,
 };
 use crate::policy::ranking::{order_key, rank_desc};
 use crate::policy::{OrderContext, PolicyError, PolicyId, PolicySettings, ScoreInputs};
@@ -51,7 +51,9 @@ pub(crate) fn reference_select(
         recent(layers, heads, n, budget)
     } else if id == "tova" && budget == 1 {
         recent(layers, heads, n, 1)
-    } else if is_expected_attention(id) && budget <= ea_sinks(settings, n) {
+    } else if let Some(sinks) = sink_count(id, settings, n)
+        && budget <= sinks
+    {
         first(layers, heads, n, budget)
     } else {
         match id {
@@ -138,6 +140,11 @@ pub(crate) fn reference_select(
                     budget,
                 )
             }
+            "kvzip" => {
+                let sinks = sink_count(id, settings, n).unwrap_or(0);
+                let scores = inputs.repeat_scores("KVzip")?;
+                kvzip_global(scores.view(), heads, n, sinks, budget)
+            }
             "random" => random_subset(layers, heads, n, budget, settings.get(&SEED)),
             "first-b" => {
                 let mut mask = Array3::from_elem((layers, heads, n), false);
@@ -166,6 +173,46 @@ fn is_expected_attention(id: &str) -> bool {
 /// ExpectedAttention's sinks, at most the prompt.
 fn ea_sinks(settings: &PolicySettings, n: usize) -> usize {
     (settings.get(&expected_attention::SINKS) as usize).min(n)
+}
+
+/// The leading entries a policy always keeps (ExpectedAttention's and KVzip's sinks), at most
+/// the prompt; `None` for policies without sinks.
+fn sink_count(id: &str, settings: &PolicySettings, n: usize) -> Option<usize> {
+    if is_expected_attention(id) {
+        Some(ea_sinks(settings, n))
+    } else if id == "kvzip" {
+        Some((settings.get(&kvzip::SINKS) as usize).min(n))
+    } else {
+        None
+    }
+}
+
+/// KVzip by hand: the first `sinks` of every row, then the `rows·(B − sinks)` highest of every
+/// row's scores over `[sinks, n)` at once (rows `heads` per layer, each KV head's scores copied
+/// to its group's query heads), ties to the earlier position, then the lower row.
+fn kvzip_global(
+    scores: ArrayView3<f32>,
+    heads: usize,
+    n: usize,
+    sinks: usize,
+    budget: usize,
+) -> KeepMask {
+    let (layers, kv_heads, _) = scores.dim();
+    let group = heads / kv_heads;
+    let mut mask = first(layers, heads, n, sinks);
+    let mut all: Vec<(u32, usize, usize, usize)> = Vec::new();
+    for l in 0..layers {
+        for h in 0..heads {
+            for j in sinks..n {
+                all.push((order_key(scores[[l, h / group, j]]), j, l * heads + h, l));
+            }
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    for &(_, j, row, l) in all.iter().take(layers * heads * (budget - sinks)) {
+        mask[[l, row - l * heads, j]] = true;
+    }
+    mask
 }
 
 /// Whether the policy always keeps the last `window` prompt entries.
@@ -247,10 +294,11 @@ fn note(
             "budget 1 equals the window: only the window is kept, none chosen by score".to_owned(),
         );
     }
-    if is_expected_attention(id) && budget <= ea_sinks(settings, n) {
+    if let Some(sinks) = sink_count(id, settings, n)
+        && budget <= sinks
+    {
         return Some(format!(
-            "budget {budget} is at most the {} sink tokens: clamped to the first {budget} entries, none chosen by score",
-            ea_sinks(settings, n)
+            "budget {budget} is at most the {sinks} sink tokens: clamped to the first {budget} entries, none chosen by score"
         ));
     }
     match id {
@@ -288,6 +336,14 @@ fn note(
                     ))
                 }
             }
+        }
+        "kvzip" => {
+            let min = kept.iter().copied().min().unwrap_or(0);
+            let max = kept.iter().copied().max().unwrap_or(0);
+            let mean = kept.iter().sum::<usize>() as f64 / kept.len().max(1) as f64;
+            Some(format!(
+                "per-head budgets {min} to {max}, mean {mean:.1} (one share over every layer and head)"
+            ))
         }
         "adakv" => {
             let min = kept.iter().copied().min().unwrap_or(0);

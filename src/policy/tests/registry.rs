@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..19],
+        &ids[..20],
         [
             "full",
             "streamingllm",
@@ -82,6 +82,7 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "expected-attention",
             "adakv-expected-attention",
             "lookahead",
+            "kvzip",
             "criticalkv-snapkv",
             "judgeq",
             "criticalkv-judgeq",
@@ -163,6 +164,8 @@ fn settings_saved_before_the_registry_read_the_same() {
             "ea_future_positions",
             "ea_sinks",
             "ea_value_norms",
+            "kvzip_chunk_size",
+            "kvzip_sinks",
             "lagkv_cross_scoring",
             "lagkv_lag_size",
             "lagkv_sinks",
