@@ -258,42 +258,56 @@ impl PolicyBank {
         decoded: &ScoreGrid,
     ) -> (Array2<f32>, Array2<f32>) {
         let n = self.n;
-        let rows: Vec<Vec<bool>> = (0..self.layers * self.heads)
+        // The query heads each row's kept set serves.
+        let mut served: Vec<Vec<usize>> = vec![Vec::new(); self.heads];
+        for q in 0..self.query_heads {
+            served[owning_head(self.settings.granularity, q, self.group)].push(q);
+        }
+        // One pass per row: mark its kept set once, count the hits and sum the served query
+        // heads' decoded attention on it, each row on its own thread with its own marks.
+        let per_row: Vec<(f32, Vec<f32>)> = (0..self.layers * self.heads)
             .into_par_iter()
-            .map(|row| {
-                let (l, h) = (row / self.heads, row % self.heads);
-                let mut marks = vec![false; n];
-                prepared.order.mark_kept(l, h, kept[[l, h]], &mut marks);
-                marks
-            })
+            .map_init(
+                || vec![false; n],
+                |marks, row| {
+                    let (l, h) = (row / self.heads, row % self.heads);
+                    marks.fill(false);
+                    prepared.order.mark_kept(l, h, kept[[l, h]], marks);
+                    let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
+                    let hits = marks
+                        .iter()
+                        .zip(rank_of)
+                        .filter(|&(&k, &rank)| k && (rank as usize) < target)
+                        .count();
+                    let shares = served[h]
+                        .iter()
+                        .map(|&q| {
+                            let (mut on_kept, mut total) = (0f64, 0f64);
+                            for (&k, &m) in marks.iter().zip(decoded.slice(ndarray::s![l, q, ..])) {
+                                let m = f64::from(m);
+                                total += m;
+                                on_kept += if k { m } else { 0.0 };
+                            }
+                            if total > 0.0 {
+                                (on_kept / total) as f32
+                            } else {
+                                1.0
+                            }
+                        })
+                        .collect();
+                    (hits as f32 / target as f32, shares)
+                },
+            )
             .collect();
-        let hit_rate = Array2::from_shape_fn((self.layers, self.heads), |(l, h)| {
-            let row = l * self.heads + h;
-            let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
-            let hits = rows[row]
-                .iter()
-                .zip(rank_of)
-                .filter(|&(&k, &rank)| k && (rank as usize) < target)
-                .count();
-            hits as f32 / target as f32
-        });
-        let mass_kept = Array2::from_shape_fn((self.layers, self.query_heads), |(l, q)| {
-            let h = owning_head(self.settings.granularity, q, self.group);
-            let marks = &rows[l * self.heads + h];
-            let mass = decoded.slice(ndarray::s![l, q, ..]);
-            let (mut on_kept, mut total) = (0f64, 0f64);
-            for (&k, &m) in marks.iter().zip(mass.iter()) {
-                total += f64::from(m);
-                if k {
-                    on_kept += f64::from(m);
-                }
+        let mut hit_rate = Array2::<f32>::zeros((self.layers, self.heads));
+        let mut mass_kept = Array2::<f32>::ones((self.layers, self.query_heads));
+        for (row, (hits, shares)) in per_row.into_iter().enumerate() {
+            let (l, h) = (row / self.heads, row % self.heads);
+            hit_rate[[l, h]] = hits;
+            for (&q, share) in served[h].iter().zip(shares) {
+                mass_kept[[l, q]] = share;
             }
-            if total > 0.0 {
-                (on_kept / total) as f32
-            } else {
-                1.0
-            }
-        });
+        }
         (hit_rate, mass_kept)
     }
 }
