@@ -80,6 +80,24 @@ fn explorer_with_engine(engine: impl Engine, marks: Vec<MarkedSpans>) -> Setup {
         dir,
     }
 }
+/// Picks `to` in the file dialog the next "Export figure…" opens, and clicks the button.
+fn click_export_figure(setup: &mut Setup, to: PathBuf) {
+    setup.picker.push(Some(to));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Export figure…")
+        .click();
+}
+
+/// Exports the figure to `to` and waits until the export is done, without an error.
+fn export_figure(setup: &mut Setup, to: PathBuf) {
+    click_export_figure(setup, to);
+    setup.harness.step();
+    step_until(&mut setup.harness, "the figure export", |e| {
+        !e.is_exporting()
+    });
+    assert_eq!(setup.harness.state().error(), None);
+}
 
 /// Steps frames until `done` holds (or panics after 20 s).
 fn step_until(
@@ -361,16 +379,7 @@ fn export_writes_the_figure_and_the_data_and_asks_before_replacing() {
     let mut setup = explorer(Duration::from_millis(1));
     run_session(&mut setup);
     let png = setup.dir.path().join("figure.png");
-    setup.picker.push(Some(png.clone()));
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Export figure…")
-        .click();
-    setup.harness.step();
-    step_until(&mut setup.harness, "the figure export", |e| {
-        !e.is_exporting()
-    });
-    assert_eq!(setup.harness.state().error(), None);
+    export_figure(&mut setup, png.clone());
     for ext in ["png", "svg", "json"] {
         let path = png.with_extension(ext);
         assert!(
@@ -398,11 +407,7 @@ fn export_writes_the_figure_and_the_data_and_asks_before_replacing() {
     // Exporting again to the same name asks first; Cancel leaves the files alone.
     let before = std::fs::read(png.with_extension("svg")).unwrap();
     std::fs::write(png.with_extension("svg"), b"mine").unwrap();
-    setup.picker.push(Some(png.clone()));
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Export figure…")
-        .click();
+    click_export_figure(&mut setup, png.clone());
     setup.harness.run();
     assert!(shows(&setup.harness, "Replace existing files?"));
     setup
@@ -412,11 +417,7 @@ fn export_writes_the_figure_and_the_data_and_asks_before_replacing() {
     setup.harness.run();
     assert_eq!(std::fs::read(png.with_extension("svg")).unwrap(), b"mine");
     // Replace overwrites them.
-    setup.picker.push(Some(png.clone()));
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Export figure…")
-        .click();
+    click_export_figure(&mut setup, png.clone());
     setup.harness.run();
     setup
         .harness
@@ -1102,16 +1103,7 @@ fn hiding_sources_removes_their_panels_and_strips_and_the_rest_share_the_space()
 
     // The figure draws the shown panels.
     let png = setup.dir.path().join("two.png");
-    setup.picker.push(Some(png.clone()));
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Export figure…")
-        .click();
-    setup.harness.step();
-    step_until(&mut setup.harness, "the figure export", |e| {
-        !e.is_exporting()
-    });
-    assert_eq!(setup.harness.state().error(), None);
+    export_figure(&mut setup, png.clone());
     let sidecar: serde_json::Value =
         serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
     let titles: Vec<&str> = sidecar["panels"]
@@ -1132,11 +1124,8 @@ fn hiding_sources_removes_their_panels_and_strips_and_the_rest_share_the_space()
     for source in [window, soft, decoded] {
         assert!(!panel_shown(h, source), "{source:?}");
     }
-    setup.picker.push(Some(setup.dir.path().join("none.png")));
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Export figure…")
-        .click();
+    let none = setup.dir.path().join("none.png");
+    click_export_figure(&mut setup, none);
     setup.harness.run();
     let error = setup.harness.state().error().unwrap_or_default().to_owned();
     assert!(error.contains("every source panel is hidden"), "{error}");
