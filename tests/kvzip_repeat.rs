@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::naive::{Naive, ids, tiny_config, tiny_model, tiny_qwen2_config};
+use common::naive::{Naive, ids, rows_after_prompt, tiny_config, tiny_model, tiny_qwen2_config};
 use common::tiny_checkpoint::{TinySpec, tiny_tokenizer, write_hf};
 use judgeq::inspect::repeat::{
     PIECE_FLOATS, RepeatChunk, RepeatTemplate, chunks, panel_stride, repeat,
@@ -133,17 +133,7 @@ fn check(model: &Transformer, salt: u64) {
     let mut panel_row = 0;
     for chunk in &chunks {
         let all: Vec<u32> = prompt.iter().chain(&chunk.ids).copied().collect();
-        let mut fresh = model.new_cache(all.len()).unwrap();
-        let rows = model
-            .forward(
-                &model.embed(&all).unwrap(),
-                &mut fresh,
-                &Capture::rows(PROMPT, PROMPT),
-                &Silent,
-            )
-            .unwrap()
-            .rows
-            .unwrap();
+        let rows = rows_after_prompt(model, &all, PROMPT);
         for row in 0..chunk.ids.len() {
             if t % stride == 0 {
                 let got = whole.rows.slice(ndarray::s![.., .., panel_row, ..]);

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::naive::{ids, tiny_config, tiny_model, tiny_qwen2_config};
+use common::naive::{ids, rows_after_prompt, tiny_config, tiny_model, tiny_qwen2_config};
 use judgeq::attention::Pooling;
 use judgeq::inspect::lookahead::draft;
 use judgeq::model::{Capture, GenerateOptions, Transformer};
@@ -84,17 +84,7 @@ fn check(model: &Transformer, capture: LookaheadCapture, salt: u64) {
     // One forward of the prompt and the drafts with the full cache, rows of the drafts.
     let mut all = prompt.clone();
     all.extend_from_slice(&drafts.ids);
-    let mut fresh = model.new_cache(all.len()).unwrap();
-    let reference = model
-        .forward(
-            &model.embed(&all).unwrap(),
-            &mut fresh,
-            &Capture::rows(PROMPT, PROMPT),
-            &Silent,
-        )
-        .unwrap()
-        .rows
-        .unwrap();
+    let reference = rows_after_prompt(model, &all, PROMPT);
     let (layers, heads) = (model.config.num_layers, model.config.num_heads);
     assert_eq!(drafts.rows.dim(), (layers, heads, capture.tokens, PROMPT));
     let worst = (&drafts.rows - &reference)

@@ -9,7 +9,9 @@
 )]
 
 use candle_core::{DType, Device, Tensor};
-use judgeq::model::{Architecture, Llama3RopeScaling, ModelConfig, Transformer};
+use judgeq::attention::AttentionRows;
+use judgeq::model::{Architecture, Capture, Llama3RopeScaling, ModelConfig, Transformer};
+use judgeq::progress::Silent;
 
 /// A tiny GQA llama: 2 layers, hidden 32, 4 query heads over 2 KV heads of dimension 8.
 pub fn tiny_config() -> ModelConfig {
@@ -69,6 +71,23 @@ pub fn ids(n: usize, vocab: usize, salt: u64) -> Vec<u32> {
     (0..n as u64)
         .map(|i| ((i * 37 + salt * 11 + 5) % vocab as u64) as u32)
         .collect()
+}
+
+/// The attention rows of every token of `ids` after the first `prompt`, over the first `prompt`
+/// keys, from one forward of all of `ids` in a fresh cache: the reference for rows a test
+/// captured after a cached prompt.
+pub fn rows_after_prompt(model: &Transformer, ids: &[u32], prompt: usize) -> AttentionRows {
+    let mut fresh = model.new_cache(ids.len()).unwrap();
+    model
+        .forward(
+            &model.embed(ids).unwrap(),
+            &mut fresh,
+            &Capture::rows(prompt, prompt),
+            &Silent,
+        )
+        .unwrap()
+        .rows
+        .unwrap()
 }
 
 type Mat = Vec<Vec<f64>>;
