@@ -307,8 +307,7 @@ impl SessionView {
         }
         let result = self
             .bank()?
-            .select(policy, budget)
-            .map(Arc::new)
+            .select_live(policy, budget)
             .map_err(|e| e.to_string());
         self.at(budget).selections.insert(policy, result.clone());
         Some(result)

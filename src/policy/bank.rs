@@ -11,12 +11,15 @@
 //!   attention mass kept is one lookup.
 //!
 //! A budget change then costs `O(1)` per row for uniform budgets, `O(min(c, n − c))` per row for
-//! non-uniform counts' off-diagonal hits, `O(H log² n)` per layer for a spread by score, and
-//! `O(n)` per row to write a mask.
+//! non-uniform counts' off-diagonal hits, one search per row for a spread by score
+//! ([`super::head_shares`]), and for a live mask ([`PolicyBank::select_live`]) the entries
+//! between the old and the new count of each row, or `O(n)` when writing it afresh is cheaper.
 //!
 //! A two-stage order (CriticalKV, [`Order::two_stage`]) keeps no prefix, so it has no tables:
 //! its metrics are counted from its kept set at each budget, `O(n)` per row, over a copy of the
 //! decoded attention the bank keeps only for such orders.
+
+use std::sync::Arc;
 
 use ndarray::{Array2, ArrayView3, Axis, Zip};
 use rayon::prelude::*;
@@ -48,6 +51,8 @@ struct MetricTables {
 
 /// What the oracle contributes to every metric.
 struct OracleData {
+    /// The oracle's order.
+    order: Order,
     /// `rows × n`: the rank of each position in the oracle's ordering.
     rank_of: Vec<u32>,
 }
@@ -64,9 +69,9 @@ pub struct PolicyBank {
     n: usize,
     kv_entry_bytes: usize,
     orders: Vec<OrderTables>,
-    /// The decoded attention `[layers, query_heads, n]`, kept only when some policy's order is
-    /// two-stage (its metrics are counted from its kept set).
-    decoded: Option<ScoreGrid>,
+    /// The decoded attention, kept only when some policy's order is two-stage (its metrics are
+    /// counted from its kept set).
+    decoded: Option<DecodedRows>,
     /// The oracle's ranks, or why there are none (no decoded rows).
     oracle: Result<OracleData, PolicyError>,
 }
@@ -121,7 +126,7 @@ impl PolicyBank {
         let group = query_heads / inputs.kv_heads().max(1);
         let two_stage = prepared.iter().any(|p| p.order.is_two_stage());
         let decoded_copy = match (&decoded, two_stage) {
-            (Ok(decoded), true) => Some((*decoded).clone()),
+            (Ok(decoded), true) => Some(DecodedRows::new(decoded)),
             _ => None,
         };
         let oracle = match (decoded, &oracle_order) {
@@ -176,6 +181,18 @@ impl PolicyBank {
     pub fn select(&self, policy: PolicyId, budget: Budget) -> Result<Selection, PolicyError> {
         budget.check_prompt(self.n)?;
         Ok(self.prepared(policy)?.select(budget, &self.settings))
+    }
+
+    /// [`PolicyBank::select`] for a live budget (the explorer's slider): the answer is shared,
+    /// and once every holder of the previous answer for `policy` has dropped it, its mask memory
+    /// is reused, changing only the entries between the two budgets' counts.
+    pub fn select_live(
+        &self,
+        policy: PolicyId,
+        budget: Budget,
+    ) -> Result<Arc<Selection>, PolicyError> {
+        budget.check_prompt(self.n)?;
+        Ok(self.prepared(policy)?.select_live(budget, &self.settings))
     }
 
     /// Hit rate, attention mass kept and KV bytes of every policy of the bank at `budget`.
@@ -248,14 +265,14 @@ impl PolicyBank {
 impl PolicyBank {
     /// Hit rate per row and attention mass kept per query head of a two-stage order at counts
     /// `kept`, counted from its kept set: the share of the oracle's first `target` positions
-    /// kept, and the decoded attention on the kept positions over all of it.
+    /// kept, and the decoded attention on the kept positions over all of it. `O(n)` per row.
     fn counted_metrics(
         &self,
         prepared: &Prepared,
         kept: &Array2<usize>,
         target: usize,
         oracle: &OracleData,
-        decoded: &ScoreGrid,
+        decoded: &DecodedRows,
     ) -> (Array2<f32>, Array2<f32>) {
         let n = self.n;
         // The query heads each row's kept set serves.
@@ -263,33 +280,39 @@ impl PolicyBank {
         for q in 0..self.query_heads {
             served[owning_head(self.settings.granularity, q, self.group)].push(q);
         }
-        // One pass per row: mark its kept set once, count the hits and sum the served query
-        // heads' decoded attention on it, each row on its own thread with its own marks.
+        let oracle_rankings = oracle.order.rankings();
+        // The mask of the same counts, when the live selection has it.
+        let live = prepared.live_at(kept);
+        // One pass per row: mark its kept set once (or read it from the live mask), count the
+        // oracle's first `target` among the marks and sum the served query heads' decoded
+        // attention on them, each row on its own thread with its own marks.
         let per_row: Vec<(f32, Vec<f32>)> = (0..self.layers * self.heads)
             .into_par_iter()
             .map_init(
                 || vec![false; n],
-                |marks, row| {
+                |scratch, row| {
                     let (l, h) = (row / self.heads, row % self.heads);
-                    marks.fill(false);
-                    prepared.order.mark_kept(l, h, kept[[l, h]], marks);
-                    let rank_of = &oracle.rank_of[row * n..(row + 1) * n];
-                    let hits = marks
+                    let live_row = live
+                        .as_ref()
+                        .and_then(|s| s.mask.slice(ndarray::s![l, h, ..]).to_slice());
+                    let marks: &[bool] = match live_row {
+                        Some(marks) => marks,
+                        None => {
+                            scratch.fill(false);
+                            prepared.order.mark_kept(l, h, kept[[l, h]], scratch);
+                            scratch
+                        }
+                    };
+                    let hits = oracle_rankings.row(l, h)[..target]
                         .iter()
-                        .zip(rank_of)
-                        .filter(|&(&k, &rank)| k && (rank as usize) < target)
+                        .filter(|&&p| marks[p as usize])
                         .count();
                     let shares = served[h]
                         .iter()
                         .map(|&q| {
-                            let (mut on_kept, mut total) = (0f64, 0f64);
-                            for (&k, &m) in marks.iter().zip(decoded.slice(ndarray::s![l, q, ..])) {
-                                let m = f64::from(m);
-                                total += m;
-                                on_kept += if k { m } else { 0.0 };
-                            }
+                            let (values, total) = decoded.row(l * self.query_heads + q);
                             if total > 0.0 {
-                                (on_kept / total) as f32
+                                (masked_sum(marks, values) / total) as f32
                             } else {
                                 1.0
                             }
@@ -309,6 +332,56 @@ impl PolicyBank {
             }
         }
         (hit_rate, mass_kept)
+    }
+}
+
+/// The sum of `values` where `marks` is set, in `f64`, over eight running sums (so that the
+/// additions need not wait for each other).
+fn masked_sum(marks: &[bool], values: &[f32]) -> f64 {
+    const LANES: usize = 8;
+    let mut sums = [0f64; LANES];
+    let (marks_body, marks_tail) = marks.split_at(marks.len() / LANES * LANES);
+    let (values_body, values_tail) = values.split_at(marks_body.len());
+    for (k, v) in marks_body
+        .chunks_exact(LANES)
+        .zip(values_body.chunks_exact(LANES))
+    {
+        for lane in 0..LANES {
+            sums[lane] += f64::from(v[lane] * f32::from(u8::from(k[lane])));
+        }
+    }
+    let tail: f64 = marks_tail
+        .iter()
+        .zip(values_tail)
+        .map(|(&k, &v)| if k { f64::from(v) } else { 0.0 })
+        .sum();
+    sums.iter().sum::<f64>() + tail
+}
+
+/// The decoded attention as flat `[layers × query_heads]` rows of `n`, with each row's total.
+struct DecodedRows {
+    n: usize,
+    values: Vec<f32>,
+    totals: Vec<f64>,
+}
+
+impl DecodedRows {
+    fn new(decoded: &ScoreGrid) -> Self {
+        let n = decoded.dim().2;
+        let values: Vec<f32> = decoded.iter().copied().collect();
+        let totals = values
+            .chunks(n.max(1))
+            .map(|row| row.iter().map(|&v| f64::from(v)).sum())
+            .collect();
+        Self { n, values, totals }
+    }
+
+    /// Row `row` (`layer · query_heads + query head`) and its total.
+    fn row(&self, row: usize) -> (&[f32], f64) {
+        (
+            &self.values[row * self.n..(row + 1) * self.n],
+            self.totals[row],
+        )
     }
 }
 
@@ -342,7 +415,10 @@ fn attach_metric_tables(
     for (order, tables) in orders.iter_mut().zip(tables) {
         order.tables = tables;
     }
-    OracleData { rank_of }
+    OracleData {
+        order: oracle.clone(),
+        rank_of,
+    }
 }
 
 /// `|first c of ranking ∩ first target of the oracle's|`, given `diagonal` = the same with

@@ -1,8 +1,11 @@
 //! Budgets shared out by score: Ada-KV's head-adaptive shares within each layer
 //! (`FFY0/AdaKV`, `AdaptiveSnapKVCluster`), kvpress's variant of them (`AdaKVPress`), and one
 //! share over every layer and head at once
-//! (kvpress's KVzip, `layerwise=False`), computed from a scored order in `O(H log² n)` per
-//! group of rows, which keeps them live under the budget slider.
+//! (kvpress's KVzip, `layerwise=False`), computed from a scored order. Every group of rows that
+//! shares a budget (a layer's heads, or all rows) keeps its keys merged in one descending list,
+//! built once, so the score a budget's top-k stops at is one lookup (`O(log(H·n))` steps of
+//! `O(H log B)` for kvpress's variant), and a budget costs one search per row: live under the
+//! budget slider.
 //!
 //! Ada-KV, per layer, with `base = B − w` (`w` the protected entries) and floor α (default 0.2):
 //! 1. take the global top `H·base` of every head's scores over the scored range;
@@ -44,7 +47,19 @@ pub(crate) fn floored(
     })
 }
 
-/// Every row's scores over its scored range in its order's ranking.
+/// One row's keys (descending) and positions (ascending among equal keys).
+pub(crate) type ScoredRow<'a> = (&'a [u32], &'a [u32]);
+
+/// Which rows share a budget by score: one group per layer, or one group of every row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Groups {
+    /// The heads of each layer (Ada-KV and kvpress's variant).
+    PerLayer,
+    /// Every row of every layer (the global share).
+    AllRows,
+}
+
+/// Every row's scores over its scored range in its order's ranking, and each group's keys merged.
 #[derive(Clone, Debug)]
 pub(crate) struct HeadShares {
     layers: usize,
@@ -54,11 +69,16 @@ pub(crate) struct HeadShares {
     keys: Vec<u32>,
     /// `rows × scored` positions in the same order (ascending among equal keys).
     positions: Vec<u32>,
+    /// The rows' keys again, merged per group (consecutive rows of `keys`), descending.
+    merged: Vec<u32>,
+    /// Rows per group.
+    group_rows: usize,
 }
 
 impl HeadShares {
-    /// The tables of a scored order; `None` for a fixed order (it has no scores).
-    pub(crate) fn new(order: &Order) -> Option<Self> {
+    /// The tables of a scored order whose rows share budgets in `groups`; `None` for a fixed
+    /// order (it has no scores).
+    pub(crate) fn new(order: &Order, groups: Groups) -> Option<Self> {
         let scores = order.scores()?;
         let (layers, heads, scored) = scores.grid.dim();
         let protected = order.protected().len();
@@ -76,19 +96,41 @@ impl HeadShares {
                 );
             }
         }
+        let group_rows = match groups {
+            Groups::PerLayer => heads,
+            Groups::AllRows => layers * heads,
+        };
+        let mut merged = keys.clone();
+        if group_rows * scored > 0 {
+            merged
+                .par_chunks_mut(group_rows * scored)
+                .for_each(|group| group.sort_unstable_by(|a, b| b.cmp(a)));
+        }
         Some(Self {
             layers,
             heads,
             scored,
             keys,
             positions,
+            merged,
+            group_rows,
         })
     }
 
-    fn row(&self, layer: usize, head: usize) -> (&[u32], &[u32]) {
+    fn row(&self, layer: usize, head: usize) -> ScoredRow<'_> {
         let start = (layer * self.heads + head) * self.scored;
         let end = start + self.scored;
         (&self.keys[start..end], &self.positions[start..end])
+    }
+
+    /// The rows of the group starting at row `first` and the group's merged keys.
+    fn group(&self, first: usize) -> (Vec<ScoredRow<'_>>, &[u32]) {
+        let rows = (first..first + self.group_rows)
+            .map(|r| self.row(r / self.heads, r % self.heads))
+            .collect();
+        let len = self.group_rows * self.scored;
+        let start = first / self.group_rows * len;
+        (rows, &self.merged[start..start + len])
     }
 
     /// Ada-KV: entries kept per `[layer, head]` for `protected < B < n`.
@@ -104,8 +146,9 @@ impl HeadShares {
             .into_par_iter()
             .enumerate()
             .for_each(|(l, mut layer)| {
-                let rows: Vec<(&[u32], &[u32])> = (0..self.heads).map(|h| self.row(l, h)).collect();
-                let counts = global_top_counts(&rows, self.heads * base.min(self.scored));
+                let (rows, merged) = self.group(l * self.heads);
+                let counts =
+                    global_top_counts(&rows, merged, 0, self.heads * base.min(self.scored));
                 for (slot, cap) in layer
                     .iter_mut()
                     .zip(floored(&counts, base, alpha, self.scored))
@@ -131,13 +174,8 @@ impl HeadShares {
             .into_par_iter()
             .enumerate()
             .for_each(|(l, mut layer)| {
-                let rest: Vec<(&[u32], &[u32])> = (0..self.heads)
-                    .map(|h| {
-                        let (keys, positions) = self.row(l, h);
-                        (&keys[safe..], &positions[safe..])
-                    })
-                    .collect();
-                let counts = global_top_counts(&rest, self.heads * shared);
+                let (rows, merged) = self.group(l * self.heads);
+                let counts = global_top_counts(&rows, merged, safe, self.heads * shared);
                 for (slot, count) in layer.iter_mut().zip(counts) {
                     *slot = protected + safe + count;
                 }
@@ -149,40 +187,32 @@ impl HeadShares {
     /// `protected < B < n`, summing to `B` per row overall.
     pub(crate) fn global(&self, budget: usize, protected: usize) -> Array2<usize> {
         let base = (budget - protected).min(self.scored);
-        let rows: Vec<(&[u32], &[u32])> = (0..self.layers)
-            .flat_map(|l| (0..self.heads).map(move |h| (l, h)))
-            .map(|(l, h)| self.row(l, h))
-            .collect();
-        let counts = global_top_counts(&rows, rows.len() * base);
+        let (rows, merged) = self.group(0);
+        let counts = global_top_counts(&rows, merged, 0, rows.len() * base);
         Array2::from_shape_fn((self.layers, self.heads), |(l, h)| {
             protected + counts[l * self.heads + h]
         })
     }
 }
 
-/// How many of the global top `k` (order: key descending, position ascending, row ascending)
-/// fall in each row. Each row is `(keys descending, positions)` with positions ascending among
-/// equal keys; `k` is at most the total length.
-pub(crate) fn global_top_counts(rows: &[(&[u32], &[u32])], k: usize) -> Vec<usize> {
+/// How many of the global top `k` (order: key descending, position ascending, row ascending) of
+/// the rows' entries after each row's first `skip` fall in each row (not counting the skipped).
+/// Each row is `(keys descending, positions)` with positions ascending among equal keys;
+/// `merged` is every key of the whole rows, descending; `k` is at most the entries left.
+pub(crate) fn global_top_counts(
+    rows: &[ScoredRow<'_>],
+    merged: &[u32],
+    skip: usize,
+    k: usize,
+) -> Vec<usize> {
     if k == 0 {
         return vec![0; rows.len()];
     }
-    let count_at_least = |v: u32| -> usize {
-        rows.iter()
-            .map(|(keys, _)| keys.partition_point(|&x| x >= v))
-            .sum()
-    };
-    // The k-th largest key: the largest v with at least k keys ≥ v.
-    let (mut lo, mut hi) = (0u32, u32::MAX);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if count_at_least(mid) >= k {
-            lo = mid
-        } else {
-            hi = mid - 1
-        }
-    }
-    let threshold = lo;
+    let threshold = kth_key(rows, merged, skip, k);
+    let rows: Vec<ScoredRow<'_>> = rows
+        .iter()
+        .map(|(keys, positions)| (&keys[skip..], &positions[skip..]))
+        .collect();
     let above: Vec<usize> = rows
         .iter()
         .map(|(keys, _)| keys.partition_point(|&x| x > threshold))
@@ -218,4 +248,34 @@ pub(crate) fn global_top_counts(rows: &[(&[u32], &[u32])], k: usize) -> Vec<usiz
             count
         })
         .collect()
+}
+
+/// The `k`-th largest key (`k ≥ 1`) among the rows' entries after each row's first `skip`.
+/// Without a skip it is `merged[k − 1]`. With one, the entries at or above a key `v` left in
+/// the rows are those of `merged` less, per row, the skipped ones at or above `v` (all `skip` of
+/// them when the row's `skip`-th key reaches `v`): a binary search over `merged` whose steps
+/// look only at the rows' first `skip` keys.
+fn kth_key(rows: &[ScoredRow<'_>], merged: &[u32], skip: usize, k: usize) -> u32 {
+    if skip == 0 {
+        return merged[k - 1];
+    }
+    let left_at_or_above = |v: u32| -> usize {
+        let all = merged.partition_point(|&x| x >= v);
+        let skipped: usize = rows
+            .iter()
+            .map(|(keys, _)| keys[..skip].partition_point(|&x| x >= v))
+            .sum();
+        all - skipped
+    };
+    // The first index of `merged` whose key leaves at least `k` entries at or above it.
+    let (mut lo, mut hi) = (0, merged.len() - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if left_at_or_above(merged[mid]) >= k {
+            hi = mid
+        } else {
+            lo = mid + 1
+        }
+    }
+    merged[lo]
 }

@@ -310,19 +310,66 @@ impl Order {
             }
             return;
         };
+        self.mark_two_stage(layer, head, c, stage, row);
+    }
+
+    /// Marks in `marks` (all `false`) the `c ≤ n` positions a two-stage row keeps: the first
+    /// ranking's first [`Order::first_stage_count`]`(c)`, then the second ranking's earliest not
+    /// yet kept.
+    fn mark_two_stage(
+        &self,
+        layer: usize,
+        head: usize,
+        c: usize,
+        stage: &SecondStage,
+        marks: &mut [bool],
+    ) {
         let taken = self.first_stage_count(c);
-        for &p in &first[..taken] {
-            row[p as usize] = true;
+        for &p in &self.0.rankings.row(layer, head)[..taken] {
+            marks[p as usize] = true;
         }
         let mut left = c - taken;
         for &p in stage.rankings.row(layer, head) {
             if left == 0 {
                 break;
             }
-            if !row[p as usize] {
-                row[p as usize] = true;
+            if !marks[p as usize] {
+                marks[p as usize] = true;
                 left -= 1;
             }
+        }
+    }
+
+    /// Rewrites `row`, the kept set of row `[layer, head]` at count `from`, into its kept set at
+    /// count `to`, by the cheaper way: for a prefix order, changing only the positions between
+    /// the two counts (`|to − from|` writes), or clearing the row and marking it afresh (one
+    /// sequential clear and `min(to, n − to)` writes, which also needs no read of the old row);
+    /// a two-stage order's row is always written afresh.
+    pub(crate) fn move_kept(
+        &self,
+        layer: usize,
+        head: usize,
+        from: usize,
+        to: usize,
+        row: &mut [bool],
+    ) {
+        let n = self.0.rankings.n;
+        let (from, to) = (from.min(n), to.min(n));
+        // A sequential clear costs about as much as a few scattered writes per cache line.
+        let afresh = (to.min(n - to) + n / 16) / 2;
+        if self.is_two_stage() || from.abs_diff(to) > afresh {
+            row.fill(false);
+            self.mark_kept(layer, head, to, row);
+            return;
+        }
+        let first = self.0.rankings.row(layer, head);
+        let (changed, keep) = if to > from {
+            (&first[from..to], true)
+        } else {
+            (&first[to..from], false)
+        };
+        for &p in changed {
+            row[p as usize] = keep;
         }
     }
 

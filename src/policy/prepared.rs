@@ -2,7 +2,7 @@
 //! spread needs, and from those the counts, the mask and the note at a budget. The only
 //! selection path: [`super::select`] prepares one policy, [`super::PolicyBank`] many.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ndarray::{Array2, Array3, Axis};
 use rayon::prelude::*;
@@ -22,6 +22,9 @@ pub(crate) struct Prepared {
     /// The counts at the last budget asked for, when the spread shares by score (a budget
     /// change asks twice: masks and metrics).
     last: Mutex<Option<(usize, Array2<usize>)>>,
+    /// The selection [`Prepared::select_live`] returned last, whose memory the next budget
+    /// reuses once no one else holds it.
+    live: Mutex<Option<Arc<Selection>>>,
 }
 
 impl Prepared {
@@ -48,6 +51,7 @@ impl Prepared {
             order,
             spreader,
             last: Mutex::new(None),
+            live: Mutex::new(None),
         })
     }
 
@@ -85,6 +89,37 @@ impl Prepared {
             note: self.note(budget, &kept, settings),
             kept,
         }
+    }
+
+    /// What the policy keeps at `budget`, as [`Prepared::select`], for a live budget: when the
+    /// selection returned last is no longer held elsewhere, its mask is moved to the new counts
+    /// in place (only the entries between the old and the new count of each row change), so a
+    /// budget change neither allocates nor clears a mask.
+    pub(crate) fn select_live(&self, budget: Budget, settings: &PolicySettings) -> Arc<Selection> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut shared) = live.take()
+            && let Some(selection) = Arc::get_mut(&mut shared)
+        {
+            let kept = self.kept(budget);
+            if selection.kept != kept {
+                move_mask(&self.order, &mut selection.mask, &selection.kept, &kept);
+            }
+            selection.note = self.note(budget, &kept, settings);
+            selection.budget = budget;
+            selection.kept = kept;
+            *live = Some(Arc::clone(&shared));
+            return shared;
+        }
+        let fresh = Arc::new(self.select(budget, settings));
+        *live = Some(Arc::clone(&fresh));
+        fresh
+    }
+
+    /// The selection [`Prepared::select_live`] returned last, when it keeps counts `kept` (a
+    /// budget change asks for the masks and then the metrics of the same counts).
+    pub(crate) fn live_at(&self, kept: &Array2<usize>) -> Option<Arc<Selection>> {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.as_ref().filter(|s| s.kept == *kept).map(Arc::clone)
     }
 
     /// The note on counts `kept` at `budget`: the budget's own (it keeps everything), the
@@ -145,4 +180,19 @@ fn kept_mask(order: &Order, kept: &Array2<usize>) -> KeepMask {
             }
         });
     mask
+}
+
+/// Moves `mask`, what `order` keeps at counts `from`, to what it keeps at counts `to`.
+fn move_mask(order: &Order, mask: &mut KeepMask, from: &Array2<usize>, to: &Array2<usize>) {
+    mask.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(l, mut layer)| {
+            for (h, mut row) in layer.outer_iter_mut().enumerate() {
+                let (old, new) = (from[[l, h]], to[[l, h]]);
+                if let (true, Some(slice)) = (old != new, row.as_slice_mut()) {
+                    order.move_kept(l, h, old, new, slice);
+                }
+            }
+        });
 }

@@ -16,7 +16,7 @@
 
 use ndarray::Array2;
 
-use super::head_shares::HeadShares;
+use super::head_shares::{Groups, HeadShares};
 use super::layer_schedule::{Schedule, layer_budgets};
 use super::{Order, PolicyError};
 
@@ -74,8 +74,8 @@ impl Spreader {
     /// `spread` ready for `order`; `label` names the policy in the error a spread by score over
     /// a fixed order gives.
     pub(crate) fn new(spread: Spread, order: &Order, label: &str) -> Result<Self, PolicyError> {
-        let shares = || {
-            HeadShares::new(order).ok_or_else(|| {
+        let shares = |groups| {
+            HeadShares::new(order, groups).ok_or_else(|| {
                 PolicyError::InvalidOrder(format!(
                     "{label} shares its budget by score, but its order is fixed (it has no scores)"
                 ))
@@ -87,13 +87,15 @@ impl Spreader {
             Spread::Pyramid { beta } => Spreader::Pyramid { beta },
             Spread::HeadAdaptive { floor_alpha } => Spreader::HeadAdaptive {
                 floor_alpha,
-                shares: shares()?,
+                shares: shares(Groups::PerLayer)?,
             },
             Spread::Safeguarded { alpha } => Spreader::Safeguarded {
                 alpha,
-                shares: shares()?,
+                shares: shares(Groups::PerLayer)?,
             },
-            Spread::Global => Spreader::Global { shares: shares()? },
+            Spread::Global => Spreader::Global {
+                shares: shares(Groups::AllRows)?,
+            },
         })
     }
 

@@ -76,8 +76,10 @@ fn settings_variants(rng: &mut Rng) -> Vec<PolicySettings> {
     variants
 }
 
-/// The plain selection, the bank's and the reference agree, and the bank's metrics equal the
-/// masks', for every registered policy at every budget in `budgets`.
+/// The plain selection, the bank's (plain and live) and the reference agree, and the bank's
+/// metrics equal the masks', for every registered policy at every budget in `budgets`. Every
+/// third budget's live selections are held to the end, so that the next budget's live masks are
+/// written afresh, and the others are moved from the previous budget's.
 fn check_agreement(
     inputs: &ScoreInputs,
     settings: &PolicySettings,
@@ -85,11 +87,19 @@ fn check_agreement(
 ) {
     let policies = PolicyId::all();
     let bank = PolicyBank::new(inputs, settings, &policies).unwrap();
-    for asked in budgets {
+    let mut held = Vec::new();
+    for (step, asked) in budgets.enumerate() {
         let budget = bank.budget(asked).unwrap();
+        // Metrics counted afresh, then from the live masks of the same budget.
+        let cold = bank.evaluate(budget).unwrap();
+        let lives: Vec<_> = policies
+            .iter()
+            .map(|&policy| bank.select_live(policy, budget).unwrap())
+            .collect();
         let metrics = bank.evaluate(budget).unwrap();
+        assert_eq!(cold, metrics, "budget {asked}, {settings:?}");
         assert_eq!(metrics.len(), policies.len());
-        for (&policy, fast) in policies.iter().zip(metrics) {
+        for (i, (&policy, fast)) in policies.iter().zip(metrics).enumerate() {
             let reference = reference_select(policy, inputs, asked, settings).unwrap();
             let plain = select(policy, inputs, budget, settings).unwrap();
             assert_eq!(
@@ -98,8 +108,12 @@ fn check_agreement(
                 "{policy} at budget {asked}, {settings:?}"
             );
             assert_eq!((plain.policy, plain.budget), (policy, budget));
-            let live = bank.select(policy, budget).unwrap();
-            assert_eq!(live, plain, "{policy} at budget {asked}, {settings:?}");
+            let banked = bank.select(policy, budget).unwrap();
+            assert_eq!(banked, plain, "{policy} at budget {asked}, {settings:?}");
+            assert_eq!(
+                *lives[i], plain,
+                "{policy} live at budget {asked}, {settings:?}"
+            );
             let from_masks = evaluate_selection(&plain, inputs, settings).unwrap();
             assert_eq!(fast.policy, policy);
             assert_eq!(
@@ -112,6 +126,9 @@ fn check_agreement(
                 assert!((a - b).abs() < 1e-5, "{policy} mass {a} vs {b} at {asked}");
             }
             assert!((fast.mean_hit_rate - from_masks.mean_hit_rate).abs() < 1e-6);
+        }
+        if step % 3 == 0 {
+            held.extend(lives);
         }
     }
 }
@@ -131,7 +148,11 @@ fn every_policy_equals_its_reference_on_random_scores_with_ties() {
         let fixture = Fixture::random(rng.next(), shape, 1 + rng.below(3), levels);
         let n = shape.3;
         for settings in settings_variants(&mut rng) {
-            check_agreement(&fixture.inputs(), &settings, 1..=n + 1);
+            check_agreement(
+                &fixture.inputs(),
+                &settings,
+                (1..=n + 1).chain((1..=n).rev()),
+            );
         }
     }
 }
@@ -159,7 +180,8 @@ fn every_policy_equals_its_reference_on_a_synthetic_session() {
             &inputs,
             &settings,
             [
-                1, 2, 31, 32, 33, 40, 64, 100, 128, 150, 151, 200, 256, 299, 300, 301,
+                1, 2, 31, 32, 33, 40, 64, 100, 128, 150, 151, 200, 256, 299, 300, 301, 150, 33,
+                256, 1, 64,
             ]
             .into_iter(),
         );
@@ -183,6 +205,32 @@ fn policies_that_order_alike_share_one_order() {
     );
     let other = OrderContext::new(&inputs, &settings);
     assert!(!other.order_of(&SnapKv).unwrap().same(&snap));
+}
+
+#[test]
+fn a_live_selection_reuses_its_mask_once_no_one_holds_it() {
+    let fixture = Fixture::random(4, (2, 4, 2, 40), 2, 0);
+    let inputs = fixture.inputs();
+    let settings = PolicySettings::default();
+    let bank = PolicyBank::new(&inputs, &settings, &[PolicyId::SNAPKV]).unwrap();
+    let at = |asked| bank.budget(asked).unwrap();
+    let mask_of = |selection: &crate::policy::Selection| selection.mask.as_ptr();
+    let held = bank.select_live(PolicyId::SNAPKV, at(12)).unwrap();
+    // Held elsewhere: the next budget gets a mask of its own, and the held one is untouched.
+    let second = bank.select_live(PolicyId::SNAPKV, at(20)).unwrap();
+    assert_ne!(mask_of(&second), mask_of(&held));
+    let twelve = select(PolicyId::SNAPKV, &inputs, at(12), &settings).unwrap();
+    assert_eq!(*held, twelve);
+    drop(held);
+    // Dropped: the next budget moves the last mask in place, both down and up.
+    let memory = mask_of(&second);
+    drop(second);
+    for asked in [7, 33, 33, 1, 40, 41] {
+        let live = bank.select_live(PolicyId::SNAPKV, at(asked)).unwrap();
+        assert_eq!(mask_of(&live), memory, "budget {asked}");
+        let plain = select(PolicyId::SNAPKV, &inputs, at(asked), &settings).unwrap();
+        assert_eq!(*live, plain, "budget {asked}");
+    }
 }
 
 #[test]

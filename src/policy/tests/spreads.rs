@@ -6,9 +6,9 @@
 use ndarray::{Array3, array, s};
 
 use super::reference::ada_head_budgets;
-use super::{Fixture, kept};
+use super::{Fixture, Rng, kept};
 use crate::attention::{Pooling, QuerySource};
-use crate::policy::head_shares::{HeadShares, global_top_counts};
+use crate::policy::head_shares::{Groups, HeadShares, global_top_counts};
 use crate::policy::{
     Budget, Input, Order, OrderContext, Policy, PolicyError, PolicyId, PolicySettings, Protected,
     Spread, select,
@@ -72,6 +72,37 @@ fn run(
     select(PolicyId::of(policy), &inputs, budget, settings)
 }
 
+/// Every key of `rows`, descending.
+fn merged(rows: &[(&[u32], &[u32])]) -> Vec<u32> {
+    let mut all: Vec<u32> = rows
+        .iter()
+        .flat_map(|(keys, _)| keys.iter().copied())
+        .collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    all
+}
+
+/// The naive count: sort every entry after each row's first `skip` by (key descending, position
+/// ascending, row ascending) and count the first `k` per row.
+fn sorted_top_counts(rows: &[(&[u32], &[u32])], skip: usize, k: usize) -> Vec<usize> {
+    let mut entries: Vec<(u32, u32, usize)> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(r, (keys, positions))| {
+            keys.iter()
+                .zip(positions.iter())
+                .skip(skip)
+                .map(move |(&key, &p)| (key, p, r))
+        })
+        .collect();
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut counts = vec![0; rows.len()];
+    for &(_, _, r) in &entries[..k] {
+        counts[r] += 1;
+    }
+    counts
+}
+
 #[test]
 fn global_top_counts_break_ties_by_position_then_row() {
     // Keys (descending) and positions per row; three rows.
@@ -80,6 +111,7 @@ fn global_top_counts_break_ties_by_position_then_row() {
         (&[5, 5, 4, 0], &[0, 4, 1, 9]),
         (&[8, 5, 2, 2], &[6, 4, 1, 5]),
     ];
+    let all = merged(&rows);
     // Global order: 9(r0) 8(r2) | ties at 5: pos0 r0, pos0 r1, pos4 r1, pos4 r2, pos7 r0 | 4(r1) ...
     let expect = [
         (1, vec![1, 0, 0]),
@@ -92,10 +124,47 @@ fn global_top_counts_break_ties_by_position_then_row() {
         (8, vec![3, 3, 2]),
     ];
     for (k, counts) in expect {
-        assert_eq!(global_top_counts(&rows, k), counts, "k = {k}");
+        assert_eq!(global_top_counts(&rows, &all, 0, k), counts, "k = {k}");
     }
-    assert_eq!(global_top_counts(&rows, 12), vec![4, 4, 4]);
-    assert_eq!(global_top_counts(&rows, 0), vec![0, 0, 0]);
+    assert_eq!(global_top_counts(&rows, &all, 0, 12), vec![4, 4, 4]);
+    assert_eq!(global_top_counts(&rows, &all, 0, 0), vec![0, 0, 0]);
+    // Each row's first entry left out: 5(r0 pos0) 5(r1 pos4) 5(r2 pos4) 5(r0 pos7) 4(r1) ...
+    let expect = [(1, vec![1, 0, 0]), (3, vec![1, 1, 1]), (4, vec![2, 1, 1])];
+    for (k, counts) in expect {
+        assert_eq!(
+            global_top_counts(&rows, &all, 1, k),
+            counts,
+            "skip 1, k = {k}"
+        );
+    }
+}
+
+#[test]
+fn global_top_counts_agree_with_a_sort_on_random_tied_rows() {
+    let mut rng = Rng(7);
+    for case in 0..300 {
+        let (row_count, len) = (1 + rng.below(5), 1 + rng.below(39));
+        let levels = 1 + rng.below(5) as u32;
+        let rows: Vec<(Vec<u32>, Vec<u32>)> = (0..row_count)
+            .map(|_| {
+                let mut entries: Vec<(u32, u32)> = (0..len as u32)
+                    .map(|p| (rng.below(levels as usize) as u32, p))
+                    .collect();
+                entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                entries.into_iter().unzip()
+            })
+            .collect();
+        let rows: Vec<(&[u32], &[u32])> = rows.iter().map(|(k, p)| (&k[..], &p[..])).collect();
+        let all = merged(&rows);
+        let skip = rng.below(len + 1);
+        for k in 0..=row_count * (len - skip) {
+            assert_eq!(
+                global_top_counts(&rows, &all, skip, k),
+                sorted_top_counts(&rows, skip, k),
+                "case {case}, skip {skip}, k {k}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -106,7 +175,7 @@ fn ada_tables_agree_with_the_sorting_reference_on_tied_scores() {
         ((l * 7 + h * 3 + j * 5) % 4) as f32
     });
     let order = Order::scored(n, Protected::Window(window), 0, scores.clone()).unwrap();
-    let tables = HeadShares::new(&order).unwrap();
+    let tables = HeadShares::new(&order, Groups::PerLayer).unwrap();
     for budget in window + 1..n {
         for alpha in [0.0, 0.2, 0.5, 1.0] {
             assert_eq!(
