@@ -1064,6 +1064,21 @@ fn eval_refuses_bad_input_and_fails_when_nothing_was_evaluated() {
             eval(&data, &file_out, &[]),
             "notes.txt is a file, not a folder",
         ),
+        (
+            "eval-unknown-method",
+            eval(&data, &out, &["--policies", "snapkv,snapkvv"]),
+            "unknown method `snapkvv`: use a policy id or one of snapkv-nopool",
+        ),
+        (
+            "eval-repeated-method",
+            eval(&data, &out, &["--policies", "kvzip,snapkv,kvzip"]),
+            "--policies lists kvzip twice",
+        ),
+        (
+            "eval-soft-method-without-soft",
+            eval(&data, &out, &["--policies", "snapkv,criticalkv-judgeq"]),
+            "the `criticalkv-judgeq` rows need soft tokens: pass --soft FILE",
+        ),
     ];
     for (case, args, message) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -1097,6 +1112,45 @@ fn eval_refuses_bad_input_and_fails_when_nothing_was_evaluated() {
         stderr(&output)
     );
     assert!(bench.path("bom-eval/summary.csv").is_file());
+
+    // Methods asked for by id, the new kvpress ones among them, with a parameter.
+    let chosen_out = bench.arg("chosen-eval");
+    let args = eval(
+        &data,
+        &chosen_out,
+        &[
+            "--policies",
+            "keydiff,kvzip,lookahead,criticalkv-snapkv,snapkv-chunk",
+            "--param",
+            "chunk_size=4",
+            "--budgets",
+            "8",
+            "--limit",
+            "1",
+            "--metrics-only",
+            "--decode",
+            "4",
+        ],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    succeeds("eval-chosen-methods", &args);
+    let summary = std::fs::read_to_string(bench.path("chosen-eval/summary.csv")).unwrap();
+    let methods: Vec<&str> = summary
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "keydiff",
+            "kvzip",
+            "lookahead",
+            "criticalkv-snapkv",
+            "snapkv-chunk"
+        ],
+        "{summary}"
+    );
 }
 
 #[test]

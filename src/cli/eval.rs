@@ -1,5 +1,5 @@
 //! `judgeq eval`: hit rates against the oracle and answer agreement under eviction, for every
-//! method of the Judge Q comparison, on held-out prompts.
+//! method of the Judge Q comparison (or the methods asked for), on held-out prompts.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,7 @@ use judgeq::policy::{PolicySettings, Ratio};
 use judgeq::session::QuestionPlacement;
 
 use super::checks;
+use super::methods::{methods_by_id, with_params};
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 
@@ -41,6 +42,13 @@ pub struct EvalArgs {
     /// Budgets as ratios removed (see `--help`); tables group by ratio.
     #[arg(long, value_delimiter = ',', conflicts_with = "budgets", long_help = super::policy_help::RATIOS_HELP)]
     pub ratios: Vec<Ratio>,
+    /// Methods, comma-separated: policy ids or their named variants (see `--help`) [default:
+    /// the Judge Q paper's comparison]
+    #[arg(long, value_delimiter = ',', help = super::policy_help::eval_methods_help())]
+    pub policies: Vec<String>,
+    /// A policy parameter, KEY=VALUE, repeatable (the registry's parameters; see `--help`)
+    #[arg(long = "param", value_name = "KEY=VALUE", help = super::policy_help::params_help())]
+    pub params: Vec<String>,
     /// Last-window size of the window methods.
     #[arg(long, default_value_t = PolicySettings::default().window)]
     pub window: usize,
@@ -88,13 +96,25 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     } else {
         Overwrite::Refuse
     };
-    let base = PolicySettings {
-        window: args.window,
-        pooling: args.pooling,
-        granularity: args.granularity,
-        ..PolicySettings::default()
-    };
+    let base = with_params(
+        PolicySettings {
+            window: args.window,
+            pooling: args.pooling,
+            granularity: args.granularity,
+            ..PolicySettings::default()
+        },
+        &args.params,
+    )?;
     base.validate()?;
+    // The names are checked before any model work; soft tokens once their file is read.
+    let ids: Vec<String> = args
+        .policies
+        .iter()
+        .map(|id| id.trim().to_owned())
+        .collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    checks::no_repeats(&id_refs, "--policies")?;
+    methods_by_id(&ids, &base, true)?;
     check_numbers(args)?;
     args.model.check()?;
     checks::output_folder(&args.out, "--out")?;
@@ -111,7 +131,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .map(|p| SoftTokens::read(p))
         .transpose()?;
     let model = args.model.load(&progress)?;
-    let methods = paper_methods(&base, soft.is_some());
+    let methods = if ids.is_empty() {
+        paper_methods(&base, soft.is_some())
+    } else {
+        methods_by_id(&ids, &base, soft.is_some())?
+    };
     let settings = EvalSettings {
         budgets: args.budgets.clone(),
         ratios: args.ratios.clone(),

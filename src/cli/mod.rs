@@ -14,6 +14,7 @@ mod generate;
 #[cfg(feature = "gui")]
 mod gui;
 mod inspect;
+mod methods;
 mod model_args;
 #[cfg(not(feature = "gui"))]
 mod no_gui;

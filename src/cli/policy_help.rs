@@ -44,6 +44,17 @@ pub fn methods_help() -> String {
     )
 }
 
+/// Help of `judgeq eval --policies`.
+pub fn eval_methods_help() -> String {
+    format!(
+        "Methods, comma-separated: policy ids ({}) or variants ({}) [default: the Judge Q paper's \
+         comparison, its Judge Q rows only with --soft; {} need --soft]",
+        ids(&PolicyId::all()).join(", "),
+        variant_ids().join(", "),
+        needing_soft_tokens(&PolicyId::all()).join(", ")
+    )
+}
+
 /// Help of `--param`: every registered parameter, its policy, default and meaning.
 pub fn params_help() -> String {
     let mut seen: Vec<&str> = Vec::new();
@@ -103,6 +114,14 @@ mod tests {
         assert!(
             methods.contains("snapkv-nopool, snapkv-chunk, judgeq-window"),
             "{methods}"
+        );
+        let eval_methods = eval_methods_help();
+        assert!(
+            eval_methods.contains("(full, streamingllm, h2o, ")
+                && eval_methods.contains("kvzip, criticalkv-snapkv, judgeq, ")
+                && eval_methods.contains("judgeq-layer0-window")
+                && eval_methods.ends_with("judgeq, criticalkv-judgeq need --soft]"),
+            "{eval_methods}"
         );
         let params = params_help();
         for param in judgeq::policy::policies::params() {

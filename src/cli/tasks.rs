@@ -8,11 +8,11 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use judgeq::attention::{Granularity, Pooling};
-use judgeq::eval::{Method, method_by_id, variant_ids};
+use judgeq::eval::Method;
 use judgeq::judgeq::{SoftTokens, shipped};
 use judgeq::model::Model;
 use judgeq::model::hashing::hex;
-use judgeq::policy::{Input, PolicyId, PolicySettings, Ratio};
+use judgeq::policy::{PolicyId, PolicySettings, Ratio};
 use judgeq::session::QuestionPlacement;
 use judgeq::tasks::figures::write_run_figures;
 use judgeq::tasks::journal::{
@@ -26,6 +26,7 @@ use judgeq::tasks::{TaskSample, tables::FULL_KV};
 use sha2::{Digest, Sha256};
 
 use super::checks;
+use super::methods::{methods_by_id, with_params};
 use super::model_args::ModelArgs;
 use super::progress_bar::StderrProgress;
 use super::task_sets::{FileSetArgs, Leval, LongBench, LongEval, TaskSet};
@@ -162,18 +163,13 @@ pub fn run_tasks(args: &TasksArgs) -> anyhow::Result<()> {
 impl RunArgs {
     /// The settings every method starts from.
     fn base_settings(&self) -> anyhow::Result<PolicySettings> {
-        let mut settings = PolicySettings {
+        let settings = PolicySettings {
             window: self.window,
             pooling: self.pooling,
             granularity: self.granularity,
             ..PolicySettings::default()
         };
-        for assignment in &self.params {
-            settings
-                .assign(assignment)
-                .with_context(|| format!("--param {assignment}"))?;
-        }
-        Ok(settings)
+        with_params(settings, &self.params)
     }
 
     /// The methods asked for (Full KV left out: it is always reported).
@@ -186,27 +182,13 @@ impl RunArgs {
                 .map(|id| id.to_string())
                 .collect()
         } else {
-            self.policies.iter().map(|p| p.trim().to_owned()).collect()
+            self.policies.clone()
         };
-        let mut methods = Vec::new();
-        for id in ids.iter().filter(|id| id.as_str() != FULL_KV) {
-            let method = method_by_id(id, &base).with_context(|| {
-                format!(
-                    "unknown method `{id}`: use a policy id or one of {}",
-                    variant_ids().join(", ")
-                )
-            })?;
-            if method.policy == PolicyId::FULL_KV {
-                continue;
-            }
-            if method.policy.needs(&method.settings).contains(&Input::Soft) && !with_soft {
-                anyhow::bail!(
-                    "the `{id}` rows need soft tokens: pass --soft FILE (the shipped ones are for the default model only)"
-                );
-            }
-            methods.push(method);
-        }
-        Ok(methods)
+        let ids: Vec<String> = ids.into_iter().filter(|id| id.trim() != FULL_KV).collect();
+        Ok(methods_by_id(&ids, &base, with_soft)?
+            .into_iter()
+            .filter(|m| m.policy != PolicyId::FULL_KV)
+            .collect())
     }
 
     /// Checks the options and the output folder before any model work: budgets, window,
