@@ -355,7 +355,10 @@ impl Order {
     ) {
         let n = self.0.rankings.n;
         let (from, to) = (from.min(n), to.min(n));
-        // A sequential clear costs about as much as a few scattered writes per cache line.
+        // Writing afresh costs a sequential clear (about n/16 scattered writes' worth) and
+        // `min(to, n − to)` writes into a row just cleared, hence in cache; moving, `|to − from|`
+        // writes into a row that may not be, about twice as dear each (as measured by
+        // `cargo bench --bench policy_budget`).
         let afresh = (to.min(n - to) + n / 16) / 2;
         if self.is_two_stage() || from.abs_diff(to) > afresh {
             row.fill(false);

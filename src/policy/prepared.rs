@@ -93,8 +93,9 @@ impl Prepared {
 
     /// What the policy keeps at `budget`, as [`Prepared::select`], for a live budget: when the
     /// selection returned last is no longer held elsewhere, its mask is moved to the new counts
-    /// in place (only the entries between the old and the new count of each row change), so a
-    /// budget change neither allocates nor clears a mask.
+    /// in place ([`Order::move_kept`]: each row changes only the entries between its old and new
+    /// count, or is cleared and marked afresh when that is cheaper), so a budget change allocates
+    /// no mask.
     pub(crate) fn select_live(&self, budget: Budget, settings: &PolicySettings) -> Arc<Selection> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(mut shared) = live.take()
