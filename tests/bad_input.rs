@@ -799,6 +799,11 @@ fn train_refuses_bad_input_and_writes_nothing_before_the_first_step() {
             "--epochs must be at least 1",
         ),
         (
+            "train-loss-pooling-even",
+            train(&data, &out, &["--loss-pooling", "max6"]),
+            "--loss-pooling max6: the kernel must be odd",
+        ),
+        (
             "train-prompt-limit-beyond-context",
             train(&data, &out, &["--max-prompt-tokens", "600"]),
             "exceeds the model's context of 512",

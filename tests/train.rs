@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use common::naive::{ids, tiny_config, tiny_model};
 use common::tiny_checkpoint::{TinySpec, write_hf};
+use judgeq::attention::Pooling;
 use judgeq::judgeq::checkpoint::{TrainState, state_path};
 use judgeq::judgeq::data::{PromptText, read_prompts};
 use judgeq::judgeq::fitting::{Fitted, TooLong, fit_prompt};
@@ -90,6 +91,17 @@ fn settings_to_check() -> Vec<ObjectiveSettings> {
         ObjectiveSettings {
             renormalise: true,
             skip_first_keys: 2,
+            ..ObjectiveSettings::default()
+        },
+        ObjectiveSettings {
+            loss: LossKind::TopK,
+            top_k: 3,
+            skip_first_keys: 1,
+            pooling: Pooling::Max { kernel: 3 },
+            ..ObjectiveSettings::default()
+        },
+        ObjectiveSettings {
+            pooling: Pooling::Avg { kernel: 3 },
             ..ObjectiveSettings::default()
         },
     ]

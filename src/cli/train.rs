@@ -8,6 +8,7 @@ use clap::Args;
 use super::checks;
 use super::model_args::ModelArgs;
 use super::train_progress::TrainProgress;
+use judgeq::attention::Pooling;
 use judgeq::judgeq::checkpoint::state_path;
 use judgeq::judgeq::data::{PromptFile, SkipReason, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
@@ -88,6 +89,10 @@ pub struct TrainArgs {
     /// Keys per head the topk loss asks the soft tokens for
     #[arg(long, default_value_t = ObjectiveSettings::default().top_k, value_name = "K")]
     pub loss_top_k: usize,
+    /// Pool the soft tokens' averaged row along the keys before the loss, as eviction pools
+    /// their scores: none (the paper's), maxK or avgK (e.g. max7, the policies' default)
+    #[arg(long, default_value = "none", value_name = "POOLING")]
+    pub loss_pooling: Pooling,
     /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
     /// that short and long prompts weigh alike; `--length-normalised false` is the paper's
     /// plain MSE.
@@ -136,6 +141,7 @@ impl TrainArgs {
                 length_normalised: self.length_normalised,
                 skip_first_keys: self.loss_skip_first,
                 top_k: self.loss_top_k,
+                pooling: self.loss_pooling,
             },
             checkpoint_every: self.checkpoint_every,
         }

@@ -14,6 +14,12 @@
 //!   and the answer's mass on itself stay out); with it on, both averaged rows are divided by
 //!   their sum over the prompt keys first.
 //!
+//! At inference the soft tokens' scores are pooled along the keys before the top `B` is taken
+//! (max-pooling with kernel 7, as every SnapKV-family method), while the target is the answer's
+//! raw attention. With **loss pooling** the averaged soft row is pooled the same way (over the
+//! whole prompt row, before the sink keys are left out) before the comparison, so training sees
+//! the scores eviction ranks; the target is never pooled.
+//!
 //! One more choice the paper does not face in its description but any mixed-length data set
 //! does: attention over `n` keys is about `1/n` per key, so the plain MSE of a prompt scales
 //! like `1/n²`, and in a batch of short chat prompts and long documents the short ones own the
@@ -25,6 +31,7 @@ use std::str::FromStr;
 use candle_core::{D, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::attention::Pooling;
 use crate::judgeq::error::{Result, TrainError};
 
 /// Floor applied to probabilities inside logarithms.
@@ -175,6 +182,9 @@ pub struct ObjectiveSettings {
     pub skip_first_keys: usize,
     /// Keys per head the `topk` loss asks for (default 64; other losses ignore it).
     pub top_k: usize,
+    /// Pooling applied to the averaged soft row before the comparison, as eviction pools the
+    /// soft tokens' scores (default none: the raw row, the paper's).
+    pub pooling: Pooling,
 }
 
 impl Default for ObjectiveSettings {
@@ -186,6 +196,7 @@ impl Default for ObjectiveSettings {
             length_normalised: true,
             skip_first_keys: 0,
             top_k: 64,
+            pooling: Pooling::None,
         }
     }
 }
@@ -214,7 +225,7 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
         }
         let skip = settings.skip_first_keys.min(keys.saturating_sub(1));
         let kept = keys - skip;
-        let soft = soft_rows.mean(1)?.narrow(1, skip, kept)?;
+        let soft = pooled(&soft_rows.mean(1)?, settings.pooling)?.narrow(1, skip, kept)?;
         let wanted = target
             .get(layer)?
             .to_dtype(soft.dtype())?
@@ -270,6 +281,33 @@ fn top_keys(target: &Tensor, k: usize) -> Result<Tensor> {
         }
     }
     Ok(Tensor::from_vec(weights, (rows.len(), keys), target.device())?.to_dtype(target.dtype())?)
+}
+
+/// Rows `[heads, keys]` (non-negative) pooled along the keys as [`Pooling`] defines it for
+/// scores: the maximum or the mean over a centred window of `kernel` keys. Zero padding stands
+/// for the −∞ edges of max-pooling, since attention is never negative; a mean counts the
+/// padding, as in SnapKV. Differentiable: the maximum passes its gradient to the largest key of
+/// each window.
+fn pooled(rows: &Tensor, pooling: Pooling) -> Result<Tensor> {
+    let kernel = pooling.kernel();
+    if pooling == Pooling::None || kernel <= 1 {
+        return Ok(rows.clone());
+    }
+    let (_, keys) = rows.dims2()?;
+    let half = kernel / 2;
+    let padded = rows.pad_with_zeros(D::Minus1, half, half)?;
+    let mut acc = padded.narrow(1, 0, keys)?;
+    for offset in 1..kernel {
+        let shifted = padded.narrow(1, offset, keys)?;
+        acc = match pooling {
+            Pooling::Avg { .. } => (acc + shifted)?,
+            _ => acc.maximum(&shifted)?,
+        };
+    }
+    Ok(match pooling {
+        Pooling::Avg { .. } => (acc / kernel as f64)?,
+        _ => acc,
+    })
 }
 
 /// Rows `[heads, keys]` divided by their sums.
@@ -373,6 +411,7 @@ mod tests {
             length_normalised: true,
             skip_first_keys: 0,
             top_k: 64,
+            pooling: Pooling::None,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
         let want: f64 = p.iter().map(|&pi| pi * (pi / (1.0 / 3.0)).ln()).sum();
@@ -442,6 +481,60 @@ mod tests {
         assert_eq!(mask, vec![vec![0.5, 0.0, 0.5]]);
         // Soft mean row of layer 1: (0.1, 0.2, 0.3) renormalised = (1/6, 1/3, 1/2).
         let want = -((1.0f64 / 6.0).ln() + 0.5f64.ln()) / 2.0;
+        let total = objective(&rows, &target, &settings)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+    }
+
+    /// Max- and mean-pooling with kernel 3 over (0.1, 0, 0.4, 0, 0.2), by hand; the maximum's
+    /// gradient goes to the largest key of each window (the 0.4 key wins three windows).
+    #[test]
+    fn pooling_the_soft_row_matches_hand_computed_values() {
+        let dev = Device::Cpu;
+        let row = candle_core::Var::new(&[[0.1f64, 0.0, 0.4, 0.0, 0.2]], &dev).unwrap();
+        let max = pooled(row.as_tensor(), Pooling::Max { kernel: 3 }).unwrap();
+        assert_eq!(
+            max.to_vec2::<f64>().unwrap(),
+            vec![vec![0.1, 0.4, 0.4, 0.4, 0.2]]
+        );
+        let grads = max.sum_all().unwrap().backward().unwrap();
+        let grad = grads.get(&row).unwrap().to_vec2::<f64>().unwrap();
+        assert_eq!(grad, vec![vec![1.0, 0.0, 3.0, 0.0, 1.0]]);
+        let avg = pooled(row.as_tensor(), Pooling::Avg { kernel: 3 })
+            .unwrap()
+            .to_vec2::<f64>()
+            .unwrap();
+        let want = [0.1, 0.5, 0.4, 0.6, 0.2].map(|v| v / 3.0);
+        for (got, want) in avg[0].iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        }
+        let none = pooled(row.as_tensor(), Pooling::None).unwrap();
+        assert_eq!(
+            none.to_vec2::<f64>().unwrap(),
+            vec![vec![0.1, 0.0, 0.4, 0.0, 0.2]]
+        );
+    }
+
+    /// The top-k loss on max3-pooled soft rows: layer 1's soft mean (0.1, 0.2, 0.3) pools to
+    /// (0.2, 0.3, 0.3), renormalised (0.25, 0.375, 0.375); the target's top two keys are 2 and 0.
+    #[test]
+    fn the_pooled_top_k_loss_compares_the_pooled_soft_row() {
+        let dev = Device::Cpu;
+        let rows = vec![
+            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
+            Tensor::new(&[[[0.1f64, 0.2, 0.4], [0.1, 0.2, 0.2]]], &dev).unwrap(),
+        ];
+        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let settings = ObjectiveSettings {
+            loss: LossKind::TopK,
+            layers: LayerSet::Only(vec![1]),
+            top_k: 2,
+            pooling: Pooling::Max { kernel: 3 },
+            ..ObjectiveSettings::default()
+        };
+        let want = -(0.375f64.ln() + 0.25f64.ln()) / 2.0;
         let total = objective(&rows, &target, &settings)
             .unwrap()
             .to_scalar::<f64>()
