@@ -457,11 +457,8 @@ mod tests {
         assert!((total - 4.0 * want).abs() < 1e-12, "{total}");
     }
 
-    /// The top-k loss on layer 1: the target (0.1, 0.1, 0.4) has its top two keys at 2, then 0
-    /// (the tie goes to the earlier key); the soft rows' mean (0.1, 0.2, 0.3) renormalised is
-    /// (1/6, 1/3, 1/2), so the loss is −(ln(1/2) + ln(1/6)) / 2.
-    #[test]
-    fn the_top_k_loss_reads_the_targets_top_keys() {
+    /// Two layers of one head over three keys, and the top-2 loss on layer 1 with `pooling`.
+    fn top_two_on_layer_one(pooling: Pooling) -> (Vec<Tensor>, Tensor, ObjectiveSettings) {
         let dev = Device::Cpu;
         let rows = vec![
             Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
@@ -472,8 +469,18 @@ mod tests {
             loss: LossKind::TopK,
             layers: LayerSet::Only(vec![1]),
             top_k: 2,
+            pooling,
             ..ObjectiveSettings::default()
         };
+        (rows, target, settings)
+    }
+
+    /// The top-k loss on layer 1: the target (0.1, 0.1, 0.4) has its top two keys at 2, then 0
+    /// (the tie goes to the earlier key); the soft rows' mean (0.1, 0.2, 0.3) renormalised is
+    /// (1/6, 1/3, 1/2), so the loss is −(ln(1/2) + ln(1/6)) / 2.
+    #[test]
+    fn the_top_k_loss_reads_the_targets_top_keys() {
+        let (rows, target, settings) = top_two_on_layer_one(Pooling::None);
         let mask = top_keys(&target.get(1).unwrap(), 2)
             .unwrap()
             .to_vec2::<f64>()
@@ -521,19 +528,7 @@ mod tests {
     /// (0.2, 0.3, 0.3), renormalised (0.25, 0.375, 0.375); the target's top two keys are 2 and 0.
     #[test]
     fn the_pooled_top_k_loss_compares_the_pooled_soft_row() {
-        let dev = Device::Cpu;
-        let rows = vec![
-            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
-            Tensor::new(&[[[0.1f64, 0.2, 0.4], [0.1, 0.2, 0.2]]], &dev).unwrap(),
-        ];
-        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
-        let settings = ObjectiveSettings {
-            loss: LossKind::TopK,
-            layers: LayerSet::Only(vec![1]),
-            top_k: 2,
-            pooling: Pooling::Max { kernel: 3 },
-            ..ObjectiveSettings::default()
-        };
+        let (rows, target, settings) = top_two_on_layer_one(Pooling::Max { kernel: 3 });
         let want = -(0.375f64.ln() + 0.25f64.ln()) / 2.0;
         let total = objective(&rows, &target, &settings)
             .unwrap()
