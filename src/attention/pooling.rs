@@ -76,6 +76,11 @@ impl Pooling {
         }
     }
 
+    /// Whether the kernel is one SnapKV's padding keeps the length with: odd, or no pooling.
+    pub fn has_valid_kernel(self) -> bool {
+        self == Pooling::None || !self.kernel().is_multiple_of(2)
+    }
+
     /// Short name for tables and file names: `none`, `max7`, `avg5`.
     pub fn label(self) -> String {
         match self {

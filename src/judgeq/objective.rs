@@ -524,6 +524,32 @@ mod tests {
         );
     }
 
+    /// Training pools as eviction does: `pooled` equals [`Pooling::apply`], the scores' pooling,
+    /// on an uneven row with peaks at the edges, for each kind and a few kernels.
+    #[test]
+    fn pooling_the_soft_row_equals_the_pooling_eviction_applies() {
+        let row: Vec<f32> = (0..23)
+            .map(|i| (i * 7 % 11) as f32 * 0.09 + if i == 0 || i == 22 { 1.0 } else { 0.0 })
+            .collect();
+        let tensor = Tensor::new(row.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        for pooling in [
+            Pooling::Max { kernel: 3 },
+            Pooling::Max { kernel: 7 },
+            Pooling::Avg { kernel: 5 },
+            Pooling::Avg { kernel: 7 },
+        ] {
+            let mut want = vec![0f32; row.len()];
+            pooling.apply(&row, &mut want);
+            let got = pooled(&tensor, pooling).unwrap().to_vec2::<f32>().unwrap();
+            for (key, (g, w)) in got[0].iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-6, "{pooling:?} key {key}: {g} vs {w}");
+            }
+        }
+    }
+
     /// The top-k loss on max3-pooled soft rows: layer 1's soft mean (0.1, 0.2, 0.3) pools to
     /// (0.2, 0.3, 0.3), renormalised (0.25, 0.375, 0.375); the target's top two keys are 2 and 0.
     #[test]

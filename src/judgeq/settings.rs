@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::attention::Pooling;
 use crate::judgeq::error::{Result, TrainError};
 use crate::judgeq::fitting::TooLong;
 use crate::judgeq::init::SoftInit;
@@ -101,11 +100,10 @@ impl TrainSettings {
                 "--target-half-life {h} must be a positive number of tokens"
             ));
         }
-        let pooling = self.objective.pooling;
-        if pooling != Pooling::None && pooling.kernel().is_multiple_of(2) {
+        if !self.objective.pooling.has_valid_kernel() {
             return bad(format!(
                 "--loss-pooling {}: the kernel must be odd, as at inference (e.g. max7)",
-                pooling.label()
+                self.objective.pooling.label()
             ));
         }
         if self.max_prompt_tokens < 16 {

@@ -55,10 +55,10 @@ impl Default for PolicySettings {
 impl PolicySettings {
     /// Checks that every setting is in its valid range.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        let kernel = self.pooling.kernel();
-        if self.pooling != Pooling::None && (kernel == 0 || kernel.is_multiple_of(2)) {
+        if !self.pooling.has_valid_kernel() {
             return Err(PolicyError::Settings(format!(
-                "the pooling kernel must be odd (SnapKV uses 5 or 7), got {kernel}"
+                "the pooling kernel must be odd (SnapKV uses 5 or 7), got {}",
+                self.pooling.kernel()
             )));
         }
         for (param, value) in self.params.iter() {
