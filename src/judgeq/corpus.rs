@@ -15,10 +15,15 @@
 //! - **Held out**: windows of documents training never sees — every `quality` document and
 //!   `scientific_qa` documents 19–23 — each followed by one of its own questions.
 //!
+//! L-Eval repeats a few documents under a second index; a training document whose text is a
+//! held-out or development document's is left out of training, so "never sees" holds for the
+//! text, not only for the index.
+//!
 //! Windows start at a word boundary at a random offset; lengths, counts and the seed are
 //! settings. The output is JSON Lines that `judgeq train` and `judgeq eval` read, each record
 //! carrying a `source` field for provenance.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -161,10 +166,22 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
     rng.shuffle(&mut prompts);
     take(&mut train, prompts, settings.sharegpt, "ShareGPT prompts")?;
 
+    let held_sets = held_documents(shared)?;
+    let dev_documents = dev_documents(shared)?;
+    let unseen: HashSet<&str> = held_sets
+        .iter()
+        .flatten()
+        .chain(&dev_documents)
+        .map(|doc| doc.text.trim())
+        .collect();
     let mut training_docs = Vec::new();
     for (task, limit) in TRAIN_TASKS {
         let mut docs = leval_documents(&shared.join("leval"), task)?;
         docs.truncate(limit.unwrap_or(usize::MAX));
+        // L-Eval repeats some documents under a second index (scientific_qa 1, 3 and 9 are 22,
+        // 23 and 21; gov_report_summ 7 is 14): a copy of a held-out or development document
+        // stays out of training.
+        docs.retain(|doc| !unseen.contains(doc.text.trim()));
         training_docs.push(docs);
     }
     for i in 0..settings.leval {
@@ -208,18 +225,6 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
     }
     rng.shuffle(&mut train);
 
-    let quality = leval_documents(&shared.join("leval"), "quality")?;
-    let held_scientific: Vec<Document> = leval_documents(&shared.join("leval"), "scientific_qa")?
-        .into_iter()
-        .skip(HELD_SCIENTIFIC_FROM)
-        .collect();
-    if held_scientific.is_empty() {
-        return Err(missing(
-            &shared.join("leval/scientific_qa.jsonl"),
-            "held-out documents (more than 18 documents)",
-        ));
-    }
-    let held_sets = [quality, held_scientific];
     let mut held = Vec::with_capacity(settings.held);
     let mut held_rng = SplitMix64::stream(settings.seed, HELD_STREAM);
     for i in 0..settings.held {
@@ -227,9 +232,8 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         let doc = &docs[(i / 2) % docs.len()];
         held.push(document_prompt(doc, settings, &mut held_rng));
     }
-    let dev_haystack = leval_documents(&shared.join("leval"), "gov_report_summ")?
+    let dev_haystack = dev_documents
         .into_iter()
-        .skip(DEV_GOV_REPORT_FROM)
         .enumerate()
         .map(|(i, doc)| {
             (
@@ -243,6 +247,31 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         held,
         dev_haystack,
     })
+}
+
+/// The held-out documents: every `quality` document, and `scientific_qa` from
+/// [`HELD_SCIENTIFIC_FROM`] on.
+fn held_documents(shared: &Path) -> Result<[Vec<Document>; 2]> {
+    let quality = leval_documents(&shared.join("leval"), "quality")?;
+    let scientific: Vec<Document> = leval_documents(&shared.join("leval"), "scientific_qa")?
+        .into_iter()
+        .skip(HELD_SCIENTIFIC_FROM)
+        .collect();
+    if scientific.is_empty() {
+        return Err(missing(
+            &shared.join("leval/scientific_qa.jsonl"),
+            "held-out documents (more than 18 documents)",
+        ));
+    }
+    Ok([quality, scientific])
+}
+
+/// The development haystack's documents: `gov_report_summ` from [`DEV_GOV_REPORT_FROM`] on.
+fn dev_documents(shared: &Path) -> Result<Vec<Document>> {
+    Ok(leval_documents(&shared.join("leval"), "gov_report_summ")?
+        .into_iter()
+        .skip(DEV_GOV_REPORT_FROM)
+        .collect())
 }
 
 /// Writes `records` as JSON Lines to `path`, refusing to replace an existing file unless
@@ -638,6 +667,58 @@ mod tests {
         assert_eq!(build_corpus(shared.path(), &small()).unwrap(), corpus);
         let other = CorpusSettings { seed: 1, ..small() };
         assert_ne!(build_corpus(shared.path(), &other).unwrap(), corpus);
+    }
+
+    /// L-Eval repeats documents under a second index; a training-side copy of a held-out or
+    /// development document never reaches a training prompt, and the held-out prompts and the
+    /// development haystack stay as they were.
+    #[test]
+    fn copies_of_unseen_documents_stay_out_of_training() {
+        let shared = shared_folder();
+        let before = build_corpus(shared.path(), &small()).unwrap();
+        // scientific_qa #1 becomes a copy of held-out #20; gov_report_summ #3 of development #12.
+        for (task, copy, original) in [("scientific_qa", 0, 19), ("gov_report_summ", 2, 11)] {
+            let path = shared.path().join(format!("leval/{task}.jsonl"));
+            let mut lines: Vec<String> = std::fs::read_to_string(&path)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            lines[copy] = lines[original].clone();
+            std::fs::write(&path, lines.join("\n")).unwrap();
+        }
+        let settings = CorpusSettings {
+            leval: 40,
+            retrieval: 40,
+            ..small()
+        };
+        let corpus = build_corpus(shared.path(), &settings).unwrap();
+        let unseen: Vec<&str> = ["scientific_qa19w", "gov_report_summ11w"].into();
+        for record in &corpus.train {
+            let source = record.source.trim_start_matches("retrieval/");
+            let doc = source.split('@').next().unwrap();
+            assert!(
+                doc != "leval/scientific_qa#1" && doc != "leval/gov_report_summ#3",
+                "{}",
+                record.source
+            );
+            if let PromptText::Document { document, .. } = &record.text {
+                assert!(
+                    unseen.iter().all(|w| !document.contains(w)),
+                    "{}",
+                    record.source
+                );
+            }
+        }
+        // Both copies' pools still hold other documents, which training does use.
+        assert!(
+            corpus
+                .train
+                .iter()
+                .any(|r| r.source.contains("leval/scientific_qa#"))
+        );
+        assert_eq!(corpus.held, before.held);
+        assert_eq!(corpus.dev_haystack, before.dev_haystack);
     }
 
     #[test]
