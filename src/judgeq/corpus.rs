@@ -182,6 +182,12 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         // 23 and 21; gov_report_summ 7 is 14): a copy of a held-out or development document
         // stays out of training.
         docs.retain(|doc| !unseen.contains(doc.text.trim()));
+        if docs.is_empty() {
+            return Err(missing(
+                &shared.join(format!("leval/{task}.jsonl")),
+                "training documents (every one repeats a held-out or development document)",
+            ));
+        }
         training_docs.push(docs);
     }
     for i in 0..settings.leval {
@@ -755,5 +761,17 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = build_corpus(empty.path(), &small()).unwrap_err();
         assert!(err.to_string().contains("prompts"), "{err}");
+
+        // A task whose every training document repeats a held-out one: a message, not a panic.
+        let path = shared.path().join("leval/multidoc_qa.jsonl");
+        let held = std::fs::read_to_string(shared.path().join("leval/quality.jsonl")).unwrap();
+        let first = held.lines().next().unwrap();
+        std::fs::write(&path, format!("{first}\n{first}")).unwrap();
+        let err = build_corpus(shared.path(), &small()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("multidoc_qa.jsonl: no training documents"),
+            "{err}"
+        );
     }
 }
