@@ -105,9 +105,10 @@ mod tests {
             "Policies to compare, comma-separated (full, streamingllm, h2o, h2o-window, snapkv, \
              pyramidkv, adakv, knorm, keydiff, tova, lagkv, expected-attention, \
              adakv-expected-attention, lookahead, kvzip, criticalkv-snapkv, judgeq, \
-             criticalkv-judgeq, oracle, random) [default: all but knorm, keydiff, tova, lagkv, \
-             expected-attention, adakv-expected-attention, lookahead, kvzip, criticalkv-snapkv, \
-             criticalkv-judgeq, random; judgeq, criticalkv-judgeq only with soft tokens]"
+             criticalkv-judgeq, oracle, oracle-pooled, random) [default: all but knorm, keydiff, \
+             tova, lagkv, expected-attention, adakv-expected-attention, lookahead, kvzip, \
+             criticalkv-snapkv, criticalkv-judgeq, oracle-pooled, random; judgeq, \
+             criticalkv-judgeq only with soft tokens]"
         );
         let methods = methods_help();
         assert!(methods.contains("(streamingllm, h2o, "), "{methods}");

@@ -91,6 +91,7 @@ pub static REGISTRY: &[Registered] = &[
     entry(&judgeq::JudgeQ, [214, 39, 40]),
     entry(&criticalkv_judgeq::CriticalKvJudgeQ, [252, 141, 98]).not_by_default(),
     entry(&oracle::Oracle, [148, 103, 189]),
+    entry(&oracle::PooledOracle, [197, 176, 213]).not_by_default(),
     entry(&random::Random, [23, 190, 207]).not_by_default(),
     #[cfg(test)]
     entry(&first_b::FirstB, [120, 120, 40]).not_by_default(),

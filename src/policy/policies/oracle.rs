@@ -3,6 +3,11 @@
 //! when `oracle_pooling` is on) and the top `B` of the whole prompt are kept. It cannot run at
 //! inference (the answer is not known yet); it is the upper bound Judge Q's soft tokens are
 //! trained to imitate, and the reference set of the hit rate.
+//!
+//! [`PooledOracle`] (`oracle-pooled`) ranks the same scores as Judge Q ranks its soft tokens'
+//! (pooled, whatever `oracle_pooling` says): the kept set of soft tokens that imitate the answer
+//! exactly (the optimum of the paper's loss), so its hit rate against the raw Oracle is what
+//! that objective, fully met, would give Judge Q at that pooling.
 
 use crate::attention::{Pooling, QuerySource};
 use crate::policy::params::{Param, Switch};
@@ -48,18 +53,51 @@ impl Policy for Oracle {
 
     fn order(&self, ctx: &OrderContext) -> Result<Order, PolicyError> {
         let settings = ctx.settings();
-        let sums = ctx
-            .inputs()
-            .source_sums(QuerySource::Decoded, "the Oracle and the hit rate")?;
         let pooling = if settings.get(&POOLED) {
             settings.pooling
         } else {
             Pooling::None
         };
-        let n = ctx.prompt_len();
-        let scores = ctx
-            .inputs()
-            .ranked_scores(sums.view(), n, pooling, settings)?;
-        Order::scored(n, Protected::Nothing, 0, scores)
+        answer_order(ctx, pooling, "the Oracle and the hit rate")
+    }
+}
+
+/// The top of the whole prompt by the decoded answer's attention sums, pooled with `pooling`;
+/// `user` names who needs the answer when it is missing.
+fn answer_order(ctx: &OrderContext, pooling: Pooling, user: &str) -> Result<Order, PolicyError> {
+    let sums = ctx.inputs().source_sums(QuerySource::Decoded, user)?;
+    let n = ctx.prompt_len();
+    let scores = ctx
+        .inputs()
+        .ranked_scores(sums.view(), n, pooling, ctx.settings())?;
+    Order::scored(n, Protected::Nothing, 0, scores)
+}
+
+/// The answer's attention ranked as Judge Q ranks its soft tokens' (variant a: pooled with the
+/// settings' pooling, the top `B` of the whole prompt): what Judge Q would keep if its soft
+/// tokens attended exactly as the decoded answer does, the optimum of the paper's loss. Its
+/// hit rate against the (raw) Oracle is what that objective, fully met, would give Judge Q at
+/// that pooling. Like the Oracle, it cannot run at inference.
+pub struct PooledOracle;
+
+impl Policy for PooledOracle {
+    fn id(&self) -> &'static str {
+        "oracle-pooled"
+    }
+
+    fn label(&self) -> &'static str {
+        "Oracle, pooled like Judge Q"
+    }
+
+    fn summary(&self) -> &'static str {
+        "The decoded answer's attention, pooled and ranked as Judge Q ranks its soft tokens': what exact soft tokens would keep"
+    }
+
+    fn needs(&self, _: &PolicySettings) -> Vec<Input> {
+        vec![Input::Decoded]
+    }
+
+    fn order(&self, ctx: &OrderContext) -> Result<Order, PolicyError> {
+        answer_order(ctx, ctx.settings().pooling, self.label())
     }
 }

@@ -326,6 +326,24 @@ fn oracle_pools_like_the_other_methods_when_asked() {
 }
 
 #[test]
+fn pooled_oracle_keeps_what_judgeq_keeps_with_the_answers_rows_as_soft_rows() {
+    // The default max-pool 7 over [0, 1, 0, 0, 0, 0, 0, 2] gives [1, 1, 1, 1, 2, 2, 2, 2], as
+    // above: the pooled Oracle pools whatever `oracle_pooling` says, and Judge Q (variant a)
+    // keeps the same entries when its soft rows are the answer's.
+    let decoded = array![[[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]];
+    let zeros = Array3::zeros((1, 1, 8));
+    let f = Fixture::from_scores(zeros.clone(), Some(decoded.clone()), decoded, zeros, 1);
+    let pooled_oracle: PolicyId = "oracle-pooled".parse().unwrap();
+    let settings = PolicySettings::default();
+    assert!(!settings.get(&POOLED));
+    for (budget, expected) in [(2, vec![4, 5]), (5, vec![0, 4, 5, 6, 7])] {
+        assert_eq!(keeps(pooled_oracle, &f, budget, &settings), expected);
+        assert_eq!(keeps(PolicyId::JUDGEQ, &f, budget, &settings), expected);
+    }
+    assert_eq!(keeps(PolicyId::ORACLE, &f, 2, &settings), vec![1, 7]);
+}
+
+#[test]
 fn empty_decoded_rows_are_an_error_for_the_oracle() {
     let mut f = Fixture::random(1, (1, 2, 1, 6), 2, 0);
     f.decoded = ndarray::Array4::zeros((1, 2, 0, 6));

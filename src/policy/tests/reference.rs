@@ -140,6 +140,13 @@ pub(crate) fn reference_select(
                     budget,
                 )
             }
+            "oracle-pooled" => {
+                let sums = inputs.source_sums(QuerySource::Decoded, "the pooled Oracle")?;
+                top(
+                    &inputs.ranked_scores(sums.view(), n, settings.pooling, settings)?,
+                    budget,
+                )
+            }
             "kvzip" => {
                 let sinks = sink_count(id, settings, n).unwrap_or(0);
                 let scores = inputs.repeat_scores("KVzip")?;
@@ -246,7 +253,7 @@ fn require_sources(
             }
             Ok(())
         }
-        "oracle" => inputs.source_sums(QuerySource::Decoded, label).map(|_| ()),
+        "oracle" | "oracle-pooled" => inputs.source_sums(QuerySource::Decoded, label).map(|_| ()),
         "lookahead" => {
             inputs.source_sums(QuerySource::Window, label)?;
             if settings.get(&lookahead::TOKENS) > 0 {

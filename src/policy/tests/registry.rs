@@ -66,7 +66,7 @@ fn ids_labels_parameters_and_variants_are_unique() {
 fn registry_order_is_the_display_order_and_the_order_of_handles() {
     let ids: Vec<&str> = PolicyId::all().iter().map(|p| p.id()).collect();
     assert_eq!(
-        &ids[..20],
+        &ids[..21],
         [
             "full",
             "streamingllm",
@@ -87,6 +87,7 @@ fn registry_order_is_the_display_order_and_the_order_of_handles() {
             "judgeq",
             "criticalkv-judgeq",
             "oracle",
+            "oracle-pooled",
             "random"
         ]
     );
