@@ -128,22 +128,16 @@ pub(crate) fn reference_select(
                 let kept = kvpress_ada_budgets(&scores, budget, sinks, settings.get(&SAFEGUARD));
                 sinks_and_top(&scores, n, sinks, |l, h| kept[[l, h]] - sinks)
             }
-            "oracle" => {
+            // The pooled Oracle pools always, the Oracle only with `oracle_pooling` on.
+            "oracle" | "oracle-pooled" => {
                 let sums = inputs.source_sums(QuerySource::Decoded, "the Oracle")?;
-                let pooling = if settings.get(&POOLED) {
+                let pooling = if id == "oracle-pooled" || settings.get(&POOLED) {
                     settings.pooling
                 } else {
                     Pooling::None
                 };
                 top(
                     &inputs.ranked_scores(sums.view(), n, pooling, settings)?,
-                    budget,
-                )
-            }
-            "oracle-pooled" => {
-                let sums = inputs.source_sums(QuerySource::Decoded, "the pooled Oracle")?;
-                top(
-                    &inputs.ranked_scores(sums.view(), n, settings.pooling, settings)?,
                     budget,
                 )
             }
