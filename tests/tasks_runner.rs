@@ -21,7 +21,7 @@ use judgeq::session::QuestionPlacement;
 use judgeq::tasks::journal::{
     self, JOURNAL_FORMAT, Journal, RunHeader, RunModel, Shard, method_records,
 };
-use judgeq::tasks::outputs::{press_folder_name, write_outputs};
+use judgeq::tasks::outputs::{SUMMARY_FILES, press_folder_name, write_outputs};
 use judgeq::tasks::runner::{RunSettings, run};
 use judgeq::tasks::{Metric, TaskSample};
 
@@ -179,6 +179,15 @@ fn a_sweep_costs_one_prefill_per_sample() {
             let kept = cell.evidence_kept.unwrap();
             assert!((0.0..=1.0).contains(&kept));
             assert_eq!(cell.evidence_kept_by_layer.len(), 2);
+            // Every layer has as many heads, so the layers' mean is the overall hit rate.
+            let by_layer = &cell.hit_rate_by_layer;
+            assert_eq!(by_layer.len(), 2);
+            let layers_mean = (by_layer[0] + by_layer[1]) / 2.0;
+            assert!(
+                (layers_mean - cell.hit_rate).abs() < 1e-6,
+                "{by_layer:?} against {}",
+                cell.hit_rate
+            );
         }
     }
 }
@@ -237,6 +246,11 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
 
     let (a, b) = (output_files(whole.path()), output_files(stopped.path()));
     assert_eq!(a, b);
+    for file in SUMMARY_FILES {
+        assert!(a.contains_key(file), "{file} in {:?}", a.keys());
+    }
+    let hit_rates = String::from_utf8(a["hit_rate_by_layer.csv"].clone()).unwrap();
+    assert!(hit_rates.starts_with("method,budget,layer,hit_rate,ratio\nsnapkv,8,0,"));
     let folder = press_folder_name(&h, "snapkv", Some(AskedBudget::Entries(8)));
     for file in ["predictions.csv", "metrics.json", "config.yaml"] {
         assert!(

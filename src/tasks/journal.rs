@@ -195,6 +195,9 @@ pub struct CellResult {
     /// Mean over layers and heads of |kept ∩ oracle| / |oracle|, the oracle ranking the decoded
     /// tokens' raw attention (the Judge Q paper's critical-KV hit rate).
     pub hit_rate: f32,
+    /// The same per layer (mean over heads); empty in journals written before it was recorded.
+    #[serde(default)]
+    pub hit_rate_by_layer: Vec<f32>,
     /// The same against the oracle pooled like the method (a variant).
     pub hit_rate_pooled_oracle: f32,
     /// Share of the decoded tokens' attention on kept entries.
@@ -456,6 +459,7 @@ pub(crate) mod tests {
                 0.0
             },
             hit_rate: 0.25 * (index % 4) as f32,
+            hit_rate_by_layer: vec![0.125 * (index % 4) as f32, 0.375 * (index % 4) as f32],
             hit_rate_pooled_oracle: 0.5,
             mass_kept: 0.75,
             compression_ratio: 0.5,

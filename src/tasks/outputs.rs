@@ -1,8 +1,8 @@
 //! The files of a run, all derived from its journal and rewritten whole whenever the run stops:
 //! kvpress's evaluation layout (a folder per method and budget with `predictions.csv`,
 //! `metrics.json` and `config.yaml`), the summary in the paper's layout (`summary.md`,
-//! `summary.csv`), the per-sample hit rates and scores (`samples.csv`), and the evidence kept
-//! per layer (`evidence_by_layer.csv`).
+//! `summary.csv`), the per-sample hit rates and scores (`samples.csv`), and per layer the
+//! evidence kept (`evidence_by_layer.csv`) and the hit rate (`hit_rate_by_layer.csv`).
 
 use std::path::{Path, PathBuf};
 
@@ -13,14 +13,17 @@ use crate::policy::{AskedBudget, Ratio};
 use crate::session::QuestionPlacement;
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
 use crate::tasks::run_error::RunError;
-use crate::tasks::tables::{FULL_KV, Summary, by_length_markdown, summarize, summary_markdown};
+use crate::tasks::tables::{
+    FULL_KV, Summary, TaskSummaryRow, by_length_markdown, summarize, summary_markdown,
+};
 
 /// Summary file names, besides the per-method folders.
-pub const SUMMARY_FILES: [&str; 4] = [
+pub const SUMMARY_FILES: [&str; 5] = [
     "summary.md",
     "summary.csv",
     "samples.csv",
     "evidence_by_layer.csv",
+    "hit_rate_by_layer.csv",
 ];
 
 /// Writes every derived file of the run into `dir` (replacing earlier versions of them) and
@@ -40,7 +43,12 @@ pub fn write_outputs(
     write_new(&dir.join("samples.csv"), &samples_csv(&sorted)?, replace)?;
     write_new(
         &dir.join("evidence_by_layer.csv"),
-        &evidence_csv(&summary)?,
+        &by_layer_csv(&summary, "evidence_kept", |row| &row.evidence_kept_by_layer)?,
+        replace,
+    )?;
+    write_new(
+        &dir.join("hit_rate_by_layer.csv"),
+        &by_layer_csv(&summary, "hit_rate", |row| &row.hit_rate_by_layer)?,
         replace,
     )?;
     let full = MethodRecord {
@@ -418,18 +426,24 @@ fn samples_csv(results: &[&SampleResult]) -> Result<Vec<u8>, RunError> {
     out.into_inner().map_err(|e| RunError::Table(e.to_string()))
 }
 
-/// `evidence_by_layer.csv`: the mean share of evidence tokens kept per method, budget and layer.
-fn evidence_csv(summary: &Summary) -> Result<Vec<u8>, RunError> {
+/// A per-layer table: `method, budget, layer, {column}, ratio`, one line per method, budget and
+/// layer of `by_layer` (`evidence_by_layer.csv`: the mean share of evidence tokens kept;
+/// `hit_rate_by_layer.csv`: the mean hit rate against the raw oracle).
+fn by_layer_csv(
+    summary: &Summary,
+    column: &str,
+    by_layer: impl Fn(&TaskSummaryRow) -> &Vec<f64>,
+) -> Result<Vec<u8>, RunError> {
     let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(["method", "budget", "layer", "evidence_kept", "ratio"])
+    out.write_record(["method", "budget", "layer", column, "ratio"])
         .map_err(csv_error)?;
     for row in &summary.rows {
-        for (layer, kept) in row.evidence_kept_by_layer.iter().enumerate() {
+        for (layer, value) in by_layer(row).iter().enumerate() {
             out.write_record([
                 row.method.clone(),
                 row.budget.to_string(),
                 layer.to_string(),
-                kept.to_string(),
+                value.to_string(),
                 ratio_cell(row.ratio),
             ])
             .map_err(csv_error)?;

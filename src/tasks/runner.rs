@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-use ndarray::Axis;
+use ndarray::{Array2, Axis};
 
 use crate::attention::KeepMask;
 use crate::eval::Method;
@@ -254,6 +254,7 @@ pub fn evaluate_sample(
             score: score(&sample.metric, &answer.text, &sample.answers),
             predicted_answer: answer.text,
             hit_rate: cell.metrics.mean_hit_rate,
+            hit_rate_by_layer: mean_over_heads(&cell.metrics.hit_rate),
             hit_rate_pooled_oracle: cell.pooled_hit_rate,
             mass_kept: cell.metrics.mean_mass_kept,
             compression_ratio: removed_share(&cell.mask),
@@ -366,6 +367,13 @@ fn evidence_share(mask: &KeepMask, positions: &[usize]) -> (Option<f32>, Vec<f32
     (Some(overall), by_layer)
 }
 
+/// The mean of each row of a `[layers, heads]` grid: one value per layer.
+fn mean_over_heads(grid: &Array2<f32>) -> Vec<f32> {
+    grid.axis_iter(Axis(0))
+        .map(|layer| layer.iter().sum::<f32>() / layer.len().max(1) as f32)
+        .collect()
+}
+
 /// Fraction of the mask's entries that are evicted.
 fn removed_share(mask: &KeepMask) -> f64 {
     let total = mask.len().max(1);
@@ -392,6 +400,13 @@ mod tests {
         assert_eq!(by_layer, vec![0.25, 1.0]);
         assert_eq!(overall, Some(0.625));
         assert_eq!(evidence_share(&mask, &[]), (None, Vec::new()));
+    }
+
+    #[test]
+    fn mean_over_heads_averages_each_layers_heads() {
+        let grid = ndarray::arr2(&[[0.5f32, 1.0, 0.0], [0.25, 0.25, 1.0]]);
+        assert_eq!(mean_over_heads(&grid), vec![0.5, 0.5]);
+        assert!(mean_over_heads(&Array2::zeros((0, 4))).is_empty());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct TaskSummaryRow {
     pub score: f64,
     /// Mean hit rate against the raw oracle (`None` for Full KV).
     pub hit_rate: Option<f64>,
+    /// The same per layer (empty for Full KV and for journals that did not record it).
+    pub hit_rate_by_layer: Vec<f64>,
     /// Mean hit rate against the pooled oracle (a variant).
     pub hit_rate_pooled_oracle: Option<f64>,
     /// Mean share of the decoded tokens' attention kept.
@@ -122,6 +124,7 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
         score: average(&full_by_task),
         by_task: full_by_task,
         hit_rate: None,
+        hit_rate_by_layer: Vec::new(),
         hit_rate_pooled_oracle: None,
         mass_kept: None,
         evidence_kept: None,
@@ -150,17 +153,10 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
                 .iter()
                 .filter_map(|(_, c)| c.evidence_kept.map(|e| (e, &c.evidence_kept_by_layer)))
                 .collect();
-            let layers = with_evidence.first().map_or(0, |(_, l)| l.len());
-            let evidence_kept_by_layer = (0..layers)
-                .map(|l| {
-                    mean(
-                        with_evidence
-                            .iter()
-                            .filter_map(|(_, by)| by.get(l).map(|&v| f64::from(v))),
-                    )
-                    .unwrap_or(0.0)
-                })
-                .collect();
+            let evidence_kept_by_layer =
+                mean_per_layer(with_evidence.iter().map(|(_, by)| by.as_slice()));
+            let hit_rate_by_layer =
+                mean_per_layer(cells.iter().map(|(_, c)| c.hit_rate_by_layer.as_slice()));
             rows.push(TaskSummaryRow {
                 method: method.id.clone(),
                 label: method.label.clone(),
@@ -170,6 +166,7 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
                 score: average(&per_task),
                 by_task: per_task,
                 hit_rate: mean(cells.iter().map(|(_, c)| f64::from(c.hit_rate))),
+                hit_rate_by_layer,
                 hit_rate_pooled_oracle: mean(
                     cells
                         .iter()
@@ -189,6 +186,22 @@ pub fn summarize(header: &RunHeader, results: &[SampleResult]) -> Summary {
         tasks,
         rows,
     }
+}
+
+/// The mean over `samples` of each layer's value, as many layers as the first sample has (an
+/// empty list without samples).
+fn mean_per_layer<'a>(samples: impl Iterator<Item = &'a [f32]> + Clone) -> Vec<f64> {
+    let layers = samples.clone().next().map_or(0, <[f32]>::len);
+    (0..layers)
+        .map(|l| {
+            mean(
+                samples
+                    .clone()
+                    .filter_map(|by| by.get(l).map(|&v| f64::from(v))),
+            )
+            .unwrap_or(0.0)
+        })
+        .collect()
 }
 
 /// The scores of runs whose samples have several `length` values, one table per length (rows
@@ -386,6 +399,11 @@ mod tests {
         // Hit rates 0, 0.25, 0.5, 0.75, 0 → mean 0.3.
         assert!((at(8).hit_rate.unwrap() - 0.3).abs() < 1e-9);
         assert_eq!(at(16).evidence_kept_by_layer, vec![0.25, 0.75]);
+        // Per layer 0.125 and 0.375 times (0, 1, 2, 3, 0) → means 0.15 and 0.45.
+        let by_layer = &at(8).hit_rate_by_layer;
+        assert_eq!(by_layer.len(), 2);
+        assert!((by_layer[0] - 0.15).abs() < 1e-7 && (by_layer[1] - 0.45).abs() < 1e-7);
+        assert!(summary.rows[0].hit_rate_by_layer.is_empty());
         let full = &summary.rows[0];
         assert_eq!(
             (full.method.as_str(), full.score, full.samples),
