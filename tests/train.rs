@@ -104,6 +104,12 @@ fn settings_to_check() -> Vec<ObjectiveSettings> {
             pooling: Pooling::Avg { kernel: 3 },
             ..ObjectiveSettings::default()
         },
+        ObjectiveSettings {
+            loss: LossKind::TopK,
+            top_k: 3,
+            layer_weights: vec!["1=3".parse().unwrap()],
+            ..ObjectiveSettings::default()
+        },
     ]
 }
 

@@ -13,7 +13,7 @@ use judgeq::judgeq::checkpoint::state_path;
 use judgeq::judgeq::data::{PromptFile, SkipReason, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::judgeq::init::SoftInit;
-use judgeq::judgeq::objective::{LayerSet, LossKind, ObjectiveSettings};
+use judgeq::judgeq::objective::{LayerSet, LayerWeight, LossKind, ObjectiveSettings};
 use judgeq::judgeq::optimizer::AdamSettings;
 use judgeq::judgeq::settings::EpochRecord;
 use judgeq::judgeq::targets::{TargetCache, TargetSettings};
@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// Layers in the loss: all, or a list such as 0-9,20.
     #[arg(long, default_value_t = LayerSet::default())]
     pub loss_layers: LayerSet,
+    /// Weigh some layers in the loss's mean over layers: LAYERS=WEIGHT, e.g. `11-29=3` (layers
+    /// without one weigh 1); repeat it for several groups (default: every layer alike)
+    #[arg(long, value_name = "LAYERS=WEIGHT")]
+    pub loss_layer_weight: Vec<LayerWeight>,
     /// Renormalise the averaged rows over the prompt keys before the MSE.
     #[arg(long)]
     pub renormalise: bool,
@@ -137,6 +141,7 @@ impl TrainArgs {
             objective: ObjectiveSettings {
                 loss: self.loss,
                 layers: self.loss_layers.clone(),
+                layer_weights: self.loss_layer_weight.clone(),
                 renormalise: self.renormalise,
                 length_normalised: self.length_normalised,
                 skip_first_keys: self.loss_skip_first,

@@ -8,7 +8,8 @@
 //!   the target's `top_k` keys, which asks the soft tokens for exactly what eviction keeps: the
 //!   entries the answer attends to most, whatever their share of the attention;
 //! - **layers**: every layer (default) or a chosen subset; every query head of a chosen layer
-//!   enters (GQA needs no special case: each query head has its own rows);
+//!   enters (GQA needs no special case: each query head has its own rows); each chosen layer
+//!   weighs alike unless **layer weights** say otherwise (a weighted mean over layers);
 //! - **renormalisation**: rows are probabilities over every key the query saw, restricted to
 //!   the prompt keys and *not* renormalised by default (the soft tokens' mass on one another
 //!   and the answer's mass on itself stay out); with it on, both averaged rows are divided by
@@ -158,16 +159,74 @@ impl LayerSet {
     }
 }
 
+/// A weight for some layers in the objective's mean over layers (`11-29=3`: layers 11 to 29
+/// count three times as much as a layer without a weight, which counts 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerWeight {
+    /// The layers it applies to.
+    pub layers: LayerSet,
+    /// Their weight: finite and not negative.
+    pub weight: f64,
+}
+
+impl FromStr for LayerWeight {
+    type Err = String;
+    /// `LAYERS=WEIGHT`, the layers as [`LayerSet`] reads them: `11-29=3`, `0,1=0.5`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (layers, weight) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: expected LAYERS=WEIGHT, e.g. `11-29=3`"))?;
+        let weight: f64 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{weight}` is not a weight (expected e.g. `11-29=3`)"))?;
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(format!("weight {weight} must be a number of at least 0"));
+        }
+        Ok(Self {
+            layers: layers.parse()?,
+            weight,
+        })
+    }
+}
+
+impl std::fmt::Display for LayerWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.layers, self.weight)
+    }
+}
+
+/// Each of `chosen` layers' weight: that of the last entry of `weights` naming it, else 1.
+/// Errors when a weight names a layer the model lacks, or when every chosen layer weighs 0.
+fn layer_weights(weights: &[LayerWeight], chosen: &[usize], layers: usize) -> Result<Vec<f64>> {
+    let mut by_layer = vec![1.0; layers];
+    for entry in weights {
+        for layer in entry.layers.indices(layers)? {
+            by_layer[layer] = entry.weight;
+        }
+    }
+    let chosen: Vec<f64> = chosen.iter().map(|&l| by_layer[l]).collect();
+    if chosen.iter().sum::<f64>() <= 0.0 {
+        return Err(TrainError::InvalidSetting(
+            "every layer in the loss has weight 0".into(),
+        ));
+    }
+    Ok(chosen)
+}
+
 /// The objective's settings; `Default` is MSE over every layer and head, rows not
 /// renormalised, length-normalised (on held-out long documents this beat the plain MSE by about
 /// two points of hit rate at every budget; see the training notes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ObjectiveSettings {
     /// How rows are compared.
     pub loss: LossKind,
     /// Which layers enter.
     pub layers: LayerSet,
+    /// Weights of some layers in the mean over layers (none: every layer weighs alike, the
+    /// paper's); a later entry overrides an earlier one for the layers both name.
+    pub layer_weights: Vec<LayerWeight>,
     /// Whether both averaged rows are renormalised over the prompt keys before MSE (KL always
     /// renormalises).
     pub renormalise: bool,
@@ -192,6 +251,7 @@ impl Default for ObjectiveSettings {
         Self {
             loss: LossKind::Mse,
             layers: LayerSet::All,
+            layer_weights: Vec::new(),
             renormalise: false,
             length_normalised: true,
             skip_first_keys: 0,
@@ -261,9 +321,20 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
     Ok(Tensor::stack(&terms, 0)?)
 }
 
-/// The objective: the mean of [`loss_grid`].
+/// The objective: the mean of [`loss_grid`] over heads, then over layers (weighted by the
+/// settings' layer weights when there are any).
 pub fn objective(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings) -> Result<Tensor> {
-    Ok(loss_grid(rows, target, settings)?.mean_all()?)
+    let grid = loss_grid(rows, target, settings)?;
+    if settings.layer_weights.is_empty() {
+        return Ok(grid.mean_all()?);
+    }
+    let layers = rows.len();
+    let chosen = settings.layers.indices(layers)?;
+    let weights = layer_weights(&settings.layer_weights, &chosen, layers)?;
+    let total: f64 = weights.iter().sum();
+    let shares: Vec<f64> = weights.iter().map(|w| w / total).collect();
+    let shares = Tensor::from_vec(shares, chosen.len(), grid.device())?.to_dtype(grid.dtype())?;
+    Ok((grid.mean(1)? * shares)?.sum_all()?)
 }
 
 /// For each row of `target` (`[heads, keys]`, no graph needed), `1/k` at its `k` largest keys
@@ -407,6 +478,7 @@ mod tests {
         let kl = ObjectiveSettings {
             loss: LossKind::Kl,
             layers: LayerSet::Only(vec![1]),
+            layer_weights: Vec::new(),
             renormalise: false,
             length_normalised: true,
             skip_first_keys: 0,
@@ -420,6 +492,52 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+    }
+
+    /// The plain MSEs of the example above (0.0075 and 0.02 in layers 0 and 1) weighted 1 and
+    /// 3: (0.0075 + 3 · 0.02) / 4; a later entry overrides an earlier one; weights that leave
+    /// nothing, or name a layer the model lacks, are errors.
+    #[test]
+    fn layer_weights_weigh_the_mean_over_layers() {
+        let dev = Device::Cpu;
+        let rows = vec![
+            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
+            Tensor::new(&[[[0.2f64, 0.2, 0.2], [0.2, 0.2, 0.2]]], &dev).unwrap(),
+        ];
+        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let (mse0, mse1) = ((0.075f64.powi(2) + 0.15f64.powi(2)) / 3.0, 0.06 / 3.0);
+        let weighted = |weights: &[&str]| ObjectiveSettings {
+            length_normalised: false,
+            layer_weights: weights.iter().map(|w| w.parse().unwrap()).collect(),
+            ..ObjectiveSettings::default()
+        };
+        let total = |settings: &ObjectiveSettings| {
+            objective(&rows, &target, settings)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let want = (mse0 + 3.0 * mse1) / 4.0;
+        let got = total(&weighted(&["1=3"]));
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let got = total(&weighted(&["0-1=5", "0=1", "1=3"]));
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let got = total(&weighted(&["0=0"]));
+        assert!((got - mse1).abs() < 1e-12, "{got} vs {mse1}");
+        let error = |weights: &[&str]| {
+            objective(&rows, &target, &weighted(weights))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error(&["all=0"]).contains("weight 0"));
+        assert!(error(&["2=3"]).contains("layer 2 does not exist"));
+        assert!("1".parse::<LayerWeight>().is_err());
+        assert!("1=-2".parse::<LayerWeight>().is_err());
+        assert!("1=x".parse::<LayerWeight>().is_err());
+        assert_eq!(
+            "11-13=2.5".parse::<LayerWeight>().unwrap().to_string(),
+            "11,12,13=2.5"
+        );
     }
 
     /// Leaving the first key out: layer 1 of the example above over keys 1 and 2 only,
