@@ -411,15 +411,22 @@ mod tests {
         assert_eq!(LayerSet::All.indices(3).unwrap(), vec![0, 1, 2]);
     }
 
-    /// Two layers, one head, two soft rows over three keys, against hand-computed values.
-    #[test]
-    fn losses_match_hand_computed_values() {
+    /// Two layers, one head, two soft rows over three keys, and the target: soft rows
+    /// `[layers][head][soft token][key]`, target `[layers][head][key]`.
+    fn two_layer_example() -> (Vec<Tensor>, Tensor) {
         let dev = Device::Cpu;
         let rows = vec![
             Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
             Tensor::new(&[[[0.2f64, 0.2, 0.2], [0.2, 0.2, 0.2]]], &dev).unwrap(),
         ];
         let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        (rows, target)
+    }
+
+    /// The example's losses against hand-computed values.
+    #[test]
+    fn losses_match_hand_computed_values() {
+        let (rows, target) = two_layer_example();
         // Layer 0: mean rows (0.3, 0.225, 0.15) vs (0.3, 0.3, 0.3): (0 + 0.075² + 0.15²) / 3.
         // Layer 1: (0.2, 0.2, 0.2) vs (0.1, 0.1, 0.4): (0.01 + 0.01 + 0.04) / 3.
         let mse0 = (0.075f64.powi(2) + 0.15f64.powi(2)) / 3.0;
@@ -494,17 +501,12 @@ mod tests {
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
     }
 
-    /// The plain MSEs of the example above (0.0075 and 0.02 in layers 0 and 1) weighted 1 and
-    /// 3: (0.0075 + 3 · 0.02) / 4; a later entry overrides an earlier one; weights that leave
+    /// The example's plain MSEs (0.009375 and 0.02 in layers 0 and 1) weighted 1 and 3:
+    /// (0.009375 + 3 · 0.02) / 4; a later entry overrides an earlier one; weights that leave
     /// nothing, or name a layer the model lacks, are errors.
     #[test]
     fn layer_weights_weigh_the_mean_over_layers() {
-        let dev = Device::Cpu;
-        let rows = vec![
-            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
-            Tensor::new(&[[[0.2f64, 0.2, 0.2], [0.2, 0.2, 0.2]]], &dev).unwrap(),
-        ];
-        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let (rows, target) = two_layer_example();
         let (mse0, mse1) = ((0.075f64.powi(2) + 0.15f64.powi(2)) / 3.0, 0.06 / 3.0);
         let weighted = |weights: &[&str]| ObjectiveSettings {
             length_normalised: false,
@@ -544,12 +546,7 @@ mod tests {
     /// renormalised: (1/2, 1/2) against (0.2, 0.8).
     #[test]
     fn skipping_the_first_keys_compares_the_rest() {
-        let dev = Device::Cpu;
-        let rows = vec![
-            Tensor::new(&[[[0.5f64, 0.25, 0.0], [0.1, 0.2, 0.3]]], &dev).unwrap(),
-            Tensor::new(&[[[0.2f64, 0.2, 0.2], [0.2, 0.2, 0.2]]], &dev).unwrap(),
-        ];
-        let target = Tensor::new(&[[[0.3f64, 0.3, 0.3]], [[0.1, 0.1, 0.4]]], &dev).unwrap();
+        let (rows, target) = two_layer_example();
         let settings = ObjectiveSettings {
             layers: LayerSet::Only(vec![1]),
             renormalise: true,
