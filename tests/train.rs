@@ -1012,3 +1012,45 @@ fn weighted_targets_lean_on_the_first_answer_tokens() {
         "the test needs rows that differ"
     );
 }
+
+#[test]
+fn a_layer_the_model_lacks_is_refused_before_any_target_is_made() {
+    let ck = tiny_checkpoint(41);
+    let model = load(&ck.path);
+    let ws = workspace();
+    let out = ws.dir.path().join("soft.safetensors");
+    for objective in [
+        ObjectiveSettings {
+            layers: LayerSet::Only(vec![5]),
+            ..ObjectiveSettings::default()
+        },
+        ObjectiveSettings {
+            layer_weights: vec!["1-5=3".parse().unwrap()],
+            ..ObjectiveSettings::default()
+        },
+    ] {
+        let recorder = Recorder::new(None);
+        let error = run(
+            &model,
+            &ws,
+            &out,
+            TrainSettings {
+                objective,
+                ..small_settings()
+            },
+            Start::Fresh { force: false },
+            &recorder,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("does not exist: the model has layers 0 to 1"),
+            "{error}"
+        );
+        let targets = ws.dir.path().join("targets");
+        let made = std::fs::read_dir(&targets).map_or(0, |d| d.count());
+        assert_eq!(made, 0, "no target may be made before the check");
+        assert!(!out.exists());
+    }
+}

@@ -261,6 +261,15 @@ impl Default for ObjectiveSettings {
     }
 }
 
+impl ObjectiveSettings {
+    /// Checks the layers and layer weights against a model with `layers` layers, so that a
+    /// wrong layer is reported before any target is made.
+    pub fn check_layers(&self, layers: usize) -> Result<()> {
+        let chosen = self.layers.indices(layers)?;
+        layer_weights(&self.layer_weights, &chosen, layers).map(|_| ())
+    }
+}
+
 /// The loss of each chosen layer and query head, `[chosen layers, query_heads]`.
 ///
 /// `rows` holds one tensor per model layer, `[query_heads, n_soft, n_prompt]` (the soft tokens'
@@ -527,12 +536,17 @@ mod tests {
         let got = total(&weighted(&["0=0"]));
         assert!((got - mse1).abs() < 1e-12, "{got} vs {mse1}");
         let error = |weights: &[&str]| {
-            objective(&rows, &target, &weighted(weights))
+            let settings = weighted(weights);
+            let early = settings.check_layers(2).unwrap_err().to_string();
+            let late = objective(&rows, &target, &settings)
                 .unwrap_err()
-                .to_string()
+                .to_string();
+            assert_eq!(early, late);
+            late
         };
         assert!(error(&["all=0"]).contains("weight 0"));
         assert!(error(&["2=3"]).contains("layer 2 does not exist"));
+        assert!(weighted(&["1=3"]).check_layers(2).is_ok());
         assert!("1".parse::<LayerWeight>().is_err());
         assert!("1=-2".parse::<LayerWeight>().is_err());
         assert!("1=x".parse::<LayerWeight>().is_err());

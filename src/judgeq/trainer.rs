@@ -150,6 +150,7 @@ pub fn train(
     let model = job.model;
     let settings = &job.settings;
     settings.validate(model.info.max_context)?;
+    settings.objective.check_layers(model.info.layers)?;
     let state_file = state_path(&job.out);
     let saved = match job.start {
         Start::Resume => {
