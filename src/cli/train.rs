@@ -93,6 +93,11 @@ pub struct TrainArgs {
     /// Keys per head the topk loss asks the soft tokens for
     #[arg(long, default_value_t = ObjectiveSettings::default().top_k, value_name = "K")]
     pub loss_top_k: usize,
+    /// Share of the topk loss's weight spread over the top keys by the answer's attention on
+    /// them (the rest evenly): 0 asks for the top keys alike, 1 for them in proportion to the
+    /// answer's attention
+    #[arg(long, default_value_t = ObjectiveSettings::default().top_k_mass_share, value_name = "SHARE")]
+    pub loss_top_k_mass_share: f64,
     /// Pool the soft tokens' averaged row along the keys before the loss, as eviction pools
     /// their scores: none (the paper's), maxK or avgK (e.g. max7, the policies' default)
     #[arg(long, default_value = "none", value_name = "POOLING")]
@@ -146,6 +151,7 @@ impl TrainArgs {
                 length_normalised: self.length_normalised,
                 skip_first_keys: self.loss_skip_first,
                 top_k: self.loss_top_k,
+                top_k_mass_share: self.loss_top_k_mass_share,
                 pooling: self.loss_pooling,
             },
             checkpoint_every: self.checkpoint_every,

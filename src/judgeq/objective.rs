@@ -241,6 +241,12 @@ pub struct ObjectiveSettings {
     pub skip_first_keys: usize,
     /// Keys per head the `topk` loss asks for (default 64; other losses ignore it).
     pub top_k: usize,
+    /// Share of the `topk` loss's weight spread over the top keys by the answer's attention on
+    /// them; the rest is spread evenly. 0 (the default): every top key weighs `1/top_k`, so the
+    /// loss asks for the set eviction keeps whatever the answer's share of each key; 1: each
+    /// weighs its share of the answer's attention on the top keys, so the keys the answer
+    /// leans on most (the question, the end of the prompt) weigh most.
+    pub top_k_mass_share: f64,
     /// Pooling applied to the averaged soft row before the comparison, as eviction pools the
     /// soft tokens' scores (default none: the raw row, the paper's).
     pub pooling: Pooling,
@@ -256,6 +262,7 @@ impl Default for ObjectiveSettings {
             length_normalised: true,
             skip_first_keys: 0,
             top_k: 64,
+            top_k_mass_share: 0.0,
             pooling: Pooling::None,
         }
     }
@@ -320,7 +327,7 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
                 (p * log_ratio)?.sum(D::Minus1)?
             }
             LossKind::TopK => {
-                let p = top_keys(&wanted, settings.top_k)?;
+                let p = top_keys(&wanted, settings.top_k, settings.top_k_mass_share)?;
                 let log_q = renormalised(&soft)?.clamp(LOG_FLOOR, 1.0)?.log()?;
                 (p * log_q)?.sum(D::Minus1)?.neg()?
             }
@@ -346,9 +353,11 @@ pub fn objective(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
     Ok((grid.mean(1)? * shares)?.sum_all()?)
 }
 
-/// For each row of `target` (`[heads, keys]`, no graph needed), `1/k` at its `k` largest keys
-/// (equal values go to the earlier key) and 0 elsewhere, `k` at most the row's length.
-fn top_keys(target: &Tensor, k: usize) -> Result<Tensor> {
+/// For each row of `target` (`[heads, keys]`, no graph needed), the weights of its `k` largest
+/// keys (equal values go to the earlier key; `k` at most the row's length), 0 elsewhere: each
+/// top key weighs `(1 − mass_share)/k + mass_share · t_j / Σ t` with the sum over the top keys
+/// (a row whose top keys sum to 0 spreads evenly), so every row's weights sum to 1.
+fn top_keys(target: &Tensor, k: usize, mass_share: f64) -> Result<Tensor> {
     let rows = target.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
     let keys = rows.first().map_or(0, Vec::len);
     let k = k.clamp(1, keys.max(1));
@@ -356,8 +365,15 @@ fn top_keys(target: &Tensor, k: usize) -> Result<Tensor> {
     for (r, row) in rows.iter().enumerate() {
         let mut order: Vec<usize> = (0..keys).collect();
         order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-        for &j in &order[..k] {
-            weights[r * keys + j] = 1.0 / k as f64;
+        let top = &order[..k];
+        let mass: f64 = top.iter().map(|&j| row[j]).sum();
+        for &j in top {
+            let share = if mass > 0.0 {
+                row[j] / mass
+            } else {
+                1.0 / k as f64
+            };
+            weights[r * keys + j] = (1.0 - mass_share) / k as f64 + mass_share * share;
         }
     }
     Ok(Tensor::from_vec(weights, (rows.len(), keys), target.device())?.to_dtype(target.dtype())?)
@@ -499,6 +515,7 @@ mod tests {
             length_normalised: true,
             skip_first_keys: 0,
             top_k: 64,
+            top_k_mass_share: 0.0,
             pooling: Pooling::None,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
@@ -610,7 +627,7 @@ mod tests {
     #[test]
     fn the_top_k_loss_reads_the_targets_top_keys() {
         let (rows, target, settings) = top_two_on_layer_one(Pooling::None);
-        let mask = top_keys(&target.get(1).unwrap(), 2)
+        let mask = top_keys(&target.get(1).unwrap(), 2, 0.0)
             .unwrap()
             .to_vec2::<f64>()
             .unwrap();
@@ -622,6 +639,32 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+    }
+
+    /// With half the weight spread by the answer's attention: the top keys 2 and 0 of
+    /// (0.1, 0.1, 0.4) hold 0.4 and 0.1 of their 0.5, so they weigh 1/4 + 0.4 = 0.65 and
+    /// 1/4 + 0.1 = 0.35, and the loss is −(0.65 ln(1/2) + 0.35 ln(1/6)). A row whose top keys
+    /// hold nothing spreads evenly.
+    #[test]
+    fn the_top_k_losss_mass_share_weighs_keys_by_the_answers_attention() {
+        let (rows, target, mut settings) = top_two_on_layer_one(Pooling::None);
+        settings.top_k_mass_share = 0.5;
+        let weights = top_keys(&target.get(1).unwrap(), 2, 0.5)
+            .unwrap()
+            .to_vec2::<f64>()
+            .unwrap();
+        assert!((weights[0][0] - 0.35).abs() < 1e-12, "{weights:?}");
+        assert_eq!(weights[0][1], 0.0);
+        assert!((weights[0][2] - 0.65).abs() < 1e-12, "{weights:?}");
+        let want = -(0.65 * 0.5f64.ln() + 0.35 * (1.0f64 / 6.0).ln());
+        let total = objective(&rows, &target, &settings)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+        let silent = Tensor::new(&[[0.0f64, 0.0, 0.0]], &Device::Cpu).unwrap();
+        let even = top_keys(&silent, 2, 1.0).unwrap().to_vec2::<f64>().unwrap();
+        assert_eq!(even, vec![vec![0.5, 0.5, 0.0]]);
     }
 
     /// Max- and mean-pooling with kernel 3 over (0.1, 0, 0.4, 0, 0.2), by hand; the maximum's

@@ -100,6 +100,10 @@ impl TrainSettings {
                 "--target-half-life {h} must be a positive number of tokens"
             ));
         }
+        let share = self.objective.top_k_mass_share;
+        if !(0.0..=1.0).contains(&share) {
+            return bad(format!("--loss-top-k-mass-share {share} must be in [0, 1]"));
+        }
         if !self.objective.pooling.has_valid_kernel() {
             return bad(format!(
                 "--loss-pooling {}: the kernel must be odd, as at inference (e.g. max7)",
@@ -223,9 +227,18 @@ mod tests {
         );
         let fraction = TrainSettings {
             val_fraction: 1.0,
-            ..ok
+            ..ok.clone()
         };
         assert!(fraction.validate(8192).is_err());
+        let mut share = ok;
+        share.objective.top_k_mass_share = 1.5;
+        assert!(
+            share
+                .validate(8192)
+                .unwrap_err()
+                .to_string()
+                .contains("--loss-top-k-mass-share 1.5")
+        );
     }
 
     #[test]
