@@ -1,4 +1,5 @@
-//! `judgeq prepare-data`: training and held-out prompt files from the shared data folder.
+//! `judgeq prepare-data`: training, held-out and development prompt files from the shared data
+//! folder.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,9 @@ pub struct PrepareDataArgs {
     /// The shared data folder (holds prompts/, leval/ and haystack/).
     #[arg(long)]
     pub shared: PathBuf,
-    /// Directory for train.jsonl, held.jsonl and dev-haystack/ (documents training never sees,
-    /// for choosing settings on needle tasks: `judgeq tasks niah --haystack DIR/dev-haystack`).
+    /// Directory for train.jsonl, held.jsonl, dev.jsonl and dev-haystack/ (documents training
+    /// never sees, for choosing settings on needle tasks, `judgeq tasks niah --haystack
+    /// DIR/dev-haystack`, and on answers, `judgeq eval --data DIR/dev.jsonl`).
     #[arg(long)]
     pub out_dir: PathBuf,
     /// Seed of every random choice.
@@ -40,6 +42,9 @@ pub struct PrepareDataArgs {
     /// Held-out prompts.
     #[arg(long, default_value_t = CorpusSettings::default().held)]
     pub held: usize,
+    /// Development question prompts (windows of the development documents).
+    #[arg(long, default_value_t = CorpusSettings::default().dev)]
+    pub dev: usize,
     /// Shortest document window, characters.
     #[arg(long, default_value_t = CorpusSettings::default().min_window_chars)]
     pub min_window_chars: usize,
@@ -51,8 +56,8 @@ pub struct PrepareDataArgs {
     pub force: bool,
 }
 
-/// The training and held-out files `prepare-data` writes into `--out-dir`.
-const RECORD_FILES: [&str; 2] = ["train.jsonl", "held.jsonl"];
+/// The training, held-out and development files `prepare-data` writes into `--out-dir`.
+const RECORD_FILES: [&str; 3] = ["train.jsonl", "held.jsonl", "dev.jsonl"];
 /// The folder of development documents inside `--out-dir`.
 const DEV_HAYSTACK: &str = "dev-haystack";
 
@@ -88,6 +93,7 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
         essays: args.essays,
         retrieval: args.retrieval,
         held: args.held,
+        dev: args.dev,
         min_window_chars: args.min_window_chars,
         max_window_chars: args.max_window_chars,
         ..CorpusSettings::default()
@@ -103,7 +109,10 @@ pub fn run(args: &PrepareDataArgs) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("could not create {}", args.out_dir.display()))?;
-    for (name, records) in RECORD_FILES.into_iter().zip([&corpus.train, &corpus.held]) {
+    for (name, records) in RECORD_FILES
+        .into_iter()
+        .zip([&corpus.train, &corpus.held, &corpus.dev])
+    {
         let path = args.out_dir.join(name);
         write_records(&path, records, args.force)?;
         let bytes = std::fs::read(&path)

@@ -50,6 +50,18 @@ pub const DEV_GOV_REPORT_FROM: usize = 11;
 const RETRIEVAL_STREAM: u64 = 7;
 /// Random stream of the held-out prompts (so that they do not depend on the training mix).
 const HELD_STREAM: u64 = 8;
+/// Random stream of the development question prompts (so that adding them left the other
+/// files as they were).
+const DEV_STREAM: u64 = 9;
+/// Questions asked after a window of a development document (government reports).
+const DEV_QUESTIONS: [&str; 6] = [
+    "What is the main finding of the report excerpt above?",
+    "Summarize the passage above in three sentences.",
+    "Which agencies or organizations does the text mention, and what do they do?",
+    "What recommendations does the text make?",
+    "What problem does the passage describe, and why does it matter?",
+    "List the key numbers mentioned in the passage and what they measure.",
+];
 /// Questions asked after an essay window.
 const ESSAY_QUESTIONS: [&str; 8] = [
     "What is the main argument of the passage above?",
@@ -78,6 +90,8 @@ pub struct CorpusSettings {
     pub retrieval: usize,
     /// Held-out prompts (half QuALITY, half held-out scientific_qa documents).
     pub held: usize,
+    /// Development question prompts (windows of the development haystack's documents).
+    pub dev: usize,
     /// Shortest document window, characters.
     pub min_window_chars: usize,
     /// Longest document window, characters.
@@ -97,6 +111,7 @@ impl Default for CorpusSettings {
             essays: 0,
             retrieval: 240,
             held: 32,
+            dev: 24,
             min_window_chars: 3000,
             max_window_chars: 6000,
             min_prompt_chars: 32,
@@ -139,6 +154,10 @@ pub struct Corpus {
     pub train: Vec<CorpusRecord>,
     /// Held-out prompts.
     pub held: Vec<CorpusRecord>,
+    /// Development question prompts: windows of the development haystack's documents, each
+    /// followed by a question, for choosing settings on answers (agreement with the full cache)
+    /// on documents neither training nor any evaluation uses.
+    pub dev: Vec<CorpusRecord>,
     /// The development haystack: `(file name, text)` of documents training never sees.
     pub dev_haystack: Vec<(String, String)>,
 }
@@ -238,6 +257,24 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
         let doc = &docs[(i / 2) % docs.len()];
         held.push(document_prompt(doc, settings, &mut held_rng));
     }
+    if settings.dev > 0 && dev_documents.is_empty() {
+        return Err(missing(
+            &shared.join("leval/gov_report_summ.jsonl"),
+            "development documents (more than 11 documents)",
+        ));
+    }
+    let mut dev = Vec::with_capacity(settings.dev);
+    let mut dev_rng = SplitMix64::stream(settings.seed, DEV_STREAM);
+    for i in 0..settings.dev {
+        let doc = &dev_documents[i % dev_documents.len()];
+        let (document, start) = window(&doc.text, settings, &mut dev_rng);
+        let question = DEV_QUESTIONS[dev_rng.below(DEV_QUESTIONS.len())].to_string();
+        dev.push(CorpusRecord {
+            source: format!("{}@{start}", doc.source),
+            text: PromptText::Document { document, question },
+            answer: None,
+        });
+    }
     let dev_haystack = dev_documents
         .into_iter()
         .enumerate()
@@ -251,6 +288,7 @@ pub fn build_corpus(shared: &Path, settings: &CorpusSettings) -> Result<Corpus> 
     Ok(Corpus {
         train,
         held,
+        dev,
         dev_haystack,
     })
 }
@@ -673,6 +711,36 @@ mod tests {
         assert_eq!(build_corpus(shared.path(), &small()).unwrap(), corpus);
         let other = CorpusSettings { seed: 1, ..small() };
         assert_ne!(build_corpus(shared.path(), &other).unwrap(), corpus);
+    }
+
+    /// The development question prompts are windows of the development documents only, each
+    /// with one of the development questions, and adding them changes no other file.
+    #[test]
+    fn development_questions_come_from_development_documents() {
+        let shared = shared_folder();
+        let settings = CorpusSettings { dev: 5, ..small() };
+        let corpus = build_corpus(shared.path(), &settings).unwrap();
+        assert_eq!(corpus.dev.len(), 5);
+        let mut documents = HashSet::new();
+        for record in &corpus.dev {
+            let doc = record.source.split('@').next().unwrap();
+            let n: usize = doc
+                .strip_prefix("leval/gov_report_summ#")
+                .unwrap_or_else(|| panic!("{}", record.source))
+                .parse()
+                .unwrap();
+            assert!(n > DEV_GOV_REPORT_FROM, "{}", record.source);
+            documents.insert(n);
+            let PromptText::Document { document, question } = &record.text else {
+                panic!("development prompts are documents with a question")
+            };
+            assert!((250..=700).contains(&document.len()), "{}", document.len());
+            assert!(DEV_QUESTIONS.contains(&question.as_str()), "{question}");
+        }
+        assert_eq!(documents.len(), 2, "both development documents are used");
+        let none = build_corpus(shared.path(), &CorpusSettings { dev: 0, ..small() }).unwrap();
+        assert!(none.dev.is_empty());
+        assert_eq!((none.train, none.held), (corpus.train, corpus.held));
     }
 
     /// L-Eval repeats documents under a second index; a training-side copy of a held-out or
