@@ -1028,6 +1028,11 @@ fn a_layer_the_model_lacks_is_refused_before_any_target_is_made() {
             layer_weights: vec!["1-5=3".parse().unwrap()],
             ..ObjectiveSettings::default()
         },
+        ObjectiveSettings {
+            top_k_mass_share: 0.5,
+            top_k_mass_share_layers: LayerSet::Only(vec![0, 4]),
+            ..ObjectiveSettings::default()
+        },
     ] {
         let recorder = Recorder::new(None);
         let error = run(

@@ -98,6 +98,10 @@ pub struct TrainArgs {
     /// answer's attention
     #[arg(long, default_value_t = ObjectiveSettings::default().top_k_mass_share, value_name = "SHARE")]
     pub loss_top_k_mass_share: f64,
+    /// Layers the mass share applies to, e.g. `0-2,11-29` (default all); in the others the top
+    /// keys weigh alike
+    #[arg(long, default_value_t = LayerSet::default(), value_name = "LAYERS")]
+    pub loss_top_k_mass_share_layers: LayerSet,
     /// Pool the soft tokens' averaged row along the keys before the loss, as eviction pools
     /// their scores: none (the paper's), maxK or avgK (e.g. max7, the policies' default)
     #[arg(long, default_value = "none", value_name = "POOLING")]
@@ -152,6 +156,7 @@ impl TrainArgs {
                 skip_first_keys: self.loss_skip_first,
                 top_k: self.loss_top_k,
                 top_k_mass_share: self.loss_top_k_mass_share,
+                top_k_mass_share_layers: self.loss_top_k_mass_share_layers.clone(),
                 pooling: self.loss_pooling,
             },
             checkpoint_every: self.checkpoint_every,

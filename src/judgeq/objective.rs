@@ -247,6 +247,9 @@ pub struct ObjectiveSettings {
     /// weighs its share of the answer's attention on the top keys, so the keys the answer
     /// leans on most (the question, the end of the prompt) weigh most.
     pub top_k_mass_share: f64,
+    /// Layers whose top keys the mass share weighs (default all); in the others every top key
+    /// weighs alike, as with a share of 0.
+    pub top_k_mass_share_layers: LayerSet,
     /// Pooling applied to the averaged soft row before the comparison, as eviction pools the
     /// soft tokens' scores (default none: the raw row, the paper's).
     pub pooling: Pooling,
@@ -263,17 +266,30 @@ impl Default for ObjectiveSettings {
             skip_first_keys: 0,
             top_k: 64,
             top_k_mass_share: 0.0,
+            top_k_mass_share_layers: LayerSet::All,
             pooling: Pooling::None,
         }
     }
 }
 
 impl ObjectiveSettings {
-    /// Checks the layers and layer weights against a model with `layers` layers, so that a
-    /// wrong layer is reported before any target is made.
+    /// Checks the layers, layer weights and mass-share layers against a model with `layers`
+    /// layers, so that a wrong layer is reported before any target is made.
     pub fn check_layers(&self, layers: usize) -> Result<()> {
         let chosen = self.layers.indices(layers)?;
+        self.top_k_mass_share_layers.indices(layers).map_err(|e| {
+            TrainError::InvalidSetting(format!("--loss-top-k-mass-share-layers: {e}"))
+        })?;
         layer_weights(&self.layer_weights, &chosen, layers).map(|_| ())
+    }
+
+    /// The mass share of the `topk` loss on `layer`: the setting's in its layers, 0 elsewhere.
+    fn mass_share_on(&self, layer: usize) -> f64 {
+        match &self.top_k_mass_share_layers {
+            LayerSet::All => self.top_k_mass_share,
+            LayerSet::Only(layers) if layers.contains(&layer) => self.top_k_mass_share,
+            LayerSet::Only(_) => 0.0,
+        }
     }
 }
 
@@ -327,7 +343,7 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
                 (p * log_ratio)?.sum(D::Minus1)?
             }
             LossKind::TopK => {
-                let p = top_keys(&wanted, settings.top_k, settings.top_k_mass_share)?;
+                let p = top_keys(&wanted, settings.top_k, settings.mass_share_on(layer))?;
                 let log_q = renormalised(&soft)?.clamp(LOG_FLOOR, 1.0)?.log()?;
                 (p * log_q)?.sum(D::Minus1)?.neg()?
             }
@@ -516,6 +532,7 @@ mod tests {
             skip_first_keys: 0,
             top_k: 64,
             top_k_mass_share: 0.0,
+            top_k_mass_share_layers: LayerSet::All,
             pooling: Pooling::None,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
@@ -662,6 +679,16 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
+        // Scoped to layer 0, the share leaves layer 1's top keys alike: the plain top-k loss.
+        settings.top_k_mass_share_layers = LayerSet::Only(vec![0]);
+        let plain = -((1.0f64 / 6.0).ln() + 0.5f64.ln()) / 2.0;
+        let scoped = objective(&rows, &target, &settings)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((scoped - plain).abs() < 1e-12, "{scoped} vs {plain}");
+        settings.top_k_mass_share_layers = LayerSet::Only(vec![1, 5]);
+        assert!(settings.check_layers(2).is_err());
         let silent = Tensor::new(&[[0.0f64, 0.0, 0.0]], &Device::Cpu).unwrap();
         let even = top_keys(&silent, 2, 1.0).unwrap().to_vec2::<f64>().unwrap();
         assert_eq!(even, vec![vec![0.5, 0.5, 0.0]]);
