@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use judgeq::attention::{Granularity, Pooling};
+use judgeq::eval::paired::{paired_rows, paired_table, reference};
 use judgeq::eval::report::REPORT_FILES;
 use judgeq::eval::report::{summarize, summary_table, write_report};
 use judgeq::eval::{EvalError, EvalRun, EvalSettings, evaluate, paper_methods};
@@ -31,7 +32,7 @@ pub struct EvalArgs {
     /// Soft-token file for the Judge Q rows (without it, only the baselines run).
     #[arg(long)]
     pub soft: Option<PathBuf>,
-    /// Directory for summary.csv, prompts.csv and layers.csv.
+    /// Directory for summary.csv, prompts.csv, layers.csv and paired.csv.
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -167,6 +168,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     println!("question placement: {}", settings.placement);
     println!("{}", summary_table(&summarize(&run)));
+    if let Some(reference) = reference(&run) {
+        println!(
+            "per prompt, against {} (mean difference, 95% bootstrap interval):\n{}",
+            run.methods[reference].label,
+            paired_table(&paired_rows(&run, reference))
+        );
+    }
     let written = write_report(&run, &args.out, overwrite).map_err(|e| match e {
         EvalError::Export(e) => checks::write_error(e, args.force),
         other => other.into(),

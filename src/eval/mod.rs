@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod methods;
+pub mod paired;
 pub mod report;
 pub mod runner;
 

@@ -1,15 +1,17 @@
 //! The evaluation's tables: means over prompts per method and budget, as a readable table and
-//! as CSV files (`summary.csv`, `prompts.csv`, `layers.csv`).
+//! as CSV files (`summary.csv`, `prompts.csv`, `layers.csv`), and each method's paired
+//! comparison with the reference method (`paired.csv`).
 
 use std::path::{Path, PathBuf};
 
 use crate::eval::error::EvalError;
+use crate::eval::paired::{paired_rows, reference};
 use crate::eval::runner::EvalRun;
 use crate::export::{Overwrite, check_outputs, write_new};
 use crate::policy::{AskedBudget, Ratio};
 
 /// Files [`write_report`] writes.
-pub const REPORT_FILES: [&str; 3] = ["summary.csv", "prompts.csv", "layers.csv"];
+pub const REPORT_FILES: [&str; 4] = ["summary.csv", "prompts.csv", "layers.csv", "paired.csv"];
 
 /// Means of one method at one budget over the prompts.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,8 +200,31 @@ pub fn write_report(
             }
         }
     }
+    let mut paired = String::from(
+        "method,reference,budget,ratio,metric,prompts,mean_difference,ci_low,ci_high,wins,losses,ties\n",
+    );
+    for r in reference(run).map_or_else(Vec::new, |reference| paired_rows(run, reference)) {
+        let budget = match r.asked {
+            AskedBudget::Entries(b) => b.to_string(),
+            AskedBudget::Removed(_) => String::new(),
+        };
+        paired.push_str(&format!(
+            "{},{},{budget},{},{},{},{},{},{},{},{},{}\n",
+            r.method,
+            r.reference,
+            ratio_cell(r.ratio()),
+            r.metric.name(),
+            r.prompts,
+            r.mean_difference,
+            r.interval.0,
+            r.interval.1,
+            r.wins,
+            r.losses,
+            r.ties
+        ));
+    }
     let mut written = Vec::new();
-    for (name, text) in REPORT_FILES.iter().zip([summary, prompts, layers]) {
+    for (name, text) in REPORT_FILES.iter().zip([summary, prompts, layers, paired]) {
         let path = dir.join(name);
         write_new(&path, text.as_bytes(), overwrite)?;
         written.push(path);
@@ -299,5 +324,7 @@ mod tests {
             "{prompts}"
         );
         assert!(read("layers.csv").contains("\n2,snapkv,150,0,0.75,0.5\n"));
+        // One method: nothing to compare, so paired.csv holds only its header.
+        assert_eq!(read("paired.csv").lines().count(), 1);
     }
 }
