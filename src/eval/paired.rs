@@ -140,10 +140,10 @@ pub fn paired_rows(run: &EvalRun, reference: usize) -> Vec<PairedRow> {
     rows
 }
 
-/// The 95% percentile-bootstrap interval of the mean of `values` (not empty): the 2.5th and
-/// 97.5th percentiles of the means of `resamples` draws of `values.len()` values with
-/// replacement, from `seed`.
-pub fn bootstrap_interval(values: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+/// The 95% percentile-bootstrap interval of the mean of `values` (not empty: [`paired_rows`]
+/// leaves out a comparison without prompts): the 2.5th and 97.5th percentiles of the means of
+/// `resamples` draws of `values.len()` values with replacement, from `seed`.
+fn bootstrap_interval(values: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
     let mut rng = SplitMix64::new(seed);
     let n = values.len();
     let mut means: Vec<f64> = (0..resamples.max(1))
