@@ -12,6 +12,8 @@
 //!   their metrics, and the runner behind `judgeq tasks`;
 //! - [`progress`]: progress reporting and cancellation of long jobs;
 //! - [`rng`]: the one seeded random generator (reproducible on every platform);
+//! - [`paired`]: paired comparisons of two methods on the same prompts or samples (mean
+//!   difference, bootstrap interval, wins), for `judgeq eval` and `judgeq tasks`;
 //! - [`bom`]: the byte-order mark every reader of JSON and JSON Lines drops;
 //! - [`atomic_write`]: atomic file writes that never replace a user's file unless asked, with
 //!   cleanup of temporaries that killed runs left (under `export` and `judgeq` alike);
@@ -37,6 +39,7 @@ pub mod export;
 pub mod inspect;
 pub mod judgeq;
 pub mod model;
+pub mod paired;
 pub mod policy;
 pub mod progress;
 pub mod rng;

@@ -249,6 +249,19 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
     for file in SUMMARY_FILES {
         assert!(a.contains_key(file), "{file} in {:?}", a.keys());
     }
+    // StreamingLLM against SnapKV on the four samples, at both budgets, for each metric.
+    let paired = String::from_utf8(a["paired.csv"].clone()).unwrap();
+    for budget in [8, 16] {
+        for metric in ["score", "hit_rate", "mass_kept", "matched_prefix"] {
+            let row = format!("\nstreamingllm,snapkv,{budget},,{metric},4,");
+            assert!(paired.contains(&row), "{row} in {paired}");
+        }
+    }
+    let summary = String::from_utf8(a["summary.md"].clone()).unwrap();
+    assert!(
+        summary.contains("## Against snapkv, sample by sample"),
+        "{summary}"
+    );
     let hit_rates = String::from_utf8(a["hit_rate_by_layer.csv"].clone()).unwrap();
     assert!(hit_rates.starts_with("method,budget,layer,hit_rate,ratio\nsnapkv,8,0,"));
     let folder = press_folder_name(&h, "snapkv", Some(AskedBudget::Entries(8)));

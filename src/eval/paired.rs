@@ -1,19 +1,10 @@
-//! Paired comparisons with a reference method: on the prompts both were evaluated on, the mean
-//! per-prompt difference of a metric, its 95% percentile-bootstrap interval, and how many
-//! prompts it wins, loses and ties. Means over 24–32 prompts move by a point or two between
-//! neighbouring runs; the interval says whether a difference is larger than that.
+//! `judgeq eval`'s paired comparisons with a reference method: on the prompts both were
+//! evaluated on, the statistics of [`crate::paired`] for the hit rate, the mass kept and the
+//! matched prefix.
 
 use crate::eval::runner::{Cell, EvalRun};
+use crate::paired::{PairedStats, reference_index};
 use crate::policy::{AskedBudget, Ratio};
-use crate::rng::SplitMix64;
-
-/// Bootstrap resamples per interval.
-pub const RESAMPLES: usize = 10_000;
-/// Seed of the resampling, so that a report is reproduced exactly.
-pub const SEED: u64 = 0;
-
-/// The method every other one is compared with: SnapKV when it ran, else the first method.
-pub const PREFERRED_REFERENCE: &str = "snapkv";
 
 /// A metric compared per prompt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,18 +51,8 @@ pub struct PairedRow {
     pub asked: AskedBudget,
     /// The metric.
     pub metric: PairedMetric,
-    /// Prompts where both were measured.
-    pub prompts: usize,
-    /// Mean of method − reference over those prompts.
-    pub mean_difference: f64,
-    /// 95% percentile-bootstrap interval of that mean.
-    pub interval: (f64, f64),
-    /// Prompts where the method scored more, less, the same.
-    pub wins: usize,
-    /// See `wins`.
-    pub losses: usize,
-    /// See `wins`.
-    pub ties: usize,
+    /// Method − reference over the prompts both were measured on.
+    pub stats: PairedStats,
 }
 
 impl PairedRow {
@@ -81,18 +62,10 @@ impl PairedRow {
     }
 }
 
-/// Index of the reference method: [`PREFERRED_REFERENCE`] when it ran, else the first method;
-/// `None` when fewer than two methods ran (nothing to compare).
+/// Index of the reference method ([`reference_index`]: SnapKV when it ran, else the first);
+/// `None` when fewer than two methods ran.
 pub fn reference(run: &EvalRun) -> Option<usize> {
-    if run.methods.len() < 2 {
-        return None;
-    }
-    Some(
-        run.methods
-            .iter()
-            .position(|m| m.id == PREFERRED_REFERENCE)
-            .unwrap_or(0),
-    )
+    reference_index(run.methods.iter().map(|m| m.id.as_str()))
 }
 
 /// Every other method against `reference` at every asked budget and metric measured on at
@@ -118,40 +91,19 @@ pub fn paired_rows(run: &EvalRun, reference: usize) -> Vec<PairedRow> {
                         Some(value(index)? - value(reference)?)
                     })
                     .collect();
-                if differences.is_empty() {
-                    continue;
+                if let Some(stats) = PairedStats::of(&differences) {
+                    rows.push(PairedRow {
+                        method: method.id.clone(),
+                        reference: run.methods[reference].id.clone(),
+                        asked,
+                        metric,
+                        stats,
+                    });
                 }
-                let n = differences.len();
-                rows.push(PairedRow {
-                    method: method.id.clone(),
-                    reference: run.methods[reference].id.clone(),
-                    asked,
-                    metric,
-                    prompts: n,
-                    mean_difference: differences.iter().sum::<f64>() / n as f64,
-                    interval: bootstrap_interval(&differences, RESAMPLES, SEED),
-                    wins: differences.iter().filter(|&&d| d > 0.0).count(),
-                    losses: differences.iter().filter(|&&d| d < 0.0).count(),
-                    ties: differences.iter().filter(|&&d| d == 0.0).count(),
-                });
             }
         }
     }
     rows
-}
-
-/// The 95% percentile-bootstrap interval of the mean of `values` (not empty: [`paired_rows`]
-/// leaves out a comparison without prompts): the 2.5th and 97.5th percentiles of the means of
-/// `resamples` draws of `values.len()` values with replacement, from `seed`.
-fn bootstrap_interval(values: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
-    let mut rng = SplitMix64::new(seed);
-    let n = values.len();
-    let mut means: Vec<f64> = (0..resamples.max(1))
-        .map(|_| (0..n).map(|_| values[rng.below(n)]).sum::<f64>() / n as f64)
-        .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
-    (at(0.025), at(0.975))
 }
 
 /// The comparisons as a Markdown table.
@@ -161,17 +113,12 @@ pub fn paired_table(rows: &[PairedRow]) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} − {} | {} | {} | {:+.3} | [{:+.3}, {:+.3}] | {} / {} / {} |\n",
+            "| {} − {} | {} | {} | {} |\n",
             r.method,
             r.reference,
             r.asked,
             r.metric.name(),
-            r.mean_difference,
-            r.interval.0,
-            r.interval.1,
-            r.wins,
-            r.losses,
-            r.ties
+            r.stats.markdown_cells(1.0, 3)
         ));
     }
     out
@@ -184,26 +131,6 @@ mod tests {
     use crate::eval::runner::{EvalSettings, PromptResult};
     use crate::export::AnswerAgreement;
     use crate::policy::{PolicyId, PolicySettings};
-
-    /// Equal values leave no spread: the interval is the value itself.
-    #[test]
-    fn equal_differences_give_a_point_interval() {
-        assert_eq!(bootstrap_interval(&[0.25; 7], 1000, 3), (0.25, 0.25));
-    }
-
-    /// Two values 0 and 1: a resampled mean is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4, so the
-    /// 2.5th percentile is 0 and the 97.5th is 1 (each tail holds about a quarter).
-    #[test]
-    fn two_values_give_the_hand_computed_percentiles() {
-        assert_eq!(bootstrap_interval(&[0.0, 1.0], RESAMPLES, SEED), (0.0, 1.0));
-        // Forty values: the interval is inside the range and holds the mean.
-        let values: Vec<f64> = (0..40).map(|i| f64::from(i % 5)).collect();
-        let (low, high) = bootstrap_interval(&values, RESAMPLES, SEED);
-        assert!(
-            0.0 < low && low < 2.0 && 2.0 < high && high < 4.0,
-            "{low} {high}"
-        );
-    }
 
     fn method(id: &str, policy: PolicyId) -> Method {
         Method {
@@ -275,16 +202,29 @@ mod tests {
             ("judgeq", "snapkv")
         );
         // Differences +0.25, −0.25, +0.5.
-        assert_eq!(hit.prompts, 3);
-        assert!((hit.mean_difference - 0.5 / 3.0).abs() < 1e-12);
-        assert_eq!((hit.wins, hit.losses, hit.ties), (2, 1, 0));
-        assert!(hit.interval.0 <= hit.mean_difference && hit.mean_difference <= hit.interval.1);
-        assert_eq!(rows[1].interval, (0.0, 0.0), "equal mass kept everywhere");
+        assert_eq!(hit.stats.items, 3);
+        assert!((hit.stats.mean_difference - 0.5 / 3.0).abs() < 1e-12);
+        assert_eq!(
+            (hit.stats.wins, hit.stats.losses, hit.stats.ties),
+            (2, 1, 0)
+        );
+        assert!(
+            hit.stats.interval.0 <= hit.stats.mean_difference
+                && hit.stats.mean_difference <= hit.stats.interval.1
+        );
+        assert_eq!(
+            rows[1].stats.interval,
+            (0.0, 0.0),
+            "equal mass kept everywhere"
+        );
         let prefix = &rows[2];
         // Differences −2 and 0; prompt 3 decoded no answer.
-        assert_eq!(prefix.prompts, 2);
-        assert_eq!(prefix.mean_difference, -1.0);
-        assert_eq!((prefix.wins, prefix.losses, prefix.ties), (0, 1, 1));
+        assert_eq!(prefix.stats.items, 2);
+        assert_eq!(prefix.stats.mean_difference, -1.0);
+        assert_eq!(
+            (prefix.stats.wins, prefix.stats.losses, prefix.stats.ties),
+            (0, 1, 1)
+        );
         assert!(paired_table(&rows).contains("| judgeq − snapkv | 64 | hit_rate | +0.167 |"));
 
         let alone = EvalRun {

@@ -209,18 +209,12 @@ pub fn write_report(
             AskedBudget::Removed(_) => String::new(),
         };
         paired.push_str(&format!(
-            "{},{},{budget},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{budget},{},{},{}\n",
             r.method,
             r.reference,
             ratio_cell(r.ratio()),
             r.metric.name(),
-            r.prompts,
-            r.mean_difference,
-            r.interval.0,
-            r.interval.1,
-            r.wins,
-            r.losses,
-            r.ties
+            r.stats.csv_fields()
         ));
     }
     let mut written = Vec::new();

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model_tokenizer;
 pub mod niah;
 pub mod outputs;
+pub mod paired;
 pub mod ruler;
 pub mod run_error;
 pub mod runner;

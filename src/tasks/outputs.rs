@@ -1,8 +1,9 @@
 //! The files of a run, all derived from its journal and rewritten whole whenever the run stops:
 //! kvpress's evaluation layout (a folder per method and budget with `predictions.csv`,
 //! `metrics.json` and `config.yaml`), the summary in the paper's layout (`summary.md`,
-//! `summary.csv`), the per-sample hit rates and scores (`samples.csv`), and per layer the
-//! evidence kept (`evidence_by_layer.csv`) and the hit rate (`hit_rate_by_layer.csv`).
+//! `summary.csv`), the per-sample hit rates and scores (`samples.csv`), per layer the evidence
+//! kept (`evidence_by_layer.csv`) and the hit rate (`hit_rate_by_layer.csv`), and each method
+//! against SnapKV sample by sample (`paired.csv`, also a section of `summary.md`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,18 +13,20 @@ use crate::export::{Overwrite, write_new};
 use crate::policy::{AskedBudget, Ratio};
 use crate::session::QuestionPlacement;
 use crate::tasks::journal::{MethodRecord, RunHeader, SampleResult};
+use crate::tasks::paired::{paired_csv, paired_markdown, paired_rows};
 use crate::tasks::run_error::RunError;
 use crate::tasks::tables::{
     FULL_KV, Summary, TaskSummaryRow, by_length_markdown, summarize, summary_markdown,
 };
 
 /// Summary file names, besides the per-method folders.
-pub const SUMMARY_FILES: [&str; 5] = [
+pub const SUMMARY_FILES: [&str; 6] = [
     "summary.md",
     "summary.csv",
     "samples.csv",
     "evidence_by_layer.csv",
     "hit_rate_by_layer.csv",
+    "paired.csv",
 ];
 
 /// Writes every derived file of the run into `dir` (replacing earlier versions of them) and
@@ -37,8 +40,16 @@ pub fn write_outputs(
     let mut sorted: Vec<&SampleResult> = results.iter().collect();
     sorted.sort_by_key(|r| r.index);
     let replace = Overwrite::Replace;
-    let markdown = summary_markdown(header, &summary) + &by_length_markdown(header, results);
+    let paired = paired_rows(header, results);
+    let markdown = summary_markdown(header, &summary)
+        + &paired_markdown(&paired)
+        + &by_length_markdown(header, results);
     write_new(&dir.join("summary.md"), markdown.as_bytes(), replace)?;
+    write_new(
+        &dir.join("paired.csv"),
+        paired_csv(&paired).as_bytes(),
+        replace,
+    )?;
     write_new(&dir.join("summary.csv"), &summary_csv(&summary)?, replace)?;
     write_new(&dir.join("samples.csv"), &samples_csv(&sorted)?, replace)?;
     write_new(
