@@ -259,7 +259,7 @@ fn resuming_after_ctrl_c_gives_the_tables_of_an_uninterrupted_run() {
     }
     let summary = String::from_utf8(a["summary.md"].clone()).unwrap();
     assert!(
-        summary.contains("## Against snapkv, sample by sample"),
+        summary.contains("## Against SnapKV, sample by sample"),
         "{summary}"
     );
     let hit_rates = String::from_utf8(a["hit_rate_by_layer.csv"].clone()).unwrap();

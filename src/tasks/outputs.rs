@@ -42,7 +42,7 @@ pub fn write_outputs(
     let replace = Overwrite::Replace;
     let paired = paired_rows(header, results);
     let markdown = summary_markdown(header, &summary)
-        + &paired_markdown(&paired)
+        + &paired_markdown(header, &paired)
         + &by_length_markdown(header, results);
     write_new(&dir.join("summary.md"), markdown.as_bytes(), replace)?;
     write_new(

@@ -140,23 +140,31 @@ pub fn paired_csv(rows: &[TaskPairedRow]) -> String {
     out
 }
 
-/// The comparisons as a section of `summary.md`; empty when there are none.
-pub fn paired_markdown(rows: &[TaskPairedRow]) -> String {
+/// The comparisons as a section of `summary.md`, methods named by their labels; empty when
+/// there are none.
+pub fn paired_markdown(header: &RunHeader, rows: &[TaskPairedRow]) -> String {
     let Some(first) = rows.first() else {
         return String::new();
+    };
+    let label = |id: &str| {
+        header
+            .methods
+            .iter()
+            .find(|m| m.id == id)
+            .map_or(id.to_owned(), |m| m.label.clone())
     };
     let mut out = format!(
         "## Against {}, sample by sample\n\nMean difference over the samples both were measured \
          on (percentage points; tokens for the matched prefix), its 95% bootstrap interval \
          (10,000 resamples), and the samples won, lost and tied.\n\n| method | budget | metric \
          | mean difference | 95% interval | wins / losses / ties |\n|---|---:|---|---:|---|---:|\n",
-        first.reference
+        label(&first.reference)
     );
     for r in rows {
         let (scale, decimals, unit) = r.metric.display();
         out.push_str(&format!(
             "| {} | {} | {} ({unit}) | {} |\n",
-            r.method,
+            label(&r.method),
             r.asked,
             r.metric.name(),
             r.stats.markdown_cells(scale, decimals)
@@ -244,21 +252,21 @@ mod tests {
         let csv = paired_csv(&rows);
         assert!(csv.starts_with("method,reference,budget,ratio,metric,samples,"));
         assert!(csv.contains("\njudgeq,snapkv,8,,score,4,0.5,"), "{csv}");
-        let markdown = paired_markdown(&rows);
-        assert!(markdown.starts_with("## Against snapkv, sample by sample"));
+        let markdown = paired_markdown(&h, &rows);
+        assert!(markdown.starts_with("## Against SnapKV, sample by sample"));
         assert!(
-            markdown.contains("| judgeq | 8 | hit_rate (points) | +12.5 | ["),
+            markdown.contains("| Judge Q | 8 | hit_rate (points) | +12.5 | ["),
             "{markdown}"
         );
         assert!(
             markdown.contains(
-                "| judgeq | 16 | matched_prefix (tokens) | +1.00 | [+1.00, +1.00] | 4 / 0 / 0 |"
+                "| Judge Q | 16 | matched_prefix (tokens) | +1.00 | [+1.00, +1.00] | 4 / 0 / 0 |"
             ),
             "{markdown}"
         );
 
         // One method: nothing to compare.
         assert!(paired_rows(&header(Shard::WHOLE), &results).is_empty());
-        assert!(paired_markdown(&[]).is_empty());
+        assert!(paired_markdown(&h, &[]).is_empty());
     }
 }
