@@ -899,6 +899,47 @@ fn a_stopped_training_run_never_leaves_untrained_tokens() {
 }
 
 #[test]
+fn soft_tokens_of_an_unfinished_training_run_are_used_with_a_warning() {
+    let bench = Bench::new();
+    let model = bench.model();
+    let finished = untrained_soft_tokens(&bench, "soft.safetensors");
+    // What `judgeq train` leaves at a checkpoint while it runs: the same file, not finished.
+    let mut tokens = judgeq::judgeq::SoftTokens::read(Path::new(&finished)).unwrap();
+    assert_eq!(tokens.meta.training["finished"], true);
+    tokens.meta.training["finished"] = serde_json::json!(false);
+    let unfinished = bench.file("checkpoint.safetensors", &tokens.to_bytes().unwrap());
+    let doc = bench.file("doc.txt", DOCUMENT.as_bytes());
+    let inspect = |soft: &str, out: &str| {
+        let out = bench.arg(out);
+        let args = [
+            "inspect",
+            "--doc",
+            &doc,
+            "--question",
+            QUESTION,
+            "--soft",
+            soft,
+            "--window",
+            "4",
+            "--decode",
+            "2",
+            "--model",
+            &model,
+            "--out",
+            &out,
+        ];
+        stderr(&succeeds("inspect-with-soft-tokens", &args))
+    };
+    let warned = inspect(&unfinished, "unfinished");
+    assert!(
+        warned.contains(&format!("warning: {unfinished}: these soft tokens come from a training run that had not finished (0 optimizer steps, 0 of 2 epochs)")),
+        "{warned}"
+    );
+    let quiet = inspect(&finished, "finished");
+    assert!(!quiet.contains("warning"), "{quiet}");
+}
+
+#[test]
 fn a_prompt_too_long_names_the_positions_it_needs() {
     let bench = Bench::new();
     let model = bench.model();

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use judgeq::export::{ExportError, WriteError, check_writable, remove_stale_temporaries};
+use judgeq::judgeq::SoftTokens;
 use judgeq::policy::Ratio;
 
 /// Refuses an empty budget list, a budget of 0 and a budget given twice (which would write the
@@ -141,6 +142,16 @@ pub fn clean_temporaries(dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads the soft-token file `path`, with a warning on stderr when it is a checkpoint of a
+/// training run that had not finished (one `judgeq train` may still be writing).
+pub fn read_soft_tokens(path: &Path) -> anyhow::Result<SoftTokens> {
+    let tokens = SoftTokens::read(path)?;
+    if let Some(note) = tokens.unfinished_training() {
+        eprintln!("warning: {}: {note}", path.display());
+    }
+    Ok(tokens)
 }
 
 /// The folder a file goes into (`.` for a bare name).

@@ -11,7 +11,6 @@ use judgeq::eval::report::{summarize, summary_table, write_report};
 use judgeq::eval::{EvalError, EvalRun, EvalSettings, evaluate, paper_methods};
 use judgeq::export::Overwrite;
 use judgeq::export::check_outputs;
-use judgeq::judgeq::SoftTokens;
 use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::policy::{PolicySettings, Ratio};
@@ -129,7 +128,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let soft = args
         .soft
         .as_ref()
-        .map(|p| SoftTokens::read(p))
+        .map(|p| checks::read_soft_tokens(p))
         .transpose()?;
     let model = args.model.load(&progress)?;
     let methods = if ids.is_empty() {

@@ -10,7 +10,7 @@ use judgeq::export::{
     row_sources, write_session_data,
 };
 use judgeq::inspect::{InspectRequest, inspect};
-use judgeq::judgeq::{SoftTokens, shipped};
+use judgeq::judgeq::shipped;
 use judgeq::session::{ModelInfo, QuestionPlacement, Session};
 use judgeq::tasks::journal::JOURNAL_FILE;
 
@@ -71,7 +71,7 @@ impl DocumentArgs {
         }
         let document = read_document(&self.doc)?;
         let soft = match &self.soft {
-            Some(path) => Some((path.clone(), SoftTokens::read(path)?)),
+            Some(path) => Some((path.clone(), checks::read_soft_tokens(path)?)),
             None => None,
         };
         Ok(InspectRequest {

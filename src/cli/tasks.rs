@@ -251,7 +251,7 @@ fn soft_tokens(
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("could not read {}", path.display()))?;
-            let tokens = SoftTokens::read(path)?;
+            let tokens = checks::read_soft_tokens(path)?;
             tokens.check_model(path, &model.info)?;
             let record = RunSoftTokens {
                 source: path.display().to_string(),

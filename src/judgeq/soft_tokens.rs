@@ -189,6 +189,32 @@ impl SoftTokens {
         Ok(Self { embeddings, meta })
     }
 
+    /// How far the training run that wrote this file had got, when its metadata says the run
+    /// had not finished: `judgeq train` replaces its `--out` file at every checkpoint, so such a
+    /// file is a run still in progress or one that was stopped. `None` for finished runs and for
+    /// files whose metadata does not say.
+    pub fn unfinished_training(&self) -> Option<String> {
+        let training = &self.meta.training;
+        if training.get("finished")?.as_bool()? {
+            return None;
+        }
+        let count = |pointer: &str| {
+            training
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_u64)
+        };
+        let steps = count("/optimizer_steps").unwrap_or(0);
+        let epochs = match (count("/epochs_completed"), count("/settings/epochs")) {
+            (Some(done), Some(planned)) => format!(", {done} of {planned} epochs"),
+            _ => String::new(),
+        };
+        Some(format!(
+            "these soft tokens come from a training run that had not finished \
+             ({steps} optimizer steps{epochs}): `judgeq train` may still be writing this file, \
+             or the run was stopped"
+        ))
+    }
+
     /// Refuses soft tokens trained for another model than `model`.
     pub fn check_model(&self, path: &Path, model: &ModelInfo) -> Result<(), SoftTokenError> {
         let meta = &self.meta;
@@ -299,6 +325,23 @@ mod tests {
         assert_eq!(read.count(), 3);
         read.check_model(&path, &model(&"ab".repeat(32), 6))
             .unwrap();
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_unfinished_run_says_how_far_it_got() {
+        let mut tokens = soft(6);
+        assert_eq!(tokens.unfinished_training(), None, "no `finished` key");
+        tokens.meta.training = serde_json::json!({
+            "finished": false, "optimizer_steps": 100, "epochs_completed": 0,
+            "settings": {"epochs": 1}
+        });
+        let note = tokens.unfinished_training().unwrap();
+        assert!(
+            note.contains("(100 optimizer steps, 0 of 1 epochs)"),
+            "{note}"
+        );
+        tokens.meta.training["finished"] = serde_json::json!(true);
+        assert_eq!(tokens.unfinished_training(), None);
     }
 
     #[test]
