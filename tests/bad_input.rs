@@ -898,6 +898,33 @@ fn a_stopped_training_run_never_leaves_untrained_tokens() {
     assert_eq!(outcomes.last(), Some(&"kept"), "{outcomes:?}");
 }
 
+/// `inspect` on `doc` with the soft tokens `soft`, a window of 4 and `decode` answer tokens.
+fn inspect_with_soft<'a>(
+    doc: &'a str,
+    soft: &'a str,
+    decode: &'a str,
+    model: &'a str,
+    out: &'a str,
+) -> [&'a str; 15] {
+    [
+        "inspect",
+        "--doc",
+        doc,
+        "--question",
+        QUESTION,
+        "--soft",
+        soft,
+        "--window",
+        "4",
+        "--decode",
+        decode,
+        "--model",
+        model,
+        "--out",
+        out,
+    ]
+}
+
 #[test]
 fn soft_tokens_of_an_unfinished_training_run_are_used_with_a_warning() {
     let bench = Bench::new();
@@ -911,23 +938,7 @@ fn soft_tokens_of_an_unfinished_training_run_are_used_with_a_warning() {
     let doc = bench.file("doc.txt", DOCUMENT.as_bytes());
     let inspect = |soft: &str, out: &str| {
         let out = bench.arg(out);
-        let args = [
-            "inspect",
-            "--doc",
-            &doc,
-            "--question",
-            QUESTION,
-            "--soft",
-            soft,
-            "--window",
-            "4",
-            "--decode",
-            "2",
-            "--model",
-            &model,
-            "--out",
-            &out,
-        ];
+        let args = inspect_with_soft(&doc, soft, "2", &model, &out);
         stderr(&succeeds("inspect-with-soft-tokens", &args))
     };
     let warned = inspect(&unfinished, "unfinished");
@@ -948,23 +959,7 @@ fn a_prompt_too_long_names_the_positions_it_needs() {
     let first = bench.arg("first");
     succeeds(
         "inspect-with-soft-tokens",
-        &[
-            "inspect",
-            "--doc",
-            &doc,
-            "--question",
-            QUESTION,
-            "--soft",
-            &soft,
-            "--window",
-            "4",
-            "--decode",
-            "4",
-            "--model",
-            &model,
-            "--out",
-            &first,
-        ],
+        &inspect_with_soft(&doc, &soft, "4", &model, &first),
     );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bench.path("first/manifest.json")).unwrap()).unwrap();
@@ -975,46 +970,14 @@ fn a_prompt_too_long_names_the_positions_it_needs() {
     let fits = bench.arg("fits");
     succeeds(
         "inspect-answer-fills-the-context",
-        &[
-            "inspect",
-            "--doc",
-            &doc,
-            "--question",
-            QUESTION,
-            "--soft",
-            &soft,
-            "--window",
-            "4",
-            "--decode",
-            &room,
-            "--model",
-            &model,
-            "--out",
-            &fits,
-        ],
+        &inspect_with_soft(&doc, &soft, &room, &model, &fits),
     );
     let over = (CONTEXT - prompt + 3).to_string();
     let out = bench.arg("over");
     refused(
         "inspect-prompt-too-long",
         &bench,
-        &[
-            "inspect",
-            "--doc",
-            &doc,
-            "--question",
-            QUESTION,
-            "--soft",
-            &soft,
-            "--window",
-            "4",
-            "--decode",
-            &over,
-            "--model",
-            &model,
-            "--out",
-            &out,
-        ],
+        &inspect_with_soft(&doc, &soft, &over, &model, &out),
         FAILED,
         &format!(
             "the prompt is {prompt} tokens and {over} more are needed after it, but tiny-model accepts at most {CONTEXT} (3 too many)"
