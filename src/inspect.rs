@@ -261,6 +261,10 @@ pub fn inspect_prompt(
                 .as_ref()
                 .map(|(path, _)| path.display().to_string()),
             soft_count,
+            soft_tokens_unfinished: request
+                .soft
+                .as_ref()
+                .and_then(|(_, soft)| soft.unfinished_training()),
             placement,
             lookahead: request.capture.lookahead,
             repeat: request.capture.repeat,

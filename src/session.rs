@@ -181,6 +181,12 @@ pub struct InspectSettings {
     pub soft_tokens: Option<String>,
     /// Number of soft tokens (0 when none).
     pub soft_count: usize,
+    /// Set when the soft-token file is a checkpoint of a training run that had not finished:
+    /// how far it had got ([`SoftTokens::unfinished_training`]).
+    ///
+    /// [`SoftTokens::unfinished_training`]: crate::judgeq::SoftTokens::unfinished_training
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_tokens_unfinished: Option<String>,
     /// Where the question was placed (`end` in exports written before the setting existed).
     #[serde(default)]
     pub placement: QuestionPlacement,

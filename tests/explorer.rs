@@ -24,6 +24,7 @@ use judgeq::app::marks::{MarkedSpans, mark_colour};
 use judgeq::attention::Pick;
 use judgeq::attention::QuerySource;
 use judgeq::judgeq::shipped::SoftTokenChoice;
+use judgeq::judgeq::{SoftTokenMeta, SoftTokens};
 use judgeq::policy::{Budget, PolicyId, PolicySettings};
 use judgeq::session::{QuestionPlacement, SyntheticSpec, synthetic};
 use judgeq::worker::protocol::{Engine, EventSink, Request};
@@ -1231,4 +1232,68 @@ fn the_question_placement_combo_sets_the_placement_of_the_next_inspection() {
         assert_eq!(placements.lock().unwrap().last(), Some(&placement));
     }
     assert_eq!(placements.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn soft_tokens_of_an_unfinished_training_run_are_shown_with_a_warning() {
+    let mut setup = explorer(Duration::from_millis(1));
+    let meta = SoftTokenMeta {
+        model_id: "demo".into(),
+        architecture: "llama".into(),
+        hidden_size: 4,
+        layers: SHAPE.layers,
+        weights_sha256: "ab".repeat(32),
+        training: serde_json::json!({
+            "finished": false, "optimizer_steps": 40, "epochs_completed": 1,
+            "settings": {"epochs": 2}
+        }),
+    };
+    let soft = SoftTokens {
+        embeddings: ndarray::Array2::zeros((2, 4)),
+        meta,
+    };
+    let path = setup.dir.path().join("checkpoint.judgeq.safetensors");
+    std::fs::write(&path, soft.to_bytes().unwrap()).unwrap();
+    setup.picker.push(Some(path.clone()));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Open soft tokens…")
+        .click();
+    setup.harness.run();
+    assert_eq!(
+        setup.harness.state().state().soft_token_choice,
+        SoftTokenChoice::File(path)
+    );
+    run_session(&mut setup);
+    let warning = "warning: these soft tokens come from a training run that had not finished \
+                   (40 optimizer steps, 1 of 2 epochs)";
+    assert!(
+        texts(&setup.harness).iter().any(|t| t.contains(warning)),
+        "{:?}",
+        setup.harness.state().status()
+    );
+    // A finished file shows no warning.
+    let mut finished = soft;
+    finished.meta.training["finished"] = serde_json::json!(true);
+    let done = setup.dir.path().join("finished.judgeq.safetensors");
+    std::fs::write(&done, finished.to_bytes().unwrap()).unwrap();
+    setup.picker.push(Some(done));
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Open soft tokens…")
+        .click();
+    setup.harness.run();
+    let before = Arc::clone(setup.harness.state().session().unwrap());
+    setup
+        .harness
+        .get_by_role_and_label(Role::Button, "Run")
+        .click();
+    step_until(&mut setup.harness, "the new session", |e| {
+        e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
+    });
+    assert!(
+        !setup.harness.state().status().contains("warning"),
+        "{}",
+        setup.harness.state().status()
+    );
 }

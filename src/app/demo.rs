@@ -15,6 +15,7 @@ use std::time::Duration;
 use ndarray::Axis;
 
 use crate::attention::mask_head;
+use crate::judgeq::SoftTokens;
 use crate::judgeq::shipped::SoftTokenChoice;
 use crate::progress::{Progress, Stage};
 use crate::session::{
@@ -194,6 +195,12 @@ impl DemoEngine {
         session.prompt = prompt;
         // Narrower heads than the model's keep the drawn keys and statistics quick to make.
         session.prefill_inputs = synthetic_prefill_inputs(&spec, 16, request.capture);
+        if let SoftTokenChoice::File(path) = &request.soft_tokens {
+            // The metadata a real run reads; the demo's soft rows stay synthetic.
+            session.settings.soft_tokens_unfinished = SoftTokens::read(path)
+                .ok()
+                .and_then(|soft| soft.unfinished_training());
+        }
         session.settings.soft_tokens = Some(match &request.soft_tokens {
             SoftTokenChoice::File(path) => path.display().to_string(),
             SoftTokenChoice::Shipped | SoftTokenChoice::None => {

@@ -76,6 +76,7 @@ pub(crate) fn tiny_session(with_soft: bool) -> Session {
             decode_tokens: 4,
             soft_tokens: with_soft.then(|| "/soft/tiny.safetensors".to_owned()),
             soft_count: if with_soft { 2 } else { 0 },
+            soft_tokens_unfinished: None,
             placement: QuestionPlacement::End,
             lookahead: None,
             repeat: None,

@@ -127,6 +127,7 @@ pub fn synthetic(spec: &SyntheticSpec) -> Result<Session, SyntheticError> {
             decode_tokens: spec.decoded,
             soft_tokens: (spec.soft > 0).then(|| format!("synthetic-soft-{}", spec.seed)),
             soft_count: spec.soft,
+            soft_tokens_unfinished: None,
             placement: QuestionPlacement::default(),
             lookahead: None,
             repeat: None,

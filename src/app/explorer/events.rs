@@ -113,6 +113,9 @@ impl Explorer {
         self.generation += 1;
         let keys = session.prompt_len();
         self.status = format!("{} prompt tokens · {}", keys, session.model.id);
+        if let Some(note) = &session.settings.soft_tokens_unfinished {
+            self.status.push_str(&format!(" · warning: {note}"));
+        }
         self.error = None;
         let info = &session.model;
         self.state.view.layer = match self.state.view.layer {
