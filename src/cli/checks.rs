@@ -148,10 +148,22 @@ pub fn clean_temporaries(dir: &Path) -> anyhow::Result<()> {
 /// training run that had not finished (one `judgeq train` may still be writing).
 pub fn read_soft_tokens(path: &Path) -> anyhow::Result<SoftTokens> {
     let tokens = SoftTokens::read(path)?;
+    warn_if_unfinished(path, &tokens);
+    Ok(tokens)
+}
+
+/// Parses the bytes read from the soft-token file `path`, with the same warning as
+/// [`read_soft_tokens`].
+pub fn soft_tokens_from_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<SoftTokens> {
+    let tokens = SoftTokens::parse(path, bytes)?;
+    warn_if_unfinished(path, &tokens);
+    Ok(tokens)
+}
+
+fn warn_if_unfinished(path: &Path, tokens: &SoftTokens) {
     if let Some(note) = tokens.unfinished_training() {
         eprintln!("warning: {}: {note}", path.display());
     }
-    Ok(tokens)
 }
 
 /// The folder a file goes into (`.` for a bare name).

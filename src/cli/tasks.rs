@@ -251,7 +251,7 @@ fn soft_tokens(
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("could not read {}", path.display()))?;
-            let tokens = checks::read_soft_tokens(path)?;
+            let tokens = checks::soft_tokens_from_bytes(path, &bytes)?;
             tokens.check_model(path, &model.info)?;
             let record = RunSoftTokens {
                 source: path.display().to_string(),

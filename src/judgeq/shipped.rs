@@ -24,10 +24,7 @@ pub fn origin() -> PathBuf {
 
 /// The shipped soft tokens.
 pub fn shipped() -> Result<SoftTokens, SoftTokenError> {
-    SoftTokens::from_bytes(BYTES).map_err(|message| SoftTokenError::Malformed {
-        path: origin(),
-        message,
-    })
+    SoftTokens::parse(&origin(), BYTES)
 }
 
 /// sha256 of the shipped file's bytes, hex.

@@ -110,7 +110,13 @@ impl SoftTokens {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes).map_err(|message| SoftTokenError::Malformed {
+        Self::parse(path, &bytes)
+    }
+
+    /// Parses and validates the bytes of the soft-token file `path` (named in the error), for
+    /// callers that need the bytes as well, e.g. to hash exactly what they use.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, SoftTokenError> {
+        Self::from_bytes(bytes).map_err(|message| SoftTokenError::Malformed {
             path: path.to_path_buf(),
             message,
         })
