@@ -8,7 +8,7 @@ use clap::Args;
 use super::checks;
 use super::model_args::ModelArgs;
 use super::train_progress::TrainProgress;
-use judgeq::attention::Pooling;
+use judgeq::attention::{Granularity, Pooling};
 use judgeq::judgeq::checkpoint::state_path;
 use judgeq::judgeq::data::{PromptFile, SkipReason, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
@@ -106,6 +106,11 @@ pub struct TrainArgs {
     /// their scores: none (the paper's), maxK or avgK (e.g. max7, the policies' default)
     #[arg(long, default_value = "none", value_name = "POOLING")]
     pub loss_pooling: Pooling,
+    /// Heads the loss compares: query-head (every query head's own rows, the paper's), or
+    /// kv-head-mean / kv-head-max (each GQA group reduced to one row before the pooling, as
+    /// eviction at `--granularity kv-head-mean` ranks them)
+    #[arg(long, default_value = "query-head", value_name = "GRANULARITY")]
+    pub loss_granularity: Granularity,
     /// Multiply the MSE by the squared prompt length (rows relative to uniform attention), so
     /// that short and long prompts weigh alike; `--length-normalised false` is the paper's
     /// plain MSE.
@@ -158,6 +163,7 @@ impl TrainArgs {
                 top_k_mass_share: self.loss_top_k_mass_share,
                 top_k_mass_share_layers: self.loss_top_k_mass_share_layers.clone(),
                 pooling: self.loss_pooling,
+                granularity: self.loss_granularity,
             },
             checkpoint_every: self.checkpoint_every,
         }

@@ -21,6 +21,11 @@
 //! whole prompt row, before the sink keys are left out) before the comparison, so training sees
 //! the scores eviction ranks; the target is never pooled.
 //!
+//! With a KV-head **granularity** the query heads of each GQA group are reduced to one row
+//! (mean or max, on both sides, before the pooling, as eviction reduces the soft tokens' scores
+//! at `--granularity kv-head-mean`), so the loss compares the rows eviction ranks per KV head
+//! and the raw oracle reads at that granularity; the default compares every query head's own.
+//!
 //! One more choice the paper does not face in its description but any mixed-length data set
 //! does: attention over `n` keys is about `1/n` per key, so the plain MSE of a prompt scales
 //! like `1/n²`, and in a batch of short chat prompts and long documents the short ones own the
@@ -32,7 +37,7 @@ use std::str::FromStr;
 use candle_core::{D, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attention::Pooling;
+use crate::attention::{Granularity, GroupReduce, Pooling};
 use crate::judgeq::error::{Result, TrainError};
 
 /// Floor applied to probabilities inside logarithms.
@@ -253,6 +258,9 @@ pub struct ObjectiveSettings {
     /// Pooling applied to the averaged soft row before the comparison, as eviction pools the
     /// soft tokens' scores (default none: the raw row, the paper's).
     pub pooling: Pooling,
+    /// Heads the loss compares: every query head's own rows (the default, the paper's), or each
+    /// GQA group's rows reduced to one per KV head before the pooling, as eviction reduces them.
+    pub granularity: Granularity,
 }
 
 impl Default for ObjectiveSettings {
@@ -268,6 +276,7 @@ impl Default for ObjectiveSettings {
             top_k_mass_share: 0.0,
             top_k_mass_share_layers: LayerSet::All,
             pooling: Pooling::None,
+            granularity: Granularity::QueryHead,
         }
     }
 }
@@ -293,12 +302,24 @@ impl ObjectiveSettings {
     }
 }
 
-/// The loss of each chosen layer and query head, `[chosen layers, query_heads]`.
+/// The loss of each chosen layer and head, `[chosen layers, heads]`: query heads, or KV heads
+/// at a KV-head granularity.
 ///
 /// `rows` holds one tensor per model layer, `[query_heads, n_soft, n_prompt]` (the soft tokens'
-/// attention, graph attached); `target` is `[layers, query_heads, n_prompt]`.
-pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings) -> Result<Tensor> {
+/// attention, graph attached); `target` is `[layers, query_heads, n_prompt]`; the model has
+/// `kv_heads` KV heads (query head `h` reads KV head `h / (query_heads / kv_heads)`).
+pub fn loss_grid(
+    rows: &[Tensor],
+    target: &Tensor,
+    settings: &ObjectiveSettings,
+    kv_heads: usize,
+) -> Result<Tensor> {
     let (layers, heads, keys) = target.dims3()?;
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err(TrainError::InvalidSetting(format!(
+            "{heads} query heads cannot be grouped over {kv_heads} KV heads"
+        )));
+    }
     if rows.len() != layers {
         return Err(TrainError::InvalidSetting(format!(
             "the target has {layers} layers but the model gave {}",
@@ -317,9 +338,9 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
         }
         let skip = settings.skip_first_keys.min(keys.saturating_sub(1));
         let kept = keys - skip;
-        let soft = pooled(&soft_rows.mean(1)?, settings.pooling)?.narrow(1, skip, kept)?;
-        let wanted = target
-            .get(layer)?
+        let soft = grouped(&soft_rows.mean(1)?, settings.granularity, kv_heads)?;
+        let soft = pooled(&soft, settings.pooling)?.narrow(1, skip, kept)?;
+        let wanted = grouped(&target.get(layer)?, settings.granularity, kv_heads)?
             .to_dtype(soft.dtype())?
             .narrow(1, skip, kept)?;
         let (soft, wanted) = match settings.loss {
@@ -355,8 +376,13 @@ pub fn loss_grid(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings)
 
 /// The objective: the mean of [`loss_grid`] over heads, then over layers (weighted by the
 /// settings' layer weights when there are any).
-pub fn objective(rows: &[Tensor], target: &Tensor, settings: &ObjectiveSettings) -> Result<Tensor> {
-    let grid = loss_grid(rows, target, settings)?;
+pub fn objective(
+    rows: &[Tensor],
+    target: &Tensor,
+    settings: &ObjectiveSettings,
+    kv_heads: usize,
+) -> Result<Tensor> {
+    let grid = loss_grid(rows, target, settings, kv_heads)?;
     if settings.layer_weights.is_empty() {
         return Ok(grid.mean_all()?);
     }
@@ -393,6 +419,21 @@ fn top_keys(target: &Tensor, k: usize, mass_share: f64) -> Result<Tensor> {
         }
     }
     Ok(Tensor::from_vec(weights, (rows.len(), keys), target.device())?.to_dtype(target.dtype())?)
+}
+
+/// Rows `[query_heads, keys]` reduced to `[kv_heads, keys]` over each GQA group (`repeat_kv`'s
+/// layout: KV head `k` serves query heads `k·g .. (k+1)·g`) at a KV-head granularity; unchanged
+/// per query head. The maximum passes its gradient to the group's largest row at each key.
+fn grouped(rows: &Tensor, granularity: Granularity, kv_heads: usize) -> Result<Tensor> {
+    let Granularity::KvHead(reduce) = granularity else {
+        return Ok(rows.clone());
+    };
+    let (heads, keys) = rows.dims2()?;
+    let by_group = rows.reshape((kv_heads, heads / kv_heads, keys))?;
+    Ok(match reduce {
+        GroupReduce::Mean => by_group.mean(1)?,
+        GroupReduce::Max => by_group.max(1)?,
+    })
 }
 
 /// Rows `[heads, keys]` (non-negative) pooled along the keys as [`Pooling`] defines it for
@@ -476,12 +517,12 @@ mod tests {
             length_normalised: false,
             ..ObjectiveSettings::default()
         };
-        let grid = loss_grid(&rows, &target, &plain)
+        let grid = loss_grid(&rows, &target, &plain, 1)
             .unwrap()
             .to_vec2::<f64>()
             .unwrap();
         assert!((grid[0][0] - mse0).abs() < 1e-12 && (grid[1][0] - mse1).abs() < 1e-12);
-        let total = objective(&rows, &target, &plain)
+        let total = objective(&rows, &target, &plain, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -491,7 +532,7 @@ mod tests {
             layers: LayerSet::Only(vec![1]),
             ..plain.clone()
         };
-        let total = objective(&rows, &target, &only_one)
+        let total = objective(&rows, &target, &only_one, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -504,7 +545,7 @@ mod tests {
             ..plain.clone()
         };
         let want = (2.0 * (1.0f64 / 6.0).powi(2) + (1.0f64 / 3.0).powi(2)) / 3.0;
-        let total = objective(&rows, &target, &renormalised)
+        let total = objective(&rows, &target, &renormalised, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -516,7 +557,7 @@ mod tests {
             length_normalised: true,
             ..plain.clone()
         };
-        let total = objective(&rows, &target, &normalised)
+        let total = objective(&rows, &target, &normalised, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -534,10 +575,11 @@ mod tests {
             top_k_mass_share: 0.0,
             top_k_mass_share_layers: LayerSet::All,
             pooling: Pooling::None,
+            granularity: Granularity::QueryHead,
         };
         let p = [1.0f64 / 6.0, 1.0 / 6.0, 2.0 / 3.0];
         let want: f64 = p.iter().map(|&pi| pi * (pi / (1.0 / 3.0)).ln()).sum();
-        let total = objective(&rows, &target, &kl)
+        let total = objective(&rows, &target, &kl, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -557,7 +599,7 @@ mod tests {
             ..ObjectiveSettings::default()
         };
         let total = |settings: &ObjectiveSettings| {
-            objective(&rows, &target, settings)
+            objective(&rows, &target, settings, 1)
                 .unwrap()
                 .to_scalar::<f64>()
                 .unwrap()
@@ -572,7 +614,7 @@ mod tests {
         let error = |weights: &[&str]| {
             let settings = weighted(weights);
             let early = settings.check_layers(2).unwrap_err().to_string();
-            let late = objective(&rows, &target, &settings)
+            let late = objective(&rows, &target, &settings, 1)
                 .unwrap_err()
                 .to_string();
             assert_eq!(early, late);
@@ -603,7 +645,7 @@ mod tests {
             ..ObjectiveSettings::default()
         };
         let want = (0.3f64.powi(2) + 0.3f64.powi(2)) / 2.0;
-        let total = objective(&rows, &target, &settings)
+        let total = objective(&rows, &target, &settings, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -613,7 +655,7 @@ mod tests {
             length_normalised: true,
             ..settings
         };
-        let total = objective(&rows, &target, &normalised)
+        let total = objective(&rows, &target, &normalised, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -651,7 +693,7 @@ mod tests {
         assert_eq!(mask, vec![vec![0.5, 0.0, 0.5]]);
         // Soft mean row of layer 1: (0.1, 0.2, 0.3) renormalised = (1/6, 1/3, 1/2).
         let want = -((1.0f64 / 6.0).ln() + 0.5f64.ln()) / 2.0;
-        let total = objective(&rows, &target, &settings)
+        let total = objective(&rows, &target, &settings, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -674,7 +716,7 @@ mod tests {
         assert_eq!(weights[0][1], 0.0);
         assert!((weights[0][2] - 0.65).abs() < 1e-12, "{weights:?}");
         let want = -(0.65 * 0.5f64.ln() + 0.35 * (1.0f64 / 6.0).ln());
-        let total = objective(&rows, &target, &settings)
+        let total = objective(&rows, &target, &settings, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -682,7 +724,7 @@ mod tests {
         // Scoped to layer 0, the share leaves layer 1's top keys alike: the plain top-k loss.
         settings.top_k_mass_share_layers = LayerSet::Only(vec![0]);
         let plain = -((1.0f64 / 6.0).ln() + 0.5f64.ln()) / 2.0;
-        let scoped = objective(&rows, &target, &settings)
+        let scoped = objective(&rows, &target, &settings, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
@@ -755,18 +797,67 @@ mod tests {
     fn the_pooled_top_k_loss_compares_the_pooled_soft_row() {
         let (rows, target, settings) = top_two_on_layer_one(Pooling::Max { kernel: 3 });
         let want = -(0.375f64.ln() + 0.25f64.ln()) / 2.0;
-        let total = objective(&rows, &target, &settings)
+        let total = objective(&rows, &target, &settings, 1)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap();
         assert!((total - want).abs() < 1e-12, "{total} vs {want}");
     }
 
+    /// One layer, two query heads sharing one KV head, one soft token over three keys. Soft rows
+    /// (0.2, 0.2, 0.6) and (0.4, 0.4, 0.2), targets (0.7, 0.1, 0.2) and (0.1, 0.5, 0.4); the
+    /// top-1 loss per query head reads key 0 of head 0 and key 1 of head 1, the group mean
+    /// (0.3, 0.3, 0.4) against the mean target's top key 0, the group max (0.4, 0.4, 0.6),
+    /// renormalised, against the max target's top key 0.
+    #[test]
+    fn a_kv_head_granularity_compares_each_groups_reduced_rows() {
+        let dev = Device::Cpu;
+        let rows = vec![Tensor::new(&[[[0.2f64, 0.2, 0.6]], [[0.4, 0.4, 0.2]]], &dev).unwrap()];
+        let target = Tensor::new(&[[[0.7f64, 0.1, 0.2], [0.1, 0.5, 0.4]]], &dev).unwrap();
+        let loss = |granularity| {
+            let settings = ObjectiveSettings {
+                loss: LossKind::TopK,
+                top_k: 1,
+                granularity,
+                ..ObjectiveSettings::default()
+            };
+            objective(&rows, &target, &settings, 1)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let cases = [
+            (Granularity::QueryHead, -(0.2f64.ln() + 0.4f64.ln()) / 2.0),
+            (Granularity::KvHead(GroupReduce::Mean), -0.3f64.ln()),
+            (Granularity::KvHead(GroupReduce::Max), -(0.4f64 / 1.4).ln()),
+        ];
+        for (granularity, want) in cases {
+            let got = loss(granularity);
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{granularity:?}: {got} vs {want}"
+            );
+        }
+        let grid = loss_grid(
+            &rows,
+            &target,
+            &ObjectiveSettings {
+                granularity: Granularity::KvHead(GroupReduce::Mean),
+                ..ObjectiveSettings::default()
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(grid.dims(), [1, 1], "one row per KV head");
+        let err = objective(&rows, &target, &ObjectiveSettings::default(), 3).unwrap_err();
+        assert!(err.to_string().contains("cannot be grouped"), "{err}");
+    }
+
     #[test]
     fn a_target_for_another_prompt_is_refused() {
         let rows = vec![Tensor::zeros((2, 4, 5), DType::F32, &Device::Cpu).unwrap()];
         let target = Tensor::zeros((1, 2, 6), DType::F32, &Device::Cpu).unwrap();
-        let err = objective(&rows, &target, &ObjectiveSettings::default()).unwrap_err();
+        let err = objective(&rows, &target, &ObjectiveSettings::default(), 1).unwrap_err();
         assert!(
             err.to_string().contains("was it made for this prompt"),
             "{err}"

@@ -50,7 +50,7 @@ pub fn soft_loss(
     settings: &ObjectiveSettings,
 ) -> Result<Tensor> {
     let rows = transformer.soft_token_attention(cache, soft)?;
-    objective(&rows, target, settings)
+    objective(&rows, target, settings, transformer.config.num_kv_heads)
 }
 
 /// Loss and its gradient with respect to the soft embeddings.
