@@ -948,6 +948,36 @@ fn soft_tokens_of_an_unfinished_training_run_are_used_with_a_warning() {
     );
     let quiet = inspect(&finished, "finished");
     assert!(!quiet.contains("warning"), "{quiet}");
+    // A task run says so on stderr, in its journal and in its summary.
+    let run = bench.arg("task-run");
+    let warned = stderr(&succeeds(
+        "tasks-with-an-unfinished-run",
+        &[
+            "tasks",
+            "niah",
+            "--lengths",
+            "512",
+            "--depths",
+            "50",
+            "--policies",
+            "judgeq",
+            "--budgets",
+            "32",
+            "--soft",
+            &unfinished,
+            "--model",
+            &model,
+            "--out",
+            &run,
+        ],
+    ));
+    let note = "these soft tokens come from a training run that had not finished (0 optimizer steps, 0 of 2 epochs)";
+    assert!(warned.contains(note), "{warned}");
+    let summary = std::fs::read_to_string(bench.path("task-run/summary.md")).unwrap();
+    assert!(
+        summary.contains(&format!("soft tokens: {unfinished} (warning: {note}")),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -256,6 +256,7 @@ fn soft_tokens(
             let record = RunSoftTokens {
                 source: path.display().to_string(),
                 sha256: hex(&Sha256::digest(&bytes)),
+                unfinished_training: tokens.unfinished_training(),
             };
             Ok(Some((path.clone(), tokens, record)))
         }
@@ -263,6 +264,7 @@ fn soft_tokens(
             let record = RunSoftTokens {
                 source: "shipped".into(),
                 sha256: shipped::sha256(),
+                unfinished_training: tokens.unfinished_training(),
             };
             (origin, tokens, record)
         })),

@@ -37,6 +37,10 @@ pub struct RunSoftTokens {
     pub source: String,
     /// sha256 of the file's bytes.
     pub sha256: String,
+    /// Set when the file is a checkpoint of a training run that had not finished: how far it
+    /// had got ([`crate::judgeq::SoftTokens::unfinished_training`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished_training: Option<String>,
 }
 
 /// One evaluated method: a policy under its settings, with a row name of its own.

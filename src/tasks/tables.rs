@@ -278,10 +278,12 @@ pub fn summary_markdown(header: &RunHeader, summary: &Summary) -> String {
         summary.evaluated,
         summary.skipped.len(),
         header.shard,
-        header
-            .soft_tokens
-            .as_ref()
-            .map_or("none".to_owned(), |s| s.source.clone()),
+        header.soft_tokens.as_ref().map_or("none".to_owned(), |s| {
+            match &s.unfinished_training {
+                Some(note) => format!("{} (warning: {note})", s.source),
+                None => s.source.clone(),
+            }
+        }),
         header.placement,
     );
     let budgets = header.asked();
