@@ -115,16 +115,22 @@ fn step_until(
     harness.step();
 }
 
-/// Presses Run and waits for the session and the policy bank.
+/// Presses Run and waits for a session other than the one shown before, and its policy bank.
 fn run_session(setup: &mut Setup) {
+    let before = setup.harness.state().session().cloned();
     setup
         .harness
         .get_by_role_and_label(Role::Button, "Run")
         .click();
-    step_until(&mut setup.harness, "the session", |e| e.session().is_some());
-    step_until(&mut setup.harness, "the policy bank", |e| {
-        e.view().is_some_and(|v| v.is_bank_ready())
-    });
+    step_until(
+        &mut setup.harness,
+        "a new session and its policy bank",
+        |e| {
+            e.session()
+                .is_some_and(|s| before.as_ref().is_none_or(|b| !Arc::ptr_eq(s, b)))
+                && e.view().is_some_and(|v| v.is_bank_ready())
+        },
+    );
     setup.harness.run();
 }
 
@@ -996,16 +1002,7 @@ fn kvpress_presses_are_ticked_captured_on_the_next_run_and_ranked() {
             .all(|p| setup.harness.state().state().compared.contains(p))
     );
     assert!(shows(&setup.harness, "inspect again"));
-    let before = Arc::clone(setup.harness.state().session().unwrap());
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Run")
-        .click();
-    step_until(&mut setup.harness, "the new session", |e| {
-        e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
-            && e.view().is_some_and(|v| v.is_bank_ready())
-    });
-    setup.harness.run();
+    run_session(&mut setup);
     let session = Arc::clone(setup.harness.state().session().unwrap());
     let inputs = &session.prefill_inputs;
     assert!(inputs.keys.is_some() && inputs.value_norms.is_some() && inputs.values.is_some());
@@ -1224,11 +1221,7 @@ fn the_question_placement_combo_sets_the_placement_of_the_next_inspection() {
             .click();
         h.run();
         assert_eq!(h.state().state().question_placement, placement);
-        let before = Arc::clone(h.state().session().unwrap());
-        h.get_by_role_and_label(Role::Button, "Run").click();
-        step_until(h, "the new session", |e| {
-            e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
-        });
+        run_session(&mut setup);
         assert_eq!(placements.lock().unwrap().last(), Some(&placement));
     }
     assert_eq!(placements.lock().unwrap().len(), 3);
@@ -1283,14 +1276,7 @@ fn soft_tokens_of_an_unfinished_training_run_are_shown_with_a_warning() {
         .get_by_role_and_label(Role::Button, "Open soft tokens…")
         .click();
     setup.harness.run();
-    let before = Arc::clone(setup.harness.state().session().unwrap());
-    setup
-        .harness
-        .get_by_role_and_label(Role::Button, "Run")
-        .click();
-    step_until(&mut setup.harness, "the new session", |e| {
-        e.session().is_some_and(|s| !Arc::ptr_eq(s, &before))
-    });
+    run_session(&mut setup);
     assert!(
         !setup.harness.state().status().contains("warning"),
         "{}",
