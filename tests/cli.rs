@@ -246,3 +246,51 @@ fn bad_input_gets_a_clear_message_and_no_output() {
         stderr(&wrong_model)
     );
 }
+
+#[test]
+fn eval_on_the_default_model_uses_the_shipped_soft_tokens_unless_told_otherwise() {
+    let model = model();
+    let dir = tempfile::tempdir().unwrap();
+    let record = serde_json::json!({"document": DOCUMENT, "question": QUESTION});
+    let data = document(dir.path(), "held.jsonl", format!("{record}\n").as_bytes());
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out).display().to_string();
+        let mut args = vec![
+            "eval",
+            "--data",
+            &data,
+            "--budgets",
+            "16",
+            "--window",
+            "8",
+            "--metrics-only",
+            "--model",
+            &model,
+            "--out",
+            &out,
+        ];
+        args.extend(extra);
+        let output = judgeq(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let summary = std::fs::read_to_string(Path::new(&out).join("summary.csv")).unwrap();
+        let methods: Vec<String> = summary
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').next().unwrap().to_owned())
+            .collect();
+        (methods, stderr(&output))
+    };
+    let (methods, said) = run("shipped", &[]);
+    assert!(methods.iter().any(|m| m == "judgeq"), "{methods:?}");
+    assert!(
+        said.contains("soft tokens: the shipped ones (assets/"),
+        "{said}"
+    );
+    let (methods, said) = run("none", &["--no-soft"]);
+    assert!(
+        methods.iter().all(|m| !m.starts_with("judgeq")),
+        "{methods:?}"
+    );
+    assert!(methods.iter().any(|m| m == "snapkv"), "{methods:?}");
+    assert!(!said.contains("soft tokens"), "{said}");
+}

@@ -13,6 +13,7 @@ use judgeq::export::Overwrite;
 use judgeq::export::check_outputs;
 use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
+use judgeq::judgeq::shipped;
 use judgeq::policy::{PolicySettings, Ratio};
 use judgeq::session::QuestionPlacement;
 
@@ -28,9 +29,13 @@ pub struct EvalArgs {
     /// reads).
     #[arg(long)]
     pub data: PathBuf,
-    /// Soft-token file for the Judge Q rows (without it, only the baselines run).
+    /// Soft-token file for the Judge Q rows (default: the shipped ones when the model is the
+    /// default one; for another model without it, only the baselines run).
     #[arg(long)]
     pub soft: Option<PathBuf>,
+    /// No soft tokens (and no Judge Q rows), even on the default model
+    #[arg(long, conflicts_with = "soft")]
+    pub no_soft: bool,
     /// Directory for summary.csv, prompts.csv, layers.csv and paired.csv.
     #[arg(long)]
     pub out: PathBuf,
@@ -131,6 +136,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .map(|p| checks::read_soft_tokens(p))
         .transpose()?;
     let model = args.model.load(&progress)?;
+    let soft = match (soft, args.no_soft) {
+        (Some(tokens), _) => args.soft.clone().map(|path| (tokens, path)),
+        (None, true) => None,
+        (None, false) => shipped::for_model(&model.info)?.map(|(origin, tokens)| (tokens, origin)),
+    };
     let methods = if ids.is_empty() {
         paper_methods(&base, soft.is_some())
     } else {
@@ -147,7 +157,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         limit: args.limit,
         placement: args.question_placement,
     };
-    let soft_arg = soft.as_ref().zip(args.soft.as_deref());
+    if let Some((_, path)) = &soft
+        && args.soft.is_none()
+    {
+        eprintln!("soft tokens: the shipped ones ({})", path.display());
+    }
+    let soft_arg = soft.as_ref().map(|(tokens, path)| (tokens, path.as_path()));
     let run = evaluate(
         &model,
         &data,
