@@ -293,4 +293,8 @@ fn eval_on_the_default_model_uses_the_shipped_soft_tokens_unless_told_otherwise(
     );
     assert!(methods.iter().any(|m| m == "snapkv"), "{methods:?}");
     assert!(!said.contains("soft tokens"), "{said}");
+    // Methods that do not read soft tokens get none.
+    let (methods, said) = run("baseline", &["--policies", "snapkv"]);
+    assert!(methods.iter().all(|m| m == "snapkv"), "{methods:?}");
+    assert!(!said.contains("soft tokens"), "{said}");
 }

@@ -14,7 +14,7 @@ use judgeq::export::check_outputs;
 use judgeq::judgeq::data::{PromptFile, PromptText, read_prompts};
 use judgeq::judgeq::fitting::TooLong;
 use judgeq::judgeq::shipped;
-use judgeq::policy::{PolicySettings, Ratio};
+use judgeq::policy::{Input, PolicySettings, Ratio};
 use judgeq::session::QuestionPlacement;
 
 use super::checks;
@@ -119,7 +119,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     checks::no_repeats(&id_refs, "--policies")?;
-    methods_by_id(&ids, &base, true)?;
+    let asks_for_soft = ids.is_empty()
+        || methods_by_id(&ids, &base, true)?
+            .iter()
+            .any(|m| m.policy.needs(&m.settings).contains(&Input::Soft));
     check_numbers(args)?;
     args.model.check()?;
     checks::output_folder(&args.out, "--out")?;
@@ -136,10 +139,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .map(|p| checks::read_soft_tokens(p))
         .transpose()?;
     let model = args.model.load(&progress)?;
-    let soft = match (soft, args.no_soft) {
-        (Some(tokens), _) => args.soft.clone().map(|path| (tokens, path)),
-        (None, true) => None,
-        (None, false) => shipped::for_model(&model.info)?.map(|(origin, tokens)| (tokens, origin)),
+    // Without --soft, the shipped tokens when a method asks for soft tokens (as inspect, evict
+    // and tasks do); --no-soft leaves them out.
+    let soft = match soft {
+        Some(tokens) => args.soft.clone().map(|path| (tokens, path)),
+        None if args.no_soft || !asks_for_soft => None,
+        None => shipped::for_model(&model.info)?.map(|(origin, tokens)| (tokens, origin)),
     };
     let methods = if ids.is_empty() {
         paper_methods(&base, soft.is_some())
