@@ -293,6 +293,27 @@ fn eval_on_the_default_model_uses_the_shipped_soft_tokens_unless_told_otherwise(
     );
     assert!(methods.iter().any(|m| m == "snapkv"), "{methods:?}");
     assert!(!said.contains("soft tokens"), "{said}");
+    // Asking for Judge Q rows with --no-soft says how to get them.
+    let refused = judgeq(&[
+        "eval",
+        "--data",
+        &data,
+        "--budgets",
+        "16",
+        "--no-soft",
+        "--policies",
+        "judgeq",
+        "--model",
+        &model,
+        "--out",
+        &dir.path().join("refused").display().to_string(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("rows need soft tokens: pass --soft FILE (without --no-soft, the default model gets the shipped ones"),
+        "{}",
+        stderr(&refused)
+    );
     // Methods that do not read soft tokens get none.
     let (methods, said) = run("baseline", &["--policies", "snapkv"]);
     assert!(methods.iter().all(|m| m == "snapkv"), "{methods:?}");

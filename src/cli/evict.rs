@@ -105,7 +105,7 @@ impl EvictArgs {
             .filter(|_| !has_soft)
         {
             anyhow::bail!(
-                "the {} policy needs soft tokens: pass --soft FILE (the shipped ones are for the default model only)",
+                "the {} policy needs soft tokens: pass --soft FILE (without --no-soft, the default model gets the shipped ones; other models need a file)",
                 policy.id()
             );
         }

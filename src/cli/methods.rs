@@ -32,7 +32,7 @@ pub fn methods_by_id(
             })?;
             if method.policy.needs(&method.settings).contains(&Input::Soft) && !with_soft {
                 anyhow::bail!(
-                    "the `{id}` rows need soft tokens: pass --soft FILE (the shipped ones are for the default model only)"
+                    "the `{id}` rows need soft tokens: pass --soft FILE (without --no-soft, the default model gets the shipped ones; other models need a file)"
                 );
             }
             Ok(method)
